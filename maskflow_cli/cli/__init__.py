@@ -1,0 +1,5 @@
+"""The command-line interface: a thin layer over the library."""
+
+from .app import app, main
+
+__all__ = ["app", "main"]

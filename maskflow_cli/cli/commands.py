@@ -1,0 +1,247 @@
+"""The commands. Each one parses its options into library calls; the work lives in the library."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import torch
+
+from .. import token_files
+from ..errors import InvalidArgumentError
+from ..pipeline import MaskFlowPipeline, SamplingOptions, decode_tokens, encode_frames, resolve_device
+from ..planner import Plan, parse_ranges, plan_extend, plan_generate, plan_infill, window_settings
+from ..video_io import FrameFormat, Video, check_not_input, open_writer, read_video
+from ..tokenizer import FrameTokenizer
+from ..weights import inspect_weights, load_tokenizer
+from . import options as opt
+from .report import Reporter
+
+DECODE_BATCH = 64  # frames decoded and written at a time
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every sampling command needs, gathered from the shared options."""
+
+    pipe: MaskFlowPipeline
+    sampling: SamplingOptions
+    reporter: Reporter
+
+
+def _job(weights, device, precision, sampler, steps, seed, json_, quiet) -> Job:
+    sampling = SamplingOptions(sampler=sampler, steps=steps, seed=seed)  # validate before loading
+    pipe = MaskFlowPipeline.from_weights(weights, device=device, precision=precision)
+    return Job(pipe, sampling, Reporter(json_output=json_, quiet=quiet))
+
+
+def _fps(value: float | None, default: Fraction) -> Fraction:
+    if value is None:
+        return default
+    if not 0 < value <= 1000:
+        raise InvalidArgumentError("--fps", value, "must be above 0 and at most 1000")
+    return Fraction(value).limit_denominator(1001)
+
+
+def _require_output(output: str | None) -> str:
+    if not output:
+        raise InvalidArgumentError("--output", output, "give an output file such as out.mp4, or - for stdout")
+    return output
+
+
+def _read_input(job: Job, source: str) -> Video:
+    job.reporter.log(f"reading {source}")
+    return read_video(source, job.pipe.frame_format)
+
+
+def _execute(job: Job, command: str, plan: Plan, video: Video | None, output: str, fps: Fraction, inputs: list[str], overwrite: bool) -> None:
+    """Sample the plan and stream the frames into the output file."""
+    check_not_input(output, inputs)
+    fmt = job.pipe.frame_format
+    generated = sum(len(w.keep) for w in plan.windows)
+    nfe = 0
+    with open_writer(output, fmt, fps, overwrite=overwrite) as writer:
+        with job.reporter.progress(len(plan.windows) * job.sampling.steps, f"{command} {generated} frames") as callback:
+            run = job.pipe.run(plan, None if video is None else video.frames, job.sampling, callback)
+            for chunk in run:
+                writer.write(chunk.frames)
+                nfe += chunk.nfe
+    summary = {
+        "command": command, "output": output, "frames": plan.length, "generated": generated,
+        "fps": float(fps), "width": fmt.width, "height": fmt.height, "channels": fmt.channels,
+        "nfe": nfe, "windows": len(plan.windows), "seconds": job.reporter.seconds(), "seed": run.seed,
+        "sampler": job.sampling.sampler, "steps": job.sampling.steps, "device": str(job.pipe.device),
+    }
+    job.reporter.result(summary, f"wrote {output}: {plan.length} frames ({generated} generated, NFE {nfe}) "
+                                 f"at {float(fps):g} fps, {fmt.width}x{fmt.height}, {summary['seconds']:.1f} s, seed {run.seed}")
+
+
+def _dry_run(job: Job, plan: Plan, settings) -> None:
+    job.reporter.data({"window": settings.window, "mode": settings.mode, "context": settings.context,
+                       "stride": settings.stride, "steps": job.sampling.steps, **plan.to_dict()})
+
+
+# ---- sampling commands ---------------------------------------------------------------------------
+
+
+def generate(
+    output: opt.Output = None, frames: opt.Frames = 16, weights: opt.Weights = None, mode: opt.Mode = "ar",
+    sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None, stride: opt.Stride = None,
+    seed: opt.Seed = None, fps: opt.Fps = None, device: opt.Device = "auto", precision: opt.Precision = "auto",
+    json_: opt.Json = False, quiet: opt.Quiet = False, overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
+) -> None:
+    """Generate a video from nothing.
+
+    Examples:
+
+      maskflow generate -o digits.mp4 --frames 48 --seed 1
+
+      maskflow generate -o - --frames 160 | ffplay -
+    """
+    job = _job(weights, device, precision, sampler, steps, seed, json_, quiet)
+    settings = window_settings(job.pipe.window, mode, context, stride)
+    plan = plan_generate(frames, settings)
+    if dry_run:
+        return _dry_run(job, plan, settings)
+    _execute(job, "generate", plan, None, _require_output(output), _fps(fps, job.pipe.fps), [], overwrite)
+
+
+def extend(
+    input: opt.Input, output: opt.Output = None, frames: opt.Frames = 16, weights: opt.Weights = None,
+    mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None,
+    stride: opt.Stride = None, seed: opt.Seed = None, fps: opt.Fps = None, device: opt.Device = "auto",
+    precision: opt.Precision = "auto", json_: opt.Json = False, quiet: opt.Quiet = False,
+    overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
+) -> None:
+    """Continue a video by --frames new frames (the output holds the input's frames, then the new ones).
+
+    Examples:
+
+      maskflow extend clip.mp4 --frames 32 -o longer.mp4
+
+      cat clip.mkv | maskflow extend - --frames 16 -o - | ffplay -
+    """
+    job = _job(weights, device, precision, sampler, steps, seed, json_, quiet)
+    settings = window_settings(job.pipe.window, mode, context, stride)
+    output = output if dry_run else _require_output(output)
+    video = _read_input(job, input)
+    plan = plan_extend(len(video.frames), frames, settings)
+    if dry_run:
+        return _dry_run(job, plan, settings)
+    _execute(job, "extend", plan, video, output, _fps(fps, video.fps or job.pipe.fps), [input], overwrite)
+
+
+def infill(
+    input: opt.Input, ranges: opt.Ranges, output: opt.Output = None, weights: opt.Weights = None,
+    mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None,
+    stride: opt.Stride = None, seed: opt.Seed = None, fps: opt.Fps = None, device: opt.Device = "auto",
+    precision: opt.Precision = "auto", json_: opt.Json = False, quiet: opt.Quiet = False,
+    overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
+) -> None:
+    """Regenerate frame ranges of a video from the frames on both sides of each.
+
+    RANGES are 0-based and end-exclusive like Python slices: 10:20 is frames 10..19; 10: runs to the
+    end, :5 is frames 0..4, 7 is frame 7 alone. Frames outside the ranges are passed through.
+
+    Examples:
+
+      maskflow infill clip.mp4 10:20 -o fixed.mp4
+
+      maskflow infill clip.mkv 4:8 30:34 --mode full -o fixed.mkv
+    """
+    job = _job(weights, device, precision, sampler, steps, seed, json_, quiet)
+    settings = window_settings(job.pipe.window, mode, context, stride)
+    output = output if dry_run else _require_output(output)
+    video = _read_input(job, input)
+    plan = plan_infill(len(video.frames), parse_ranges(ranges, len(video.frames)), settings)
+    if dry_run:
+        return _dry_run(job, plan, settings)
+    _execute(job, "infill", plan, video, output, _fps(fps, video.fps or job.pipe.fps), [input], overwrite)
+
+
+# ---- tokens and weights --------------------------------------------------------------------------
+
+
+def _tokenizer(weights: str | None, device: str) -> tuple[FrameTokenizer, torch.device]:
+    dev = resolve_device(device)
+    return load_tokenizer(weights).to(dev), dev
+
+
+def encode(
+    input: opt.Input, output: opt.Output = None, weights: opt.Weights = None, device: opt.Device = "auto",
+    json_: opt.Json = False, quiet: opt.Quiet = False, overwrite: opt.Overwrite = False,
+) -> None:
+    """Turn a video into a tokens file (safetensors) with the tokenizer of --weights.
+
+    Example:
+
+      maskflow encode clip.mp4 -o clip.tokens.safetensors
+    """
+    reporter = Reporter(json_output=json_, quiet=quiet)
+    output = _require_output(output)
+    tokenizer, dev = _tokenizer(weights, device)
+    cfg = tokenizer.config
+    video = read_video(input, FrameFormat(cfg.height, cfg.width, cfg.channels))
+    check_not_input(output, [input])
+    tokens = encode_frames(tokenizer, video.frames, dev)  # [T,H,W]
+    fps = video.fps or Fraction(10)
+    token_files.save_tokens(output, tokens, fps, cfg, overwrite=overwrite)
+    summary = {"command": "encode", "output": output, "frames": len(tokens), "tokens": list(tokens.shape[1:]),
+               "vocab_size": cfg.vocab_size, "fps": float(fps), "seconds": reporter.seconds()}
+    reporter.result(summary, f"wrote {output}: {len(tokens)} frames of {tokens.shape[1]}x{tokens.shape[2]} tokens")
+
+
+def decode(
+    input: opt.TokensInput, output: opt.Output = None, weights: opt.Weights = None, fps: opt.Fps = None,
+    device: opt.Device = "auto", json_: opt.Json = False, quiet: opt.Quiet = False, overwrite: opt.Overwrite = False,
+) -> None:
+    """Turn a tokens file back into a video (the tokenizer's reconstruction).
+
+    Example:
+
+      maskflow decode clip.tokens.safetensors -o reconstruction.mkv
+    """
+    reporter = Reporter(json_output=json_, quiet=quiet)
+    output = _require_output(output)
+    tokenizer, dev = _tokenizer(weights, device)
+    cfg = tokenizer.config
+    tokens, stored_fps = token_files.load_tokens(input, cfg)
+    rate = _fps(fps, stored_fps)
+    check_not_input(output, [input])
+    with open_writer(output, FrameFormat(cfg.height, cfg.width, cfg.channels), rate, overwrite=overwrite) as writer:
+        for start in range(0, len(tokens), DECODE_BATCH):
+            writer.write(decode_tokens(tokenizer, tokens[start : start + DECODE_BATCH], dev))
+    summary = {"command": "decode", "output": output, "frames": len(tokens), "fps": float(rate),
+               "width": cfg.width, "height": cfg.height, "seconds": reporter.seconds()}
+    reporter.result(summary, f"wrote {output}: {len(tokens)} frames at {float(rate):g} fps")
+
+
+def info(weights: opt.Weights = None, json_: opt.Json = False) -> None:
+    """Show what a set of weights is: components, configuration, parameters, frame size, window.
+
+    Examples:
+
+      maskflow info
+
+      maskflow info --weights hf://owner/repo --json
+    """
+    components = inspect_weights(weights)
+    payload = {
+        kind: {"file": str(c.file), "parameters": c.parameters, "config": c.config.__dict__, "info": c.info}
+        for kind, c in components.items()
+    }
+    if json_:
+        return Reporter(json_output=True).data(payload)
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for kind, entry in payload.items():
+        table = Table(title=f"{kind}  ({entry['parameters']:,} parameters)  {entry['file']}", show_header=False, title_justify="left")
+        for key, value in {**entry["config"], **entry["info"]}.items():
+            table.add_row(key, str(value))
+        if kind == "tokenizer":
+            c = components[kind].config
+            table.add_row("vocab_size", str(c.vocab_size))
+            table.add_row("tokens per frame", f"{c.token_height}x{c.token_width}")
+        console.print(table)

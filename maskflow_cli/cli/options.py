@@ -1,0 +1,37 @@
+"""Option definitions shared by the commands, written once."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+SAMPLING = "Sampling"
+OUTPUT = "Output"
+
+Weights = Annotated[
+    Optional[str],
+    typer.Option("--weights", "-w", metavar="PATH|hf://OWNER/REPO[@REV]", envvar="MASKFLOW_WEIGHTS",
+                 help="Folder with tokenizer and transformer .safetensors files, one .safetensors file, or a Hugging Face repo. Default: the weights installed with maskflow."),
+]
+Output = Annotated[
+    str, typer.Option("--output", "-o", metavar="FILE", rich_help_panel=OUTPUT,
+                      help="Output video (.mp4 .mov .m4v .mkv .nut .avi .y4m); '-' writes a y4m stream to stdout.")
+]
+Frames = Annotated[int, typer.Option("--frames", "-n", help="Frames to generate.")]
+Mode = Annotated[str, typer.Option("--mode", rich_help_panel=SAMPLING, help="full: one window (at most the model's window length); ar: sliding windows, any length.")]
+Sampler = Annotated[str, typer.Option("--sampler", rich_help_panel=SAMPLING, help="mgm: MaskGIT-style confidence sampling; fm: discrete flow-matching Euler.")]
+Steps = Annotated[int, typer.Option("--steps", rich_help_panel=SAMPLING, help="Sampler steps per window (network calls per window).")]
+Context = Annotated[Optional[int], typer.Option("--context", rich_help_panel=SAMPLING, help="ar mode: known frames at the start of each window. Default: half the window.")]
+Stride = Annotated[Optional[int], typer.Option("--stride", rich_help_panel=SAMPLING, help="ar mode: new frames kept from each window. Default: window − context.")]
+Seed = Annotated[Optional[int], typer.Option("--seed", rich_help_panel=SAMPLING, help="Random seed; the same seed on the same machine and device gives the same video. Default: a fresh one, reported with --json.")]
+Fps = Annotated[Optional[float], typer.Option("--fps", rich_help_panel=OUTPUT, help="Output frame rate. Default: the input's (extend, infill) or the model's (generate).")]
+Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+Precision = Annotated[str, typer.Option("--precision", help="auto (bf16 where the device runs it fast), bf16 or fp32.")]
+Json = Annotated[bool, typer.Option("--json", rich_help_panel=OUTPUT, help="Print one JSON summary to stdout (no progress, no logs).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", rich_help_panel=OUTPUT, help="No progress and no logs.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", rich_help_panel=OUTPUT, help="Replace the output file if it exists.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the window plan as JSON and exit without sampling.")]
+Input = Annotated[str, typer.Argument(metavar="INPUT", help="Input video or still image (PNG/JPEG); '-' reads a stream from stdin.", show_default=False)]
+Ranges = Annotated[list[str], typer.Argument(metavar="RANGES...", help="Frame ranges to regenerate: 0-based, end-exclusive (10:20 is frames 10..19).", show_default=False)]
+TokensInput = Annotated[str, typer.Argument(metavar="TOKENS", help="A tokens file written by 'maskflow encode'.", show_default=False)]

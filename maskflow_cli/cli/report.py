@@ -1,0 +1,60 @@
+"""The one output path: results to stdout, progress and logs to stderr.
+
+Progress bars and log lines appear only when stderr is a terminal and neither ``--quiet`` nor
+``--json`` is given; ``--json`` prints exactly one JSON object to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+@dataclass
+class Reporter:
+    json_output: bool = False
+    quiet: bool = False
+    console: Console = field(default_factory=lambda: Console(stderr=True))
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def interactive(self) -> bool:
+        return not (self.json_output or self.quiet) and self.console.is_terminal
+
+    def log(self, message: str) -> None:
+        if self.interactive:
+            self.console.print(message, highlight=False)
+
+    @contextmanager
+    def progress(self, total: int, description: str) -> Iterator[Callable[[int], None] | None]:
+        """Yields a callback that advances a bar of ``total`` steps (None when there is no bar)."""
+        if not self.interactive or total <= 0:
+            yield None
+            return
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=self.console, transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda _step: bar.advance(task)
+
+    def seconds(self) -> float:
+        return round(time.perf_counter() - self.started, 3)
+
+    def result(self, summary: dict, message: str) -> None:
+        """Report a finished command: the JSON object on stdout with --json, else a log line."""
+        if self.json_output:
+            sys.stdout.write(json.dumps(summary) + "\n")
+            sys.stdout.flush()
+        else:
+            self.log(message)
+
+    def data(self, payload: dict) -> None:
+        """Print a data result (a plan, model facts) as JSON to stdout, whatever the flags."""
+        sys.stdout.write(json.dumps(payload, indent=None if self.json_output else 2) + "\n")
+        sys.stdout.flush()

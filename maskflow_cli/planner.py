@@ -1,0 +1,211 @@
+"""The window planner: which frames each network window sees, generates and keeps.
+
+A model sees at most W frames (its training length). Any video is made by a plan of windows, each a
+contiguous run of frames [start, stop) in which some frames are context (known tokens, never changed)
+and the others are generated; of the generated frames, ``keep`` are final after the window. The plan
+is plain data: it is printed by ``--dry-run``, checked by tests and executed by the pipeline.
+
+Every command fills *gaps*: ``generate`` fills [0, N) with nothing known, ``extend`` fills [n, n+N)
+after n known frames, ``infill`` fills each user range between known frames. A gap is filled by
+
+- full mode: one window holding the gap and as much context on each side as fits;
+- autoregressive (ar) mode: windows of ``context`` known frames and W − context new ones, of which the
+  first ``stride`` are kept, moving forward until the rest of the gap fits in a final window; that
+  final window also holds context from the right side when there is any, so both sides constrain the
+  fill. A gap with known frames only on its right is filled the same way from the right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+from .errors import InvalidArgumentError
+
+MODES = ("full", "ar")
+MAX_FRAMES = 1_000_000
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int
+    stop: int  # the window covers frames [start, stop) of the output video
+    context: tuple[int, ...]  # frames given to the model, never changed
+    keep: tuple[int, ...]  # generated frames that are final after this window
+
+    @property
+    def generated(self) -> tuple[int, ...]:
+        known = set(self.context)
+        return tuple(i for i in range(self.start, self.stop) if i not in known)
+
+
+@dataclass(frozen=True)
+class Plan:
+    length: int  # frames of the output video
+    given: tuple[tuple[int, int], ...]  # runs [a, b) of frames taken from the input
+    windows: tuple[Window, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "length": self.length,
+            "given": [list(run) for run in self.given],
+            "windows": [{**asdict(w), "generated": list(w.generated)} for w in self.windows],
+        }
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """How windows are laid out; build with :func:`window_settings`, which validates."""
+
+    window: int  # W, frames the model sees at once
+    mode: str  # "full" or "ar"
+    context: int  # ar: known frames at the start of each window
+    stride: int  # ar: new frames kept from each window
+
+
+def window_settings(window: int, mode: str = "ar", context: int | None = None, stride: int | None = None) -> WindowSettings:
+    """Validate ``--mode/--context/--stride`` against the model's window W and fill defaults.
+
+    Defaults in ar mode: context = W // 2, stride = W − context (no generated frame is thrown away).
+    """
+    if mode not in MODES:
+        raise InvalidArgumentError("--mode", mode, "choose 'full' or 'ar'")
+    if mode == "full":
+        for name, value in (("--context", context), ("--stride", stride)):
+            if value is not None:
+                raise InvalidArgumentError(name, value, "only used with --mode ar")
+        return WindowSettings(window, mode, 0, 0)
+    if window < 2:
+        raise InvalidArgumentError("--mode", mode, f"the model's window of {window} frame is too short; use --mode full")
+    context = window // 2 if context is None else context
+    if not 1 <= context <= window - 1:
+        raise InvalidArgumentError("--context", context, f"must be between 1 and {window - 1} for this model's {window}-frame window")
+    stride = window - context if stride is None else stride
+    if not 1 <= stride <= window - context:
+        raise InvalidArgumentError("--stride", stride, f"must be between 1 and {window - context} (window {window} − context {context})")
+    return WindowSettings(window, mode, context, stride)
+
+
+def check_frame_count(frames: int) -> None:
+    if not 1 <= frames <= MAX_FRAMES:
+        raise InvalidArgumentError("--frames", frames, f"must be between 1 and {MAX_FRAMES:,}")
+
+
+def parse_ranges(texts: Sequence[str], length: int) -> list[tuple[int, int]]:
+    """Parse 0-based, end-exclusive frame ranges (``10:20``, ``10:``, ``:5``, ``7``) for a video of
+    ``length`` frames; reject malformed, empty, reversed, out-of-bounds and overlapping ranges.
+    Returns them sorted, with touching ranges merged."""
+    if not texts:
+        raise InvalidArgumentError("RANGES", "", "give at least one frame range such as 10:20")
+    ranges = sorted(_parse_range(text, length) for text in texts)
+    merged: list[tuple[int, int]] = []
+    for (a, b), text in zip(ranges, sorted(texts, key=lambda t: _parse_range(t, length))):
+        if merged and a < merged[-1][1]:
+            raise InvalidArgumentError("RANGES", text, f"overlaps {merged[-1][0]}:{merged[-1][1]}; give disjoint ranges")
+        if merged and a == merged[-1][1]:
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _parse_range(text: str, length: int) -> tuple[int, int]:
+    parts = text.strip().split(":")
+    try:
+        if len(parts) == 1:
+            a = int(parts[0])
+            b = a + 1
+        elif len(parts) == 2:
+            a = int(parts[0]) if parts[0].strip() else 0
+            b = int(parts[1]) if parts[1].strip() else length
+        else:
+            raise ValueError
+    except ValueError:
+        raise InvalidArgumentError("RANGES", text, "expected START:STOP with 0-based, end-exclusive frame numbers, e.g. 10:20") from None
+    if a < 0 or b < 0:
+        raise InvalidArgumentError("RANGES", text, "frame numbers must not be negative")
+    if a >= b:
+        raise InvalidArgumentError("RANGES", text, "empty or reversed; STOP must be greater than START (STOP is exclusive)")
+    if b > length:
+        raise InvalidArgumentError("RANGES", text, f"beyond the end: the input has {length} frames (0..{length - 1})")
+    return a, b
+
+
+# ---- planning ------------------------------------------------------------------------------------
+
+
+def plan_generate(frames: int, settings: WindowSettings) -> Plan:
+    check_frame_count(frames)
+    return Plan(frames, (), tuple(_fill_gap(0, frames, 0, 0, settings, "--frames")))
+
+
+def plan_extend(input_frames: int, frames: int, settings: WindowSettings) -> Plan:
+    check_frame_count(frames)
+    total = input_frames + frames
+    windows = _fill_gap(input_frames, total, input_frames, 0, settings, "--frames")
+    return Plan(total, ((0, input_frames),), tuple(windows))
+
+
+def plan_infill(input_frames: int, gaps: Sequence[tuple[int, int]], settings: WindowSettings) -> Plan:
+    """Gaps sorted, disjoint and not touching (as :func:`parse_ranges` returns them)."""
+    windows: list[Window] = []
+    given, known_from = [], 0
+    for i, (a, b) in enumerate(gaps):
+        right_end = gaps[i + 1][0] if i + 1 < len(gaps) else input_frames
+        windows += _fill_gap(a, b, a, right_end - b, settings, f"range {a}:{b}")
+        if a > known_from:
+            given.append((known_from, a))
+        known_from = b
+    if input_frames > known_from:
+        given.append((known_from, input_frames))
+    return Plan(input_frames, tuple(given), tuple(windows))
+
+
+def _fill_gap(a: int, b: int, left: int, right: int, settings: WindowSettings, label: str) -> list[Window]:
+    """Windows that fill frames [a, b), with ``left`` known frames just before a and ``right`` just
+    after b. ``label`` names the gap in errors: "--frames" or "range A:B"."""
+    size = b - a
+    if settings.mode == "full":
+        need = min(left, 1) + min(right, 1)
+        if size + need > settings.window:
+            sides = f" plus {need} context frame{'s' * (need > 1)}" if need else ""
+            name, value = ("--frames", size) if label == "--frames" else ("RANGES", f"{a}:{b}")
+            fix = f"{size} frames{sides} do not fit the model's {settings.window}-frame window in --mode full; use --mode ar"
+            raise InvalidArgumentError(name, value, fix)
+        rel = [_final_window(0, size, left, right, settings.window - size)]
+    elif left == 0 and right > 0:  # known frames only on the right: fill from the right
+        mirrored = _fill_autoregressive(size, right, 0, settings)
+        return [_to_absolute(w, lambda i: b - 1 - i) for w in mirrored]
+    else:
+        rel = _fill_autoregressive(size, left, right, settings)
+    return [_to_absolute(w, lambda i: a + i) for w in rel]
+
+
+def _fill_autoregressive(size: int, left: int, right: int, s: WindowSettings) -> list[Window]:
+    """Relative coordinates: the gap is [0, size); left context is ..., -2, -1; right is size, ..."""
+    windows, pos = [], 0
+    while True:
+        remaining, known_left = size - pos, left + pos
+        ctx = min(s.context, known_left)
+        if remaining + ctx + min(right, 1) <= s.window:
+            budget = s.window - remaining if right else ctx
+            windows.append(_final_window(pos, size, known_left, right, budget))
+            return windows
+        new = s.window - ctx
+        keep = new if ctx == 0 else min(s.stride, new, remaining - 1 if right else remaining)
+        windows.append(Window(pos - ctx, pos + new, tuple(range(pos - ctx, pos)), tuple(range(pos, pos + keep))))
+        pos += keep
+
+
+def _final_window(pos: int, stop: int, known_left: int, right: int, budget: int) -> Window:
+    """A window with all of [pos, stop) and ``budget`` context frames shared by both sides."""
+    n_right = min(right, budget // 2 if known_left else budget)
+    n_left = min(known_left, budget - n_right)
+    n_right = min(right, budget - n_left)
+    context = tuple(range(pos - n_left, pos)) + tuple(range(stop, stop + n_right))
+    return Window(pos - n_left, stop + n_right, context, tuple(range(pos, stop)))
+
+
+def _to_absolute(w: Window, index) -> Window:
+    ends = (index(w.start), index(w.stop - 1))
+    return Window(min(ends), max(ends) + 1, tuple(sorted(map(index, w.context))), tuple(sorted(map(index, w.keep))))

@@ -1,0 +1,133 @@
+"""Samplers: fill the masked tokens of one window, keeping the known (context) tokens fixed.
+
+Every sampler has the same signature::
+
+    sampler(denoiser, tokens, known, *, steps, scheduler, generator, callback=None) -> tokens
+
+- ``denoiser(tokens, levels)`` (with attribute ``mask_id``): long [B,T,H,W] with mask id V, float [B,T] -> logits [B,T,H,W,V]
+- ``tokens``: long [B,T,H,W]; values at unknown positions are ignored (they start masked)
+- ``known``: bool [B,T,H,W]; True where the token is given and must not change
+- ``steps``: the step budget K; ``scheduler``: the κ scheduler of the model (schedules.py)
+- ``callback(step)``: called after each of the K steps (for progress displays)
+The result is long [B,T,H,W] with no mask token left and ``result[known] == tokens[known]``.
+
+Levels fed to a timestep-dependent model: each frame gets κ⁻¹ of its current unmasked fraction,
+so a context frame gets t = 1 and a frame still fully masked t = 0 (MaskFlow §3.3).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Protocol
+
+import torch
+from torch import Tensor
+
+from .schedules import Scheduler, arccos_commit_counts
+
+
+
+class Denoiser(Protocol):
+    mask_id: int  # the model's mask token id (= its vocabulary size)
+
+    def __call__(self, tokens: Tensor, levels: Tensor) -> Tensor: ...
+
+
+Callback = Optional[Callable[[int], None]]
+
+
+def frame_levels(unmasked: Tensor, scheduler: Scheduler) -> Tensor:
+    """bool [B,T,H,W] -> per-frame level t = κ⁻¹(unmasked fraction), float [B,T]."""
+    return scheduler.inverse(unmasked.float().mean(dim=(2, 3)))
+
+
+def gumbel(shape: torch.Size, generator: torch.Generator, device: torch.device) -> Tensor:
+    u = torch.rand(shape, generator=generator, device=device).clamp_(1e-20, 1.0)
+    return -torch.log(-torch.log(u).clamp_(min=1e-20))
+
+
+def sample_mgm(
+    denoiser: Denoiser,
+    tokens: Tensor,
+    known: Tensor,
+    *,
+    steps: int,
+    scheduler: Scheduler,
+    generator: torch.Generator,
+    callback: Callback = None,
+    noise: float = 4.5,
+) -> Tensor:
+    """MaskGIT-style confidence sampling (Chang et al. 2022; MaskFlow's "MGM" sampler).
+
+    At step k: predict every masked token, draw a token from the predicted distribution, score it by
+    its log-probability plus Gumbel noise scaled by ``noise·(1 − k/K)`` (annealed to zero), and commit
+    the best-scoring ones; how many follows the arccos schedule, so all are committed after K steps.
+    One network call a step; a step with nothing to commit makes none (this happens only when fewer
+    tokens than steps are masked).
+    """
+    mask_id = denoiser.mask_id
+    x = torch.where(known, tokens, mask_id)
+    masked_counts = (~known).flatten(1).sum(1).tolist()
+    schedules = [arccos_commit_counts(int(n), steps) for n in masked_counts]
+    for k in range(steps):
+        commit_now = torch.tensor([s[k] for s in schedules], device=x.device)  # [B]
+        if int(commit_now.max()) > 0:
+            x = _commit_confident(denoiser, x, commit_now, scheduler, generator, noise * (1 - (k + 1) / steps))
+        if callback is not None:
+            callback(k)
+    assert not bool((x == mask_id).any()), "MGM left masked tokens"
+    return x
+
+
+def _commit_confident(
+    denoiser: Denoiser, x: Tensor, commit_now: Tensor, scheduler: Scheduler, generator: torch.Generator, noise: float
+) -> Tensor:
+    """One MGM step: sample every masked token, commit the ``commit_now[b]`` most confident ones."""
+    batch, mask_id = x.shape[0], denoiser.mask_id
+    masked = x == mask_id
+    logits = denoiser(x, frame_levels(~masked, scheduler)).float()  # [B,T,H,W,V]
+    logp = torch.log_softmax(logits, dim=-1)
+    sampled = (logp + gumbel(logp.shape, generator, x.device)).argmax(-1)  # [B,T,H,W]
+    score = logp.gather(-1, sampled[..., None])[..., 0]
+    score = score + noise * gumbel(score.shape, generator, x.device)
+    score = score.masked_fill(~masked, float("-inf")).reshape(batch, -1)
+    rank = score.argsort(dim=1, descending=True).argsort(dim=1)  # 0 = most confident
+    commit = (rank < commit_now[:, None]).reshape(x.shape)
+    return torch.where(commit, sampled, x)
+
+
+def sample_fm(
+    denoiser: Denoiser,
+    tokens: Tensor,
+    known: Tensor,
+    *,
+    steps: int,
+    scheduler: Scheduler,
+    generator: torch.Generator,
+    callback: Callback = None,
+) -> Tensor:
+    """Discrete flow-matching Euler sampler (Gat et al. 2024, Alg. 1; MaskFlow's "FM" sampler).
+
+    Steps of size h = 1/K from t = 0 to 1: a masked token unmasks with probability
+    min(1, h·κ'(t)/(1 − κ(t))) and then takes a sample from the predicted distribution; at the last
+    step every remaining masked token unmasks, so none is left. A step in which no token unmasks
+    needs no network call and makes none, so the NFE can be below K.
+    """
+    mask_id = denoiser.mask_id
+    x = torch.where(known, tokens, mask_id)
+    h = 1.0 / steps
+    for k in range(steps):
+        masked = x == mask_id
+        t = torch.tensor(k * h, dtype=torch.float64)
+        rate = 1.0 if k == steps - 1 else float(h * scheduler.dkappa(t) / (1 - scheduler.kappa(t)).clamp(min=1e-12))
+        unmask = masked & (torch.rand(x.shape, generator=generator, device=x.device) < min(rate, 1.0))
+        if bool(unmask.any()):
+            logits = denoiser(x, frame_levels(~masked, scheduler)).float()
+            sampled = (torch.log_softmax(logits, -1) + gumbel(logits.shape, generator, x.device)).argmax(-1)
+            x = torch.where(unmask, sampled, x)
+        if callback is not None:
+            callback(k)
+    assert not bool((x == mask_id).any()), "FM left masked tokens"
+    return x
+
+
+SAMPLERS = {"mgm": sample_mgm, "fm": sample_fm}

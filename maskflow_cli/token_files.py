@@ -1,0 +1,75 @@
+"""Token files: a video's tokens as safetensors, for datasets and pipelines.
+
+One tensor ``tokens`` (int32 [T,H,W]) and metadata key ``maskflow_tokens`` with JSON
+``{"format_version": 1, "fps": "30000/1001", "tokenizer": {...config...}}``, so decoding can check
+that the tokens came from the same tokenizer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+
+from .errors import OutputError, VideoError
+from .tokenizer import TokenizerConfig
+
+METADATA_KEY = "maskflow_tokens"
+FORMAT_VERSION = 1
+
+
+def save_tokens(path: str | os.PathLike, tokens: Tensor, fps: Fraction, config: TokenizerConfig, *, overwrite: bool = False) -> None:
+    """Write long tokens [T,H,W] atomically."""
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise OutputError(str(path), "exists; pass --overwrite to replace it")
+    if not target.parent.is_dir():
+        raise OutputError(str(path), f"folder {target.parent} does not exist")
+    meta = {"format_version": FORMAT_VERSION, "fps": str(fps), "tokenizer": dataclasses.asdict(config)}
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+    try:
+        save_file({"tokens": tokens.to(torch.int32).contiguous()}, tmp, metadata={METADATA_KEY: json.dumps(meta)})
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_tokens(path: str | os.PathLike, config: TokenizerConfig) -> tuple[Tensor, Fraction]:
+    """Read tokens [T,H,W] (long) and their fps; check they fit the tokenizer ``config``."""
+    where = os.fspath(path)
+    if not Path(where).is_file():
+        raise VideoError(where, "no such tokens file")
+    try:
+        with safe_open(where, framework="pt") as handle:
+            meta = json.loads((handle.metadata() or {})[METADATA_KEY])
+            tokens = handle.get_tensor("tokens")
+        fps = Fraction(meta["fps"])
+        made_by = meta["tokenizer"]
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError, ZeroDivisionError):
+        raise VideoError(where, "not a maskflow tokens file (write one with 'maskflow encode')") from None
+    if made_by != json.loads(json.dumps(dataclasses.asdict(config))):
+        raise VideoError(where, "was encoded by a different tokenizer than the one in --weights")
+    expected = (config.token_height, config.token_width)
+    if tokens.dim() != 3 or tuple(tokens.shape[1:]) != expected or len(tokens) == 0:
+        raise VideoError(where, f"tokens have shape {tuple(tokens.shape)}, expected [T>0,{expected[0]},{expected[1]}]")
+    tokens = tokens.long()
+    if int(tokens.min()) < 0 or int(tokens.max()) >= config.vocab_size:
+        raise VideoError(where, f"token ids outside the vocabulary 0..{config.vocab_size - 1}")
+    return tokens, fps
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

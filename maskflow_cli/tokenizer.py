@@ -1,0 +1,150 @@
+"""The frame tokenizer: a per-frame convolutional autoencoder with an FSQ bottleneck.
+
+Finite scalar quantisation (Mentzer et al. 2023, "Finite Scalar Quantization: VQ-VAE Made Simple")
+squashes each of d latent channels into L_i levels and rounds (straight-through), so the vocabulary is
+the product of the levels and no codebook can collapse. Each frame of H×P by W×P pixels becomes H×W
+tokens, P = 2**len(channel_multipliers).
+
+Axis legend:
+    T  frames   C  pixel channels (1 gray, 3 RGB)   Y, X  pixel rows, columns
+    H, W  token rows, columns                        Q  FSQ channels (len(levels))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    height: int = 64  # frame size in pixels
+    width: int = 64
+    channels: int = 1  # 1 gray, 3 RGB
+    base_channels: int = 32
+    channel_multipliers: tuple[int, ...] = (1, 2, 4)  # one 2x downsampling stage each
+    blocks_per_stage: int = 1
+    levels: tuple[int, ...] = (8, 5, 5, 5)  # FSQ levels per latent channel
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, not {self.channels}")
+        if not self.channel_multipliers or min(self.levels, default=0) < 2:
+            raise ValueError("need at least one stage and FSQ levels of at least 2")
+        if self.height % self.downsample or self.width % self.downsample:
+            raise ValueError(f"frame size {self.height}x{self.width} is not divisible by {self.downsample}")
+
+    @property
+    def downsample(self) -> int:
+        return 2 ** len(self.channel_multipliers)
+
+    @property
+    def vocab_size(self) -> int:
+        return math.prod(self.levels)
+
+    @property
+    def token_height(self) -> int:
+        return self.height // self.downsample
+
+    @property
+    def token_width(self) -> int:
+        return self.width // self.downsample
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(8 if channels % 8 == 0 else 1, channels)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _norm(c_in), nn.SiLU(), nn.Conv2d(c_in, c_out, 3, padding=1),
+            _norm(c_out), nn.SiLU(), nn.Conv2d(c_out, c_out, 3, padding=1),
+        )
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.skip(x) + self.body(x)
+
+
+class Upsample(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class FrameTokenizer(nn.Module):
+    def __init__(self, config: TokenizerConfig) -> None:
+        super().__init__()
+        self.config = config
+        widths = [config.base_channels * m for m in config.channel_multipliers]
+        q = len(config.levels)
+
+        enc: list[nn.Module] = [nn.Conv2d(config.channels, widths[0], 3, padding=1)]
+        c = widths[0]
+        for width in widths:
+            for _ in range(config.blocks_per_stage):
+                enc.append(ResBlock(c, width))
+                c = width
+            enc.append(nn.Conv2d(c, c, 4, stride=2, padding=1))
+        enc += [ResBlock(c, c), _norm(c), nn.SiLU(), nn.Conv2d(c, q, 1)]
+        self.encoder = nn.Sequential(*enc)
+
+        dec: list[nn.Module] = [nn.Conv2d(q, c, 3, padding=1), ResBlock(c, c)]
+        for width in reversed(widths):
+            dec.append(Upsample(c))
+            for _ in range(config.blocks_per_stage):
+                dec.append(ResBlock(c, width))
+                c = width
+        dec += [_norm(c), nn.SiLU(), nn.Conv2d(c, config.channels, 3, padding=1)]
+        self.decoder = nn.Sequential(*dec)
+
+        levels = torch.tensor(config.levels)
+        basis = torch.cumprod(torch.cat([torch.ones(1, dtype=torch.long), levels[:-1]]), 0)
+        self.register_buffer("levels", levels, persistent=False)  # [Q]
+        self.register_buffer("basis", basis, persistent=False)  # [Q] mixed-radix place values
+
+    # ---- FSQ -----------------------------------------------------------------------------------
+    def _scaled(self, z: Tensor) -> Tensor:
+        """Latents [T,Q,H,W] -> values in [0, L_i - 1] per channel."""
+        return torch.sigmoid(z.float()) * (self.levels - 1)[:, None, None]
+
+    def _to_decoder(self, codes: Tensor) -> Tensor:
+        """Codes in [0, L_i - 1] (float) [T,Q,H,W] -> decoder input in [-1, 1]."""
+        return codes / (self.levels - 1)[:, None, None] * 2 - 1
+
+    def indices_to_codes(self, tokens: Tensor) -> Tensor:
+        """long [T,H,W] -> float codes [T,Q,H,W]."""
+        codes = (tokens[:, None] // self.basis[:, None, None]) % self.levels[:, None, None]
+        return codes.float()
+
+    # ---- training path -------------------------------------------------------------------------
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Pixels in [-1, 1] [T,C,Y,X] -> reconstruction [T,C,Y,X] (straight-through rounding)."""
+        u = self._scaled(self.encoder(x))
+        q = u + (u.round() - u).detach()
+        return self.decoder(self._to_decoder(q).to(x.dtype))
+
+    # ---- inference path ------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, frames: Tensor) -> Tensor:
+        """uint8 frames [T,Y,X,C] -> long tokens [T,H,W]."""
+        x = rearrange(frames, "t y x c -> t c y x").float() / 127.5 - 1
+        codes = self._scaled(self.encoder(x)).round().long()  # [T,Q,H,W]
+        return (codes * self.basis[:, None, None]).sum(1)
+
+    @torch.no_grad()
+    def decode(self, tokens: Tensor) -> Tensor:
+        """long tokens [T,H,W] -> uint8 frames [T,Y,X,C]."""
+        x = self.decoder(self._to_decoder(self.indices_to_codes(tokens)))
+        pixels = ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        return rearrange(pixels, "t c y x -> t y x c")

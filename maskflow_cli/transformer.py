@@ -1,0 +1,170 @@
+"""The MaskFlow transformer: a bidirectional space-time transformer over frame tokens.
+
+DiT/Latte-style (Peebles & Xie 2023; Ma et al. 2024): token embedding with one extra row for the mask
+token, learned spatial and temporal position embeddings, per-frame timestep conditioning through
+adaLN-Zero (switched off for a timestep-independent model), attention over all space-time tokens or
+factorised into alternating spatial and temporal blocks, and a linear head over the vocabulary.
+
+Axis legend:
+    B  batch                    T  frames in the window (<= config.frames)
+    H  token rows per frame     W  token columns per frame      S = H*W tokens per frame
+    D  model width              V  vocabulary (the mask token is id V)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from .schedules import SCHEDULERS
+
+ATTENTION_KINDS = ("full", "factorized")
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    vocab_size: int  # V, the tokenizer's vocabulary; the mask token is id V
+    frames: int  # window length the model was trained on
+    height: int  # token rows per frame
+    width: int  # token columns per frame
+    dim: int = 384
+    depth: int = 8
+    heads: int = 6
+    mlp_ratio: float = 4.0
+    attention: str = "full"  # "full" or "factorized" (alternating space / time blocks)
+    time_conditioning: bool = True  # False: a timestep-independent model that ignores t
+    scheduler: str = "sigmoid"  # κ(t) the model was trained with (schedules.SCHEDULERS)
+
+    def __post_init__(self) -> None:
+        if self.attention not in ATTENTION_KINDS:
+            raise ValueError(f"attention must be one of {ATTENTION_KINDS}, not {self.attention!r}")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {sorted(SCHEDULERS)}, not {self.scheduler!r}")
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+        if min(self.vocab_size, self.frames, self.height, self.width, self.depth) < 1:
+            raise ValueError("vocab_size, frames, height, width and depth must be positive")
+
+    @property
+    def mask_id(self) -> int:
+        return self.vocab_size
+
+
+def timestep_features(t: Tensor, channels: int = 256) -> Tensor:
+    """Sinusoidal features of levels t in [0, 1]: [...] -> [..., channels]."""
+    half = channels // 2
+    freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, device=t.device) / half)
+    angles = 1000.0 * t.float()[..., None] * freqs  # [..., half]
+    return torch.cat([angles.cos(), angles.sin()], dim=-1)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over the token axis of [B', N', D] (SDPA)."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        q, k, v = rearrange(self.qkv(x), "b n (three k d) -> three b k n d", three=3, k=self.heads)
+        y = F.scaled_dot_product_attention(q, k, v)  # [B',K,N',D/K]
+        return self.out(rearrange(y, "b k n d -> b n (k d)"))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with adaLN-Zero modulation by a per-frame condition.
+
+    ``axis`` picks which tokens attend to each other: "full" (all of the window), "space" (tokens of
+    the same frame) or "time" (tokens at the same position across frames).
+    """
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, axis: str) -> None:
+        super().__init__()
+        self.axis = axis
+        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim))
+        self.modulation = nn.Linear(dim, 6 * dim)
+
+    def _attend(self, x: Tensor) -> Tensor:
+        b, t, s, _ = x.shape
+        if self.axis == "full":
+            y = self.attn(rearrange(x, "b t s d -> b (t s) d"))
+            return rearrange(y, "b (t s) d -> b t s d", t=t)
+        if self.axis == "space":
+            y = self.attn(rearrange(x, "b t s d -> (b t) s d"))
+            return rearrange(y, "(b t) s d -> b t s d", b=b)
+        y = self.attn(rearrange(x, "b t s d -> (b s) t d"))
+        return rearrange(y, "(b s) t d -> b t s d", b=b)
+
+    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+        # x: [B,T,S,D]; cond: [B,T,D], one condition per frame, broadcast over its tokens
+        mod = self.modulation(F.silu(cond))[:, :, None]  # [B,T,1,6D]
+        shift1, scale1, gate1, shift2, scale2, gate2 = mod.chunk(6, dim=-1)
+        x = x + gate1 * self._attend(self.norm1(x) * (1 + scale1) + shift1)
+        return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2)
+
+
+class MaskFlowTransformer(nn.Module):
+    """Predicts logits over the vocabulary for every token of a partly masked window."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        d = config.dim
+        self.token_embed = nn.Embedding(config.vocab_size + 1, d)
+        self.space_pos = nn.Parameter(torch.zeros(config.height * config.width, d))
+        self.time_pos = nn.Parameter(torch.zeros(config.frames, d))
+        if config.time_conditioning:
+            self.time_embed = nn.Sequential(nn.Linear(256, d), nn.SiLU(), nn.Linear(d, d))
+        else:
+            self.null_cond = nn.Parameter(torch.zeros(d))
+        axes = ["full"] * config.depth if config.attention == "full" else ["space", "time"] * config.depth
+        self.blocks = nn.ModuleList(Block(d, config.heads, config.mlp_ratio, a) for a in axes[: config.depth])
+        self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.final_modulation = nn.Linear(d, 2 * d)
+        self.head = nn.Linear(d, config.vocab_size)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
+        nn.init.normal_(self.token_embed.weight, std=0.02)
+        nn.init.normal_(self.space_pos, std=0.02)
+        nn.init.normal_(self.time_pos, std=0.02)
+        for block in self.blocks:  # adaLN-Zero: every block starts as the identity
+            nn.init.zeros_(block.modulation.weight)
+            nn.init.zeros_(block.modulation.bias)
+        nn.init.zeros_(self.final_modulation.weight)
+        nn.init.zeros_(self.final_modulation.bias)
+
+    def condition(self, t: Tensor) -> Tensor:
+        """Per-frame condition [B,T,D] from per-frame levels t [B,T]."""
+        if self.config.time_conditioning:
+            return self.time_embed(timestep_features(t).to(self.time_pos.dtype))
+        return self.null_cond.expand(*t.shape, -1)
+
+    def forward(self, tokens: Tensor, t: Tensor) -> Tensor:
+        """tokens: long [B,T,H,W] (mask id = V); t: float [B,T] -> logits [B,T,H,W,V]."""
+        b, frames, h, w = tokens.shape
+        cfg = self.config
+        assert (h, w) == (cfg.height, cfg.width) and frames <= cfg.frames, "window does not fit the model"
+        x = self.token_embed(rearrange(tokens, "b t h w -> b t (h w)"))  # [B,T,S,D]
+        x = x + self.space_pos + self.time_pos[:frames, None]
+        cond = self.condition(t)  # [B,T,D]
+        for block in self.blocks:
+            x = block(x, cond)
+        shift, scale = self.final_modulation(F.silu(cond))[:, :, None].chunk(2, dim=-1)
+        logits = self.head(self.final_norm(x) * (1 + scale) + shift)  # [B,T,S,V]
+        return rearrange(logits, "b t (h w) v -> b t h w v", h=h)

@@ -1,0 +1,260 @@
+"""Weights as safetensors files that carry their own configuration (never pickle).
+
+A weights file holds one or more *components* (``tokenizer``, ``transformer``). Its tensors are named
+``<component>.<parameter>`` and its metadata key ``maskflow`` holds JSON::
+
+    {"format_version": 1,
+     "components": {"tokenizer": {"config": {...}, "info": {"dataset": ..., "steps": ...}}, ...}}
+
+``config`` rebuilds the module (its frozen dataclass); ``info`` holds facts about the weights (fps,
+dataset, training steps, ...). A weights *source* is a file, a folder of such files, or
+``hf://owner/repo[@revision]`` (fetched through huggingface_hub's cache, which honours
+``HF_HUB_OFFLINE``); ``None`` means the default weights shipped with the package.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .errors import WeightsError
+from .tokenizer import FrameTokenizer, TokenizerConfig
+from .transformer import MaskFlowTransformer, TransformerConfig
+
+FORMAT_VERSION = 1
+METADATA_KEY = "maskflow"
+KINDS: dict[str, tuple[type, type]] = {
+    "tokenizer": (TokenizerConfig, FrameTokenizer),
+    "transformer": (TransformerConfig, MaskFlowTransformer),
+}
+NO_DEFAULT = "no default weights are installed; pass --weights with a folder, a .safetensors file or hf://owner/repo"
+
+
+@dataclass(frozen=True)
+class Component:
+    """What a weights file says about one of its components (read from the header only)."""
+
+    kind: str
+    config: Any  # TokenizerConfig or TransformerConfig
+    info: dict
+    file: Path
+    parameters: int
+
+
+# ---- writing -------------------------------------------------------------------------------------
+
+
+def save_weights(
+    path: str | os.PathLike,
+    modules: Mapping[str, nn.Module],
+    info: Mapping[str, dict] | None = None,
+    dtype: torch.dtype | None = None,
+) -> None:
+    """Write ``{"tokenizer": module, ...}`` to one safetensors file, atomically.
+
+    ``info[kind]`` is stored beside each config; ``dtype`` (e.g. torch.bfloat16) casts floating
+    tensors for smaller files. Loading always returns float32 modules.
+    """
+    tensors, components = {}, {}
+    for kind, module in modules.items():
+        assert kind in KINDS and isinstance(module, KINDS[kind][1]), f"not a {kind}: {type(module)}"
+        for name, tensor in module.state_dict().items():
+            tensor = tensor.detach().cpu()
+            if dtype is not None and tensor.is_floating_point():
+                tensor = tensor.to(dtype)
+            tensors[f"{kind}.{name}"] = tensor.contiguous()
+        components[kind] = {"config": dataclasses.asdict(module.config), "info": dict((info or {}).get(kind, {}))}
+    metadata = {METADATA_KEY: json.dumps({"format_version": FORMAT_VERSION, "components": components})}
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---- finding and reading -------------------------------------------------------------------------
+
+
+def default_weights_dir() -> Path | None:
+    """The shipped weights: inside an installed package, or ``weights/`` of a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "default_weights", here.parent / "weights"):
+        if any(candidate.glob("*.safetensors")):
+            return candidate
+    return None
+
+
+def resolve_weights(source: str | os.PathLike | None) -> list[Path]:
+    """The safetensors files of a weights source (see module docstring)."""
+    if source is None:
+        folder = default_weights_dir()
+        if folder is None:
+            raise WeightsError("(default)", NO_DEFAULT)
+        return sorted(folder.glob("*.safetensors"))
+    text = os.fspath(source)
+    if text.startswith("hf://"):
+        return sorted(_download_from_hub(text).glob("*.safetensors"))
+    path = Path(text)
+    if path.is_dir():
+        files = sorted(path.glob("*.safetensors"))
+        if not files:
+            raise WeightsError(text, "folder holds no .safetensors files")
+        return files
+    if not path.exists():
+        raise WeightsError(text, "no such file or folder")
+    return [path]
+
+
+def _download_from_hub(url: str) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    repo, _, revision = url.removeprefix("hf://").partition("@")
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        raise WeightsError(url, "expected hf://owner/repo or hf://owner/repo@revision")
+    try:
+        folder = snapshot_download(repo, revision=revision or None, allow_patterns=["*.safetensors", "*.json", "*.md"])
+    except LocalEntryNotFoundError:
+        raise WeightsError(url, "not in the local Hugging Face cache and the Hub cannot be reached (offline?)") from None
+    except (HfHubHTTPError, OSError, ValueError) as error:
+        raise WeightsError(url, f"could not fetch from the Hugging Face Hub: {_first_line(error)}") from None
+    return Path(folder)
+
+
+def inspect_weights(source: str | os.PathLike | None) -> dict[str, Component]:
+    """Components of a weights source, from the file headers only (no tensor data read)."""
+    found: dict[str, Component] = {}
+    for file in resolve_weights(source):
+        for kind, component in _read_header(file).items():
+            if kind in found:
+                raise WeightsError(str(file), f"a second {kind} (the first is in {found[kind].file}); keep one")
+            found[kind] = component
+    if not found:
+        raise WeightsError(str(source or "(default)"), "holds no maskflow components")
+    return found
+
+
+def _read_header(file: Path) -> dict[str, Component]:
+    where = str(file)
+    if file.is_dir() or not file.exists():
+        raise WeightsError(where, "no such file")
+    try:
+        with safe_open(str(file), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            shapes = {key: handle.get_slice(key).get_shape() for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise WeightsError(where, f"not a valid safetensors file ({_first_line(error)})") from None
+    try:
+        manifest = json.loads(metadata[METADATA_KEY])
+        version, entries = manifest["format_version"], manifest["components"]
+    except (KeyError, TypeError, ValueError):
+        raise WeightsError(where, "a safetensors file without maskflow metadata (not maskflow weights)") from None
+    if version != FORMAT_VERSION:
+        raise WeightsError(where, f"format version {version!r} is not supported (this maskflow reads {FORMAT_VERSION})")
+    components = {}
+    for kind, entry in entries.items():
+        if kind not in KINDS:
+            raise WeightsError(where, f"unknown component {kind!r}")
+        config = _config_from_json(KINDS[kind][0], entry.get("config"), where, kind)
+        count = sum(_numel(shape) for key, shape in shapes.items() if key.startswith(kind + "."))
+        components[kind] = Component(kind, config, dict(entry.get("info") or {}), file, count)
+    return components
+
+
+def _config_from_json(cls: type, data: Any, where: str, kind: str) -> Any:
+    if not isinstance(data, dict):
+        raise WeightsError(where, f"{kind} config is missing")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise WeightsError(where, f"{kind} config has unknown fields {unknown}")
+    try:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    except (TypeError, ValueError) as error:
+        raise WeightsError(where, f"bad {kind} config: {error}") from None
+
+
+def _numel(shape: list[int]) -> int:
+    count = 1
+    for n in shape:
+        count *= n
+    return count
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+# ---- loading -------------------------------------------------------------------------------------
+
+
+def load_component(component: Component) -> nn.Module:
+    """Build the module from its config and load its tensors (float32), checking every one."""
+    where = str(component.file)
+    try:
+        tensors = load_file(str(component.file))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise WeightsError(where, f"not a valid safetensors file ({_first_line(error)})") from None
+    prefix = component.kind + "."
+    state = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+    bad = sorted(k for k, v in state.items() if not v.is_floating_point())
+    if bad:
+        raise WeightsError(where, f"{component.kind} tensor {bad[0]} has dtype {state[bad[0]].dtype}, expected a float type")
+    try:
+        module = KINDS[component.kind][1](component.config)
+        module.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except (RuntimeError, TypeError, ValueError) as error:
+        raise WeightsError(where, f"{component.kind} tensors do not match its config: {_first_line(error)}") from None
+    return module.eval()
+
+
+def load_models(source: str | os.PathLike | None) -> tuple[FrameTokenizer, MaskFlowTransformer, dict[str, Component]]:
+    """The tokenizer and transformer of a weights source, checked to fit together."""
+    components = inspect_weights(source)
+    where = str(source or "(default)")
+    for kind in KINDS:
+        if kind not in components:
+            raise WeightsError(where, f"has no {kind}; a weights source needs both a tokenizer and a transformer")
+    check_compatible(components["tokenizer"].config, components["transformer"].config, where)
+    tokenizer = load_component(components["tokenizer"])
+    transformer = load_component(components["transformer"])
+    return tokenizer, transformer, components
+
+
+def load_tokenizer(source: str | os.PathLike | None) -> FrameTokenizer:
+    """Only the tokenizer of a weights source (for encode / decode)."""
+    components = inspect_weights(source)
+    if "tokenizer" not in components:
+        raise WeightsError(str(source or "(default)"), "has no tokenizer")
+    return load_component(components["tokenizer"])
+
+
+def check_compatible(tok: TokenizerConfig, model: TransformerConfig, where: str) -> None:
+    if (tok.vocab_size, tok.token_height, tok.token_width) != (model.vocab_size, model.height, model.width):
+        raise WeightsError(
+            where,
+            f"tokenizer (vocabulary {tok.vocab_size}, {tok.token_height}x{tok.token_width} tokens a frame) and "
+            f"transformer (vocabulary {model.vocab_size}, {model.height}x{model.width}) do not fit together",
+        )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
