@@ -10,17 +10,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from torch import Tensor
 
 from .errors import OutputError, VideoError
 from .tokenizer import TokenizerConfig
+from .weights import write_safetensors
 
 METADATA_KEY = "maskflow_tokens"
 FORMAT_VERSION = 1
@@ -34,15 +33,7 @@ def save_tokens(path: str | os.PathLike, tokens: Tensor, fps: Fraction, config: 
     if not target.parent.is_dir():
         raise OutputError(str(path), f"folder {target.parent} does not exist")
     meta = {"format_version": FORMAT_VERSION, "fps": str(fps), "tokenizer": dataclasses.asdict(config)}
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-    try:
-        save_file({"tokens": tokens.to(torch.int32).contiguous()}, tmp, metadata={METADATA_KEY: json.dumps(meta)})
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_safetensors(target, {"tokens": tokens.to(torch.int32).contiguous()}, {METADATA_KEY: json.dumps(meta)})
 
 
 def load_tokens(path: str | os.PathLike, config: TokenizerConfig) -> tuple[Tensor, Fraction]:
@@ -68,8 +59,3 @@ def load_tokens(path: str | os.PathLike, config: TokenizerConfig) -> tuple[Tenso
         raise VideoError(where, f"token ids outside the vocabulary 0..{config.vocab_size - 1}")
     return tokens, fps
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

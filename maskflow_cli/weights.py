@@ -75,12 +75,19 @@ def save_weights(
             tensors[f"{kind}.{name}"] = tensor.contiguous()
         components[kind] = {"config": dataclasses.asdict(module.config), "info": dict((info or {}).get(kind, {}))}
     metadata = {METADATA_KEY: json.dumps({"format_version": FORMAT_VERSION, "components": components})}
+    write_safetensors(path, tensors, metadata)
+
+
+def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write a safetensors file through a temporary file beside it, renamed when complete."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
     try:
         save_file(tensors, tmp, metadata=metadata)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # temporary files are 0600; give the result the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -253,8 +260,3 @@ def check_compatible(tok: TokenizerConfig, model: TransformerConfig, where: str)
             f"transformer (vocabulary {model.vocab_size}, {model.height}x{model.width}) do not fit together",
         )
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
