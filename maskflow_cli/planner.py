@@ -187,12 +187,13 @@ def _fill_autoregressive(size: int, left: int, right: int, s: WindowSettings) ->
     while True:
         remaining, known_left = size - pos, left + pos
         ctx = min(s.context, known_left)
-        if remaining + ctx + min(right, 1) <= s.window:
+        if remaining + ctx + min(right, 1) <= s.window or remaining == 1:
             budget = s.window - remaining if right else ctx
             windows.append(_final_window(pos, size, known_left, right, budget))
             return windows
         new = s.window - ctx
         keep = new if ctx == 0 else min(s.stride, new, remaining - 1 if right else remaining)
+        assert keep >= 1, "the planner must make progress"
         windows.append(Window(pos - ctx, pos + new, tuple(range(pos - ctx, pos)), tuple(range(pos, pos + keep))))
         pos += keep
 

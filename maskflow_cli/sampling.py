@@ -41,8 +41,9 @@ def frame_levels(unmasked: Tensor, scheduler: Scheduler) -> Tensor:
 
 
 def gumbel(shape: torch.Size, generator: torch.Generator, device: torch.device) -> Tensor:
-    u = torch.rand(shape, generator=generator, device=device).clamp_(1e-20, 1.0)
-    return -torch.log(-torch.log(u).clamp_(min=1e-20))
+    """Standard Gumbel noise of ``shape``."""
+    u = torch.rand(shape, generator=generator, device=device).clamp_(min=1e-20)
+    return -torch.log((-torch.log(u)).clamp_(min=1e-20))
 
 
 def sample_mgm(
