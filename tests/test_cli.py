@@ -237,3 +237,28 @@ def test_pipeline_through_stdin_and_stdout(weights_dir, tmp_path):
 def test_console_script_reports_errors_in_one_line(tmp_path):
     result = run_subprocess(["extend", tmp_path / "missing.mp4", "-o", tmp_path / "x.mp4", "-w", tmp_path])
     assert result.returncode != 0 and len(result.stderr.decode().strip().splitlines()) == 1
+
+
+def test_json_is_refused_when_stdout_carries_the_video(cli, weights_dir, tmp_path):
+    check_failure(cli("generate", "-w", weights_dir, "-o", "-", "--json", *FAST), tmp_path, [], "--json")
+
+
+@pytest.mark.parametrize("signal_name, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_interrupt_leaves_no_output_and_no_temporary_file(weights_dir, tmp_path, signal_name, code):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "long.mkv"
+    args = [sys.executable, "-m", "maskflow_cli", "generate", "-w", str(weights_dir), "-o", str(out), "--frames", "100000", "--steps", "2"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.iterdir()) and time.monotonic() < deadline:  # wait until the writer has started
+        time.sleep(0.05)
+    assert list(tmp_path.iterdir()), "the temporary output never appeared"
+    os.kill(process.pid, getattr(signal, signal_name))
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code and err.decode().strip().splitlines() == [f"maskflow: error: {'interrupted' if code == 130 else 'terminated'}"]
+    assert list(tmp_path.iterdir()) == []

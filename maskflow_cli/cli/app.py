@@ -32,12 +32,18 @@ app.command()(commands.decode)
 app.command()(commands.info)
 
 
-class Terminated(BaseException):
-    """Raised in the main thread on SIGTERM so that open outputs are cleaned up on the way out."""
+class Stopped(BaseException):
+    """Raised in the main thread on SIGINT or SIGTERM, so open outputs are removed on the way out.
+
+    A BaseException of our own (not KeyboardInterrupt, which Typer turns into a silent exit)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
 
 
-def _on_sigterm(signum, frame) -> None:
-    raise Terminated()
+def _raise_stopped(signum: int, frame) -> None:
+    raise Stopped(130, "interrupted") if signum == signal.SIGINT else Stopped(143, "terminated")
 
 
 def _fail(message: str, code: int) -> int:
@@ -48,7 +54,7 @@ def _fail(message: str, code: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get("MASKFLOW_DEBUG", "") not in ("", "0")
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         result = app(args=argv, prog_name="maskflow", standalone_mode=False)
         return result if isinstance(result, int) else 0
@@ -59,25 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     except TyperException as error:  # bad syntax: unknown option, not an integer, ...
         message = " ".join(error.format_message().split())
         return _fail(message, error.exit_code) if message else error.exit_code  # empty: help was shown
-    except (KeyboardInterrupt, typer.Abort):
-        return _fail("interrupted", 130)
-    except Terminated:
-        return _fail("terminated", 143)
-    except BrokenPipeError:
-        _silence_stdout()
-        return 141
+    except Stopped as stop:
+        return _fail(stop.reason, stop.code)
     except Exception as error:  # a bug: say so in one line, traceback only on request
         if debug:
             raise
         return _fail(f"internal error: {type(error).__name__}: {error} (set MASKFLOW_DEBUG=1 for the traceback)", 1)
     finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _silence_stdout() -> None:
-    """After the reader of our stdout went away, stop Python from complaining at exit."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -56,6 +56,8 @@ def _read_input(job: Job, source: str) -> Video:
 
 def _execute(job: Job, command: str, plan: Plan, video: Video | None, output: str, fps: Fraction, inputs: list[str], overwrite: bool) -> None:
     """Sample the plan and stream the frames into the output file."""
+    if output == "-" and job.reporter.json_output:
+        raise InvalidArgumentError("--json", True, "with -o - stdout carries the video; write to a file or drop --json")
     check_not_input(output, inputs)
     fmt = job.pipe.frame_format
     generated = sum(len(w.keep) for w in plan.windows)
