@@ -46,12 +46,15 @@ def mask_frames(
     whole-clip-constant levels of the paper's baseline, worth mixing in).
     """
     b, t = clean.shape[:2]
-    device = clean.device
-    levels = eps + (1 - eps) * torch.rand(b, t, generator=generator, device=device)  # [B,T]
-    constant = torch.rand(b, 1, generator=generator, device=device) < constant_level_prob  # [B,1]
+
+    def uniform(*shape: int) -> Tensor:  # drawn where the generator lives, used where the data lives
+        return torch.rand(shape, generator=generator, device=generator.device).to(clean.device)
+
+    levels = eps + (1 - eps) * uniform(b, t)  # [B,T]
+    constant = uniform(b, 1) < constant_level_prob  # [B,1]
     levels = torch.where(constant, levels[:, :1], levels)
     keep_prob = scheduler.kappa(levels)[:, :, None, None]  # [B,T,1,1]
-    masked = torch.rand(clean.shape, generator=generator, device=device) >= keep_prob
+    masked = uniform(*clean.shape) >= keep_prob
     return MaskedBatch(clean.masked_fill(masked, mask_id), levels, masked)
 
 

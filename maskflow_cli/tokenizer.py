@@ -56,6 +56,13 @@ class TokenizerConfig:
         return self.width // self.downsample
 
 
+# Size presets for training: conv widths, stages (downsampling 2**stages), FSQ levels.
+PRESETS: dict[str, dict] = {
+    "tiny": {"base_channels": 8, "channel_multipliers": (1, 2), "levels": (4, 4)},  # tests
+    "base": {"base_channels": 32, "channel_multipliers": (1, 2, 4), "levels": (8, 5, 5, 5)},  # 64x64 -> 8x8 tokens of 1000
+}
+
+
 def _norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(8 if channels % 8 == 0 else 1, channels)
 

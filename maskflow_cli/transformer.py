@@ -55,6 +55,14 @@ class TransformerConfig:
         return self.vocab_size
 
 
+# Size presets for training: width, depth, heads (the rest from the data and the tokenizer).
+PRESETS: dict[str, dict[str, int]] = {
+    "tiny": {"dim": 32, "depth": 2, "heads": 2},  # tests
+    "small": {"dim": 256, "depth": 8, "heads": 4},  # ~10M parameters
+    "base": {"dim": 384, "depth": 7, "heads": 6},  # ~20M parameters
+}
+
+
 def timestep_features(t: Tensor, channels: int = 256) -> Tensor:
     """Sinusoidal features of levels t in [0, 1]: [...] -> [..., channels]."""
     half = channels // 2

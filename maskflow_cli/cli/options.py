@@ -35,3 +35,20 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the window plan a
 Input = Annotated[str, typer.Argument(metavar="INPUT", help="Input video or still image (PNG/JPEG); '-' reads a stream from stdin.", show_default=False)]
 Ranges = Annotated[list[str], typer.Argument(metavar="RANGES...", help="Frame ranges to regenerate: 0-based, end-exclusive (10:20 is frames 10..19).", show_default=False)]
 TokensInput = Annotated[str, typer.Argument(metavar="TOKENS", help="A tokens file written by 'maskflow encode'.", show_default=False)]
+
+# ---- training ------------------------------------------------------------------------------------
+TRAINING = "Training"
+Data = Annotated[str, typer.Argument(metavar="DATA", help="A clips file from 'maskflow data moving-mnist', or a folder of videos.", show_default=False)]
+OutDir = Annotated[str, typer.Option("--output", "-o", metavar="DIR", help="Folder for the weights, checkpoint and metrics.jsonl.")]
+TrainSteps = Annotated[int, typer.Option("--steps", rich_help_panel=TRAINING, help="Optimizer steps.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", rich_help_panel=TRAINING, help="Batch size per process.")]
+Lr = Annotated[float, typer.Option("--lr", rich_help_panel=TRAINING, help="Peak learning rate (AdamW).")]
+Warmup = Annotated[int, typer.Option("--warmup", rich_help_panel=TRAINING, help="Linear warm-up steps, then cosine decay to lr/10.")]
+Ema = Annotated[float, typer.Option("--ema", rich_help_panel=TRAINING, help="EMA decay of the exported weights (0: no EMA).")]
+GradClip = Annotated[float, typer.Option("--grad-clip", rich_help_panel=TRAINING, help="Clip the gradient norm to this.")]
+TrainSeed = Annotated[int, typer.Option("--seed", rich_help_panel=TRAINING, help="Seed for initialisation, data order and masking.")]
+CheckpointEvery = Annotated[int, typer.Option("--checkpoint-every", rich_help_panel=TRAINING, help="Write a checkpoint every N steps.")]
+LogEvery = Annotated[int, typer.Option("--log-every", rich_help_panel=TRAINING, help="Log metrics every N steps.")]
+Resume = Annotated[bool, typer.Option("--resume", rich_help_panel=TRAINING, help="Continue from the checkpoint in --output.")]
+Compile = Annotated[bool, typer.Option("--compile", rich_help_panel=TRAINING, help="Use torch.compile.")]
+TokenizerSource = Annotated[Optional[str], typer.Option("--tokenizer", "-t", metavar="PATH|hf://OWNER/REPO[@REV]", help="Weights holding the tokenizer to train on (as for --weights). Default: the installed weights.")]

@@ -34,14 +34,14 @@ class Reporter:
 
     @contextmanager
     def progress(self, total: int, description: str) -> Iterator[Callable[[int], None] | None]:
-        """Yields a callback that advances a bar of ``total`` steps (None when there is no bar)."""
+        """Yields ``advance(amount)`` for a bar of ``total`` units, or None when there is no bar."""
         if not self.interactive or total <= 0:
             yield None
             return
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=self.console, transient=True) as bar:
             task = bar.add_task(description, total=total)
-            yield lambda _step: bar.advance(task)
+            yield lambda amount: bar.advance(task, amount)
 
     def seconds(self) -> float:
         return round(time.perf_counter() - self.started, 3)

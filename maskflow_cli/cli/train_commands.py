@@ -1,0 +1,130 @@
+"""Training commands: ``maskflow train-tokenizer`` and ``maskflow train``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..data import load_training_clips
+from ..errors import InvalidArgumentError
+from ..pipeline import resolve_device
+from ..schedules import SCHEDULERS
+from ..tokenizer import PRESETS as TOKENIZER_PRESETS
+from ..tokenizer import FrameTokenizer, TokenizerConfig
+from ..training import TokenizerTask, TrainConfig, TransformerTask, fit, pretokenize
+from ..transformer import PRESETS as TRANSFORMER_PRESETS
+from ..transformer import MaskFlowTransformer, TransformerConfig
+from ..video_io import FrameFormat
+from ..weights import inspect_weights, load_tokenizer, save_weights
+from . import options as opt
+from .report import Reporter
+
+
+def _preset(presets: dict, name: str) -> dict:
+    if name not in presets:
+        raise InvalidArgumentError("--preset", name, f"choose one of {', '.join(presets)}")
+    return presets[name]
+
+
+def _log_line(reporter: Reporter, record: dict) -> None:
+    extra = "  ".join(f"{k} {record[k]:.4g}" for k in ("psnr", "accuracy") if k in record)
+    reporter.console.print(f"step {record['step']}  loss {record['loss']:.4f}  {extra}  {record['steps_per_second']:.2f} steps/s", highlight=False)
+
+
+def _run_fit(reporter: Reporter, task, cfg: TrainConfig, out: Path, name: str, info: dict, resume: bool):
+    """Train with a progress bar on a terminal, plain log lines on stderr otherwise (not --quiet)."""
+    with reporter.progress(cfg.steps, f"training {name}") as advance:
+        done = 0
+
+        def on_log(record: dict) -> None:
+            nonlocal done
+            if advance is not None:
+                advance(record["step"] - done)
+                done = record["step"]
+            elif not (reporter.quiet or reporter.json_output):
+                _log_line(reporter, record)
+
+        return fit(task, cfg, out, name, info, resume=resume, on_log=on_log)
+
+
+def train_tokenizer(
+    data: opt.Data, output: opt.OutDir, preset: str = "base", steps: opt.TrainSteps = 5000, batch_size: opt.BatchSize = 64,
+    lr: opt.Lr = 1e-3, warmup: opt.Warmup = 200, ema: opt.Ema = 0.999, grad_clip: opt.GradClip = 1.0, seed: opt.TrainSeed = 0,
+    checkpoint_every: opt.CheckpointEvery = 500, log_every: opt.LogEvery = 50, resume: opt.Resume = False,
+    device: opt.Device = "auto", precision: opt.Precision = "auto", compile: opt.Compile = False,
+    size: int = 64, channels: int = 1, json_: opt.Json = False, quiet: opt.Quiet = False,
+) -> None:
+    """Train the frame tokenizer (conv autoencoder + FSQ) on DATA; writes DIR/tokenizer.safetensors.
+
+    Example:
+
+      maskflow train-tokenizer mnist_train.safetensors -o runs/tok --steps 5000
+    """
+    reporter = Reporter(json_output=json_, quiet=quiet)
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema=ema, grad_clip=grad_clip, precision=precision,
+                      seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, compile=compile)
+    try:
+        config = TokenizerConfig(height=size, width=size, channels=channels, **_preset(TOKENIZER_PRESETS, preset))
+    except ValueError as error:
+        raise InvalidArgumentError("--size", size, str(error)) from None
+    dev = resolve_device(device)
+    clips = load_training_clips(data, 1, FrameFormat(size, size, channels))
+    torch.manual_seed(seed)
+    task = TokenizerTask(FrameTokenizer(config).to(dev), clips, batch_size, dev)
+    out = Path(output)
+    result = _run_fit(reporter, task, cfg, out, "tokenizer.safetensors", {"dataset": str(data), "frames": len(clips)}, resume)
+    reporter.result({"command": "train-tokenizer", "output": str(out / "tokenizer.safetensors"), "steps": result.steps,
+                     "final_loss": result.final_loss, "psnr": result.metrics.get("psnr"), "seconds": round(result.wall_seconds, 1)},
+                    f"wrote {out / 'tokenizer.safetensors'}: {result.steps} steps, PSNR {result.metrics.get('psnr', float('nan')):.2f} dB")
+
+
+def train(
+    data: opt.Data, output: opt.OutDir, tokenizer: opt.TokenizerSource = None, preset: str = "base", window: int = 16,
+    timestep_independent: bool = False, attention: str = "full", scheduler: str = "sigmoid", snr_weighting: bool = False,
+    constant_level_prob: float = 0.0, fps: float = 10.0,
+    steps: opt.TrainSteps = 20000, batch_size: opt.BatchSize = 32, lr: opt.Lr = 5e-4, warmup: opt.Warmup = 500,
+    ema: opt.Ema = 0.999, grad_clip: opt.GradClip = 1.0, seed: opt.TrainSeed = 0, checkpoint_every: opt.CheckpointEvery = 500,
+    log_every: opt.LogEvery = 50, resume: opt.Resume = False, device: opt.Device = "auto", precision: opt.Precision = "auto",
+    compile: opt.Compile = False, json_: opt.Json = False, quiet: opt.Quiet = False,
+) -> None:
+    """Train the MaskFlow transformer with frame-level masking on DATA, with the tokenizer of --tokenizer.
+
+    Writes DIR/transformer.safetensors and copies the tokenizer beside it, so DIR is a complete
+    weights folder for --weights.
+
+    Example:
+
+      maskflow train mnist_train.safetensors --tokenizer runs/tok -o runs/mf --window 16 --steps 20000
+    """
+    reporter = Reporter(json_output=json_, quiet=quiet)
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema=ema, grad_clip=grad_clip, precision=precision,
+                      seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, compile=compile)
+    if scheduler not in SCHEDULERS:
+        raise InvalidArgumentError("--scheduler", scheduler, f"choose one of {', '.join(SCHEDULERS)}")
+    if not 0 <= constant_level_prob <= 1:
+        raise InvalidArgumentError("--constant-level-prob", constant_level_prob, "must be in [0, 1]")
+    if window < 1:
+        raise InvalidArgumentError("--window", window, "must be at least 1")
+    dev = resolve_device(device)
+    tok = load_tokenizer(tokenizer).to(dev)
+    tok_info = inspect_weights(tokenizer)["tokenizer"].info
+    tc = tok.config
+    try:
+        config = TransformerConfig(vocab_size=tc.vocab_size, frames=window, height=tc.token_height, width=tc.token_width,
+                                   attention=attention, time_conditioning=not timestep_independent, scheduler=scheduler,
+                                   **_preset(TRANSFORMER_PRESETS, preset))
+    except ValueError as error:
+        raise InvalidArgumentError("--attention", attention, str(error)) from None
+    clips = load_training_clips(data, window, FrameFormat(tc.height, tc.width, tc.channels))
+    tokens = pretokenize(tok, clips, dev)  # [N,T,H,W], once
+    torch.manual_seed(seed)
+    task = TransformerTask(MaskFlowTransformer(config).to(dev), tokens, batch_size, dev,
+                           snr_weighting=snr_weighting, constant_level_prob=constant_level_prob)
+    out = Path(output)
+    info = {"fps": fps, "dataset": str(data), "clips": len(clips), "window": window}
+    result = _run_fit(reporter, task, cfg, out, "transformer.safetensors", info, resume)
+    save_weights(out / "tokenizer.safetensors", {"tokenizer": tok.cpu()}, {"tokenizer": tok_info})  # DIR is complete
+    reporter.result({"command": "train", "output": str(out), "steps": result.steps, "final_loss": result.final_loss,
+                     "accuracy": result.metrics.get("accuracy"), "seconds": round(result.wall_seconds, 1)},
+                    f"wrote {out / 'transformer.safetensors'}: {result.steps} steps, loss {result.final_loss:.4f}")

@@ -1,0 +1,303 @@
+"""Training loops for the tokenizer and the transformer, sharing one ``fit`` loop.
+
+- tokenizer: per-frame reconstruction (L1 + MSE) through the FSQ bottleneck; reports PSNR.
+- transformer: the frame-level masking objective (objective.py) on tokens made once up front by
+  the tokenizer (the ``encode`` path), so no step runs the tokenizer.
+
+The loop: AdamW, linear warm-up then cosine decay, EMA of the weights, bf16 autocast, gradient
+clipping, one seeded generator for data order and masking, checkpoints written atomically every N
+steps with optimizer, EMA and RNG state (``resume`` continues a killed run exactly), a JSON-lines
+metrics log, and DistributedDataParallel when started by ``torchrun`` (gloo on CPU, nccl on CUDA).
+The exported weights are the EMA weights, with the config and training facts in their metadata.
+
+Axis legend: B batch, T frames, Y, X pixels, C channels, H, W token grid.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from .errors import InvalidArgumentError
+from .objective import masking_loss
+from .pipeline import autocast_dtype, encode_frames
+from .schedules import SCHEDULERS
+from .tokenizer import FrameTokenizer
+from .transformer import MaskFlowTransformer
+from .weights import save_weights
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 10_000
+    batch_size: int = 32
+    lr: float = 3e-4
+    warmup: int = 500
+    min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
+    weight_decay: float = 0.01
+    ema: float = 0.999  # 0 disables the EMA (the raw weights are exported)
+    grad_clip: float = 1.0
+    precision: str = "auto"  # auto | bf16 | fp32
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 50
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("--steps", self.steps, self.steps >= 1, "must be at least 1"),
+            ("--batch-size", self.batch_size, self.batch_size >= 1, "must be at least 1"),
+            ("--lr", self.lr, self.lr > 0, "must be positive"),
+            ("--warmup", self.warmup, self.warmup >= 0, "must not be negative"),
+            ("--ema", self.ema, 0 <= self.ema < 1, "must be in [0, 1)"),
+            ("--grad-clip", self.grad_clip, self.grad_clip > 0, "must be positive"),
+            ("--checkpoint-every", self.checkpoint_every, self.checkpoint_every >= 1, "must be at least 1"),
+            ("--log-every", self.log_every, self.log_every >= 1, "must be at least 1"),
+        ]
+        for name, value, ok, expected in checks:
+            if not ok:
+                raise InvalidArgumentError(name, value, expected)
+
+
+def learning_rate(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to ``cfg.lr``, then cosine decay to ``cfg.lr * cfg.min_lr_ratio``."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+class Task(Protocol):
+    """What ``fit`` trains: a module, and the loss of one batch drawn with ``generator``."""
+
+    model: nn.Module
+
+    def loss(self, model: nn.Module, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]: ...
+
+    def export(self, module: nn.Module, path: Path, info: dict) -> None: ...
+
+
+class TokenizerTask:
+    """Reconstruct random frames of the clips: L1 + MSE in [-1, 1] pixel space."""
+
+    def __init__(self, model: FrameTokenizer, clips: Tensor, batch_size: int, device: torch.device) -> None:
+        self.model, self.device, self.batch_size = model, device, batch_size
+        self.frames = rearrange(clips, "n t y x c -> (n t) y x c")  # [N*T,Y,X,C] uint8
+
+    def loss(self, model: nn.Module, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]:
+        index = torch.randint(len(self.frames), (self.batch_size,), generator=generator)
+        x = rearrange(self.frames[index], "b y x c -> b c y x").to(self.device).float() / 127.5 - 1
+        recon = model(x)  # the wrapped reconstruct pass (see _wrap)
+        mse = F.mse_loss(recon.float(), x)
+        loss = F.l1_loss(recon.float(), x) + mse
+        psnr = 10 * math.log10(4.0 / max(mse.item(), 1e-10))  # peak-to-peak 2 in [-1, 1]
+        return loss, {"mse": mse.item(), "psnr": psnr}
+
+    def export(self, module: nn.Module, path: Path, info: dict) -> None:
+        save_weights(path, {"tokenizer": module}, {"tokenizer": info})
+
+
+class _Reconstructor(nn.Module):
+    """Makes ``FrameTokenizer.reconstruct`` the forward pass, so DDP can wrap it."""
+
+    def __init__(self, tokenizer: FrameTokenizer) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.tokenizer.reconstruct(x)
+
+
+class TransformerTask:
+    """The frame-level masking objective on random windows of pre-computed tokens."""
+
+    def __init__(self, model: MaskFlowTransformer, tokens: Tensor, batch_size: int, device: torch.device,
+                 *, snr_weighting: bool = False, constant_level_prob: float = 0.0) -> None:
+        self.model, self.tokens, self.batch_size, self.device = model, tokens, batch_size, device  # tokens [N,T,H,W]
+        self.snr_weighting, self.constant_level_prob = snr_weighting, constant_level_prob
+        self.window = model.config.frames
+        assert tokens.shape[1] >= self.window, "clips shorter than the window"
+
+    def loss(self, model: nn.Module, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]:
+        n, t = self.tokens.shape[:2]
+        index = torch.randint(n, (self.batch_size,), generator=generator)
+        start = torch.randint(t - self.window + 1, (self.batch_size,), generator=generator)
+        offsets = start[:, None] + torch.arange(self.window)  # [B,T]
+        clean = self.tokens[index[:, None], offsets].long().to(self.device)  # [B,T,H,W]
+        cfg = self.model.config
+        out = masking_loss(model, clean, SCHEDULERS[cfg.scheduler], cfg.mask_id, generator,
+                           snr_weighting=self.snr_weighting, constant_level_prob=self.constant_level_prob)
+        return out.loss, {"accuracy": out.accuracy.item(), "masked": out.masked_fraction.item()}
+
+    def export(self, module: nn.Module, path: Path, info: dict) -> None:
+        save_weights(path, {"transformer": module}, {"transformer": info})
+
+
+def pretokenize(tokenizer: FrameTokenizer, clips: Tensor, device: torch.device) -> Tensor:
+    """Clips uint8 [N,T,Y,X,C] -> tokens int16/int32 [N,T,H,W] on the CPU, once before training."""
+    n, t = clips.shape[:2]
+    flat = encode_frames(tokenizer, rearrange(clips, "n t y x c -> (n t) y x c"), device)  # [N*T,H,W]
+    small = torch.int16 if tokenizer.config.vocab_size < 2**15 else torch.int32
+    return rearrange(flat.to(small), "(n t) h w -> n t h w", n=n, t=t)
+
+
+# ---- the loop ------------------------------------------------------------------------------------
+
+
+@dataclass
+class FitResult:
+    steps: int
+    final_loss: float
+    wall_seconds: float
+    metrics: dict
+
+
+class EMA:
+    """Exponential moving average of a module's floating-point state."""
+
+    def __init__(self, module: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = copy.deepcopy(module).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        for avg, live in zip(self.shadow.state_dict().values(), module.state_dict().values()):
+            if avg.is_floating_point():
+                avg.lerp_(live.detach(), 1 - self.decay)
+            else:
+                avg.copy_(live)
+
+
+def fit(
+    task: Task,
+    cfg: TrainConfig,
+    out_dir: Path,
+    export_name: str,
+    info: dict,
+    *,
+    resume: bool = False,
+    on_log: Callable[[dict], None] | None = None,
+) -> FitResult:
+    """Train ``task.model`` for ``cfg.steps`` steps; export ``out_dir / export_name`` (rank 0)."""
+    rank, world = _distributed_rank()
+    device = next(task.model.parameters()).device
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    model = task.model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    ema = EMA(model, cfg.ema) if cfg.ema > 0 else None
+    generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)  # data order and masking
+    start_step, wall_before = 0, 0.0
+    checkpoint = out_dir / CHECKPOINT
+    if resume and checkpoint.exists():
+        start_step, wall_before = _load_checkpoint(checkpoint, model, optimizer, ema, generator, rank)
+    trained = _wrap(model, cfg, device, world)
+    dtype = autocast_dtype(device, cfg.precision)
+    started, window, loss_value, metrics = time.perf_counter(), [], float("nan"), {}
+    for step in range(start_step, cfg.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, cfg)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            loss, metrics = task.loss(trained, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        if ema is not None:
+            ema.update(model)
+        loss_value = loss.item()
+        window.append(loss_value)
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            elapsed = time.perf_counter() - started
+            record = {"step": done, "loss": sum(window) / len(window), "lr": learning_rate(step, cfg),
+                      "grad_norm": float(grad_norm), **metrics,
+                      "steps_per_second": (done - start_step) / max(elapsed, 1e-9), "wall_seconds": wall_before + elapsed}
+            window = []
+            if rank == 0:
+                with open(out_dir / METRICS, "a") as log:
+                    log.write(json.dumps(record) + "\n")
+                if on_log is not None:
+                    on_log(record)
+        if rank == 0 and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
+            _save_checkpoint(checkpoint, done, model, optimizer, ema, generator, wall_before + time.perf_counter() - started, cfg)
+    wall = wall_before + time.perf_counter() - started
+    if rank == 0:
+        facts = {**info, "steps": cfg.steps, "batch_size": cfg.batch_size * world, "lr": cfg.lr, "ema": cfg.ema,
+                 "seed": cfg.seed, "precision": str(dtype or torch.float32).removeprefix("torch."),
+                 "hardware": _hardware(device, world), "wall_seconds": round(wall, 1), "final_loss": round(loss_value, 5)}
+        task.export((ema.shadow if ema is not None else model).eval(), out_dir / export_name, facts)
+    if world > 1:
+        dist.barrier()
+    return FitResult(cfg.steps, loss_value, wall, metrics)
+
+
+def _wrap(model: nn.Module, cfg: TrainConfig, device: torch.device, world: int) -> nn.Module:
+    forward_module = _Reconstructor(model) if isinstance(model, FrameTokenizer) else model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        forward_module = DistributedDataParallel(forward_module, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile:
+        forward_module = torch.compile(forward_module)
+    return forward_module
+
+
+def _distributed_rank() -> tuple[int, int]:
+    """(rank, world size); joins the process group when started by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _hardware(device: torch.device, world: int) -> str:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    return f"{world} x {name}" if world > 1 else name
+
+
+def _save_checkpoint(path: Path, step: int, model, optimizer, ema, generator, wall: float, cfg: TrainConfig) -> None:
+    state = {
+        "step": step, "wall_seconds": wall, "config": asdict(cfg),
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "ema": ema.shadow.state_dict() if ema is not None else None,
+        "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+    }
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, model, optimizer, ema, generator, rank: int) -> tuple[int, float]:
+    state = torch.load(path, map_location="cpu", weights_only=True)  # no arbitrary pickle
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if ema is not None and state["ema"] is not None:
+        ema.shadow.load_state_dict(state["ema"])
+    if rank == 0:
+        generator.set_state(state["generator"])
+    else:  # other ranks continue their own stream, offset deterministically from rank 0's position
+        generator.manual_seed(int(state["step"]) * 7919 + rank)
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"]), float(state["wall_seconds"])

@@ -1,0 +1,104 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from maskflow_cli.errors import InvalidArgumentError
+from maskflow_cli.pipeline import MaskFlowPipeline, SamplingOptions
+from maskflow_cli.planner import window_settings
+from maskflow_cli.training import TrainConfig, TransformerTask, TokenizerTask, fit, learning_rate
+from maskflow_cli.weights import load_models, save_weights
+
+from conftest import moving_square_frames, tiny_models
+
+
+def predictable_tokens(clips: int = 4, frames: int = 6) -> torch.Tensor:
+    """Copies of one token clip [N,T,8,8] (each frame the previous one plus 1): learnable in a few steps."""
+    base = torch.arange(64).reshape(8, 8) % 16
+    return torch.stack([(base + t) % 16 for t in range(frames)])[None].repeat(clips, 1, 1, 1).to(torch.int16)
+
+
+def transformer_task(seed: int = 0) -> TransformerTask:
+    _, model = tiny_models(seed=seed)
+    return TransformerTask(model, predictable_tokens(), batch_size=4, device=torch.device("cpu"))
+
+
+def quick(**overrides) -> TrainConfig:
+    return TrainConfig(**{"steps": 12, "batch_size": 4, "lr": 3e-3, "warmup": 2, "log_every": 1, "checkpoint_every": 5,
+                          "ema": 0.9, "precision": "fp32", **overrides})
+
+
+def read_metrics(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_learning_rate_warms_up_then_decays():
+    cfg = TrainConfig(steps=100, lr=1.0, warmup=10, min_lr_ratio=0.1)
+    assert learning_rate(0, cfg) == pytest.approx(0.1) and learning_rate(9, cfg) == pytest.approx(1.0)
+    assert learning_rate(99, cfg) == pytest.approx(0.1, abs=1e-3)
+    assert all(learning_rate(s, cfg) >= learning_rate(s + 1, cfg) for s in range(10, 99))
+
+
+def test_transformer_loss_goes_down(tmp_path):
+    fit(transformer_task(), quick(steps=60, log_every=10), tmp_path, "transformer.safetensors", {"fps": 5})
+    metrics = read_metrics(tmp_path)
+    assert metrics[-1]["loss"] < 0.6 * metrics[0]["loss"]
+    assert {"step", "loss", "lr", "accuracy", "steps_per_second", "wall_seconds"} <= set(metrics[-1])
+
+
+def test_tokenizer_training_improves_reconstruction(tmp_path):
+    tokenizer, _ = tiny_models()
+    clips = torch.from_numpy(moving_square_frames(16))[None]  # [1,16,32,32,1]
+    fit(TokenizerTask(tokenizer, clips, 8, torch.device("cpu")), quick(steps=40, log_every=10, lr=5e-3), tmp_path, "tokenizer.safetensors", {})
+    metrics = read_metrics(tmp_path)
+    assert metrics[-1]["psnr"] > metrics[0]["psnr"] + 1.0
+
+
+def test_resume_after_an_interrupt_gives_the_same_weights(tmp_path):
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    fit(transformer_task(), quick(), straight, "transformer.safetensors", {})
+
+    def crash(record: dict) -> None:
+        if record["step"] == 8:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(transformer_task(), quick(), broken, "transformer.safetensors", {}, on_log=crash)
+    assert (broken / "checkpoint.pt").exists() and not (broken / "transformer.safetensors").exists()
+    fit(transformer_task(seed=99), quick(), broken, "transformer.safetensors", {}, resume=True)  # init is overwritten
+    a, b = load_file(straight / "transformer.safetensors"), load_file(broken / "transformer.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_export_loads_and_samples(tmp_path):
+    tokenizer, _ = tiny_models()
+    fit(transformer_task(), quick(steps=3), tmp_path, "transformer.safetensors", {"fps": 6, "dataset": "toy"})
+    save_weights(tmp_path / "tokenizer.safetensors", {"tokenizer": tokenizer})
+    _, _, components = load_models(tmp_path)
+    info = components["transformer"].info
+    assert info["steps"] == 3 and info["fps"] == 6 and info["dataset"] == "toy" and "hardware" in info and "final_loss" in info
+    pipe = MaskFlowPipeline.from_weights(str(tmp_path), device="cpu")
+    video = torch.cat([c.frames for c in pipe.generate(9, window_settings(pipe.window), SamplingOptions(steps=2, seed=0))])
+    assert video.shape == (9, 32, 32, 1)
+
+
+def test_bad_training_options():
+    with pytest.raises(InvalidArgumentError, match="--steps"):
+        TrainConfig(steps=0)
+    with pytest.raises(InvalidArgumentError, match="--ema"):
+        TrainConfig(ema=1.0)
+
+
+def test_two_processes_keep_identical_weights_and_learn(tmp_path):
+    worker = Path(__file__).parent / "ddp_worker.py"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533", str(worker), str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, timeout=300, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0 == r1
+    metrics = read_metrics(tmp_path)
+    assert metrics[-1]["loss"] < metrics[0]["loss"]
