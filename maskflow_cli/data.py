@@ -146,8 +146,8 @@ def _check_range(name: str, value: int, low: int, high: int) -> None:
         raise InvalidArgumentError(name, value, f"must be between {low:,} and {high:,}")
 
 
-def _check_moving_mnist(sequences: int, frames: int, seed: int, split: str, size: int, digits: int) -> None:
-    """InvalidArgumentError, naming the command-line option, for any value out of range."""
+def check_moving_mnist(sequences: int, frames: int, *, seed: int, split: str = "train", size: int = 64, digits: int = 2) -> None:
+    """InvalidArgumentError, naming the command-line option, for any :func:`moving_mnist` argument out of range."""
     _check_range("--sequences", sequences, 1, MAX_SEQUENCES)
     _check_range("--frames", frames, 1, MAX_FRAMES)
     _check_range("--seed", seed, 0, 2**63 - 1)
@@ -170,7 +170,7 @@ def moving_mnist(sequences: int, frames: int, *, seed: int, split: str = "train"
     digit stays fully inside). Digits are combined with a pixel-wise maximum on a black canvas.
     The same arguments give the same tensors (one seeded ``torch.Generator`` on the CPU).
     """
-    _check_moving_mnist(sequences, frames, seed, split, size, digits)
+    check_moving_mnist(sequences, frames, seed=seed, split=split, size=size, digits=digits)
     generator = torch.Generator().manual_seed(seed)
     pool = mnist_split_indices(split)  # [P] long
     digit_ids = pool[torch.randint(len(pool), (sequences, digits), generator=generator)]  # [N,D] long
@@ -237,7 +237,9 @@ def _paste_max(canvas: Tensor, digit: Tensor, corner: Tensor) -> None:
     windows = canvas.unfold(1, DIGIT_SIZE, 1).unfold(2, DIGIT_SIZE, 1)  # [B,S-27,S-27,28,28] view
     batch = torch.arange(len(canvas))  # [B]
     y, x = corner[:, 0], corner[:, 1]  # [B], [B]
-    windows[batch, y, x] = torch.maximum(windows[batch, y, x], digit)  # each b writes its own pixels
+    # The windows overlap in memory, but one b writes 28x28 distinct pixels of its own canvas, so
+    # no pixel is written twice by this assignment.
+    windows[batch, y, x] = torch.maximum(windows[batch, y, x], digit)
 
 
 # ---- clips files ---------------------------------------------------------------------------------
@@ -362,7 +364,10 @@ def _clips_from_file(path: str, frames: int, fmt: FrameFormat, step: int) -> Ten
         )
     length = stored.shape[1]
     if length < frames:
-        raise InvalidArgumentError("DATA", path, f"its sequences have {length} frames, fewer than the {frames} needed")
+        raise InvalidArgumentError("DATA", path, f"its sequences have {length} frames, fewer than the {frames} frames needed")
+    if step == frames:  # no overlap: a reshape, without a copy when the length divides evenly
+        used = length // frames * frames
+        return stored[:, :used].reshape(-1, frames, height, width, channels)  # [N*k,frames,H,W,C]
     windows = stored.unfold(1, frames, step)  # [N,k,H,W,C,frames] view
     return windows.permute(0, 1, 5, 2, 3, 4).flatten(0, 1).contiguous()  # [N*k,frames,H,W,C]
 
@@ -394,6 +399,7 @@ def load_training_clips(source: str | os.PathLike, frames: int, fmt: FrameFormat
 __all__ = [
     "MovingMnist",
     "check_clips_output",
+    "check_moving_mnist",
     "clips_from_folder",
     "load_clips",
     "load_training_clips",

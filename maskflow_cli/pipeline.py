@@ -57,7 +57,7 @@ class Chunk(NamedTuple):
     nfe: int  # network calls spent to make these frames (0 for frames passed through)
 
 
-class _ModelDenoiser:
+class ModelDenoiser:
     """Adapts the transformer to the samplers' denoiser signature, under autocast; counts calls."""
 
     def __init__(self, model: MaskFlowTransformer, autocast_dtype: torch.dtype | None) -> None:
@@ -207,7 +207,7 @@ class Run:
     def __iter__(self) -> Iterator[Chunk]:
         pipe, plan = self.pipe, self.plan
         generator = torch.Generator(pipe.device).manual_seed(self.seed)
-        denoiser = _ModelDenoiser(pipe.transformer, pipe.autocast_dtype)
+        denoiser = ModelDenoiser(pipe.transformer, pipe.autocast_dtype)
         tokens: dict[int, Tensor] = {}  # frame -> long [H,W], for frames usable as context
         ready: dict[int, Tensor] = {}  # generated frame -> uint8 [Y,X,C], final but not yet handed out
         given = {i for a, b in plan.given for i in range(a, b)}

@@ -15,7 +15,8 @@ import typer
 from typer.exceptions import TyperException
 
 from ..errors import MaskflowError
-from . import commands
+from . import commands, train_commands
+from .data_commands import data_app
 
 app = typer.Typer(
     name="maskflow",
@@ -30,6 +31,9 @@ app.command()(commands.infill)
 app.command()(commands.encode)
 app.command()(commands.decode)
 app.command()(commands.info)
+app.command(name="train-tokenizer")(train_commands.train_tokenizer)
+app.command()(train_commands.train)
+app.add_typer(data_app, name="data")
 
 
 class Stopped(BaseException):
