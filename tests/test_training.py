@@ -102,3 +102,26 @@ def test_two_processes_keep_identical_weights_and_learn(tmp_path):
     assert r0 == r1
     metrics = read_metrics(tmp_path)
     assert metrics[-1]["loss"] < metrics[0]["loss"]
+
+
+def test_train_commands_end_to_end(cli, tmp_path):
+    """data -> train-tokenizer -> train -> generate, all through the real entry point."""
+    data = tmp_path / "mm.safetensors"
+    assert cli("data", "moving-mnist", data, "--sequences", 6, "--frames", 8, "--seed", 0, "--size", 32).code == 0
+    common = ["--steps", 4, "--batch-size", 2, "--warmup", 1, "--log-every", 2, "--checkpoint-every", 2, "--device", "cpu", "--precision", "fp32"]
+    tok = cli("train-tokenizer", data, "-o", tmp_path / "tok", "--preset", "tiny", "--size", 32, *common, "--json")
+    assert tok.code == 0, tok.err
+    assert json.loads(tok.out)["steps"] == 4
+    model = cli("train", data, "--tokenizer", tmp_path / "tok", "-o", tmp_path / "mf", "--preset", "tiny", "--window", 6, *common, "--json")
+    assert model.code == 0, model.err
+    assert sorted(p.name for p in (tmp_path / "mf").glob("*.safetensors")) == ["tokenizer.safetensors", "transformer.safetensors"]
+    assert (tmp_path / "mf" / "metrics.jsonl").exists() and (tmp_path / "mf" / "checkpoint.pt").exists()
+    out = tmp_path / "sample.mkv"
+    assert cli("generate", "-w", tmp_path / "mf", "-o", out, "--frames", 8, "--steps", 2).code == 0
+    resumed = cli("train", data, "--tokenizer", tmp_path / "tok", "-o", tmp_path / "mf", "--preset", "tiny", "--window", 6, *common, "--resume", "--json")
+    assert resumed.code == 0, resumed.err
+
+
+def test_train_rejects_bad_options(cli, tmp_path):
+    result = cli("train-tokenizer", tmp_path / "none.safetensors", "-o", tmp_path / "tok", "--steps", 0)
+    assert result.code == 2 and "--steps" in result.err and len(result.err.strip().splitlines()) == 1
