@@ -727,9 +727,8 @@ def _start_writer(
 ) -> VideoWriter:
     """Open the muxer and encoder on ``sink``; delete ``temp_path`` if that fails."""
     try:
-        container = av.open(
-            sink, mode="w", format=encoding.muxer, container_options=encoding.muxer_options
-        )
+        options = {"fflags": "+bitexact", **encoding.muxer_options}  # no random ids or dates: same input, same bytes
+        container = av.open(sink, mode="w", format=encoding.muxer, container_options=options)
         stream = _add_stream(container, encoding, fmt, fps)
     except BaseException as error:
         _remove_quietly(temp_path)

@@ -101,6 +101,7 @@ def test_same_seed_same_output(cli, weights_dir, clip_mkv, tmp_path, command):
         assert cli(*args, "-w", weights_dir, "-o", out, "--seed", seed, *FAST).code == 0
         outputs.append(read_frames(out)[0])
     assert np.array_equal(outputs[0], outputs[1]) and not np.array_equal(outputs[0], outputs[2])
+    assert (tmp_path / "a.mkv").read_bytes() == (tmp_path / "b.mkv").read_bytes()  # byte-identical files
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(cli, weights_dir, clip_mkv, tmp_path):
