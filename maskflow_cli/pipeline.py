@@ -17,14 +17,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Iterator, NamedTuple, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 import torch
 from torch import Tensor
 
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, WeightsError
 from .planner import Plan, Window, WindowSettings, parse_ranges, plan_extend, plan_generate, plan_infill
-from .sampling import SAMPLERS
+from .sampling import SAMPLERS, Callback
 from .schedules import SCHEDULERS
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
@@ -32,6 +32,7 @@ from .video_io import FrameFormat
 from .weights import Component, load_models
 
 PRECISIONS = ("auto", "bf16", "fp32")
+DEFAULT_FPS = Fraction(10)  # for weights that do not say, and for stills
 MAX_STEPS = 10_000
 CODEC_BATCH = 64  # frames through the tokenizer at once
 
@@ -114,7 +115,7 @@ class MaskFlowPipeline:
         *,
         device: torch.device,
         autocast_dtype: torch.dtype | None,
-        fps: Fraction = Fraction(10),
+        fps: Fraction = DEFAULT_FPS,
         components: dict[str, Component] | None = None,
     ) -> None:
         self.tokenizer, self.transformer = tokenizer, transformer
@@ -127,7 +128,7 @@ class MaskFlowPipeline:
         dev = resolve_device(device)
         dtype = autocast_dtype(dev, precision)
         tokenizer, transformer, components = load_models(source)
-        fps = Fraction(str(components["transformer"].info.get("fps", 10))).limit_denominator(1001)
+        fps = _stored_fps(components["transformer"])
         return cls(tokenizer.to(dev), transformer.to(dev), device=dev, autocast_dtype=dtype, fps=fps, components=components)
 
     # ---- facts -----------------------------------------------------------------------------------
@@ -141,16 +142,16 @@ class MaskFlowPipeline:
         return self.transformer.config.frames
 
     # ---- commands --------------------------------------------------------------------------------
-    def generate(self, frames: int, settings: WindowSettings, options: SamplingOptions, callback=None) -> "Run":
+    def generate(self, frames: int, settings: WindowSettings, options: SamplingOptions, callback: Callback = None) -> "Run":
         """An unconditional video of ``frames`` frames."""
         return self.run(plan_generate(frames, settings), None, options, callback)
 
-    def extend(self, video: Tensor, frames: int, settings: WindowSettings, options: SamplingOptions, callback=None) -> "Run":
+    def extend(self, video: Tensor, frames: int, settings: WindowSettings, options: SamplingOptions, callback: Callback = None) -> "Run":
         """``video`` followed by ``frames`` new frames that continue it."""
         self.check_video(video)
         return self.run(plan_extend(len(video), frames, settings), video, options, callback)
 
-    def infill(self, video: Tensor, ranges: Sequence[str], settings: WindowSettings, options: SamplingOptions, callback=None) -> "Run":
+    def infill(self, video: Tensor, ranges: Sequence[str], settings: WindowSettings, options: SamplingOptions, callback: Callback = None) -> "Run":
         """``video`` with the frame ranges (``"10:20"``, end-exclusive) regenerated from both sides."""
         self.check_video(video)
         return self.run(plan_infill(len(video), parse_ranges(ranges, len(video)), settings), video, options, callback)
@@ -164,7 +165,7 @@ class MaskFlowPipeline:
             raise InvalidArgumentError("video", "0 frames", "the input needs at least one frame")
 
     # ---- the loop --------------------------------------------------------------------------------
-    def run(self, plan: Plan, video: Tensor | None, options: SamplingOptions, callback: Callable[[int], None] | None = None) -> "Run":
+    def run(self, plan: Plan, video: Tensor | None, options: SamplingOptions, callback: Callback = None) -> "Run":
         """Execute a plan: sample its windows in order and hand out the output video in order.
 
         ``video`` holds the input frames the plan's ``given`` runs refer to. ``callback(step)`` is
@@ -180,6 +181,14 @@ class MaskFlowPipeline:
     def decode(self, tokens: Tensor) -> Tensor:
         """long tokens [T,H,W] -> uint8 [T,Y,X,C]."""
         return decode_tokens(self.tokenizer, tokens, self.device)
+
+
+def _stored_fps(component: Component) -> Fraction:
+    value = component.info.get("fps")
+    try:
+        return DEFAULT_FPS if value is None else Fraction(str(value)).limit_denominator(1001)
+    except (ValueError, ZeroDivisionError):
+        raise WeightsError(str(component.file), f"fps {value!r} in the transformer's info is not a number") from None
 
 
 @torch.inference_mode()
@@ -200,7 +209,7 @@ class Run:
     """The chunks of one plan's execution, in order (see MaskFlowPipeline.run); ``seed`` is the seed
     it samples with, ``plan`` the plan."""
 
-    def __init__(self, pipe: MaskFlowPipeline, plan: Plan, video: Tensor | None, options: SamplingOptions, seed: int, callback) -> None:
+    def __init__(self, pipe: MaskFlowPipeline, plan: Plan, video: Tensor | None, options: SamplingOptions, seed: int, callback: Callback) -> None:
         self.pipe, self.plan, self.video, self.options, self.seed, self.callback = pipe, plan, video, options, seed, callback
         assert not plan.given or (video is not None and plan.given[-1][1] <= len(video)), "plan needs input frames"
 

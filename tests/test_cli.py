@@ -10,7 +10,7 @@ import torch
 from maskflow_cli import weights as weights_module
 from maskflow_cli.pipeline import MaskFlowPipeline
 
-from conftest import moving_square_frames, read_frames, run_subprocess, write_video
+from conftest import read_frames, run_subprocess
 from test_video_io import make_bad_input
 from test_weights import bad_weights
 

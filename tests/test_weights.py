@@ -9,8 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 from maskflow_cli.errors import WeightsError
-from maskflow_cli.tokenizer import FrameTokenizer
-from maskflow_cli.transformer import MaskFlowTransformer, TransformerConfig
+from maskflow_cli.transformer import MaskFlowTransformer
 from maskflow_cli.weights import inspect_weights, load_models, save_weights
 
 from conftest import TINY_TOKENIZER, TINY_TRANSFORMER, run_subprocess, tiny_models

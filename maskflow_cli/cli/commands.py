@@ -9,7 +9,7 @@ import torch
 
 from .. import token_files
 from ..errors import InvalidArgumentError
-from ..pipeline import MaskFlowPipeline, SamplingOptions, decode_tokens, encode_frames, resolve_device
+from ..pipeline import DEFAULT_FPS, MaskFlowPipeline, SamplingOptions, decode_tokens, encode_frames, resolve_device
 from ..planner import Plan, parse_ranges, plan_extend, plan_generate, plan_infill, window_settings
 from ..video_io import FrameFormat, Video, check_not_input, open_writer, read_video
 from ..tokenizer import FrameTokenizer
@@ -187,7 +187,7 @@ def encode(
     video = read_video(input, FrameFormat(cfg.height, cfg.width, cfg.channels))
     check_not_input(output, [input])
     tokens = encode_frames(tokenizer, video.frames, dev)  # [T,H,W]
-    fps = video.fps or Fraction(10)
+    fps = video.fps or DEFAULT_FPS
     token_files.save_tokens(output, tokens, fps, cfg, overwrite=overwrite)
     summary = {"command": "encode", "output": output, "frames": len(tokens), "tokens": list(tokens.shape[1:]),
                "vocab_size": cfg.vocab_size, "fps": float(fps), "seconds": reporter.seconds()}
