@@ -24,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 app.command(epilog="Results go to stdout or the output file; progress and logs to stderr, only on a terminal.")(commands.generate)
 app.command()(commands.extend)

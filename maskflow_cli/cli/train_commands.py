@@ -49,11 +49,11 @@ def _run_fit(reporter: Reporter, task, cfg: TrainConfig, out: Path, name: str, i
 
 
 def train_tokenizer(
-    data: opt.Data, output: opt.OutDir, preset: str = "base", steps: opt.TrainSteps = 5000, batch_size: opt.BatchSize = 64,
+    data: opt.Data, output: opt.OutDir, preset: opt.TokenizerPreset = "base", steps: opt.TrainSteps = 5000, batch_size: opt.BatchSize = 64,
     lr: opt.Lr = 1e-3, warmup: opt.Warmup = 200, ema: opt.Ema = 0.999, grad_clip: opt.GradClip = 1.0, seed: opt.TrainSeed = 0,
     checkpoint_every: opt.CheckpointEvery = 500, log_every: opt.LogEvery = 50, resume: opt.Resume = False,
     device: opt.Device = "auto", precision: opt.Precision = "auto", compile: opt.Compile = False,
-    size: int = 64, channels: int = 1, json_: opt.Json = False, quiet: opt.Quiet = False,
+    size: opt.FrameSize = 64, channels: opt.Channels = 1, json_: opt.Json = False, quiet: opt.Quiet = False,
 ) -> None:
     """Train the frame tokenizer (conv autoencoder + FSQ) on DATA; writes DIR/tokenizer.safetensors.
 
@@ -80,9 +80,10 @@ def train_tokenizer(
 
 
 def train(
-    data: opt.Data, output: opt.OutDir, tokenizer: opt.TokenizerSource = None, preset: str = "base", window: int = 16,
-    timestep_independent: bool = False, attention: str = "full", scheduler: str = "sigmoid", snr_weighting: bool = False,
-    constant_level_prob: float = 0.0, fps: float = 10.0,
+    data: opt.Data, output: opt.OutDir, tokenizer: opt.TokenizerSource = None, preset: opt.TransformerPreset = "base",
+    window: opt.Window = 16, timestep_independent: opt.TimestepIndependent = False, attention: opt.Attention = "full",
+    scheduler: opt.Scheduler = "sigmoid", snr_weighting: opt.SnrWeighting = False,
+    constant_level_prob: opt.ConstantLevelProb = 0.0, fps: opt.ModelFps = 10.0,
     steps: opt.TrainSteps = 20000, batch_size: opt.BatchSize = 32, lr: opt.Lr = 5e-4, warmup: opt.Warmup = 500,
     ema: opt.Ema = 0.999, grad_clip: opt.GradClip = 1.0, seed: opt.TrainSeed = 0, checkpoint_every: opt.CheckpointEvery = 500,
     log_every: opt.LogEvery = 50, resume: opt.Resume = False, device: opt.Device = "auto", precision: opt.Precision = "auto",
