@@ -19,6 +19,7 @@ from .pipeline import MaskFlowPipeline, ModelDenoiser, SamplingOptions, decode_t
 from .planner import WindowSettings, plan_extend
 from .sampling import SAMPLERS
 from .schedules import SCHEDULERS
+from .tokenizer import FrameTokenizer
 
 
 def frame_mse(prediction: Tensor, target: Tensor) -> Tensor:
@@ -34,9 +35,9 @@ def frame_psnr(prediction: Tensor, target: Tensor) -> Tensor:
     return (10 * torch.log10(1 / mse)).clamp(max=100.0)
 
 
-def reconstruction_psnr(pipe: MaskFlowPipeline, frames: Tensor) -> float:
+def reconstruction_psnr(tokenizer: FrameTokenizer, frames: Tensor, device: torch.device) -> float:
     """Mean PSNR of decode(encode(frames)) for uint8 [N,Y,X,C] frames."""
-    recon = decode_tokens(pipe.tokenizer, encode_frames(pipe.tokenizer, frames, pipe.device), pipe.device)
+    recon = decode_tokens(tokenizer, encode_frames(tokenizer, frames, device), device)
     return float(frame_psnr(recon[None], frames[None]).mean())
 
 
