@@ -63,8 +63,8 @@ def _execute(job: Job, command: str, plan: Plan, video: Video | None, output: st
     generated = sum(len(w.keep) for w in plan.windows)
     nfe = 0
     with open_writer(output, fmt, fps, overwrite=overwrite) as writer:
-        with job.reporter.progress(len(plan.windows) * job.sampling.steps, f"{command} {generated} frames") as advance:
-            callback = None if advance is None else (lambda _step: advance(1))
+        with job.reporter.progress(len(plan.windows) * job.sampling.steps, f"{command} {generated} frames") as bar:
+            callback = None if bar is None else (lambda _step: bar.advance())
             run = job.pipe.run(plan, None if video is None else video.frames, job.sampling, callback)
             for chunk in run:
                 writer.write(chunk.frames)

@@ -11,10 +11,23 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+@dataclass(frozen=True)
+class ProgressBar:
+    progress: Progress
+    task: TaskID
+
+    def advance(self, amount: int = 1) -> None:
+        self.progress.advance(self.task, amount)
+
+    def note(self, text: str) -> None:
+        """Show ``text`` after the bar (e.g. the latest loss)."""
+        self.progress.update(self.task, note=text)
 
 
 @dataclass
@@ -33,15 +46,15 @@ class Reporter:
             self.console.print(message, highlight=False)
 
     @contextmanager
-    def progress(self, total: int, description: str) -> Iterator[Callable[[int], None] | None]:
-        """Yields ``advance(amount)`` for a bar of ``total`` units, or None when there is no bar."""
+    def progress(self, total: int, description: str) -> Iterator[ProgressBar | None]:
+        """A bar of ``total`` units on stderr, or None when there is no terminal to show it on."""
         if not self.interactive or total <= 0:
             yield None
             return
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn(), TextColumn("{task.fields[note]}"))
         with Progress(*columns, console=self.console, transient=True) as bar:
-            task = bar.add_task(description, total=total)
-            yield lambda amount: bar.advance(task, amount)
+            yield ProgressBar(bar, bar.add_task(description, total=total, note=""))
 
     def seconds(self) -> float:
         return round(time.perf_counter() - self.started, 3)

@@ -27,23 +27,24 @@ def _preset(presets: dict, name: str) -> dict:
     return presets[name]
 
 
-def _log_line(reporter: Reporter, record: dict) -> None:
-    extra = "  ".join(f"{k} {record[k]:.4g}" for k in ("psnr", "accuracy") if k in record)
-    reporter.console.print(f"step {record['step']}  loss {record['loss']:.4f}  {extra}  {record['steps_per_second']:.2f} steps/s", highlight=False)
+def _describe(record: dict) -> str:
+    extra = "".join(f"  {k} {record[k]:.4g}" for k in ("psnr", "accuracy") if k in record)
+    return f"loss {record['loss']:.4f}{extra}  {record['steps_per_second']:.2f} steps/s"
 
 
 def _run_fit(reporter: Reporter, task, cfg: TrainConfig, out: Path, name: str, info: dict, resume: bool):
     """Train with a progress bar on a terminal, plain log lines on stderr otherwise (not --quiet)."""
-    with reporter.progress(cfg.steps, f"training {name}") as advance:
+    with reporter.progress(cfg.steps, f"training {name}") as bar:
         done = 0
 
         def on_log(record: dict) -> None:
             nonlocal done
-            if advance is not None:
-                advance(record["step"] - done)
+            if bar is not None:
+                bar.advance(record["step"] - done)
+                bar.note(_describe(record))
                 done = record["step"]
             elif not (reporter.quiet or reporter.json_output):
-                _log_line(reporter, record)
+                reporter.console.print(f"step {record['step']}  {_describe(record)}", highlight=False)
 
         return fit(task, cfg, out, name, info, resume=resume, on_log=on_log)
 
