@@ -116,11 +116,9 @@ class MaskFlowPipeline:
         device: torch.device,
         autocast_dtype: torch.dtype | None,
         fps: Fraction = DEFAULT_FPS,
-        components: dict[str, Component] | None = None,
     ) -> None:
         self.tokenizer, self.transformer = tokenizer, transformer
         self.device, self.autocast_dtype, self.fps = device, autocast_dtype, fps
-        self.components = components or {}
 
     @classmethod
     def from_weights(cls, source: str | None = None, *, device: str = "auto", precision: str = "auto") -> "MaskFlowPipeline":
@@ -129,7 +127,7 @@ class MaskFlowPipeline:
         dtype = autocast_dtype(dev, precision)
         tokenizer, transformer, components = load_models(source)
         fps = _stored_fps(components["transformer"])
-        return cls(tokenizer.to(dev), transformer.to(dev), device=dev, autocast_dtype=dtype, fps=fps, components=components)
+        return cls(tokenizer.to(dev), transformer.to(dev), device=dev, autocast_dtype=dtype, fps=fps)
 
     # ---- facts -----------------------------------------------------------------------------------
     @property

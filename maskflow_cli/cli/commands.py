@@ -9,7 +9,7 @@ import torch
 
 from .. import token_files
 from ..errors import InvalidArgumentError
-from ..pipeline import DEFAULT_FPS, MaskFlowPipeline, SamplingOptions, decode_tokens, encode_frames, resolve_device
+from ..pipeline import CODEC_BATCH, DEFAULT_FPS, MaskFlowPipeline, SamplingOptions, decode_tokens, encode_frames, resolve_device
 from ..planner import Plan, parse_ranges, plan_extend, plan_generate, plan_infill, window_settings
 from ..video_io import FrameFormat, Video, check_not_input, open_writer, read_video
 from ..tokenizer import FrameTokenizer
@@ -17,7 +17,6 @@ from ..weights import inspect_weights, load_tokenizer
 from . import options as opt
 from .report import Reporter
 
-DECODE_BATCH = 64  # frames decoded and written at a time
 
 
 @dataclass(frozen=True)
@@ -212,8 +211,8 @@ def decode(
     rate = _fps(fps, stored_fps)
     check_not_input(output, [input])
     with open_writer(output, FrameFormat(cfg.height, cfg.width, cfg.channels), rate, overwrite=overwrite) as writer:
-        for start in range(0, len(tokens), DECODE_BATCH):
-            writer.write(decode_tokens(tokenizer, tokens[start : start + DECODE_BATCH], dev))
+        for start in range(0, len(tokens), CODEC_BATCH):
+            writer.write(decode_tokens(tokenizer, tokens[start : start + CODEC_BATCH], dev))
     summary = {"command": "decode", "output": output, "frames": len(tokens), "fps": float(rate),
                "width": cfg.width, "height": cfg.height, "seconds": reporter.seconds()}
     reporter.result(summary, f"wrote {output}: {len(tokens)} frames at {float(rate):g} fps")
