@@ -1,9 +1,15 @@
-"""Quality measures of DESIGN.md §5 for Moving-MNIST-like data (frames in [0, 1]).
+"""Quality measures of DESIGN.md §5 and the evaluation suites behind ``maskflow eval``.
 
-- per-frame MSE summed over the pixels (the Moving MNIST literature's convention), PSNR;
-- tokenizer reconstruction PSNR;
-- continuation: given the first ``given`` frames, predict the next ``future``; sampled in batches
-  of sequences that share one window plan (the same plan the pipeline would run for each).
+Metrics (frames uint8, compared in [0, 1]):
+- per-frame MSE summed over the pixels (the Moving MNIST literature's convention), PSNR, SSIM;
+- frame statistics for long-horizon drift: ink mass, crisp-pixel fraction, digit blobs.
+
+Suites, each a function returning a JSON-ready dict tagged with how it sampled:
+- tokenizer reconstruction; continuation (given -> future frames); long horizon (generate and extend
+  to many windows, statistics per 16-frame bin against real sequences); infill (gaps between real
+  frames, against repeat-nearest and cross-fade baselines).
+Sequences are sampled in batches that share one window plan (the plan the pipeline would run for
+each), so a batch costs one network call per step.
 
 Axis legend: B sequences, T frames, Y, X pixels, C channels, H, W token grid.
 """
@@ -11,61 +17,98 @@ Axis legend: B sequences, T frames, Y, X pixels, C channels, H, W token grid.
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
+from .data import load_training_clips, moving_mnist
+from .errors import InvalidArgumentError
 from .pipeline import MaskFlowPipeline, ModelDenoiser, SamplingOptions, decode_tokens, encode_frames
-from .planner import WindowSettings, plan_extend
+from .planner import Plan, WindowSettings, plan_extend, plan_generate, plan_infill
 from .sampling import SAMPLERS
 from .schedules import SCHEDULERS
 from .tokenizer import FrameTokenizer
+from .video_io import FrameFormat
+
+BIN = 16  # frames per long-horizon statistics bin
+INK = 0.1  # a pixel above this is ink
+SOLID = 0.5  # ... and above this, solid ink (crisp); solid pixels form the blobs that are counted
+MIN_BLOB = 8  # pixels: smaller solid components are specks, not digits
+
+
+# ---- metrics -------------------------------------------------------------------------------------
+
+
+def _unit(frames: Tensor) -> Tensor:
+    return frames.float() / 255
 
 
 def frame_mse(prediction: Tensor, target: Tensor) -> Tensor:
     """uint8 [B,T,Y,X,C] pair -> per-frame squared error summed over pixels in [0, 1], [B,T]."""
-    diff = prediction.float() / 255 - target.float() / 255
-    return diff.square().flatten(2).sum(-1)
+    return (_unit(prediction) - _unit(target)).square().flatten(2).sum(-1)
 
 
 def frame_psnr(prediction: Tensor, target: Tensor) -> Tensor:
     """uint8 [B,T,Y,X,C] pair -> per-frame PSNR in dB (peak 1), [B,T]; capped at 100 dB."""
-    diff = prediction.float() / 255 - target.float() / 255
-    mse = diff.square().flatten(2).mean(-1).clamp(min=1e-10)
+    mse = (_unit(prediction) - _unit(target)).square().flatten(2).mean(-1).clamp(min=1e-10)
     return (10 * torch.log10(1 / mse)).clamp(max=100.0)
 
 
-def reconstruction_psnr(tokenizer: FrameTokenizer, frames: Tensor, device: torch.device) -> float:
-    """Mean PSNR of decode(encode(frames)) for uint8 [N,Y,X,C] frames."""
-    recon = decode_tokens(tokenizer, encode_frames(tokenizer, frames, device), device)
-    return float(frame_psnr(recon[None], frames[None]).mean())
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
+    x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-x.square() / (2 * sigma**2))
+    g = g / g.sum()
+    return torch.outer(g, g)[None, None]  # [1,1,size,size]
 
 
-@torch.inference_mode()
-def continue_batch(pipe: MaskFlowPipeline, given: Tensor, future: int, settings: WindowSettings,
-                   options: SamplingOptions, seed: int) -> tuple[Tensor, int]:
-    """Continue each of B clips uint8 [B,T0,Y,X,C] by ``future`` frames, batched.
+def frame_ssim(prediction: Tensor, target: Tensor) -> Tensor:
+    """uint8 [B,T,Y,X,C] pair -> per-frame SSIM, [B,T] (Wang et al. 2004: 11×11 Gaussian window,
+    σ = 1.5, K1 = 0.01, K2 = 0.03, peak 1; valid positions only, averaged over positions and channels)."""
+    b, t, y, x, c = prediction.shape
+    p = _unit(prediction).permute(0, 1, 4, 2, 3).reshape(b * t * c, 1, y, x)
+    q = _unit(target).permute(0, 1, 4, 2, 3).reshape(b * t * c, 1, y, x)
+    w = _gaussian_window(min(11, y, x))
+    mu_p, mu_q = F.conv2d(p, w), F.conv2d(q, w)
+    var_p = F.conv2d(p * p, w) - mu_p.square()
+    var_q = F.conv2d(q * q, w) - mu_q.square()
+    cov = F.conv2d(p * q, w) - mu_p * mu_q
+    c1, c2 = 0.01**2, 0.03**2
+    ssim = ((2 * mu_p * mu_q + c1) * (2 * cov + c2)) / ((mu_p.square() + mu_q.square() + c1) * (var_p + var_q + c2))
+    return ssim.flatten(1).mean(-1).view(b, t, c).mean(-1)
 
-    Returns the new frames uint8 [B,future,Y,X,C] and the NFE spent (per sequence: the batch
-    shares every network call)."""
-    batch, known_frames = given.shape[:2]
-    plan = plan_extend(known_frames, future, settings)
-    cfg = pipe.transformer.config
-    flat = given.flatten(0, 1)  # [B*T0,Y,X,C]
-    tokens = encode_frames(pipe.tokenizer, flat, pipe.device).view(batch, known_frames, cfg.height, cfg.width)
-    video = torch.cat([tokens, torch.full((batch, future, cfg.height, cfg.width), cfg.mask_id)], dim=1)  # [B,T,H,W]
-    denoiser = ModelDenoiser(pipe.transformer, pipe.autocast_dtype)
-    generator = torch.Generator(pipe.device).manual_seed(seed)
-    for window in plan.windows:
-        x = video[:, window.start : window.stop].to(pipe.device)
-        known = torch.zeros_like(x, dtype=torch.bool)
-        known[:, [i - window.start for i in window.context]] = True
-        out = SAMPLERS[options.sampler](denoiser, x, known, steps=options.steps, scheduler=SCHEDULERS[cfg.scheduler], generator=generator)
-        keep = [i - window.start for i in window.keep]
-        video[:, window.keep] = out[:, keep].cpu()
-    new = video[:, known_frames:].flatten(0, 1)
-    frames = decode_tokens(pipe.tokenizer, new, pipe.device)
-    return frames.view(batch, future, *frames.shape[1:]), denoiser.calls
+
+def count_blobs(solid: Tensor) -> Tensor:
+    """bool [N,Y,X] -> long [N]: 8-connected components of at least MIN_BLOB pixels.
+
+    Labels spread by 3×3 max-pooling inside the mask until nothing changes."""
+    n, y, x = solid.shape
+    labels = torch.arange(1, y * x + 1, dtype=torch.float32).view(1, y, x).expand(n, y, x) * solid  # [N,Y,X]
+    while True:
+        grown = F.max_pool2d(labels[:, None], 3, stride=1, padding=1)[:, 0] * solid
+        if torch.equal(grown, labels):
+            break
+        labels = grown
+    counts = []
+    for frame in labels.long():
+        _, sizes = torch.unique(frame[frame > 0], return_counts=True)
+        counts.append(int((sizes >= MIN_BLOB).sum()))
+    return torch.tensor(counts)
+
+
+def frame_stats(frames: Tensor) -> dict[str, Tensor]:
+    """uint8 [B,T,Y,X,C] -> per-frame statistics, each [B,T]:
+    ink (sum of pixel values in [0, 1]), crisp (solid pixels / ink pixels; blur lowers it) and
+    blobs (solid components of at least MIN_BLOB pixels: about the number of visible digits)."""
+    gray = _unit(frames).mean(-1)  # [B,T,Y,X]
+    ink = (gray > INK).flatten(2).sum(-1).float()
+    solid = gray > SOLID
+    crisp = solid.flatten(2).sum(-1).float() / ink.clamp(min=1)
+    blobs = count_blobs(solid.flatten(0, 1)).view(gray.shape[:2]).float()
+    return {"ink": gray.flatten(2).sum(-1), "crisp": crisp, "blobs": blobs}
 
 
 def summarize(values: Tensor) -> dict:
@@ -73,3 +116,217 @@ def summarize(values: Tensor) -> dict:
     n = values.numel()
     std = float(values.std()) if n > 1 else 0.0
     return {"mean": round(float(values.mean()), 3), "ci95": round(1.96 * std / math.sqrt(max(n, 1)), 3), "n": n}
+
+
+def scores(prediction: Tensor, target: Tensor) -> dict:
+    """MSE, PSNR and SSIM of uint8 [B,T,...] against the truth: per-sequence summaries and per-frame means."""
+    out = {}
+    for name, metric in (("mse", frame_mse), ("psnr", frame_psnr), ("ssim", frame_ssim)):
+        values = metric(prediction, target)  # [B,T]
+        out[name] = summarize(values.mean(1))
+        out[f"{name}_per_frame"] = [round(float(v), 4) for v in values.mean(0)]
+    return out
+
+
+# ---- batched sampling ----------------------------------------------------------------------------
+
+
+@torch.inference_mode()
+def sample_batch(pipe: MaskFlowPipeline, plan: Plan, options: SamplingOptions, seed: int, video: Tensor) -> tuple[Tensor, int]:
+    """Run one plan for B videos at once.
+
+    ``video`` uint8 [B,T0,Y,X,C] holds the frames the plan's ``given`` runs refer to (T0 may be 0
+    for ``generate``). Returns the output videos uint8 [B,plan.length,Y,X,C] (given frames passed
+    through) and the NFE spent per video (the batch shares every network call)."""
+    batch = video.shape[0]
+    cfg = pipe.transformer.config
+    tokens = torch.full((batch, plan.length, cfg.height, cfg.width), cfg.mask_id)  # [B,T,H,W]
+    given = [i for a, b in plan.given for i in range(a, b)]
+    if given:
+        flat = video[:, given].flatten(0, 1)
+        tokens[:, given] = encode_frames(pipe.tokenizer, flat, pipe.device).view(batch, len(given), cfg.height, cfg.width)
+    denoiser = ModelDenoiser(pipe.transformer, pipe.autocast_dtype)
+    generator = torch.Generator(pipe.device).manual_seed(seed)
+    for window in plan.windows:
+        x = tokens[:, window.start : window.stop].to(pipe.device)
+        known = torch.zeros_like(x, dtype=torch.bool)
+        known[:, [i - window.start for i in window.context]] = True
+        out = SAMPLERS[options.sampler](denoiser, x, known, steps=options.steps, scheduler=SCHEDULERS[cfg.scheduler], generator=generator)
+        tokens[:, window.keep] = out[:, [i - window.start for i in window.keep]].cpu()
+    fmt = pipe.frame_format
+    frames = torch.empty((batch, plan.length, fmt.height, fmt.width, fmt.channels), dtype=torch.uint8)
+    made = [i for i in range(plan.length) if i not in set(given)]
+    if given:
+        frames[:, given] = video[:, given]
+    if made:
+        decoded = decode_tokens(pipe.tokenizer, tokens[:, made].flatten(0, 1), pipe.device)
+        frames[:, made] = decoded.view(batch, len(made), *decoded.shape[1:])
+    return frames, denoiser.calls
+
+
+def continue_batch(pipe: MaskFlowPipeline, given: Tensor, future: int, settings: WindowSettings,
+                   options: SamplingOptions, seed: int) -> tuple[Tensor, int]:
+    """Continue each of B clips uint8 [B,T0,Y,X,C] by ``future`` frames, batched: the new frames
+    uint8 [B,future,Y,X,C] and the NFE per sequence."""
+    video, nfe = sample_batch(pipe, plan_extend(given.shape[1], future, settings), options, seed, given)
+    return video[:, given.shape[1] :], nfe
+
+
+def _batched(pipe: MaskFlowPipeline, plan: Plan, options: SamplingOptions, videos: Tensor, batch: int) -> tuple[Tensor, int]:
+    """sample_batch over ``videos`` [N,...] in batches; seeds follow options.seed + batch start."""
+    outs, nfe = [], 0
+    for i in range(0, len(videos), batch):
+        out, nfe = sample_batch(pipe, plan, options, (options.seed or 0) + i, videos[i : i + batch])
+        outs.append(out)
+    return torch.cat(outs), nfe
+
+
+# ---- suites --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalSize:
+    """How much each suite measures; ``quick`` runs in about a minute on two cores."""
+
+    tokenizer_frames: int
+    continuation_sequences: int
+    horizon_sequences: int
+    horizon_windows: int  # long-horizon videos are this many model windows long (DESIGN.md: 10)
+    infill_sequences: int
+    batch: int  # sequences sampled together
+
+
+SIZES = {
+    "quick": EvalSize(tokenizer_frames=200, continuation_sequences=2, horizon_sequences=1, horizon_windows=2, infill_sequences=2, batch=2),
+    "full": EvalSize(tokenizer_frames=2000, continuation_sequences=100, horizon_sequences=16, horizon_windows=10, infill_sequences=50, batch=25),
+}
+GIVEN, FUTURE = 10, 10  # continuation: 10 given -> 10 generated frames (DESIGN.md §5)
+INFILL_CLIP = 20  # frames of an infill test clip
+INFILL_GAPS = (4, 8)
+
+
+def _tags(settings: WindowSettings, options: SamplingOptions, nfe: int, seconds: float) -> dict:
+    return {"sampler": options.sampler, "steps": options.steps, "mode": settings.mode, "context": settings.context,
+            "stride": settings.stride, "seed": options.seed, "nfe_per_sequence": nfe, "seconds": round(seconds, 2)}
+
+
+def tokenizer_suite(tokenizer: FrameTokenizer, frames: Tensor, device: torch.device) -> dict:
+    """Reconstruction quality of uint8 [N,Y,X,C] real frames: PSNR and SSIM (mean over frames)."""
+    recon = decode_tokens(tokenizer, encode_frames(tokenizer, frames, device), device)
+    return {"frames": len(frames), "psnr": summarize(frame_psnr(recon[None], frames[None])[0]),
+            "ssim": summarize(frame_ssim(recon[None], frames[None])[0])}
+
+
+def reconstruction_psnr(tokenizer: FrameTokenizer, frames: Tensor, device: torch.device) -> float:
+    """Mean PSNR of decode(encode(frames)) for uint8 [N,Y,X,C] frames."""
+    return tokenizer_suite(tokenizer, frames, device)["psnr"]["mean"]
+
+
+def continuation_suite(pipe: MaskFlowPipeline, clips: Tensor, settings: WindowSettings, options: SamplingOptions, batch: int) -> dict:
+    """Given the first GIVEN frames of each uint8 [N,GIVEN+FUTURE,...] clip, predict the rest; score
+    against the truth and the copy-last-frame and all-black baselines."""
+    given, target = clips[:, :GIVEN], clips[:, GIVEN : GIVEN + FUTURE]
+    started = time.perf_counter()
+    video, nfe = _batched(pipe, plan_extend(GIVEN, FUTURE, settings), options, given, batch)
+    seconds = time.perf_counter() - started
+    baselines = {"copy_last": given[:, -1:].expand_as(target), "black": torch.zeros_like(target)}
+    return {"given": GIVEN, "future": FUTURE, "sequences": len(clips), **_tags(settings, options, nfe, seconds),
+            "maskflow": scores(video[:, GIVEN:], target), **{k: scores(v, target) for k, v in baselines.items()}}
+
+
+def _binned(stats: dict[str, Tensor]) -> dict[str, list[float]]:
+    """Per-frame statistics [B,T] -> means per BIN-frame bin (the last bin may be shorter)."""
+    return {k: [round(float(v[:, i : i + BIN].mean()), 3) for i in range(0, v.shape[1], BIN)] for k, v in stats.items()}
+
+
+def horizon_suite(pipe: MaskFlowPipeline, real: Tensor, settings: WindowSettings, options: SamplingOptions, batch: int) -> dict:
+    """Drift over long videos: ``generate`` and ``extend`` (from the first GIVEN real frames) to the
+    length of the uint8 [N,L,...] real sequences, with frame statistics per BIN-frame bin for both
+    and for the real sequences."""
+    count, length = real.shape[:2]
+    fmt = pipe.frame_format
+    out = {"frames": length, "sequences": count, "bin": BIN, "real": _binned(frame_stats(real))}
+    runs = {
+        "generate": (plan_generate(length, settings), torch.empty((count, 0, fmt.height, fmt.width, fmt.channels), dtype=torch.uint8)),
+        "extend": (plan_extend(GIVEN, length - GIVEN, settings), real[:, :GIVEN]),
+    }
+    for name, (plan, given) in runs.items():
+        started = time.perf_counter()
+        video, nfe = _batched(pipe, plan, options, given, batch)
+        out[name] = {**_tags(settings, options, nfe, time.perf_counter() - started), **_binned(frame_stats(video))}
+    return out
+
+
+def infill_baselines(clips: Tensor, a: int, b: int) -> dict[str, Tensor]:
+    """Fill frames [a, b) of uint8 [N,T,...] from frames a-1 and b: repeat the nearest (ties go
+    left) and a linear cross-fade. -> name: uint8 [N,b-a,...]."""
+    left, right = clips[:, a - 1 : a].float(), clips[:, b : b + 1].float()
+    frac = torch.arange(1, b - a + 1, dtype=torch.float32) / (b - a + 1)  # [G]
+    frac = frac.view(1, -1, *[1] * (clips.dim() - 2))
+    nearest = torch.where(frac <= 0.5, left, right)
+    fade = (1 - frac) * left + frac * right
+    return {"repeat_nearest": nearest.round().to(torch.uint8), "crossfade": fade.round().to(torch.uint8)}
+
+
+def infill_suite(pipe: MaskFlowPipeline, clips: Tensor, settings: WindowSettings, options: SamplingOptions, batch: int) -> dict:
+    """For each gap size: blank the middle frames of uint8 [N,INFILL_CLIP,...] clips, infill them
+    from both sides and score against the truth and the baselines."""
+    length = clips.shape[1]
+    out = {}
+    for gap in INFILL_GAPS:
+        a = (length - gap) // 2
+        b = a + gap
+        started = time.perf_counter()
+        video, nfe = _batched(pipe, plan_infill(length, [(a, b)], settings), options, clips, batch)
+        target = clips[:, a:b]
+        out[f"gap_{gap}"] = {"range": [a, b], **_tags(settings, options, nfe, time.perf_counter() - started),
+                             "maskflow": scores(video[:, a:b], target),
+                             **{k: scores(v, target) for k, v in infill_baselines(clips, a, b).items()}}
+    return out
+
+
+# ---- the whole evaluation ------------------------------------------------------------------------
+
+SUITES = ("tokenizer", "continuation", "horizon", "infill")
+
+
+def test_sequences(data: str | None, frames: int, count: int, fmt: FrameFormat, seed: int) -> Tensor:
+    """``count`` held-out sequences of ``frames`` frames, uint8 [N,frames,Y,X,C] at ``fmt``.
+
+    ``data`` None: Moving MNIST made from the reserved test digits only (``seed`` picks them).
+    Otherwise a clips file or a folder of videos, cut into clips; the first ``count`` are used."""
+    if data is None:
+        if fmt.height != fmt.width:
+            raise InvalidArgumentError("--data", None, f"Moving MNIST is square, the model's frames are {fmt.width}x{fmt.height}; give --data")
+        clips = moving_mnist(count, frames, seed=seed, split="test", size=fmt.height).frames  # [N,T,S,S,1]
+        return clips.expand(*clips.shape[:-1], fmt.channels).contiguous()
+    return load_training_clips(data, frames, fmt)[:count]
+
+
+def evaluate(pipe: MaskFlowPipeline | None, tokenizer: FrameTokenizer, device: torch.device, *, data: str | None, size: EvalSize,
+             suites: tuple[str, ...], settings: WindowSettings | None, options: SamplingOptions, data_seed: int,
+             log: Callable[[str], None] = lambda _: None) -> dict:
+    """Run the chosen suites; ``pipe`` may be None for tokenizer-only weights (then only the
+    tokenizer suite runs). Returns one JSON-ready dict with a section per suite."""
+    fmt = FrameFormat(tokenizer.config.height, tokenizer.config.width, tokenizer.config.channels)
+    result: dict = {"size": size.__dict__, "data": data or "moving-mnist test digits", "data_seed": data_seed}
+    if "tokenizer" in suites:
+        log("tokenizer reconstruction")
+        clips = test_sequences(data, GIVEN + FUTURE, math.ceil(size.tokenizer_frames / (GIVEN + FUTURE)), fmt, data_seed)
+        result["tokenizer"] = tokenizer_suite(tokenizer, clips.flatten(0, 1)[: size.tokenizer_frames], device)
+    if pipe is None or settings is None:
+        return result
+    if "continuation" in suites:
+        log(f"continuation {GIVEN} -> {FUTURE}")
+        clips = test_sequences(data, GIVEN + FUTURE, size.continuation_sequences, fmt, data_seed)
+        result["continuation"] = continuation_suite(pipe, clips, settings, options, size.batch)
+    if "horizon" in suites:
+        length = size.horizon_windows * pipe.window
+        log(f"long horizon: {length} frames")
+        real = test_sequences(data, length, size.horizon_sequences, fmt, data_seed + 1)
+        result["horizon"] = horizon_suite(pipe, real, settings, options, size.batch)
+    if "infill" in suites:
+        log(f"infill gaps of {', '.join(map(str, INFILL_GAPS))} frames")
+        clips = test_sequences(data, INFILL_CLIP, size.infill_sequences, fmt, data_seed + 2)
+        result["infill"] = infill_suite(pipe, clips, settings, options, size.batch)
+    return result

@@ -21,6 +21,9 @@ from einops import rearrange
 from torch import Tensor, nn
 
 
+ENCODERS = ("conv", "patch")
+
+
 @dataclass(frozen=True)
 class TokenizerConfig:
     height: int = 64  # frame size in pixels
@@ -30,10 +33,15 @@ class TokenizerConfig:
     channel_multipliers: tuple[int, ...] = (1, 2, 4)  # one 2x downsampling stage each
     blocks_per_stage: int = 1
     levels: tuple[int, ...] = (8, 5, 5, 5)  # FSQ levels per latent channel
+    # "conv": a ResNet encoder whose tokens see neighbouring patches too; "patch": each token sees only
+    # its own P×P patch, so equal patches (e.g. empty background) always get the same token.
+    encoder: str = "conv"
 
     def __post_init__(self) -> None:
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, not {self.channels}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, not {self.encoder!r}")
         if not self.channel_multipliers or min(self.levels, default=0) < 2:
             raise ValueError("need at least one stage and FSQ levels of at least 2")
         if self.height % self.downsample or self.width % self.downsample:
@@ -59,7 +67,9 @@ class TokenizerConfig:
 # Size presets for training: conv widths, stages (downsampling 2**stages), FSQ levels.
 PRESETS: dict[str, dict] = {
     "tiny": {"base_channels": 8, "channel_multipliers": (1, 2), "levels": (4, 4)},  # tests
-    "base": {"base_channels": 32, "channel_multipliers": (1, 2, 4), "levels": (8, 5, 5, 5)},  # 64x64 -> 8x8 tokens of 1000
+    "base": {  # 64x64 -> 8x8 tokens of 1000
+        "base_channels": 32, "channel_multipliers": (1, 2, 4), "levels": (8, 5, 5, 5), "encoder": "patch",
+    },
 }
 
 
@@ -89,6 +99,32 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
+def _conv_encoder(config: TokenizerConfig, widths: list[int]) -> nn.Sequential:
+    """[T,C,Y,X] -> [T,Q,H,W] through ResBlocks and strided convolutions (overlapping receptive fields)."""
+    layers: list[nn.Module] = [nn.Conv2d(config.channels, widths[0], 3, padding=1)]
+    c = widths[0]
+    for width in widths:
+        for _ in range(config.blocks_per_stage):
+            layers.append(ResBlock(c, width))
+            c = width
+        layers.append(nn.Conv2d(c, c, 4, stride=2, padding=1))
+    layers += [ResBlock(c, c), _norm(c), nn.SiLU(), nn.Conv2d(c, len(config.levels), 1)]
+    return nn.Sequential(*layers)
+
+
+def _patch_encoder(config: TokenizerConfig, width: int) -> nn.Sequential:
+    """[T,C,Y,X] -> [T,Q,H,W] by an MLP applied to each P×P patch on its own (1×1 convolutions)."""
+    hidden = 2 * width
+    layers: list[nn.Module] = [
+        nn.PixelUnshuffle(config.downsample),  # [T,C*P*P,H,W]
+        nn.Conv2d(config.channels * config.downsample**2, hidden, 1),
+    ]
+    for _ in range(2 * config.blocks_per_stage):
+        layers += [nn.SiLU(), nn.Conv2d(hidden, hidden, 1)]
+    layers += [nn.SiLU(), nn.Conv2d(hidden, len(config.levels), 1)]
+    return nn.Sequential(*layers)
+
+
 class FrameTokenizer(nn.Module):
     def __init__(self, config: TokenizerConfig) -> None:
         super().__init__()
@@ -96,15 +132,8 @@ class FrameTokenizer(nn.Module):
         widths = [config.base_channels * m for m in config.channel_multipliers]
         q = len(config.levels)
 
-        enc: list[nn.Module] = [nn.Conv2d(config.channels, widths[0], 3, padding=1)]
-        c = widths[0]
-        for width in widths:
-            for _ in range(config.blocks_per_stage):
-                enc.append(ResBlock(c, width))
-                c = width
-            enc.append(nn.Conv2d(c, c, 4, stride=2, padding=1))
-        enc += [ResBlock(c, c), _norm(c), nn.SiLU(), nn.Conv2d(c, q, 1)]
-        self.encoder = nn.Sequential(*enc)
+        c = widths[-1]
+        self.encoder = _conv_encoder(config, widths) if config.encoder == "conv" else _patch_encoder(config, c)
 
         dec: list[nn.Module] = [nn.Conv2d(q, c, 3, padding=1), ResBlock(c, c)]
         for width in reversed(widths):

@@ -200,7 +200,8 @@ def fit(
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     model = task.model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    trainable = [p for p in model.parameters() if p.requires_grad]  # e.g. a tokenizer's decoder alone
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     ema = EMA(model, cfg.ema) if cfg.ema > 0 else None
     generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)  # data order and masking
     start_step, wall_before = 0, 0.0
@@ -217,7 +218,7 @@ def fit(
             loss, metrics = task.loss(trained, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
         optimizer.step()
         if ema is not None:
             ema.update(model)

@@ -29,6 +29,21 @@ def test_fsq_indices_round_trip_through_codes():
     assert torch.equal((codes.long() * tokenizer.basis[:, None, None]).sum(1), tokens)
 
 
+def test_patch_encoder_tokens_see_only_their_own_patch():
+    torch.manual_seed(0)
+    patch = FrameTokenizer(dataclasses.replace(TINY_TOKENIZER, encoder="patch")).eval()
+    frames = torch.zeros(2, 32, 32, 1, dtype=torch.uint8)
+    frames[1, 0:4, 0:4] = 255  # a change inside the first 4x4 patch of frame 1 only
+    tokens = patch.encode(frames)
+    assert torch.equal(tokens[0].flatten()[1:], tokens[1].flatten()[1:])  # no other token moves
+    assert (tokens[0] == tokens[0, 0, 0]).all()  # equal (empty) patches get one token
+    conv = FrameTokenizer(TINY_TOKENIZER).eval()  # the conv encoder's tokens see their neighbours
+    assert TINY_TOKENIZER.encoder == "conv"
+    with pytest.raises(ValueError, match="encoder"):
+        TokenizerConfig(encoder="vit")
+    assert conv.encode(frames).shape == tokens.shape
+
+
 def test_rgb_tokenizer_and_reconstruct_gradients():
     config = TokenizerConfig(height=16, width=16, channels=3, base_channels=8, channel_multipliers=(1, 1), levels=(5, 5))
     tokenizer = FrameTokenizer(config)

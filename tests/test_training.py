@@ -11,7 +11,7 @@ from maskflow_cli.errors import InvalidArgumentError
 from maskflow_cli.pipeline import MaskFlowPipeline, SamplingOptions
 from maskflow_cli.planner import window_settings
 from maskflow_cli.training import TrainConfig, TransformerTask, TokenizerTask, fit, learning_rate
-from maskflow_cli.weights import load_models, save_weights
+from maskflow_cli.weights import load_models, load_tokenizer, save_weights
 
 from conftest import moving_square_frames, tiny_models
 
@@ -125,3 +125,21 @@ def test_train_commands_end_to_end(cli, tmp_path):
 def test_train_rejects_bad_options(cli, tmp_path):
     result = cli("train-tokenizer", tmp_path / "none.safetensors", "-o", tmp_path / "tok", "--steps", 0)
     assert result.code == 2 and "--steps" in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_decoder_only_fine_tuning_keeps_every_token(cli, tmp_path):
+    data = tmp_path / "mm.safetensors"
+    assert cli("data", "moving-mnist", data, "--sequences", 4, "--frames", 4, "--seed", 0, "--size", 32).code == 0
+    common = ["--batch-size", 4, "--warmup", 1, "--log-every", 1, "--device", "cpu", "--precision", "fp32", "--ema", 0, "--json"]
+    assert cli("train-tokenizer", data, "-o", tmp_path / "tok", "--preset", "tiny", "--size", 32, "--steps", 3, *common).code == 0
+    r = cli("train-tokenizer", data, "-o", tmp_path / "dec", "--decoder-only", tmp_path / "tok", "--steps", 8, "--lr", 3e-3, *common)
+    assert r.code == 0, r.err
+    before, after = (load_file(tmp_path / name / "tokenizer.safetensors") for name in ("tok", "dec"))
+    encoder = [k for k in before if ".encoder." in f".{k}"]
+    decoder = [k for k in before if ".decoder." in f".{k}"]
+    assert encoder and decoder
+    assert all(torch.equal(before[k], after[k]) for k in encoder)
+    assert any(not torch.equal(before[k], after[k]) for k in decoder)
+    frames = torch.from_numpy(moving_square_frames(4))
+    old, new = (load_tokenizer(str(tmp_path / name)) for name in ("tok", "dec"))
+    assert torch.equal(old.encode(frames), new.encode(frames))

@@ -8,14 +8,15 @@ Ctrl-C (130), SIGTERM (143). Set MASKFLOW_DEBUG=1 to see tracebacks instead.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 
 import typer
 from typer.exceptions import TyperException
 
-from ..errors import MaskflowError
-from . import commands, train_commands
+from ..errors import InvalidArgumentError, MaskflowError
+from . import commands, eval_command, train_commands
 from .data_commands import data_app
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app.command()(commands.infill)
 app.command()(commands.encode)
 app.command()(commands.decode)
 app.command()(commands.info)
+app.command(name="eval")(eval_command.eval_)
 app.command(name="train-tokenizer")(train_commands.train_tokenizer)
 app.command()(train_commands.train)
 app.add_typer(data_app, name="data")
@@ -57,6 +59,17 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _negative_range(message: str, argv: list[str]) -> InvalidArgumentError | None:
+    """``maskflow infill clip.mp4 -5:10``: the parser takes a negative range for an unknown option
+    ("No such option: -5"); name the range instead, with what is allowed."""
+    match = re.match(r"No such option: (-[0-9]\S*)", message)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if match is None or command != "infill":
+        return None
+    text = next((a for a in argv if a.startswith(match.group(1))), match.group(1))
+    return InvalidArgumentError("RANGES", text, "frame numbers must not be negative; they are 0-based, e.g. 0:10 is the first ten frames")
+
+
 def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get("MASKFLOW_DEBUG", "") not in ("", "0")
     previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -69,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(error), error.exit_code)
     except TyperException as error:  # bad syntax: unknown option, not an integer, ...
         message = " ".join(error.format_message().split())
+        negative = _negative_range(message, list(sys.argv[1:] if argv is None else argv))
+        if negative is not None:
+            return _fail(str(negative), negative.exit_code)
         return _fail(message, error.exit_code) if message else error.exit_code  # empty: help was shown
     except Stopped as stop:
         return _fail(stop.reason, stop.code)

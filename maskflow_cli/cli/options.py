@@ -51,6 +51,7 @@ CheckpointEvery = Annotated[int, typer.Option("--checkpoint-every", rich_help_pa
 LogEvery = Annotated[int, typer.Option("--log-every", rich_help_panel=TRAINING, help="Log metrics every N steps.")]
 Resume = Annotated[bool, typer.Option("--resume", rich_help_panel=TRAINING, help="Continue from the checkpoint in --output.")]
 Compile = Annotated[bool, typer.Option("--compile", rich_help_panel=TRAINING, help="Use torch.compile.")]
+DecoderOnly = Annotated[Optional[str], typer.Option("--decoder-only", metavar="PATH", rich_help_panel=TRAINING, help="Fine-tune only the decoder of this tokenizer (weights as for --weights); its tokens stay the same.")]
 TokenizerSource = Annotated[Optional[str], typer.Option("--tokenizer", "-t", metavar="PATH|hf://OWNER/REPO[@REV]", help="Weights holding the tokenizer to train on (as for --weights). Default: the installed weights.")]
 MODEL = "Model"
 TokenizerPreset = Annotated[str, typer.Option("--preset", rich_help_panel=MODEL, help="Tokenizer size: tiny (tests) or base (64x64 -> 8x8 tokens, vocabulary 1000).")]

@@ -54,27 +54,40 @@ def train_tokenizer(
     lr: opt.Lr = 1e-3, warmup: opt.Warmup = 200, ema: opt.Ema = 0.999, grad_clip: opt.GradClip = 1.0, seed: opt.TrainSeed = 0,
     checkpoint_every: opt.CheckpointEvery = 500, log_every: opt.LogEvery = 50, resume: opt.Resume = False,
     device: opt.Device = "auto", precision: opt.Precision = "auto", compile: opt.Compile = False,
-    size: opt.FrameSize = 64, channels: opt.Channels = 1, json_: opt.Json = False, quiet: opt.Quiet = False,
+    size: opt.FrameSize = 64, channels: opt.Channels = 1, decoder_only: opt.DecoderOnly = None,
+    json_: opt.Json = False, quiet: opt.Quiet = False,
 ) -> None:
     """Train the frame tokenizer (conv autoencoder + FSQ) on DATA; writes DIR/tokenizer.safetensors.
 
-    Example:
+    With --decoder-only T, start from the tokenizer in T and train its decoder alone: the encoder,
+    and so every token, stays as it is, and transformers trained on T's tokens keep working with it.
+
+    Examples:
 
       maskflow train-tokenizer mnist_train.safetensors -o runs/tok --steps 5000
+
+      maskflow train-tokenizer mnist_train.safetensors -o runs/tok2 --decoder-only runs/tok --steps 2000
     """
     reporter = Reporter(json_output=json_, quiet=quiet)
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema=ema, grad_clip=grad_clip, precision=precision,
                       seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, compile=compile)
-    try:
-        config = TokenizerConfig(height=size, width=size, channels=channels, **_preset(TOKENIZER_PRESETS, preset))
-    except ValueError as error:
-        raise InvalidArgumentError("--size", size, str(error)) from None
     dev = resolve_device(device)
-    clips = load_training_clips(data, 1, FrameFormat(size, size, channels))
     torch.manual_seed(seed)
-    task = TokenizerTask(FrameTokenizer(config).to(dev), clips, batch_size, dev)
+    if decoder_only is None:
+        try:
+            config = TokenizerConfig(height=size, width=size, channels=channels, **_preset(TOKENIZER_PRESETS, preset))
+        except ValueError as error:
+            raise InvalidArgumentError("--size", size, str(error)) from None
+        model = FrameTokenizer(config)
+    else:
+        model = load_tokenizer(decoder_only)
+        model.encoder.requires_grad_(False)
+        config = model.config
+    clips = load_training_clips(data, 1, FrameFormat(config.height, config.width, config.channels))
+    task = TokenizerTask(model.to(dev), clips, batch_size, dev)
     out = Path(output)
-    result = _run_fit(reporter, task, cfg, out, "tokenizer.safetensors", {"dataset": str(data), "frames": len(clips)}, resume)
+    info = {"dataset": str(data), "frames": len(clips), **({"decoder_only_from": decoder_only} if decoder_only else {})}
+    result = _run_fit(reporter, task, cfg, out, "tokenizer.safetensors", info, resume)
     reporter.result({"command": "train-tokenizer", "output": str(out / "tokenizer.safetensors"), "steps": result.steps,
                      "final_loss": result.final_loss, "psnr": result.metrics.get("psnr"), "seconds": round(result.wall_seconds, 1)},
                     f"wrote {out / 'tokenizer.safetensors'}: {result.steps} steps, PSNR {result.metrics.get('psnr', float('nan')):.2f} dB")

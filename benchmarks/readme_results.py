@@ -1,0 +1,131 @@
+"""Write the README's "Results" section from the JSON files in benchmarks/results/.
+
+No figure in that section is typed by hand: this script renders every table from the JSON the
+benchmark scripts and `maskflow eval --json` wrote, with the machine and the command that made it.
+
+    python benchmarks/readme_results.py          # rewrite the section in README.md
+    python benchmarks/readme_results.py --check  # exit 1 if README.md is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+COMMANDS = {
+    "eval": "maskflow eval --json > benchmarks/results/eval.json",
+    "window_speed": "python benchmarks/window_speed.py --weights weights/ --out benchmarks/results/window_speed.json",
+    "length_scaling": "python benchmarks/length_scaling.py --out benchmarks/results/length_scaling.json",
+    "samplers": "python benchmarks/samplers.py --out benchmarks/results/samplers.json",
+    "timestep_feeding": "python benchmarks/timestep_feeding.py --out benchmarks/results/timestep_feeding.json",
+}
+
+
+def _machine(m: dict) -> str:
+    return f"{m['cpu']}, {m['threads']} threads, torch {m['torch']}"
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def _scores(section: dict, names: tuple[str, ...]) -> list[str]:
+    rows = [[n, f"{section[n]['mse']['mean']:.1f} ± {section[n]['mse']['ci95']:.1f}", f"{section[n]['psnr']['mean']:.2f}", f"{section[n]['ssim']['mean']:.3f}"] for n in names]
+    return _table(["method", "MSE/frame", "PSNR (dB)", "SSIM"], rows)
+
+
+def _tag(s: dict) -> str:
+    return f"{s['sampler']}, {s['steps']} steps, {s['mode']} (context {s['context']}, stride {s['stride']}), seed {s['seed']}, NFE {s['nfe_per_sequence']} per sequence"
+
+
+def render_eval(r: dict) -> list[str]:
+    out = [f"### Quality (`{COMMANDS['eval']}`)", "", f"Weights: {r['weights']}; data: {r['data']}; device {r['device']}; {r['seconds']:.0f} s in all.", ""]
+    if "tokenizer" in r:
+        t = r["tokenizer"]
+        out += [f"Tokenizer reconstruction on {t['frames']} test frames: PSNR {t['psnr']['mean']:.2f} dB, SSIM {t['ssim']['mean']:.3f}.", ""]
+    if "continuation" in r:
+        c = r["continuation"]
+        out += [f"Continuation, {c['given']} given → {c['future']} generated frames, {c['sequences']} sequences ({_tag(c)}):", ""]
+        out += _scores(c, ("maskflow", "copy_last", "black")) + [""]
+    if "horizon" in r:
+        h = r["horizon"]
+        out += [f"Long horizon: {h['frames']}-frame videos, {h['sequences']} sequences, mean per {h['bin']}-frame bin "
+                "(ink = summed intensity, crisp = solid / inked pixels, blobs = solid components ≈ digits):", ""]
+        rows = [[i, *(f"{h[n]['ink'][i]:.0f} / {h[n]['crisp'][i]:.2f} / {h[n]['blobs'][i]:.2f}" for n in ("real", "generate", "extend"))] for i in range(len(h["real"]["ink"]))]
+        out += _table(["bin", "real", "generate", "extend"], rows) + [""]
+    for key, s in r.get("infill", {}).items():
+        a, b = s["range"]
+        out += [f"Infill of frames {a}:{b} from both sides ({_tag(s)}):", ""] + _scores(s, ("maskflow", "repeat_nearest", "crossfade")) + [""]
+    return out
+
+
+def render_window_speed(r: dict) -> list[str]:
+    p = r["matmul_peak_gflops"]
+    out = [f"### Speed of one window (`{COMMANDS['window_speed']}`)", "", f"Machine: {_machine(r['machine'])}. Matmul peak: fp32 {p['float32']:.0f}, bf16 {p['bfloat16']:.0f} GFLOP/s.", ""]
+    rows = [[x["model"], f"{x['parameters'] / 1e6:.1f}M", x["autocast"], f"{x['seconds_per_window']:.2f}", f"{x['ms_per_call']:.0f}", f"{x['gflop_per_call']:.1f}",
+             f"{x['gflop_per_new_frame']:.0f}", f"{x['achieved_gflops']:.0f}", f"{100 * x['share_of_peak']:.0f}%"] for x in r["rows"]]
+    return out + _table(["model", "parameters", "precision", "s / 16-frame window (20 steps)", "ms / call", "GFLOP / call", "GFLOP / new frame", "GFLOP/s", "of peak"], rows) + [""]
+
+
+def render_length_scaling(r: dict) -> list[str]:
+    out = [f"### Video length (`{COMMANDS['length_scaling']}`)", "", f"Machine: {_machine(r['machine'])}; `maskflow generate`, {r['steps']} steps, {r['mode']}.", ""]
+    rows = [[x["frames"], x["windows"], x["nfe"], f"{x['seconds']:.1f}", f"{x['seconds_per_frame']:.3f}", f"{x['peak_rss_mib']:.0f}"] for x in r["rows"]]
+    return out + _table(["frames", "windows", "NFE", "seconds", "s / frame", "peak RSS (MiB)"], rows) + [""]
+
+
+def render_samplers(r: dict) -> list[str]:
+    out = [f"### MGM against FM (`{COMMANDS['samplers']}`)", "",
+           f"Machine: {_machine(r['machine'])}; continuation 10 → 10 on {r['sequences']} test sequences, {r['mode']} (context {r['context']}, stride {r['stride']}), seed {r['seed']}.", ""]
+    rows = [[x["sampler"], x["steps"], x["nfe"], f"{x['mse']:.1f} ± {x['mse_ci95']:.1f}", f"{x['psnr']:.2f}", f"{x['ssim']:.3f}", f"{x['seconds_per_frame']:.3f}"] for x in r["rows"]]
+    return out + _table(["sampler", "steps", "NFE / sequence", "MSE/frame", "PSNR", "SSIM", "s / generated frame"], rows) + [""]
+
+
+def render_timestep_feeding(r: dict) -> list[str]:
+    out = [f"### Timestep feeding (`{COMMANDS['timestep_feeding']}`)", "",
+           f"Machine: {_machine(r['machine'])}; timestep-dependent weights: {r['time_conditioning']}; continuation 10 → 10 on {r['sequences']} sequences, MGM {r['steps']} steps.", ""]
+    rows = [[x["feeding"], f"{x['mse']:.1f} ± {x['mse_ci95']:.1f}", f"{x['psnr']:.2f}", f"{x['ssim']:.3f}"] for x in r["rows"]]
+    return out + _table(["levels fed", "MSE/frame", "PSNR", "SSIM"], rows) + [""]
+
+
+RENDERERS = {"eval": render_eval, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
+             "samplers": render_samplers, "timestep_feeding": render_timestep_feeding}
+
+
+def render(results: Path = RESULTS) -> str:
+    lines = [START, ""]
+    for name, renderer in RENDERERS.items():
+        path = results / f"{name}.json"
+        if path.exists():
+            lines += renderer(json.loads(path.read_text()))
+        else:
+            lines += [f"*{name}: not measured yet (`{COMMANDS[name]}`).*", ""]
+    return "\n".join(lines + [END])
+
+
+def updated(readme: str, section: str) -> str:
+    if START not in readme or END not in readme:
+        raise SystemExit(f"README.md has no {START} ... {END} markers")
+    head, rest = readme.split(START, 1)
+    return head + section + rest.split(END, 1)[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only check that README.md is up to date")
+    args = parser.parse_args()
+    readme = (ROOT / "README.md").read_text()
+    new = updated(readme, render())
+    if args.check:
+        sys.exit(0 if new == readme else "README.md's Results section is out of date: run python benchmarks/readme_results.py")
+    (ROOT / "README.md").write_text(new)
+
+
+if __name__ == "__main__":
+    main()

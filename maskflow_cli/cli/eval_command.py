@@ -1,0 +1,123 @@
+"""``maskflow eval``: the evaluation suites of evaluation.py from the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import InvalidArgumentError
+from ..evaluation import SIZES, SUITES, evaluate
+from ..pipeline import MaskFlowPipeline, SamplingOptions, resolve_device
+from ..planner import window_settings
+from ..weights import inspect_weights, load_tokenizer
+from . import options as opt
+from .report import Reporter
+
+EvalData = Annotated[Optional[str], typer.Option("--data", metavar="PATH", help="A clips file or a folder of videos to test on. Default: Moving MNIST made from the reserved test digits (needs maskflow[data]).")]
+Quick = Annotated[bool, typer.Option("--quick", help="A small run (about a minute on two cores) instead of the full size.")]
+Suite = Annotated[Optional[list[str]], typer.Option("--suite", metavar="NAME", help=f"Run only these suites ({', '.join(SUITES)}); repeat the option for several. Default: all.")]
+DataSeed = Annotated[int, typer.Option("--data-seed", help="Seed of the Moving MNIST test sequences.")]
+EvalSeed = Annotated[int, typer.Option("--seed", rich_help_panel=opt.SAMPLING, help="Sampling seed.")]
+Plots = Annotated[Optional[str], typer.Option("--plots", metavar="DIR", rich_help_panel=opt.OUTPUT, help="Also write PNG plots into DIR (needs maskflow[plot]).")]
+
+
+def eval_(
+    weights: opt.Weights = None, data: EvalData = None, quick: Quick = False, suite: Suite = None,
+    mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None,
+    stride: opt.Stride = None, seed: EvalSeed = 0, data_seed: DataSeed = 1234, device: opt.Device = "auto",
+    precision: opt.Precision = "auto", json_: opt.Json = False, quiet: opt.Quiet = False, plots: Plots = None,
+) -> None:
+    """Measure a set of weights: tokenizer reconstruction, 10 -> 10 continuation, long-horizon drift, infill.
+
+    Scores are per-frame MSE (summed over pixels in [0, 1]), PSNR and SSIM, against simple baselines;
+    long videos are summarised per 16-frame bin (ink, crisp-pixel fraction, digit blobs) next to real ones.
+
+    Examples:
+
+      maskflow eval --quick
+
+      maskflow eval --weights runs/mf --json > eval.json
+
+      maskflow eval --data my_videos/ --suite tokenizer --suite infill
+    """
+    suites = tuple(suite or SUITES)
+    for name in suites:
+        if name not in SUITES:
+            raise InvalidArgumentError("--suite", name, f"choose from {', '.join(SUITES)}")
+    options = SamplingOptions(sampler=sampler, steps=steps, seed=seed)
+    if plots is not None:
+        _check_plotting()
+    reporter = Reporter(json_output=json_, quiet=quiet)
+    dev = resolve_device(device)
+    if "transformer" in inspect_weights(weights):
+        pipe = MaskFlowPipeline.from_weights(weights, device=device, precision=precision)
+        tokenizer, settings = pipe.tokenizer, window_settings(pipe.window, mode, context, stride)
+    else:
+        pipe, settings, tokenizer = None, None, load_tokenizer(weights).to(dev)
+    result = evaluate(pipe, tokenizer, dev, data=data, size=SIZES["quick" if quick else "full"], suites=suites,
+                      settings=settings, options=options, data_seed=data_seed, log=reporter.log)
+    result = {"weights": weights or "(installed)", "device": str(dev), "seconds": reporter.seconds(), **result}
+    if plots is not None:
+        from ..plots import write_eval_plots
+
+        result["plots"] = [str(p) for p in write_eval_plots(result, Path(plots))]
+    if json_:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        print_tables(result, Console())
+
+
+def _check_plotting() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise InvalidArgumentError("--plots", "", "needs matplotlib: pip install 'maskflow[plot]'") from None
+
+
+def _row(name: str, r: dict) -> list[str]:
+    return [name, f"{r['mse']['mean']:.1f} ± {r['mse']['ci95']:.1f}", f"{r['psnr']['mean']:.2f}", f"{r['ssim']['mean']:.3f}"]
+
+
+def _score_table(section: dict, names: tuple[str, ...]) -> Table:
+    table = Table()
+    for column in ("method", "MSE/frame", "PSNR dB", "SSIM"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for name in names:
+        table.add_row(*_row(name, section[name]))
+    return table
+
+
+def _tag(s: dict) -> str:
+    return f"{s['sampler']} {s['steps']} steps, {s['mode']} (context {s['context']}, stride {s['stride']}), seed {s['seed']}, NFE {s['nfe_per_sequence']}, {s['seconds']} s"
+
+
+def print_tables(result: dict, console: Console) -> None:
+    """The results as rich tables (stdout)."""
+    if "tokenizer" in result:
+        t = result["tokenizer"]
+        console.print(f"tokenizer reconstruction on {t['frames']} test frames: PSNR {t['psnr']['mean']:.2f} dB, SSIM {t['ssim']['mean']:.3f}")
+    if "continuation" in result:
+        c = result["continuation"]
+        console.print(f"\ncontinuation {c['given']} -> {c['future']}, {c['sequences']} sequences; {_tag(c)}")
+        console.print(_score_table(c, ("maskflow", "copy_last", "black")))
+    if "horizon" in result:
+        h = result["horizon"]
+        console.print(f"\nlong horizon: {h['frames']} frames, {h['sequences']} sequences, per {h['bin']}-frame bin (ink / crisp / blobs)")
+        console.print(f"generate: {_tag(h['generate'])}\nextend: {_tag(h['extend'])}")
+        table = Table()
+        table.add_column("bin")
+        for name in ("real", "generate", "extend"):
+            table.add_column(name, justify="right")
+        for i in range(len(h["real"]["ink"])):
+            table.add_row(str(i), *(f"{h[n]['ink'][i]:.0f} / {h[n]['crisp'][i]:.2f} / {h[n]['blobs'][i]:.1f}" for n in ("real", "generate", "extend")))
+        console.print(table)
+    for key, section in result.get("infill", {}).items():
+        a, b = section["range"]
+        console.print(f"\ninfill frames {a}:{b}; {_tag(section)}")
+        console.print(_score_table(section, ("maskflow", "repeat_nearest", "crossfade")))

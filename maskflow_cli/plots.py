@@ -1,0 +1,73 @@
+"""PNG plots of evaluation and benchmark results (needs matplotlib: ``pip install 'maskflow[plot]'``).
+
+Each function takes the JSON-ready dict that evaluation.py or a benchmark script made and returns
+the paths it wrote; nothing here computes a number.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_eval_plots(result: dict, folder: Path) -> list[Path]:
+    """Quality per future frame (continuation) and drift per bin (long horizon), as PNG files."""
+    plt = _pyplot()
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    if "continuation" in result:
+        c = result["continuation"]
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+        for ax, metric in zip(axes, ("mse", "psnr", "ssim")):
+            for name in ("maskflow", "copy_last", "black"):
+                values = c[name][f"{metric}_per_frame"]
+                ax.plot(range(c["given"] + 1, c["given"] + len(values) + 1), values, marker="o", label=name)
+            ax.set_xlabel("frame")
+            ax.set_title(metric.upper())
+        axes[0].legend()
+        fig.suptitle(f"continuation {c['given']} -> {c['future']} ({c['sampler']}, {c['steps']} steps)")
+        written.append(_save(fig, folder / "continuation_per_frame.png", plt))
+    if "horizon" in result:
+        h = result["horizon"]
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+        for ax, stat in zip(axes, ("ink", "crisp", "blobs")):
+            for name in ("real", "generate", "extend"):
+                values = h[name][stat]
+                ax.plot([h["bin"] * (i + 0.5) for i in range(len(values))], values, marker="o", label=name)
+            ax.set_xlabel("frame")
+            ax.set_title(stat)
+        axes[0].legend()
+        fig.suptitle(f"long horizon: {h['frames']} frames, per {h['bin']}-frame bin")
+        written.append(_save(fig, folder / "horizon_drift.png", plt))
+    return written
+
+
+def write_sampler_plot(rows: list[dict], path: Path) -> Path:
+    """Quality against NFE per sampler, from the sampler benchmark's rows (sampler, nfe, mse, psnr)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for sampler in sorted({r["sampler"] for r in rows}):
+        mine = sorted((r for r in rows if r["sampler"] == sampler), key=lambda r: r["nfe"])
+        for ax, metric in zip(axes, ("mse", "psnr")):
+            ax.plot([r["nfe"] for r in mine], [r[metric] for r in mine], marker="o", label=sampler)
+            ax.set_xscale("log")
+            ax.set_xlabel("NFE per sequence")
+            ax.set_title(metric.upper())
+    axes[0].legend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _save(fig, path, plt)
+
+
+def _save(fig, path: Path, plt) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
