@@ -82,15 +82,17 @@ def sample_mgm(
 def _commit_confident(
     denoiser: Denoiser, x: Tensor, commit_now: Tensor, scheduler: Scheduler, generator: torch.Generator, noise: float
 ) -> Tensor:
-    """One MGM step: sample every masked token, commit the ``commit_now[b]`` most confident ones."""
+    """One MGM step: sample every masked token, commit the ``commit_now[b]`` most confident ones.
+
+    Softmax, sampling and scores run on the M masked positions only (the costly part off the network)."""
     batch, mask_id = x.shape[0], denoiser.mask_id
     masked = x == mask_id
-    logits = denoiser(x, frame_levels(~masked, scheduler)).float()  # [B,T,H,W,V]
+    logits = denoiser(x, frame_levels(~masked, scheduler))[masked].float()  # [M,V]
     logp = torch.log_softmax(logits, dim=-1)
-    sampled = (logp + gumbel(logp.shape, generator, x.device)).argmax(-1)  # [B,T,H,W]
-    score = logp.gather(-1, sampled[..., None])[..., 0]
-    score = score + noise * gumbel(score.shape, generator, x.device)
-    score = score.masked_fill(~masked, float("-inf")).reshape(batch, -1)
+    drawn = (logp + gumbel(logp.shape, generator, x.device)).argmax(-1)  # [M]
+    drawn_score = logp.gather(-1, drawn[:, None])[:, 0] + noise * gumbel(drawn.shape, generator, x.device)  # [M]
+    sampled = x.masked_scatter(masked, drawn)  # [B,T,H,W]
+    score = torch.full(x.shape, float("-inf"), device=x.device).masked_scatter(masked, drawn_score).reshape(batch, -1)
     rank = score.argsort(dim=1, descending=True).argsort(dim=1)  # 0 = most confident
     commit = (rank < commit_now[:, None]).reshape(x.shape)
     return torch.where(commit, sampled, x)
@@ -122,9 +124,9 @@ def sample_fm(
         rate = 1.0 if k == steps - 1 else float(h * scheduler.dkappa(t) / (1 - scheduler.kappa(t)).clamp(min=1e-12))
         unmask = masked & (torch.rand(x.shape, generator=generator, device=x.device) < min(rate, 1.0))
         if bool(unmask.any()):
-            logits = denoiser(x, frame_levels(~masked, scheduler)).float()
-            sampled = (torch.log_softmax(logits, -1) + gumbel(logits.shape, generator, x.device)).argmax(-1)
-            x = torch.where(unmask, sampled, x)
+            logits = denoiser(x, frame_levels(~masked, scheduler))[unmask].float()  # [U,V]
+            drawn = (torch.log_softmax(logits, -1) + gumbel(logits.shape, generator, x.device)).argmax(-1)  # [U]
+            x = x.masked_scatter(unmask, drawn)
         if callback is not None:
             callback(k)
     assert not bool((x == mask_id).any()), "FM left masked tokens"
