@@ -1,10 +1,11 @@
-"""Write the README's "Results" section from the JSON files in benchmarks/results/.
+"""Write the README's "Results" section and the model card's facts from the measured JSON.
 
-No figure in that section is typed by hand: this script renders every table from the JSON the
-benchmark scripts and `maskflow eval --json` wrote, with the machine and the command that made it.
+No figure in those sections is typed by hand: this script renders every table from the JSON the
+benchmark scripts and `maskflow eval --json` wrote (with the machine and the command that made it)
+and, for weights/README.md, from the training facts stored in the shipped weights' metadata.
 
-    python benchmarks/readme_results.py          # rewrite the section in README.md
-    python benchmarks/readme_results.py --check  # exit 1 if README.md is out of date
+    python benchmarks/readme_results.py          # rewrite both sections
+    python benchmarks/readme_results.py --check  # exit 1 if either file is out of date
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+CARD_START, CARD_END = "<!-- card:start -->", "<!-- card:end -->"
+FACTS = ("parameters", "dataset", "frames", "clips", "window", "steps", "batch_size", "lr", "ema", "seed", "precision",
+         "hardware", "wall_seconds", "final_loss", "decoder_only_from")
 
 COMMANDS = {
     "eval": "maskflow eval --json > benchmarks/results/eval.json",
@@ -109,22 +113,46 @@ def render(results: Path = RESULTS) -> str:
     return "\n".join(lines + [END])
 
 
-def updated(readme: str, section: str) -> str:
-    if START not in readme or END not in readme:
-        raise SystemExit(f"README.md has no {START} ... {END} markers")
-    head, rest = readme.split(START, 1)
-    return head + section + rest.split(END, 1)[1]
+def render_card(weights: Path = ROOT / "weights", results: Path = RESULTS) -> str:
+    """The model card's facts: per component its config and training facts, then the measured quality."""
+    from maskflow_cli.weights import inspect_weights
+
+    lines = [CARD_START, ""]
+    if not list(weights.glob("*.safetensors")):
+        return "\n".join(lines + ["*No weights in this folder yet.*", "", CARD_END])
+    for kind, c in inspect_weights(str(weights)).items():
+        facts = {"parameters": f"{c.parameters:,}", **c.info}
+        lines += [f"**{kind}** (`{c.file.name}`): " + ", ".join(f"{k}={v}" for k, v in c.config.__dict__.items()), ""]
+        lines += _table(["fact", "value"], [[k, facts[k]] for k in FACTS if k in facts]) + [""]
+    path = results / "eval.json"
+    if path.exists():
+        lines += ["Measured quality, from `benchmarks/results/eval.json` (see the main README's Results for all of it):", ""]
+        lines += render_eval(json.loads(path.read_text()))[2:]
+    return "\n".join(lines + [CARD_END])
+
+
+def updated(text: str, section: str, start: str = START, end: str = END) -> str:
+    if start not in text or end not in text:
+        raise SystemExit(f"no {start} ... {end} markers")
+    head, rest = text.split(start, 1)
+    return head + section + rest.split(end, 1)[1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only check that README.md is up to date")
+    parser.add_argument("--check", action="store_true", help="only check that both files are up to date")
     args = parser.parse_args()
-    readme = (ROOT / "README.md").read_text()
-    new = updated(readme, render())
-    if args.check:
-        sys.exit(0 if new == readme else "README.md's Results section is out of date: run python benchmarks/readme_results.py")
-    (ROOT / "README.md").write_text(new)
+    targets = [(ROOT / "README.md", render(), START, END), (ROOT / "weights" / "README.md", render_card(), CARD_START, CARD_END)]
+    stale = []
+    for path, section, start, end in targets:
+        text = path.read_text()
+        new = updated(text, section, start, end)
+        if new != text:
+            stale.append(str(path.relative_to(ROOT)))
+            if not args.check:
+                path.write_text(new)
+    if args.check and stale:
+        sys.exit(f"out of date: {', '.join(stale)}; run python benchmarks/readme_results.py")
 
 
 if __name__ == "__main__":

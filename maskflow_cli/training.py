@@ -169,17 +169,25 @@ class FitResult:
 
 
 class EMA:
-    """Exponential moving average of a module's floating-point state."""
+    """Exponential moving average of a module's floating-point state.
+
+    The decay warms up as min(decay, (1 + n) / (10 + n)) after n updates, so a short run's average
+    is not dominated by the random initial weights (0.999**2000 would still give them 14 %)."""
 
     def __init__(self, module: nn.Module, decay: float) -> None:
         self.decay = decay
         self.shadow = copy.deepcopy(module).eval().requires_grad_(False)
 
+    def decay_at(self, step: int) -> float:
+        """The decay used by the update that follows ``step`` earlier updates."""
+        return min(self.decay, (1 + step) / (10 + step))
+
     @torch.no_grad()
-    def update(self, module: nn.Module) -> None:
+    def update(self, module: nn.Module, step: int) -> None:
+        weight = 1 - self.decay_at(step)
         for avg, live in zip(self.shadow.state_dict().values(), module.state_dict().values()):
             if avg.is_floating_point():
-                avg.lerp_(live.detach(), 1 - self.decay)
+                avg.lerp_(live.detach(), weight)
             else:
                 avg.copy_(live)
 
@@ -221,7 +229,7 @@ def fit(
         grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
         optimizer.step()
         if ema is not None:
-            ema.update(model)
+            ema.update(model, step)
         loss_value = loss.item()
         window.append(loss_value)
         done = step + 1

@@ -20,6 +20,12 @@ def test_readme_results_match_the_json():
     assert module.updated(readme, module.render()) == readme, "run python benchmarks/readme_results.py"
 
 
+def test_model_card_matches_the_weights_and_the_json():
+    module = _module()
+    card = (ROOT / "weights" / "README.md").read_text()
+    assert module.updated(card, module.render_card(), module.CARD_START, module.CARD_END) == card, "run python benchmarks/readme_results.py"
+
+
 def test_every_results_file_has_a_renderer():
     module = _module()
     for path in (ROOT / "benchmarks" / "results").glob("*.json"):

@@ -143,3 +143,16 @@ def test_decoder_only_fine_tuning_keeps_every_token(cli, tmp_path):
     frames = torch.from_numpy(moving_square_frames(4))
     old, new = (load_tokenizer(str(tmp_path / name)) for name in ("tok", "dec"))
     assert torch.equal(old.encode(frames), new.encode(frames))
+
+
+def test_ema_warms_up_so_the_initial_weights_fade():
+    from maskflow_cli.training import EMA
+
+    live = torch.nn.Linear(2, 2, bias=False)
+    torch.nn.init.zeros_(live.weight)
+    ema = EMA(live, 0.999)
+    assert ema.decay_at(0) == pytest.approx(0.1) and ema.decay_at(100_000) == 0.999
+    torch.nn.init.ones_(live.weight)
+    for step in range(200):
+        ema.update(live, step)
+    assert float(ema.shadow.weight.min()) > 0.99  # a fixed 0.999 would still be at 1 - 0.999**200 = 0.18
