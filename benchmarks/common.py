@@ -7,7 +7,7 @@ import platform
 
 import torch
 
-from maskflow_cli.evaluation import test_sequences
+from maskflow_cli.evaluation import held_out_sequences
 from maskflow_cli.pipeline import MaskFlowPipeline
 
 
@@ -26,4 +26,4 @@ def machine_facts(pipe: MaskFlowPipeline | None = None) -> dict:
 
 def test_clips(pipe: MaskFlowPipeline, frames: int, count: int, seed: int = 1234) -> torch.Tensor:
     """Moving MNIST sequences from the reserved test digits, at the model's frame format."""
-    return test_sequences(None, frames, count, pipe.frame_format, seed)
+    return held_out_sequences(None, frames, count, pipe.frame_format, seed)

@@ -23,11 +23,11 @@ FACTS = ("parameters", "dataset", "frames", "clips", "window", "steps", "batch_s
          "hardware", "wall_seconds", "final_loss", "decoder_only_from")
 
 COMMANDS = {
-    "eval": "maskflow eval --json > benchmarks/results/eval.json",
-    "window_speed": "python benchmarks/window_speed.py --weights weights/ --out benchmarks/results/window_speed.json",
+    "eval": "OMP_NUM_THREADS=1 maskflow eval --json --plots benchmarks/results/plots > benchmarks/results/eval.json",
+    "window_speed": "python benchmarks/window_speed.py --weights weights --repeats 2 --out benchmarks/results/window_speed.json",
     "length_scaling": "python benchmarks/length_scaling.py --out benchmarks/results/length_scaling.json",
-    "samplers": "python benchmarks/samplers.py --out benchmarks/results/samplers.json",
-    "timestep_feeding": "python benchmarks/timestep_feeding.py --out benchmarks/results/timestep_feeding.json",
+    "samplers": "OMP_NUM_THREADS=1 python benchmarks/samplers.py --sequences 8 --batch 8 --out benchmarks/results/samplers.json",
+    "timestep_feeding": "OMP_NUM_THREADS=1 python benchmarks/timestep_feeding.py --sequences 8 --batch 8 --out benchmarks/results/timestep_feeding.json",
 }
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import torch
 
-from maskflow_cli.evaluation import test_sequences
+from maskflow_cli.evaluation import held_out_sequences
 from maskflow_cli.pipeline import MaskFlowPipeline, SamplingOptions
 from maskflow_cli.planner import window_settings
 from maskflow_cli.video_io import open_writer
@@ -68,7 +68,7 @@ def main() -> None:
     pipe = MaskFlowPipeline.from_weights(args.weights)
     settings = window_settings(pipe.window, "ar")
     options = SamplingOptions(seed=args.seed)
-    real = test_sequences(None, args.frames, 1, pipe.frame_format, seed=7)[0]  # [T,Y,X,C]
+    real = held_out_sequences(None, args.frames, 1, pipe.frame_format, seed=7)[0]  # [T,Y,X,C]
 
     generated = torch.cat([c.frames for c in pipe.generate(args.frames, settings, options)])
     extended = torch.cat([c.frames for c in pipe.extend(real[:10], args.frames - 10, settings, options)])

@@ -198,7 +198,7 @@ class EvalSize:
 
 SIZES = {
     "quick": EvalSize(tokenizer_frames=200, continuation_sequences=2, horizon_sequences=1, horizon_windows=2, infill_sequences=2, batch=2),
-    "full": EvalSize(tokenizer_frames=2000, continuation_sequences=100, horizon_sequences=16, horizon_windows=10, infill_sequences=50, batch=25),
+    "full": EvalSize(tokenizer_frames=2000, continuation_sequences=64, horizon_sequences=4, horizon_windows=10, infill_sequences=32, batch=16),
 }
 GIVEN, FUTURE = 10, 10  # continuation: 10 given -> 10 generated frames (DESIGN.md §5)
 INFILL_CLIP = 20  # frames of an infill test clip
@@ -290,7 +290,7 @@ def infill_suite(pipe: MaskFlowPipeline, clips: Tensor, settings: WindowSettings
 SUITES = ("tokenizer", "continuation", "horizon", "infill")
 
 
-def test_sequences(data: str | None, frames: int, count: int, fmt: FrameFormat, seed: int) -> Tensor:
+def held_out_sequences(data: str | None, frames: int, count: int, fmt: FrameFormat, seed: int) -> Tensor:
     """``count`` held-out sequences of ``frames`` frames, uint8 [N,frames,Y,X,C] at ``fmt``.
 
     ``data`` None: Moving MNIST made from the reserved test digits only (``seed`` picks them).
@@ -312,21 +312,21 @@ def evaluate(pipe: MaskFlowPipeline | None, tokenizer: FrameTokenizer, device: t
     result: dict = {"size": size.__dict__, "data": data or "moving-mnist test digits", "data_seed": data_seed}
     if "tokenizer" in suites:
         log("tokenizer reconstruction")
-        clips = test_sequences(data, GIVEN + FUTURE, math.ceil(size.tokenizer_frames / (GIVEN + FUTURE)), fmt, data_seed)
+        clips = held_out_sequences(data, GIVEN + FUTURE, math.ceil(size.tokenizer_frames / (GIVEN + FUTURE)), fmt, data_seed)
         result["tokenizer"] = tokenizer_suite(tokenizer, clips.flatten(0, 1)[: size.tokenizer_frames], device)
     if pipe is None or settings is None:
         return result
     if "continuation" in suites:
         log(f"continuation {GIVEN} -> {FUTURE}")
-        clips = test_sequences(data, GIVEN + FUTURE, size.continuation_sequences, fmt, data_seed)
+        clips = held_out_sequences(data, GIVEN + FUTURE, size.continuation_sequences, fmt, data_seed)
         result["continuation"] = continuation_suite(pipe, clips, settings, options, size.batch)
     if "horizon" in suites:
         length = size.horizon_windows * pipe.window
         log(f"long horizon: {length} frames")
-        real = test_sequences(data, length, size.horizon_sequences, fmt, data_seed + 1)
+        real = held_out_sequences(data, length, size.horizon_sequences, fmt, data_seed + 1)
         result["horizon"] = horizon_suite(pipe, real, settings, options, size.batch)
     if "infill" in suites:
         log(f"infill gaps of {', '.join(map(str, INFILL_GAPS))} frames")
-        clips = test_sequences(data, INFILL_CLIP, size.infill_sequences, fmt, data_seed + 2)
+        clips = held_out_sequences(data, INFILL_CLIP, size.infill_sequences, fmt, data_seed + 2)
         result["infill"] = infill_suite(pipe, clips, settings, options, size.batch)
     return result
