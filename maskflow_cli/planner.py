@@ -17,6 +17,7 @@ after n known frames, ``infill`` fills each user range between known frames. A g
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
@@ -91,15 +92,35 @@ def check_frame_count(frames: int) -> None:
         raise InvalidArgumentError("--frames", frames, f"must be between 1 and {MAX_FRAMES:,}")
 
 
+_HUGE = 10**18
+RANGE_FORMAT = "expected START:STOP with 0-based, end-exclusive frame numbers, e.g. 10:20"
+
+
+def check_ranges(texts: Sequence[str]) -> None:
+    """Reject what is wrong with frame ranges whatever the input's length: malformed, negative,
+    empty or reversed, overlapping. Used before any work starts; :func:`parse_ranges` checks the
+    rest once the input's length is known."""
+    if not texts:
+        raise InvalidArgumentError("RANGES", "", "give at least one frame range such as 10:20")
+    bounds = []
+    for text in texts:
+        a, b = _range_bounds(text)
+        bounds.append((a, _HUGE if b is None else b, text))  # an open end: as far as any input goes
+    previous: tuple[int, int, str] | None = None
+    for a, stop, text in sorted(bounds):
+        if previous is not None and a < previous[1]:
+            raise InvalidArgumentError("RANGES", text, f"overlaps {previous[2]}; give disjoint ranges")
+        previous = (a, stop, text)
+
+
 def parse_ranges(texts: Sequence[str], length: int) -> list[tuple[int, int]]:
     """Parse 0-based, end-exclusive frame ranges (``10:20``, ``10:``, ``:5``, ``7``) for a video of
     ``length`` frames; reject malformed, empty, reversed, out-of-bounds and overlapping ranges.
     Returns them sorted, with touching ranges merged."""
-    if not texts:
-        raise InvalidArgumentError("RANGES", "", "give at least one frame range such as 10:20")
-    ranges = sorted(_parse_range(text, length) for text in texts)
+    check_ranges(texts)
+    ranges = sorted((_parse_range(text, length), text) for text in texts)
     merged: list[tuple[int, int]] = []
-    for (a, b), text in zip(ranges, sorted(texts, key=lambda t: _parse_range(t, length))):
+    for (a, b), text in ranges:
         if merged and a < merged[-1][1]:
             raise InvalidArgumentError("RANGES", text, f"overlaps {merged[-1][0]}:{merged[-1][1]}; give disjoint ranges")
         if merged and a == merged[-1][1]:
@@ -109,26 +130,44 @@ def parse_ranges(texts: Sequence[str], length: int) -> list[tuple[int, int]]:
     return merged
 
 
-def _parse_range(text: str, length: int) -> tuple[int, int]:
-    parts = text.strip().split(":")
-    try:
-        if len(parts) == 1:
-            a = int(parts[0])
-            b = a + 1
-        elif len(parts) == 2:
-            a = int(parts[0]) if parts[0].strip() else 0
-            b = int(parts[1]) if parts[1].strip() else length
-        else:
-            raise ValueError
-    except ValueError:
-        raise InvalidArgumentError("RANGES", text, "expected START:STOP with 0-based, end-exclusive frame numbers, e.g. 10:20") from None
-    if a < 0 or b < 0:
-        raise InvalidArgumentError("RANGES", text, "frame numbers must not be negative")
-    if a >= b:
+def _frame_number(part: str, text: str) -> int | None:
+    """One side of a range: None when left out; ASCII digits only (no '+', '_' or other scripts).
+    A number too long to matter stands for one beyond the end of any input."""
+    part = part.strip()
+    if not part:
+        return None
+    if re.fullmatch(r"-?[0-9]+", part) is None:
+        raise InvalidArgumentError("RANGES", text, RANGE_FORMAT)
+    if len(part.lstrip("-")) > 18:
+        return -_HUGE if part.startswith("-") else _HUGE
+    return int(part)
+
+
+def _range_bounds(text: str) -> tuple[int, int | None]:
+    """``(start, stop)`` of one range with an open end as None; checks all but the length."""
+    parts = text.split(":")
+    if len(parts) == 1:
+        a = _frame_number(parts[0], text)
+        if a is None:
+            raise InvalidArgumentError("RANGES", text, RANGE_FORMAT)
+        b: int | None = a + 1
+    elif len(parts) == 2:
+        a = _frame_number(parts[0], text) or 0
+        b = _frame_number(parts[1], text)
+    else:
+        raise InvalidArgumentError("RANGES", text, RANGE_FORMAT)
+    if a < 0 or (b is not None and b < 0):
+        raise InvalidArgumentError("RANGES", text, "frame numbers must not be negative; they are 0-based, e.g. 0:10 is the first ten frames")
+    if b is not None and a >= b:
         raise InvalidArgumentError("RANGES", text, "empty or reversed; STOP must be greater than START (STOP is exclusive)")
-    if b > length:
-        raise InvalidArgumentError("RANGES", text, f"beyond the end: the input has {length} frames (0..{length - 1})")
     return a, b
+
+
+def _parse_range(text: str, length: int) -> tuple[int, int]:
+    a, b = _range_bounds(text)
+    if a >= length or (b is not None and b > length):
+        raise InvalidArgumentError("RANGES", text, f"beyond the end: the input has {length} frames (0..{length - 1})")
+    return a, length if b is None else b
 
 
 # ---- planning ------------------------------------------------------------------------------------

@@ -23,17 +23,32 @@ from .weights import write_safetensors
 
 METADATA_KEY = "maskflow_tokens"
 FORMAT_VERSION = 1
+MAX_FPS = 1000
+
+
+def check_tokens_output(path: str | os.PathLike, overwrite: bool = False) -> None:
+    """Refuse a tokens output that cannot or may not be written: stdout, a folder, a missing
+    folder, an existing file without ``overwrite``."""
+    where = os.fspath(path)
+    if where == "-" or not where:
+        raise OutputError(where or "''", "a tokens file needs a path such as clip.tokens.safetensors (not stdout)")
+    target = Path(where)
+    if target.is_dir() or where.endswith(os.sep):
+        raise OutputError(where, "is a folder; give a file such as clip.tokens.safetensors")
+    if not target.parent.is_dir():
+        raise OutputError(where, f"folder {target.parent} does not exist")
+    if os.path.lexists(target) and not overwrite:
+        raise OutputError(where, "exists; pass --overwrite to replace it")
 
 
 def save_tokens(path: str | os.PathLike, tokens: Tensor, fps: Fraction, config: TokenizerConfig, *, overwrite: bool = False) -> None:
-    """Write long tokens [T,H,W] atomically."""
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise OutputError(str(path), "exists; pass --overwrite to replace it")
-    if not target.parent.is_dir():
-        raise OutputError(str(path), f"folder {target.parent} does not exist")
+    """Write long tokens [T,H,W] atomically (a temporary file beside the target, then renamed)."""
+    check_tokens_output(path, overwrite)
     meta = {"format_version": FORMAT_VERSION, "fps": str(fps), "tokenizer": dataclasses.asdict(config)}
-    write_safetensors(target, {"tokens": tokens.to(torch.int32).contiguous()}, {METADATA_KEY: json.dumps(meta)})
+    try:
+        write_safetensors(Path(path), {"tokens": tokens.to(torch.int32).contiguous()}, {METADATA_KEY: json.dumps(meta)})
+    except OSError as error:
+        raise OutputError(os.fspath(path), f"cannot write: {error.strerror or error}") from None
 
 
 def load_tokens(path: str | os.PathLike, config: TokenizerConfig) -> tuple[Tensor, Fraction]:
@@ -49,6 +64,8 @@ def load_tokens(path: str | os.PathLike, config: TokenizerConfig) -> tuple[Tenso
         made_by = meta["tokenizer"]
     except (SafetensorError, OSError, KeyError, TypeError, ValueError, ZeroDivisionError):
         raise VideoError(where, "not a maskflow tokens file (write one with 'maskflow encode')") from None
+    if not 0 < fps <= MAX_FPS:
+        raise VideoError(where, f"its frame rate {meta['fps']!r} is not between 0 and {MAX_FPS} (write a new one with 'maskflow encode')")
     if made_by != json.loads(json.dumps(dataclasses.asdict(config))):
         raise VideoError(where, "was encoded by a different tokenizer than the one in --weights")
     expected = (config.token_height, config.token_width)

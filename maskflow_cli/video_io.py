@@ -20,12 +20,16 @@ stderr.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -49,6 +53,9 @@ _COPY_CHUNK_BYTES = 1024 * 1024
 _STILL_IMAGE_FORMATS = {"image2", "image2pipe"}  # plus every "<codec>_pipe" demuxer
 _LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # BT.601
 _LUMA_WEIGHTS_PER_MILLE = (299, 587, 114)
+_SAFE_DEMUXING = {"protocol_whitelist": "none"}  # no nested opens: concat lists, playlists, ...
+_CANNOT_OPEN = "truncated, corrupt or not a video: FFmpeg cannot open it"
+MAX_FRAME_PIXELS = 8192 * 8192  # larger frames are refused before FFmpeg allocates them
 
 
 # --------------------------------------------------------------------------- frame format
@@ -178,6 +185,7 @@ class VideoReader:
 
     fps: Fraction | None
     declared_frames: int | None
+    declared_duration: Fraction | None  # seconds, as a Matroska/WebM track states it
 
     def __init__(
         self,
@@ -195,6 +203,7 @@ class VideoReader:
         self._iterated = False
         self.fps = None if _is_still_image(container) else _frame_rate(stream)
         self.declared_frames = stream.frames if stream.frames > 0 else None
+        self.declared_duration = _matroska_duration(container, stream)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         if self._iterated:
@@ -205,9 +214,14 @@ class VideoReader:
     def _frames(self) -> Iterator[torch.Tensor]:
         """Decode, convert and yield frames; check the count against the container's claim."""
         decoded = 0
+        end: Fraction | None = None  # where the latest decoded frame ends, in seconds
         for frame in self._decoded_frames():
+            _check_frame_size(self.name, frame.width, frame.height)
             yield resize_frame(self._to_tensor(frame, decoded), self.fmt)  # [H,W,C] uint8
             decoded += 1
+            frame_end = self._frame_end(frame)
+            if frame_end is not None and (end is None or frame_end > end):
+                end = frame_end
         if self.declared_frames is not None and decoded < self.declared_frames:
             raise VideoError(
                 self.name,
@@ -215,6 +229,32 @@ class VideoReader:
             )
         if decoded == 0:
             raise VideoError(self.name, "contains no decodable video frames")
+        self._check_duration(decoded, end)
+
+    def _frame_end(self, frame: av.VideoFrame) -> Fraction | None:
+        """The time in seconds at which ``frame`` stops being shown, if its timestamps say."""
+        if frame.pts is None or frame.time_base is None:
+            return None
+        base = Fraction(frame.time_base)
+        if frame.duration:
+            return (frame.pts + frame.duration) * base
+        return frame.pts * base + (1 / self.fps if self.fps else 0)
+
+    def _check_duration(self, decoded: int, end: Fraction | None) -> None:
+        """A Matroska/WebM track states its duration; decoding must have reached it.
+
+        Other containers without a frame count (y4m, NUT, ...) give no reliable claim, and a
+        duration FFmpeg estimated from the bit rate is no claim at all, so only this tag is used.
+        A shortfall of more than half a frame means the file was cut short."""
+        declared = self.declared_duration
+        if declared is None or end is None or self.fps is None:
+            return
+        if end + 1 / (2 * self.fps) + Fraction(1, 500) < declared:
+            raise VideoError(
+                self.name,
+                f"truncated or corrupt: decoded {decoded} frames ({float(end):.3f} s) "
+                f"of a stream that lasts {float(declared):.3f} s",
+            )
 
     def _decoded_frames(self) -> Iterator[av.VideoFrame]:
         """FFmpeg's decoded frames; every decoding or reading failure becomes a VideoError."""
@@ -227,8 +267,12 @@ class VideoReader:
                 return
             except av.FFmpegError as error:
                 raise VideoError(self.name, self._corrupt_problem(decoded, error)) from error
-            except OSError as error:
+            except OSError as error:  # from the file object: a seek FFmpeg asked for, a bad disk
+                if error.errno == errno.EINVAL:
+                    raise VideoError(self.name, self._corrupt_problem(decoded, error)) from error
                 raise VideoError(self.name, f"read error: {_os_reason(error)}") from error
+            except (ValueError, EOFError, OverflowError) as error:  # UnicodeError included
+                raise VideoError(self.name, self._corrupt_problem(decoded, error)) from error
             decoded += 1
             yield frame
 
@@ -240,11 +284,11 @@ class VideoReader:
             problem = f"cannot convert frame {index} from pixel format {frame.format.name}"
             raise VideoError(self.name, f"{problem} ({error})") from error
 
-    def _corrupt_problem(self, decoded: int, error: av.FFmpegError) -> str:
+    def _corrupt_problem(self, decoded: int, error: Exception) -> str:
         """One line describing a decoding failure after ``decoded`` good frames."""
         if self.declared_frames is not None:
             return f"truncated or corrupt: decoded {decoded} of {self.declared_frames} frames"
-        return f"truncated or corrupt: decoding failed after {decoded} frames ({_av_reason(error)})"
+        return f"truncated or corrupt: decoding failed after {decoded} frames ({_describe(error)})"
 
     def close(self) -> None:
         """Release FFmpeg's resources and any file this reader opened itself."""
@@ -375,16 +419,31 @@ def _check_not_empty(name: str, file: BinaryIO) -> None:
 
 
 def _open_container(name: str, file: BinaryIO) -> av.container.InputContainer:
-    """Let FFmpeg probe and open ``file``; translate its failures into VideoError."""
+    """Let FFmpeg probe and open ``file``; translate its failures into VideoError.
+
+    Untrusted input: FFmpeg may not open any other file or URL on its behalf (a concat list or a
+    playlist naming other files is refused), decoders refuse pictures above MAX_FRAME_PIXELS
+    before allocating them (a forged header), and metadata that is not valid UTF-8 is decoded
+    with replacement characters instead of failing."""
     try:
         head = _peek(file, 12)
-        return av.open(file, mode="r")
+        return av.open(
+            file,
+            mode="r",
+            options={"max_pixels": str(MAX_FRAME_PIXELS)},  # also while FFmpeg probes the streams
+            container_options=_SAFE_DEMUXING,
+            metadata_errors="replace",
+        )
     except av.InvalidDataError as error:
         raise VideoError(name, _unreadable_problem(head)) from error
     except av.FFmpegError as error:
-        raise VideoError(name, f"cannot open: {_av_reason(error)}") from error
-    except OSError as error:
+        raise VideoError(name, f"{_CANNOT_OPEN} ({_av_reason(error)})") from error
+    except OSError as error:  # raised by the file object itself, e.g. a seek FFmpeg asked for
+        if error.errno == errno.EINVAL:
+            raise VideoError(name, f"{_CANNOT_OPEN} ({_os_reason(error)})") from error
         raise VideoError(name, f"read error: {_os_reason(error)}") from error
+    except (ValueError, EOFError, OverflowError) as error:  # UnicodeError included
+        raise VideoError(name, f"{_CANNOT_OPEN} ({type(error).__name__})") from error
 
 
 def _unreadable_problem(head: bytes) -> str:
@@ -405,7 +464,38 @@ def _video_stream(name: str, container: av.container.InputContainer) -> av.Video
     stream = videos[0]
     if stream.codec_context is None:
         raise VideoError(name, "uses a video codec that FFmpeg cannot decode")
+    _check_frame_size(name, stream.codec_context.width, stream.codec_context.height)
+    # the decoder refuses larger pictures itself, before allocating them
+    stream.codec_context.options = {**stream.codec_context.options, "max_pixels": str(MAX_FRAME_PIXELS)}
     return stream
+
+
+def _check_frame_size(name: str, width: int, height: int) -> None:
+    """Refuse frames so large that decoding one could exhaust memory (a forged header)."""
+    if width * height > MAX_FRAME_PIXELS:
+        raise VideoError(
+            name,
+            f"frame size {width}x{height} is too large (at most {MAX_FRAME_PIXELS:,} pixels, "
+            "e.g. 8192x8192)",
+        )
+
+
+def _matroska_duration(container: av.container.InputContainer, stream: av.VideoStream) -> Fraction | None:
+    """The duration a Matroska/WebM muxer wrote for the track (tag ``DURATION``, ``HH:MM:SS.f``)."""
+    if "matroska" not in container.format.name:
+        return None
+    text = next((v for k, v in stream.metadata.items() if k.upper() == "DURATION"), None)
+    if not isinstance(text, str):
+        return None
+    parts = text.strip().split(":")
+    try:
+        if len(parts) != 3:
+            return None
+        hours, minutes, seconds = int(parts[0]), int(parts[1]), Fraction(parts[2])
+    except (ValueError, ZeroDivisionError):
+        return None
+    duration = hours * 3600 + minutes * 60 + seconds
+    return duration if duration > 0 else None
 
 
 def _is_attached_picture(stream: av.stream.Stream) -> bool:
@@ -666,8 +756,62 @@ def open_writer(
     encoding = _encoding_for(path)
     _check_target(path, overwrite)
     _check_size(path, encoding, fmt)
-    temp_path = _create_temp_file(path)
-    return _start_writer(path, temp_path, temp_path, encoding, fmt, fps, overwrite)
+    writer = None
+    try:
+        with signals_deferred():  # Ctrl-C cannot strike between creating the file and owning it
+            temp_path = _create_temp_file(path)
+            writer = _start_writer(path, temp_path, temp_path, encoding, fmt, fps, overwrite)
+    except BaseException:
+        if writer is not None:  # a signal held back until now: the writer exists, discard it
+            writer.abort()
+        raise
+    return writer  # from here an exception before ``with`` drops it, and __del__ aborts it
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while the block runs; one that arrives meanwhile is handed to
+    its handler (which may raise) as the block ends.
+
+    For the few statements between creating a temporary file and handing it to the code that
+    removes it on failure: a signal handled in between would leave the file behind. Python runs
+    signal handlers in the main thread only, so this swaps the handlers there for a recorder (a
+    signal mask would not do: FFmpeg's and torch's threads would take the signal instead)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous: dict[int, object] = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(signum)
+            if handler is not None:  # None: not set from Python, cannot be put back
+                previous[signum] = signal.signal(signum, lambda number, frame: caught.append(number))
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        if caught:
+            _deliver(caught[0], previous[caught[0]])
+
+
+def _deliver(signum: int, handler: object) -> None:
+    """Act on a signal that was held back, as its handler would have."""
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        os.kill(os.getpid(), signum)  # the default action, now that the handler is back
+
+
+def check_output(target: str | os.PathLike[str], overwrite: bool = False) -> None:
+    """Everything :func:`open_writer` would refuse about ``target``, checked before any work:
+    its suffix, a directory, a missing parent directory, an existing file without ``overwrite``.
+    ``"-"`` (stdout) is always fine."""
+    path = os.fspath(target)
+    if path == "-":
+        return
+    _encoding_for(path)
+    _check_target(path, overwrite)
 
 
 def _encoding_for(path: str) -> _Encoding:
@@ -809,8 +953,10 @@ __all__ = [
     "VideoReader",
     "VideoWriter",
     "check_not_input",
+    "check_output",
     "open_video",
     "open_writer",
     "read_video",
     "resize_frame",
+    "signals_deferred",
 ]

@@ -15,9 +15,12 @@ dataset, training steps, ...). A weights *source* is a file, a folder of such fi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
 import os
 import tempfile
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -30,6 +33,7 @@ from torch import nn
 from .errors import WeightsError
 from .tokenizer import FrameTokenizer, TokenizerConfig
 from .transformer import MaskFlowTransformer, TransformerConfig
+from .video_io import signals_deferred
 
 FORMAT_VERSION = 1
 METADATA_KEY = "maskflow"
@@ -37,6 +41,16 @@ KINDS: dict[str, tuple[type, type]] = {
     "tokenizer": (TokenizerConfig, FrameTokenizer),
     "transformer": (TransformerConfig, MaskFlowTransformer),
 }
+# Generous bounds on config values: a config beyond them is forged or broken, and building its module
+# (even only to compare shapes) could take all memory or time. Ints not listed: at most 2**20;
+# tuples: (most items, largest item).
+LIMITS: dict[str, dict[str, Any]] = {
+    "tokenizer": {"height": 8192, "width": 8192, "base_channels": 4096, "blocks_per_stage": 64,
+                  "channel_multipliers": (12, 64), "levels": (16, 4096)},
+    "transformer": {"frames": 4096, "height": 1024, "width": 1024, "dim": 65536, "depth": 256, "heads": 1024,
+                    "mlp_ratio": 64.0},
+}
+MAX_CONFIG_INT = 2**20
 NO_DEFAULT = "no default weights are installed; pass --weights with a folder, a .safetensors file or hf://owner/repo"
 
 
@@ -81,16 +95,19 @@ def save_weights(
 def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """Write a safetensors file through a temporary file beside it, renamed when complete."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        with signals_deferred():  # no Ctrl-C between creating the temporary file and knowing its name
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
         save_file(tensors, tmp, metadata=metadata)
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, 0o666 & ~mask)  # temporary files are 0600; give the result the usual permissions
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -169,14 +186,18 @@ def _read_header(file: Path) -> dict[str, Component]:
     try:
         manifest = json.loads(metadata[METADATA_KEY])
         version, entries = manifest["format_version"], manifest["components"]
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, RecursionError):
         raise WeightsError(where, "a safetensors file without maskflow metadata (not maskflow weights)") from None
     if version != FORMAT_VERSION:
         raise WeightsError(where, f"format version {version!r} is not supported (this maskflow reads {FORMAT_VERSION})")
+    if not isinstance(entries, dict):
+        raise WeightsError(where, "maskflow metadata: 'components' is not an object")
     components = {}
     for kind, entry in entries.items():
         if kind not in KINDS:
             raise WeightsError(where, f"unknown component {kind!r}")
+        if not isinstance(entry, dict) or not isinstance(entry.get("info") or {}, dict):
+            raise WeightsError(where, f"maskflow metadata: {kind} is not an object with 'config' and 'info' objects")
         config = _config_from_json(KINDS[kind][0], entry.get("config"), where, kind)
         count = sum(_numel(shape) for key, shape in shapes.items() if key.startswith(kind + "."))
         components[kind] = Component(kind, config, dict(entry.get("info") or {}), file, count)
@@ -190,10 +211,51 @@ def _config_from_json(cls: type, data: Any, where: str, kind: str) -> Any:
     unknown = sorted(set(data) - names)
     if unknown:
         raise WeightsError(where, f"{kind} config has unknown fields {unknown}")
+    types = typing.get_type_hints(cls)
+    values = {}
+    for name, value in data.items():
+        problem = _config_value_problem(types[name], value, LIMITS[kind].get(name))
+        if problem:
+            raise WeightsError(where, f"bad {kind} config: {name} = {_short(value)} ({problem})")
+        values[name] = tuple(value) if isinstance(value, list) else value
     try:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
-    except (TypeError, ValueError) as error:
-        raise WeightsError(where, f"bad {kind} config: {error}") from None
+        config = cls(**values)
+    except (TypeError, ValueError, ArithmeticError) as error:
+        raise WeightsError(where, f"bad {kind} config: {_first_line(error)}") from None
+    if kind == "tokenizer" and config.vocab_size > MAX_CONFIG_INT:
+        raise WeightsError(where, f"bad {kind} config: levels {list(config.levels)} make a vocabulary of {config.vocab_size:,} (at most {MAX_CONFIG_INT:,})")
+    return config
+
+
+def _config_value_problem(expected: Any, value: Any, limit: Any) -> str | None:
+    """Why ``value`` from a config's JSON is not a valid value of the field type ``expected``, or None."""
+    if expected is bool:
+        return None if isinstance(value, bool) else "expected true or false"
+    if expected is str:
+        return None if isinstance(value, str) else "expected a string"
+    if expected is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return "expected a whole number"
+        high = MAX_CONFIG_INT if limit is None else limit
+        return None if 0 <= value <= high else f"expected a whole number between 0 and {high:,}"
+    if expected is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            return "expected a number"
+        high = float(MAX_CONFIG_INT if limit is None else limit)
+        return None if 0 < value <= high else f"expected a number above 0 and at most {high:g}"
+    if typing.get_origin(expected) is tuple:
+        most, largest = limit if limit is not None else (64, MAX_CONFIG_INT)
+        if not isinstance(value, list) or len(value) > most:
+            return f"expected a list of at most {most} whole numbers"
+        if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= largest for v in value):
+            return f"expected whole numbers between 0 and {largest:,}"
+        return None
+    return None
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _numel(shape: list[int]) -> int:
@@ -212,23 +274,62 @@ def _first_line(error: BaseException) -> str:
 
 
 def load_component(component: Component) -> nn.Module:
-    """Build the module from its config and load its tensors (float32), checking every one."""
+    """Build the module from its config and load its tensors (float32), checking every one.
+
+    The tensors' names and shapes are compared with the config from the file header first, with
+    the module built on the meta device (no memory), so a config that disagrees with its tensors
+    is refused before anything is allocated for it."""
     where = str(component.file)
+    prefix = component.kind + "."
+    _check_shapes(component, where, prefix)
     try:
         tensors = load_file(str(component.file))
     except (SafetensorError, OSError, ValueError) as error:
         raise WeightsError(where, f"not a valid safetensors file ({_first_line(error)})") from None
-    prefix = component.kind + "."
     state = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
     bad = sorted(k for k, v in state.items() if not v.is_floating_point())
     if bad:
         raise WeightsError(where, f"{component.kind} tensor {bad[0]} has dtype {state[bad[0]].dtype}, expected a float type")
+    broken = next((k for k in sorted(state) if not bool(torch.isfinite(state[k]).all())), None)
+    if broken is not None:
+        raise WeightsError(where, f"{component.kind} tensor {broken} holds NaN or infinite values")
     try:
         module = KINDS[component.kind][1](component.config)
         module.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     except (RuntimeError, TypeError, ValueError) as error:
         raise WeightsError(where, f"{component.kind} tensors do not match its config: {_first_line(error)}") from None
     return module.eval()
+
+
+@functools.lru_cache(maxsize=8)
+def _expected_shapes(kind: str, config: Any) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes of the module ``config`` builds, from a copy on the meta device."""
+    with torch.device("meta"):
+        skeleton = KINDS[kind][1](config)
+    return {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+
+
+def _check_shapes(component: Component, where: str, prefix: str) -> None:
+    """The file's tensor names and shapes (header only) against the module its config builds."""
+    try:
+        with safe_open(where, framework="pt") as handle:
+            found = {k.removeprefix(prefix): tuple(handle.get_slice(k).get_shape()) for k in handle.keys() if k.startswith(prefix)}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise WeightsError(where, f"not a valid safetensors file ({_first_line(error)})") from None
+    try:
+        expected = _expected_shapes(component.kind, component.config)
+    except (RuntimeError, TypeError, ValueError, ArithmeticError) as error:
+        raise WeightsError(where, f"bad {component.kind} config: {_first_line(error)}") from None
+    mismatch = "do not match its config"
+    missing = sorted(set(expected) - set(found))
+    if missing:
+        raise WeightsError(where, f"{component.kind} tensors {mismatch}: {len(missing)} missing, e.g. {missing[0]}")
+    unexpected = sorted(set(found) - set(expected))
+    if unexpected:
+        raise WeightsError(where, f"{component.kind} tensors {mismatch}: {len(unexpected)} unexpected, e.g. {unexpected[0]}")
+    wrong = next((k for k in sorted(expected) if expected[k] != found[k]), None)
+    if wrong is not None:
+        raise WeightsError(where, f"{component.kind} tensors {mismatch}: {wrong} has shape {list(found[wrong])}, the config needs {list(expected[wrong])}")
 
 
 def load_models(source: str | os.PathLike | None) -> tuple[FrameTokenizer, MaskFlowTransformer, dict[str, Component]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -10,8 +11,8 @@ import torch
 from .. import token_files
 from ..errors import InvalidArgumentError
 from ..pipeline import CODEC_BATCH, DEFAULT_FPS, MaskFlowPipeline, SamplingOptions, decode_tokens, encode_frames, resolve_device
-from ..planner import Plan, parse_ranges, plan_extend, plan_generate, plan_infill, window_settings
-from ..video_io import FrameFormat, Video, check_not_input, open_writer, read_video
+from ..planner import Plan, check_frame_count, check_ranges, parse_ranges, plan_extend, plan_generate, plan_infill, window_settings
+from ..video_io import FrameFormat, Video, check_not_input, check_output, open_writer, read_video
 from ..tokenizer import FrameTokenizer
 from ..weights import inspect_weights, load_tokenizer
 from . import options as opt
@@ -34,18 +35,41 @@ def _job(weights, device, precision, sampler, steps, seed, json_, quiet) -> Job:
     return Job(pipe, sampling, Reporter(json_output=json_, quiet=quiet))
 
 
-def _fps(value: float | None, default: Fraction) -> Fraction:
+MIN_FPS, MAX_FPS = Fraction(1, 1000), Fraction(1000)
+FPS_RANGE = "between 0.001 and 1000"
+
+
+def _fps_option(value: float | None) -> Fraction | None:
+    """--fps as a Fraction, checked before any work (None: not given)."""
     if value is None:
-        return default
-    if not 0 < value <= 1000:
-        raise InvalidArgumentError("--fps", value, "must be above 0 and at most 1000")
+        return None
+    if not (math.isfinite(value) and MIN_FPS <= value <= MAX_FPS):
+        raise InvalidArgumentError("--fps", value, f"must be {FPS_RANGE}")
     return Fraction(value).limit_denominator(1001)
+
+
+def _fps(value: Fraction | None, default: Fraction, source: str) -> Fraction:
+    """The output's frame rate: --fps, else ``default`` (the input's or the weights' rate), which
+    must be one the writers handle too."""
+    if value is not None:
+        return value
+    if not MIN_FPS <= default <= MAX_FPS:
+        raise InvalidArgumentError("--fps", None, f"{source} frame rate {float(default):g} is not {FPS_RANGE}; give --fps")
+    return default
 
 
 def _require_output(output: str | None) -> str:
     if not output:
         raise InvalidArgumentError("--output", output, "give an output file such as out.mp4, or - for stdout")
     return output
+
+
+def _check_video_output(output: str, overwrite: bool, json_: bool, inputs: list[str]) -> None:
+    """Refuse an output that could not or may not be written, before any work is done."""
+    if output == "-" and json_:
+        raise InvalidArgumentError("--json", True, "with -o - stdout carries the video; write to a file or drop --json")
+    check_not_input(output, inputs)
+    check_output(output, overwrite)
 
 
 def _read_input(job: Job, source: str) -> Video:
@@ -100,12 +124,16 @@ def generate(
 
       maskflow generate -o - --frames 160 | ffplay -
     """
+    rate = _fps_option(fps)
+    if not dry_run:
+        output = _require_output(output)
+        _check_video_output(output, overwrite, json_, [])
     job = _job(weights, device, precision, sampler, steps, seed, json_, quiet)
     settings = window_settings(job.pipe.window, mode, context, stride)
     plan = plan_generate(frames, settings)
     if dry_run:
         return _dry_run(job, plan, settings)
-    _execute(job, "generate", plan, None, _require_output(output), _fps(fps, job.pipe.fps), [], overwrite)
+    _execute(job, "generate", plan, None, output, _fps(rate, job.pipe.fps, "the weights'"), [], overwrite)
 
 
 def extend(
@@ -123,14 +151,21 @@ def extend(
 
       cat clip.mkv | maskflow extend - --frames 16 -o - | ffplay -
     """
+    rate = _fps_option(fps)
+    if not dry_run:
+        output = _require_output(output)
+        _check_video_output(output, overwrite, json_, [input])
     job = _job(weights, device, precision, sampler, steps, seed, json_, quiet)
     settings = window_settings(job.pipe.window, mode, context, stride)
-    output = output if dry_run else _require_output(output)
+    check_frame_count(frames)  # --frames checked before the input is read
+    if settings.mode == "full":
+        plan_extend(1, frames, settings)  # one window: does --frames fit it?
     video = _read_input(job, input)
     plan = plan_extend(len(video.frames), frames, settings)
     if dry_run:
         return _dry_run(job, plan, settings)
-    _execute(job, "extend", plan, video, output, _fps(fps, video.fps or job.pipe.fps), [input], overwrite)
+    rate = _fps(rate, video.fps, "the input's") if video.fps else _fps(rate, job.pipe.fps, "the weights'")
+    _execute(job, "extend", plan, video, output, rate, [input], overwrite)
 
 
 def infill(
@@ -151,14 +186,19 @@ def infill(
 
       maskflow infill clip.mkv 4:8 30:34 --mode full -o fixed.mkv
     """
+    rate = _fps_option(fps)
+    check_ranges(ranges)  # all but the input's length, before any work
+    if not dry_run:
+        output = _require_output(output)
+        _check_video_output(output, overwrite, json_, [input])
     job = _job(weights, device, precision, sampler, steps, seed, json_, quiet)
     settings = window_settings(job.pipe.window, mode, context, stride)
-    output = output if dry_run else _require_output(output)
     video = _read_input(job, input)
     plan = plan_infill(len(video.frames), parse_ranges(ranges, len(video.frames)), settings)
     if dry_run:
         return _dry_run(job, plan, settings)
-    _execute(job, "infill", plan, video, output, _fps(fps, video.fps or job.pipe.fps), [input], overwrite)
+    rate = _fps(rate, video.fps, "the input's") if video.fps else _fps(rate, job.pipe.fps, "the weights'")
+    _execute(job, "infill", plan, video, output, rate, [input], overwrite)
 
 
 # ---- tokens and weights --------------------------------------------------------------------------
@@ -181,10 +221,11 @@ def encode(
     """
     reporter = Reporter(json_output=json_, quiet=quiet)
     output = _require_output(output)
+    check_not_input(output, [input])
+    token_files.check_tokens_output(output, overwrite)  # before any work
     tokenizer, dev = _tokenizer(weights, device)
     cfg = tokenizer.config
     video = read_video(input, FrameFormat(cfg.height, cfg.width, cfg.channels))
-    check_not_input(output, [input])
     tokens = encode_frames(tokenizer, video.frames, dev)  # [T,H,W]
     fps = video.fps or DEFAULT_FPS
     token_files.save_tokens(output, tokens, fps, cfg, overwrite=overwrite)
@@ -205,11 +246,12 @@ def decode(
     """
     reporter = Reporter(json_output=json_, quiet=quiet)
     output = _require_output(output)
+    rate = _fps_option(fps)
+    _check_video_output(output, overwrite, json_, [input])
     tokenizer, dev = _tokenizer(weights, device)
     cfg = tokenizer.config
     tokens, stored_fps = token_files.load_tokens(input, cfg)
-    rate = _fps(fps, stored_fps)
-    check_not_input(output, [input])
+    rate = _fps(rate, stored_fps, "the tokens file's")
     with open_writer(output, FrameFormat(cfg.height, cfg.width, cfg.channels), rate, overwrite=overwrite) as writer:
         for start in range(0, len(tokens), CODEC_BATCH):
             writer.write(decode_tokens(tokenizer, tokens[start : start + CODEC_BATCH], dev))
