@@ -156,3 +156,30 @@ def test_ema_warms_up_so_the_initial_weights_fade():
     for step in range(200):
         ema.update(live, step)
     assert float(ema.shadow.weight.min()) > 0.99  # a fixed 0.999 would still be at 1 - 0.999**200 = 0.18
+
+
+@pytest.mark.parametrize("signal_name, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_signal_during_training_keeps_the_last_checkpoint_and_resume_finishes(cli, tmp_path, signal_name, code):
+    import os
+    import signal
+    import time
+
+    data = tmp_path / "mm.safetensors"
+    assert cli("data", "moving-mnist", data, "--sequences", 4, "--frames", 2, "--seed", 0, "--size", 32).code == 0
+    out = tmp_path / "tok"
+    common = [sys.executable, "-m", "maskflow_cli", "train-tokenizer", str(data), "-o", str(out), "--preset", "tiny", "--size", "32",
+              "--batch-size", "2", "--checkpoint-every", "2", "--device", "cpu", "--precision", "fp32"]
+    process = subprocess.Popen([*common, "--steps", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (out / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (out / "checkpoint.pt").exists(), "no checkpoint was written"
+    os.kill(process.pid, getattr(signal, signal_name))
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code and len(err.decode().strip().splitlines()) == 1
+    state = torch.load(out / "checkpoint.pt", weights_only=True)  # complete: it loads
+    assert state["step"] >= 2 and state["step"] % 2 == 0
+    assert {p.name for p in out.iterdir()} <= {"checkpoint.pt", "metrics.jsonl"}  # no temporary files, no export
+    resumed = subprocess.run([*common, "--steps", str(state["step"] + 2), "--resume", "--json"], capture_output=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert json.loads(resumed.stdout)["steps"] == state["step"] + 2 and (out / "tokenizer.safetensors").exists()
