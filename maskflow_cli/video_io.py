@@ -236,8 +236,9 @@ class VideoReader:
         if frame.pts is None or frame.time_base is None:
             return None
         base = Fraction(frame.time_base)
-        if frame.duration:
-            return (frame.pts + frame.duration) * base
+        duration = getattr(frame, "duration", None)  # PyAV >= 14
+        if duration:
+            return (frame.pts + duration) * base
         return frame.pts * base + (1 / self.fps if self.fps else 0)
 
     def _check_duration(self, decoded: int, end: Fraction | None) -> None:

@@ -17,7 +17,6 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -240,18 +239,28 @@ def test_specific_refusals(corpus, name, problem):
     assert time.process_time() - started < 5
 
 
-def test_metadata_that_is_not_utf8_is_no_crash(tmp_path):
-    """FFmpeg hands container metadata over as bytes; invalid UTF-8 used to raise UnicodeDecodeError."""
-    path = tmp_path / "latin1.mkv"
-    write_video(path, moving_square_frames(4))
+@pytest.mark.parametrize("muxer, suffix", [("matroska", ".mkv"), ("avi", ".avi"), ("mp4", ".mp4")])
+def test_metadata_that_is_not_utf8_is_no_crash(cli, weights_dir, tmp_path, muxer, suffix):
+    """FFmpeg hands tags over as bytes; a title that is not UTF-8 made PyAV raise
+    UnicodeDecodeError, which reached the user as an internal error."""
+    path = tmp_path / f"latin1{suffix}"
+    with av.open(str(path), "w", format=muxer) as out:
+        out.metadata["title"] = "TITLEMARKER"
+        stream = out.add_stream("libx264" if muxer == "mp4" else "ffv1", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for index, image in enumerate(gradient_clip(4, 32, 32)):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
     data = path.read_bytes()
-    with av.open(str(path)) as container:
-        assert "ENCODER" in container.metadata
-    patched = data.replace(b"Lavf", b"L\xe4\xff\xfe", 1)  # the ENCODER tag's value, same length
-    assert patched != data
-    path.write_bytes(patched)
-    video = read_video(path, MODEL)
-    assert len(video.frames) == 4
+    assert data.count(b"TITLEMARKER") == 1
+    path.write_bytes(data.replace(b"TITLEMARKER", b"TITLE\xe4\xff\xfeKER"))  # same length: still valid
+    with pytest.raises(UnicodeDecodeError):
+        av.open(str(path)).close()  # what PyAV does by default
+    assert len(read_video(path, MODEL).frames) == 4
+    result = cli("extend", path, "-w", weights_dir, "-o", tmp_path / "out.mkv", "--frames", 1, *FAST)
+    assert result.code == 0, result.err
 
 
 def test_a_concat_list_cannot_make_the_reader_open_other_files(tmp_path, monkeypatch):
