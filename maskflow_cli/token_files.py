@@ -62,7 +62,7 @@ def load_tokens(path: str | os.PathLike, config: TokenizerConfig) -> tuple[Tenso
             tokens = handle.get_tensor("tokens")
         fps = Fraction(meta["fps"])
         made_by = meta["tokenizer"]
-    except (SafetensorError, OSError, KeyError, TypeError, ValueError, ZeroDivisionError):
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError, ArithmeticError):
         raise VideoError(where, "not a maskflow tokens file (write one with 'maskflow encode')") from None
     if not 0 < fps <= MAX_FPS:
         raise VideoError(where, f"its frame rate {meta['fps']!r} is not between 0 and {MAX_FPS} (write a new one with 'maskflow encode')")

@@ -294,8 +294,12 @@ def _save_checkpoint(path: Path, step: int, model, optimizer, ema, generator, wa
         "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
     }
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:  # interrupted or failed mid-write: the last complete checkpoint stays, no partial file
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _load_checkpoint(path: Path, model, optimizer, ema, generator, rank: int) -> tuple[int, float]:

@@ -557,3 +557,21 @@ def test_encode_refuses_outputs_it_cannot_write(cli, weights_dir, clip_mkv, tmp_
     result = cli("encode", clip_mkv, "-w", weights_dir, "-o", output, "--device", "cpu", "--overwrite")
     assert result.code == 5 and problem in result.err and len(result.err.strip().splitlines()) == 1, result.err
     assert sorted(os.listdir(tmp_path)) == ["folder"] and os.listdir(tmp_path / "folder") == []
+
+
+@pytest.mark.parametrize("fps", ["0", "-5", "1/0", "abc", float("inf"), None])
+def test_decode_refuses_a_tokens_file_with_a_bad_frame_rate(cli, weights_dir, tokens_file, tmp_path, fps):
+    """The rate stored in a tokens file is input too: 0 used to reach the writer as an internal error."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(tokens_file), framework="pt") as handle:
+        meta = json.loads(handle.metadata()["maskflow_tokens"])
+        tokens = handle.get_tensor("tokens")
+    meta["fps"] = fps
+    forged = tmp_path / "forged.tokens.safetensors"
+    save_file({"tokens": tokens}, str(forged), metadata={"maskflow_tokens": json.dumps(meta)})
+    out = tmp_path / "out" / "x.mkv"
+    out.parent.mkdir()
+    result = cli("decode", forged, "-w", weights_dir, "-o", out, "--device", "cpu")
+    _assert_clean_failure(result, str(forged), out.parent)
