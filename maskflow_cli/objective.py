@@ -5,6 +5,11 @@ probability κ(t_i) and is replaced by the mask token otherwise. The network see
 the per-frame levels and is trained with cross-entropy on the masked positions only. Independent
 per-frame levels are what later lets one network generate, continue and infill.
 
+Optionally (``context_prob``) some clips are drawn in the shape sampling meets instead: a clean prefix
+of k frames (level 1, never masked), sometimes also a clean suffix, and one shared level for the frames
+in between. Under independent levels a fully masked frame almost always has partly visible neighbours,
+so prediction from clean past frames alone (continuation) is rarely practised; this mix practises it.
+
 Axis legend: B clips, T frames, H, W token grid, V vocabulary (mask id = V).
 """
 
@@ -39,11 +44,13 @@ def mask_frames(
     *,
     eps: float = 1e-3,
     constant_level_prob: float = 0.0,
+    context_prob: float = 0.0,
 ) -> MaskedBatch:
     """Corrupt clean tokens [B,T,H,W] with an independent masking level per frame.
 
     With probability ``constant_level_prob`` a clip uses one level for all its frames instead (the
-    whole-clip-constant levels of the paper's baseline, worth mixing in).
+    whole-clip-constant levels of the paper's baseline, worth mixing in). With probability
+    ``context_prob`` a clip gets clean context frames instead (see the module docstring).
     """
     b, t = clean.shape[:2]
 
@@ -53,9 +60,24 @@ def mask_frames(
     levels = eps + (1 - eps) * uniform(b, t)  # [B,T]
     constant = uniform(b, 1) < constant_level_prob  # [B,1]
     levels = torch.where(constant, levels[:, :1], levels)
+    if context_prob > 0 and t > 1:
+        levels = _with_context(levels, uniform(b, 1) < context_prob, uniform(b, 3))
     keep_prob = scheduler.kappa(levels)[:, :, None, None]  # [B,T,1,1]
     masked = uniform(*clean.shape) >= keep_prob
     return MaskedBatch(clean.masked_fill(masked, mask_id), levels, masked)
+
+
+def _with_context(levels: Tensor, chosen: Tensor, draws: Tensor) -> Tensor:
+    """Levels [B,T] where the ``chosen`` [B,1] clips get a clean prefix (and in a quarter of them a
+    clean suffix) at level 1 and their first level for every frame between; ``draws`` [B,3] in [0, 1)."""
+    t = levels.shape[1]
+    prefix = 1 + (draws[:, :1] * (t - 1)).long()  # [B,1] in 1..T-1
+    room = t - 1 - prefix  # frames that a suffix may take while one frame stays unknown
+    suffix = torch.where(draws[:, 1:2] < 0.25, (draws[:, 2:3] * (room + 1)).long(), 0)  # [B,1] in 0..room
+    frame = torch.arange(t, device=levels.device)[None]  # [1,T]
+    clean = (frame < prefix) | (frame >= t - suffix)  # [B,T]
+    shaped = torch.where(clean, torch.ones_like(levels), levels[:, :1].expand_as(levels))
+    return torch.where(chosen, shaped, levels)
 
 
 def fused_snr_weights(levels: Tensor, scheduler: Scheduler, clip: float = 5.0) -> Tensor:
@@ -80,9 +102,11 @@ def masking_loss(
     *,
     snr_weighting: bool = False,
     constant_level_prob: float = 0.0,
+    context_prob: float = 0.0,
 ) -> LossOutput:
     """Masked-only cross-entropy of ``model(tokens, levels) -> logits [B,T,H,W,V]`` on clean [B,T,H,W]."""
-    batch = mask_frames(clean, scheduler, mask_id, generator, constant_level_prob=constant_level_prob)
+    batch = mask_frames(clean, scheduler, mask_id, generator, constant_level_prob=constant_level_prob,
+                        context_prob=context_prob)
     logits = model(batch.tokens, batch.levels).float()  # [B,T,H,W,V]
     ce = F.cross_entropy(logits.movedim(-1, 1), clean, reduction="none")  # [B,T,H,W]
     weights = batch.masked.float()

@@ -98,6 +98,25 @@ def test_mask_frames_draws_one_level_per_frame():
     assert (constant.levels == constant.levels[:, :1]).all()
 
 
+def test_context_masking_gives_clean_frames_at_the_ends_and_one_level_between():
+    s = SCHEDULERS["sigmoid"]
+    clean = torch.randint(0, 16, (400, 8, 4, 4))
+    batch = mask_frames(clean, s, 16, torch.Generator().manual_seed(3), context_prob=1.0)
+    at_one = batch.levels == 1.0  # [B,T] clean context frames
+    assert not batch.masked[at_one].any()  # a context frame is never masked
+    assert at_one[:, 0].all() and not at_one.all(dim=1).any()  # a clean prefix, and something left to predict
+    for levels, ctx in zip(batch.levels, at_one):
+        inner = levels[~ctx]
+        assert (inner == inner[0]).all()  # one shared level for the unknown frames
+        unknown = (~ctx).nonzero()[:, 0]
+        assert (unknown == torch.arange(unknown[0], unknown[-1] + 1)).all()  # one contiguous unknown span
+    with_suffix = at_one[:, -1].float().mean()
+    assert 0.1 < with_suffix < 0.4  # a quarter of the clips also get a clean suffix (minus empty ones)
+    mixed = mask_frames(clean, s, 16, torch.Generator().manual_seed(3), context_prob=0.5)
+    share = (mixed.levels == 1.0).any(dim=1).float().mean()
+    assert 0.35 < share < 0.65
+
+
 def test_mask_frames_is_seeded():
     clean = torch.randint(0, 16, (4, 6, 8, 8))
     a = mask_frames(clean, SCHEDULERS["sigmoid"], 16, torch.Generator().manual_seed(7))

@@ -125,6 +125,8 @@ def test_train_commands_end_to_end(cli, tmp_path):
 def test_train_rejects_bad_options(cli, tmp_path):
     result = cli("train-tokenizer", tmp_path / "none.safetensors", "-o", tmp_path / "tok", "--steps", 0)
     assert result.code == 2 and "--steps" in result.err and len(result.err.strip().splitlines()) == 1
+    result = cli("train", tmp_path / "none.safetensors", "-o", tmp_path / "mf", "--context-prob", 1.5)
+    assert result.code == 2 and "--context-prob" in result.err and len(result.err.strip().splitlines()) == 1
 
 
 def test_decoder_only_fine_tuning_keeps_every_token(cli, tmp_path):

@@ -64,4 +64,5 @@ Attention = Annotated[str, typer.Option("--attention", rich_help_panel=MODEL, he
 Scheduler = Annotated[str, typer.Option("--scheduler", rich_help_panel=MODEL, help="Masking scheduler κ(t): sigmoid, linear or cosine.")]
 SnrWeighting = Annotated[bool, typer.Option("--snr-weighting", rich_help_panel=TRAINING, help="Weight frames by a clipped, temporally fused SNR.")]
 ConstantLevelProb = Annotated[float, typer.Option("--constant-level-prob", rich_help_panel=TRAINING, help="Share of clips masked with one level for all frames.")]
+ContextProb = Annotated[float, typer.Option("--context-prob", rich_help_panel=TRAINING, help="Share of clips given clean context frames (a prefix, sometimes also a suffix) and one level for the rest.")]
 ModelFps = Annotated[float, typer.Option("--fps", rich_help_panel=MODEL, help="Frame rate stored with the weights (generate's default).")]

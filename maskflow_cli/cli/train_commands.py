@@ -97,7 +97,7 @@ def train(
     data: opt.Data, output: opt.OutDir, tokenizer: opt.TokenizerSource = None, preset: opt.TransformerPreset = "base",
     window: opt.Window = 16, timestep_independent: opt.TimestepIndependent = False, attention: opt.Attention = "full",
     scheduler: opt.Scheduler = "sigmoid", snr_weighting: opt.SnrWeighting = False,
-    constant_level_prob: opt.ConstantLevelProb = 0.0, fps: opt.ModelFps = 10.0,
+    constant_level_prob: opt.ConstantLevelProb = 0.0, context_prob: opt.ContextProb = 0.0, fps: opt.ModelFps = 10.0,
     steps: opt.TrainSteps = 20000, batch_size: opt.BatchSize = 32, lr: opt.Lr = 5e-4, warmup: opt.Warmup = 500,
     ema: opt.Ema = 0.999, grad_clip: opt.GradClip = 1.0, seed: opt.TrainSeed = 0, checkpoint_every: opt.CheckpointEvery = 500,
     log_every: opt.LogEvery = 50, resume: opt.Resume = False, device: opt.Device = "auto", precision: opt.Precision = "auto",
@@ -119,6 +119,8 @@ def train(
         raise InvalidArgumentError("--scheduler", scheduler, f"choose one of {', '.join(SCHEDULERS)}")
     if not 0 <= constant_level_prob <= 1:
         raise InvalidArgumentError("--constant-level-prob", constant_level_prob, "must be in [0, 1]")
+    if not 0 <= context_prob <= 1:
+        raise InvalidArgumentError("--context-prob", context_prob, "must be in [0, 1]")
     if window < 1:
         raise InvalidArgumentError("--window", window, "must be at least 1")
     dev = resolve_device(device)
@@ -135,7 +137,7 @@ def train(
     tokens = pretokenize(tok, clips, dev)  # [N,T,H,W], once
     torch.manual_seed(seed)
     task = TransformerTask(MaskFlowTransformer(config).to(dev), tokens, batch_size, dev,
-                           snr_weighting=snr_weighting, constant_level_prob=constant_level_prob)
+                           snr_weighting=snr_weighting, constant_level_prob=constant_level_prob, context_prob=context_prob)
     out = Path(output)
     info = {"fps": fps, "dataset": str(data), "clips": len(clips), "window": window}
     result = _run_fit(reporter, task, cfg, out, "transformer.safetensors", info, resume)
