@@ -158,6 +158,24 @@ def pretokenize(tokenizer: FrameTokenizer, clips: Tensor, device: torch.device) 
     return rearrange(flat.to(small), "(n t) h w -> n t h w", n=n, t=t)
 
 
+def code_centroids(clips: Tensor, tokens: Tensor, vocab_size: int, chunk: int = 4096) -> Tensor:
+    """The mean pixel patch of every code: uint8 clips [N,T,Y,X,C] and their tokens [N,T,H,W] ->
+    float [V, (Y/H)·(X/W)·C] in [0, 1]; a code that never occurs gets zeros. These are the
+    transformer's code features (``TransformerConfig.code_features``)."""
+    n, t, y, x, c = clips.shape
+    h, w = tokens.shape[2:]
+    frames = rearrange(clips, "n t y x c -> (n t) y x c")
+    codes = rearrange(tokens, "n t h w -> (n t) (h w)")
+    size = (y // h) * (x // w) * c
+    sums, counts = torch.zeros(vocab_size, size, dtype=torch.float64), torch.zeros(vocab_size, dtype=torch.float64)
+    for i in range(0, len(frames), chunk):
+        patches = rearrange(frames[i : i + chunk], "f (h py) (w px) c -> (f h w) (py px c)", h=h, w=w).double() / 255
+        index = codes[i : i + chunk].reshape(-1).long()  # [F*H*W]
+        sums.index_add_(0, index, patches)
+        counts.index_add_(0, index, torch.ones_like(index, dtype=torch.float64))
+    return (sums / counts.clamp(min=1)[:, None]).float()
+
+
 # ---- the loop ------------------------------------------------------------------------------------
 
 

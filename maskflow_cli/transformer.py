@@ -5,6 +5,13 @@ token, learned spatial and temporal position embeddings, per-frame timestep cond
 adaLN-Zero (switched off for a timestep-independent model), attention over all space-time tokens or
 factorised into alternating spatial and temporal blocks, and a linear head over the vocabulary.
 
+Optional code features (``code_features`` = F > 0): a buffer [V,F] describing what each token looks
+like (``training.code_centroids``: the mean pixel patch that the tokenizer codes as that token). A
+shared MLP turns it into a vector per code that is added to the token embedding and scored against
+the output, next to the free per-code embedding and head. Codes that look alike then start alike, so
+the network need not learn from scratch, code by code, that a shifted digit stroke is another id.
+Position embeddings start from 2-D (space) and 1-D (time) sine-cosine patterns.
+
 Axis legend:
     B  batch                    T  frames in the window (<= config.frames)
     H  token rows per frame     W  token columns per frame      S = H*W tokens per frame
@@ -24,6 +31,7 @@ from torch import Tensor, nn
 from .schedules import SCHEDULERS
 
 ATTENTION_KINDS = ("full", "factorized")
+POSITION_SCALE = 0.05  # the sine-cosine start of the position embeddings, next to token embeddings of std 0.02
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,7 @@ class TransformerConfig:
     attention: str = "full"  # "full" or "factorized" (alternating space / time blocks)
     time_conditioning: bool = True  # False: a timestep-independent model that ignores t
     scheduler: str = "sigmoid"  # κ(t) the model was trained with (schedules.SCHEDULERS)
+    code_features: int = 0  # F: per-code feature size (0: plain embeddings only)
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_KINDS:
@@ -49,6 +58,8 @@ class TransformerConfig:
             raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
         if min(self.vocab_size, self.frames, self.height, self.width, self.depth) < 1:
             raise ValueError("vocab_size, frames, height, width and depth must be positive")
+        if self.code_features < 0:
+            raise ValueError(f"code_features must not be negative, not {self.code_features}")
 
     @property
     def mask_id(self) -> int:
@@ -69,6 +80,21 @@ def timestep_features(t: Tensor, channels: int = 256) -> Tensor:
     freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, device=t.device) / half)
     angles = 1000.0 * t.float()[..., None] * freqs  # [..., half]
     return torch.cat([angles.cos(), angles.sin()], dim=-1)
+
+
+def sincos_positions(length: int, channels: int) -> Tensor:
+    """1-D sine-cosine pattern [length, channels], wavelengths 2 to ~4·length (an odd last channel is 0)."""
+    freqs = torch.exp(-math.log(2.0 * length) * torch.arange(channels // 2) / max(1, channels // 2 - 1)) * math.pi
+    angles = torch.arange(length, dtype=torch.float32)[:, None] * freqs  # [length, channels//2]
+    return F.pad(torch.cat([angles.sin(), angles.cos()], dim=-1), (0, channels % 2))
+
+
+def sincos_grid(height: int, width: int, channels: int) -> Tensor:
+    """2-D pattern [height*width, channels]: half the channels code the row, half the column."""
+    half = channels // 2
+    rows = sincos_positions(height, half)[:, None].expand(height, width, half)
+    cols = sincos_positions(width, channels - half)[None].expand(height, width, channels - half)
+    return rearrange(torch.cat([rows, cols], dim=-1), "h w c -> (h w) c")
 
 
 class Attention(nn.Module):
@@ -141,6 +167,10 @@ class MaskFlowTransformer(nn.Module):
         self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.final_modulation = nn.Linear(d, 2 * d)
         self.head = nn.Linear(d, config.vocab_size)
+        if config.code_features:
+            self.register_buffer("codes", torch.zeros(config.vocab_size, config.code_features))  # [V,F]
+            self.code_mlp = nn.Sequential(nn.Linear(config.code_features, d), nn.GELU(approximate="tanh"), nn.Linear(d, d))
+            self.code_query = nn.Linear(d, d)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -149,13 +179,21 @@ class MaskFlowTransformer(nn.Module):
                 nn.init.normal_(module.weight, std=0.02)
                 nn.init.zeros_(module.bias)
         nn.init.normal_(self.token_embed.weight, std=0.02)
-        nn.init.normal_(self.space_pos, std=0.02)
-        nn.init.normal_(self.time_pos, std=0.02)
+        cfg = self.config
+        with torch.no_grad():
+            self.space_pos.copy_(POSITION_SCALE * sincos_grid(cfg.height, cfg.width, cfg.dim))
+            self.time_pos.copy_(POSITION_SCALE * sincos_positions(cfg.frames, cfg.dim))
         for block in self.blocks:  # adaLN-Zero: every block starts as the identity
             nn.init.zeros_(block.modulation.weight)
             nn.init.zeros_(block.modulation.bias)
         nn.init.zeros_(self.final_modulation.weight)
         nn.init.zeros_(self.final_modulation.bias)
+
+    def set_code_features(self, features: Tensor) -> None:
+        """Store per-code features [V,F] (before training; they are saved with the weights)."""
+        assert self.config.code_features and features.shape == self.codes.shape, "features do not fit the config"
+        with torch.no_grad():
+            self.codes.copy_(features)
 
     def condition(self, t: Tensor) -> Tensor:
         """Per-frame condition [B,T,D] from per-frame levels t [B,T]."""
@@ -168,11 +206,18 @@ class MaskFlowTransformer(nn.Module):
         b, frames, h, w = tokens.shape
         cfg = self.config
         assert (h, w) == (cfg.height, cfg.width) and frames <= cfg.frames, "window does not fit the model"
-        x = self.token_embed(rearrange(tokens, "b t h w -> b t (h w)"))  # [B,T,S,D]
+        flat = rearrange(tokens, "b t h w -> b t (h w)")
+        x = self.token_embed(flat)  # [B,T,S,D]
+        if cfg.code_features:
+            code_vectors = self.code_mlp(self.codes.to(x.dtype))  # [V,D]
+            x = x + F.pad(code_vectors, (0, 0, 0, 1))[flat]  # the mask token (id V) gets a zero row
         x = x + self.space_pos + self.time_pos[:frames, None]
         cond = self.condition(t)  # [B,T,D]
         for block in self.blocks:
             x = block(x, cond)
         shift, scale = self.final_modulation(F.silu(cond))[:, :, None].chunk(2, dim=-1)
-        logits = self.head(self.final_norm(x) * (1 + scale) + shift)  # [B,T,S,V]
+        y = self.final_norm(x) * (1 + scale) + shift  # [B,T,S,D]
+        logits = self.head(y)  # [B,T,S,V]
+        if cfg.code_features:
+            logits = logits + self.code_query(y) @ code_vectors.T
         return rearrange(logits, "b t (h w) v -> b t h w v", h=h)

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from maskflow_cli.errors import InvalidArgumentError
 from maskflow_cli.pipeline import MaskFlowPipeline, SamplingOptions
 from maskflow_cli.planner import window_settings
-from maskflow_cli.training import TrainConfig, TransformerTask, TokenizerTask, fit, learning_rate
+from maskflow_cli.training import TrainConfig, TransformerTask, TokenizerTask, code_centroids, fit, learning_rate
 from maskflow_cli.weights import load_models, load_tokenizer, save_weights
 
 from conftest import moving_square_frames, tiny_models
@@ -185,3 +185,33 @@ def test_signal_during_training_keeps_the_last_checkpoint_and_resume_finishes(cl
     resumed = subprocess.run([*common, "--steps", str(state["step"] + 2), "--resume", "--json"], capture_output=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr.decode()
     assert json.loads(resumed.stdout)["steps"] == state["step"] + 2 and (out / "tokenizer.safetensors").exists()
+
+
+def test_code_centroids_average_the_pixels_of_each_code():
+    clips = torch.zeros(1, 2, 4, 4, 1, dtype=torch.uint8)  # 2 frames of 2x2 patches of 2x2 pixels
+    clips[0, 0, :2, :2] = 255  # top-left patch of frame 0 is white
+    clips[0, 1, :2, :2] = 51  # and of frame 1 a dark gray
+    tokens = torch.tensor([[[[3, 0], [0, 0]], [[3, 0], [0, 1]]]])  # [1,2,2,2]: code 3 both times, code 2 never
+    features = code_centroids(clips, tokens, vocab_size=4, chunk=1)
+    assert features.shape == (4, 4)
+    assert torch.allclose(features[3], torch.full((4,), (1.0 + 0.2) / 2))
+    assert torch.equal(features[0], torch.zeros(4)) and torch.equal(features[2], torch.zeros(4))
+
+
+def test_code_features_are_trained_saved_and_used(cli, tmp_path):
+    data = tmp_path / "mm.safetensors"
+    assert cli("data", "moving-mnist", data, "--sequences", 4, "--frames", 8, "--seed", 0, "--size", 32).code == 0
+    common = ["--steps", 3, "--batch-size", 2, "--warmup", 1, "--device", "cpu", "--precision", "fp32"]
+    assert cli("train-tokenizer", data, "-o", tmp_path / "tok", "--preset", "tiny", "--size", 32, *common).code == 0
+    model = cli("train", data, "--tokenizer", tmp_path / "tok", "-o", tmp_path / "mf", "--preset", "tiny", "--window", 6,
+                "--code-features", "--context-prob", 0.5, *common)
+    assert model.code == 0, model.err
+    _, transformer, _ = load_models(tmp_path / "mf")
+    assert transformer.config.code_features == 4 * 4  # one 4x4 gray patch per code at 32x32 with 8x8 tokens
+    assert transformer.codes.max() > 0 and transformer.codes.max() <= 1
+    tokens = torch.zeros(1, 6, 8, 8, dtype=torch.long)
+    with torch.no_grad():
+        before = transformer(tokens, torch.ones(1, 6))
+        transformer.codes.zero_()  # the features reach the output
+        assert not torch.allclose(before, transformer(tokens, torch.ones(1, 6)))
+    assert cli("generate", "-w", tmp_path / "mf", "-o", tmp_path / "s.mkv", "--frames", 8, "--steps", 2).code == 0

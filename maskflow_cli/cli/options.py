@@ -65,4 +65,5 @@ Scheduler = Annotated[str, typer.Option("--scheduler", rich_help_panel=MODEL, he
 SnrWeighting = Annotated[bool, typer.Option("--snr-weighting", rich_help_panel=TRAINING, help="Weight frames by a clipped, temporally fused SNR.")]
 ConstantLevelProb = Annotated[float, typer.Option("--constant-level-prob", rich_help_panel=TRAINING, help="Share of clips masked with one level for all frames.")]
 ContextProb = Annotated[float, typer.Option("--context-prob", rich_help_panel=TRAINING, help="Share of clips given clean context frames (a prefix, sometimes also a suffix) and one level for the rest.")]
+CodeFeatures = Annotated[bool, typer.Option("--code-features", rich_help_panel=MODEL, help="Give the transformer each code's mean pixel patch, so codes that look alike start alike.")]
 ModelFps = Annotated[float, typer.Option("--fps", rich_help_panel=MODEL, help="Frame rate stored with the weights (generate's default).")]

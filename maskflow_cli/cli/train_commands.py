@@ -12,7 +12,7 @@ from ..pipeline import resolve_device
 from ..schedules import SCHEDULERS
 from ..tokenizer import PRESETS as TOKENIZER_PRESETS
 from ..tokenizer import FrameTokenizer, TokenizerConfig
-from ..training import TokenizerTask, TrainConfig, TransformerTask, fit, pretokenize
+from ..training import TokenizerTask, TrainConfig, TransformerTask, code_centroids, fit, pretokenize
 from ..transformer import PRESETS as TRANSFORMER_PRESETS
 from ..transformer import MaskFlowTransformer, TransformerConfig
 from ..video_io import FrameFormat
@@ -96,7 +96,7 @@ def train_tokenizer(
 def train(
     data: opt.Data, output: opt.OutDir, tokenizer: opt.TokenizerSource = None, preset: opt.TransformerPreset = "base",
     window: opt.Window = 16, timestep_independent: opt.TimestepIndependent = False, attention: opt.Attention = "full",
-    scheduler: opt.Scheduler = "sigmoid", snr_weighting: opt.SnrWeighting = False,
+    scheduler: opt.Scheduler = "sigmoid", code_features: opt.CodeFeatures = False, snr_weighting: opt.SnrWeighting = False,
     constant_level_prob: opt.ConstantLevelProb = 0.0, context_prob: opt.ContextProb = 0.0, fps: opt.ModelFps = 10.0,
     steps: opt.TrainSteps = 20000, batch_size: opt.BatchSize = 32, lr: opt.Lr = 5e-4, warmup: opt.Warmup = 500,
     ema: opt.Ema = 0.999, grad_clip: opt.GradClip = 1.0, seed: opt.TrainSeed = 0, checkpoint_every: opt.CheckpointEvery = 500,
@@ -127,16 +127,20 @@ def train(
     tok = load_tokenizer(tokenizer).to(dev)
     tok_info = inspect_weights(tokenizer)["tokenizer"].info
     tc = tok.config
+    patch_size = (tc.height // tc.token_height) * (tc.width // tc.token_width) * tc.channels
     try:
         config = TransformerConfig(vocab_size=tc.vocab_size, frames=window, height=tc.token_height, width=tc.token_width,
                                    attention=attention, time_conditioning=not timestep_independent, scheduler=scheduler,
-                                   **_preset(TRANSFORMER_PRESETS, preset))
+                                   code_features=patch_size if code_features else 0, **_preset(TRANSFORMER_PRESETS, preset))
     except ValueError as error:
         raise InvalidArgumentError("--attention", attention, str(error)) from None
     clips = load_training_clips(data, window, FrameFormat(tc.height, tc.width, tc.channels))
     tokens = pretokenize(tok, clips, dev)  # [N,T,H,W], once
     torch.manual_seed(seed)
-    task = TransformerTask(MaskFlowTransformer(config).to(dev), tokens, batch_size, dev,
+    model = MaskFlowTransformer(config)
+    if code_features:
+        model.set_code_features(code_centroids(clips, tokens, tc.vocab_size))
+    task = TransformerTask(model.to(dev), tokens, batch_size, dev,
                            snr_weighting=snr_weighting, constant_level_prob=constant_level_prob, context_prob=context_prob)
     out = Path(output)
     info = {"fps": fps, "dataset": str(data), "clips": len(clips), "window": window}
