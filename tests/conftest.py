@@ -107,3 +107,14 @@ def run_subprocess(args: list[str], stdin: bytes | None = None, env: dict | None
     """Run ``python -m maskflow_cli ARGS`` as a separate process (for pipes, signals, env)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "maskflow_cli", *map(str, args)], input=stdin, capture_output=True, env=full_env, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch in one thread for a module (``pytestmark = pytest.mark.usefixtures("one_thread")``): the
+    tiny models are faster so on two cores shared with other work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+

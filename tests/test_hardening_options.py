@@ -12,7 +12,6 @@ import random
 import re
 
 import pytest
-import torch
 
 from maskflow_cli.errors import InvalidArgumentError
 from maskflow_cli.planner import check_ranges, parse_ranges
@@ -27,12 +26,7 @@ ALLOWED = re.compile(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --------------------------------------------------------------------------- ranges

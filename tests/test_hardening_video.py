@@ -35,13 +35,7 @@ MODEL = FrameFormat(32, 32, 1)  # the tiny weights' frame format
 SECONDS_PER_INPUT = 20  # CPU seconds; generous: an answer, not a hang
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tiny model in one thread: on two cores shared with other work, two threads are slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Hang(BaseException):
