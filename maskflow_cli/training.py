@@ -231,13 +231,16 @@ def fit(
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     ema = EMA(model, cfg.ema) if cfg.ema > 0 else None
     generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)  # data order and masking
-    start_step, wall_before = 0, 0.0
+    start_step, wall_before, loss_value = 0, 0.0, float("nan")
     checkpoint = out_dir / CHECKPOINT
     if resume and checkpoint.exists():
-        start_step, wall_before = _load_checkpoint(checkpoint, model, optimizer, ema, generator, rank)
+        start_step, wall_before, loss_value = _load_checkpoint(checkpoint, model, optimizer, ema, generator, rank)
+        if start_step > cfg.steps:
+            raise InvalidArgumentError("--steps", cfg.steps, f"the checkpoint in {out_dir} is at step {start_step}: pass "
+                                       f"--steps {start_step} to export it as it is, or more to train on")
     trained = _wrap(model, cfg, device, world)
     dtype = autocast_dtype(device, cfg.precision)
-    started, window, loss_value, metrics = time.perf_counter(), [], float("nan"), {}
+    started, window, metrics = time.perf_counter(), [], {}
     for step in range(start_step, cfg.steps):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, cfg)
@@ -264,12 +267,14 @@ def fit(
                 if on_log is not None:
                     on_log(record)
         if rank == 0 and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
-            _save_checkpoint(checkpoint, done, model, optimizer, ema, generator, wall_before + time.perf_counter() - started, cfg)
+            _save_checkpoint(checkpoint, done, model, optimizer, ema, generator, wall_before + time.perf_counter() - started,
+                             loss_value, cfg)
     wall = wall_before + time.perf_counter() - started
     if rank == 0:
         facts = {**info, "steps": cfg.steps, "batch_size": cfg.batch_size * world, "lr": cfg.lr, "ema": cfg.ema,
                  "seed": cfg.seed, "precision": str(dtype or torch.float32).removeprefix("torch."),
-                 "hardware": _hardware(device, world), "wall_seconds": round(wall, 1), "final_loss": round(loss_value, 5)}
+                 "hardware": _hardware(device, world), "wall_seconds": round(wall, 1),
+                 "final_loss": None if math.isnan(loss_value) else round(loss_value, 5)}
         task.export((ema.shadow if ema is not None else model).eval(), out_dir / export_name, facts)
     if world > 1:
         dist.barrier()
@@ -305,9 +310,9 @@ def _hardware(device: torch.device, world: int) -> str:
     return f"{world} x {name}" if world > 1 else name
 
 
-def _save_checkpoint(path: Path, step: int, model, optimizer, ema, generator, wall: float, cfg: TrainConfig) -> None:
+def _save_checkpoint(path: Path, step: int, model, optimizer, ema, generator, wall: float, loss: float, cfg: TrainConfig) -> None:
     state = {
-        "step": step, "wall_seconds": wall, "config": asdict(cfg),
+        "step": step, "wall_seconds": wall, "loss": loss, "config": asdict(cfg),
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "ema": ema.shadow.state_dict() if ema is not None else None,
         "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
@@ -321,7 +326,9 @@ def _save_checkpoint(path: Path, step: int, model, optimizer, ema, generator, wa
         raise
 
 
-def _load_checkpoint(path: Path, model, optimizer, ema, generator, rank: int) -> tuple[int, float]:
+def _load_checkpoint(path: Path, model, optimizer, ema, generator, rank: int) -> tuple[int, float, float]:
+    """Restore the training state in place; -> (step, wall seconds so far, loss of the last step; NaN in
+    checkpoints written before the loss was kept)."""
     state = torch.load(path, map_location="cpu", weights_only=True)  # no arbitrary pickle
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
@@ -332,4 +339,4 @@ def _load_checkpoint(path: Path, model, optimizer, ema, generator, rank: int) ->
     else:  # other ranks continue their own stream, offset deterministically from rank 0's position
         generator.manual_seed(int(state["step"]) * 7919 + rank)
     torch.set_rng_state(state["torch_rng"])
-    return int(state["step"]), float(state["wall_seconds"])
+    return int(state["step"]), float(state["wall_seconds"]), float(state.get("loss", float("nan")))

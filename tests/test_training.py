@@ -11,7 +11,7 @@ from maskflow_cli.errors import InvalidArgumentError
 from maskflow_cli.pipeline import MaskFlowPipeline, SamplingOptions
 from maskflow_cli.planner import window_settings
 from maskflow_cli.training import TrainConfig, TransformerTask, TokenizerTask, code_centroids, fit, learning_rate
-from maskflow_cli.weights import load_models, load_tokenizer, save_weights
+from maskflow_cli.weights import inspect_weights, load_models, load_tokenizer, save_weights
 
 from conftest import moving_square_frames, tiny_models
 
@@ -72,6 +72,29 @@ def test_resume_after_an_interrupt_gives_the_same_weights(tmp_path):
     fit(transformer_task(seed=99), quick(), broken, "transformer.safetensors", {}, resume=True)  # init is overwritten
     a, b = load_file(straight / "transformer.safetensors"), load_file(broken / "transformer.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_at_the_checkpoint_step_exports_it_without_training(tmp_path):
+    """A run stopped for good (killed, out of time) is exported as it is by --resume with --steps at its step."""
+
+    def stop(record: dict) -> None:
+        if record["step"] == 11:  # logged before step 11's (absent) checkpoint: the last one is step 10's
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(transformer_task(), quick(), tmp_path, "transformer.safetensors", {}, on_log=stop)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 10
+    with pytest.raises(InvalidArgumentError, match="--steps.*at step 10"):
+        fit(transformer_task(), quick(steps=8), tmp_path, "transformer.safetensors", {}, resume=True)
+    logged = len(read_metrics(tmp_path))
+    fit(transformer_task(seed=99), quick(steps=10), tmp_path, "transformer.safetensors", {}, resume=True)
+    exported = load_file(tmp_path / "transformer.safetensors")
+    assert exported.keys() == {f"transformer.{k}" for k in state["ema"]}
+    assert all(torch.equal(exported[f"transformer.{k}"], v) for k, v in state["ema"].items())
+    assert len(read_metrics(tmp_path)) == logged  # no step ran
+    info = inspect_weights(tmp_path / "transformer.safetensors")["transformer"].info
+    assert info["steps"] == 10 and info["final_loss"] == pytest.approx(state["loss"], abs=1e-5)
 
 
 def test_export_loads_and_samples(tmp_path):

@@ -49,7 +49,7 @@ GradClip = Annotated[float, typer.Option("--grad-clip", rich_help_panel=TRAINING
 TrainSeed = Annotated[int, typer.Option("--seed", rich_help_panel=TRAINING, help="Seed for initialisation, data order and masking.")]
 CheckpointEvery = Annotated[int, typer.Option("--checkpoint-every", rich_help_panel=TRAINING, help="Write a checkpoint every N steps.")]
 LogEvery = Annotated[int, typer.Option("--log-every", rich_help_panel=TRAINING, help="Log metrics every N steps.")]
-Resume = Annotated[bool, typer.Option("--resume", rich_help_panel=TRAINING, help="Continue from the checkpoint in --output.")]
+Resume = Annotated[bool, typer.Option("--resume", rich_help_panel=TRAINING, help="Continue from the checkpoint in --output; with --steps at its step, export it without training.")]
 Compile = Annotated[bool, typer.Option("--compile", rich_help_panel=TRAINING, help="Use torch.compile.")]
 DecoderOnly = Annotated[Optional[str], typer.Option("--decoder-only", metavar="PATH", rich_help_panel=TRAINING, help="Fine-tune only the decoder of this tokenizer (weights as for --weights); its tokens stay the same.")]
 TokenizerSource = Annotated[Optional[str], typer.Option("--tokenizer", "-t", metavar="PATH|hf://OWNER/REPO[@REV]", help="Weights holding the tokenizer to train on (as for --weights). Default: the installed weights.")]
