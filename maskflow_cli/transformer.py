@@ -10,12 +10,20 @@ like (``training.code_centroids``: the mean pixel patch that the tokenizer codes
 shared MLP turns it into a vector per code that is added to the token embedding and scored against
 the output, next to the free per-code embedding and head. Codes that look alike then start alike, so
 the network need not learn from scratch, code by code, that a shifted digit stroke is another id.
+Optional code digits (``code_digits`` = the tokenizer's FSQ levels L_1..L_Q, least significant
+first): a token id is a number in mixed radix, one digit per FSQ channel, and ids that share digits
+code similar latents. Each digit value gets a learned vector, added to the token embedding, and the
+logits get a factorised term: the sum over channels of a per-channel log-softmax, taken at each id's
+digits, so the predicted distribution starts as a product of Q small categoricals (8·5·5·5 classes
+instead of 1,000 unrelated ids) and a near miss in one channel still earns credit for the others.
+The free per-id head adds to it, so dependencies between channels can still be learned.
 Position embeddings start from 2-D (space) and 1-D (time) sine-cosine patterns.
 
 Axis legend:
     B  batch                    T  frames in the window (<= config.frames)
     H  token rows per frame     W  token columns per frame      S = H*W tokens per frame
     D  model width              V  vocabulary (the mask token is id V)
+    Q  code digits (FSQ channels)   L = ΣL_q digit values over all channels
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ class TransformerConfig:
     time_conditioning: bool = True  # False: a timestep-independent model that ignores t
     scheduler: str = "sigmoid"  # κ(t) the model was trained with (schedules.SCHEDULERS)
     code_features: int = 0  # F: per-code feature size (0: plain embeddings only)
+    code_digits: tuple[int, ...] = ()  # the tokenizer's FSQ levels, least significant first (empty: ids only)
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_KINDS:
@@ -60,6 +69,9 @@ class TransformerConfig:
             raise ValueError("vocab_size, frames, height, width and depth must be positive")
         if self.code_features < 0:
             raise ValueError(f"code_features must not be negative, not {self.code_features}")
+        if self.code_digits and (min(self.code_digits) < 2 or math.prod(self.code_digits) != self.vocab_size):
+            raise ValueError(f"code_digits {list(self.code_digits)} must be levels of at least 2 whose product is the "
+                             f"vocabulary {self.vocab_size}")
 
     @property
     def mask_id(self) -> int:
@@ -72,6 +84,18 @@ PRESETS: dict[str, dict[str, int]] = {
     "small": {"dim": 256, "depth": 8, "heads": 4},  # ~10M parameters
     "base": {"dim": 384, "depth": 7, "heads": 6},  # ~20M parameters
 }
+
+
+def code_digit_picks(levels: tuple[int, ...]) -> Tensor:
+    """Which digit values make up each id of the mixed-radix vocabulary of ``levels`` (least
+    significant first): float [L,V] with a 1 at (ΣL_<q + digit_q(v), v) for each channel q."""
+    place = [math.prod(levels[:q]) for q in range(len(levels))]  # mixed-radix place values
+    first_row = [sum(levels[:q]) for q in range(len(levels))]  # where each channel's digit values start
+    ids = torch.arange(math.prod(levels))[:, None]  # [V,1]
+    rows = (ids // torch.tensor(place)) % torch.tensor(levels) + torch.tensor(first_row)  # [V,Q]
+    picks = torch.zeros(sum(levels), math.prod(levels))
+    picks[rows, ids] = 1
+    return picks
 
 
 def timestep_features(t: Tensor, channels: int = 256) -> Tensor:
@@ -171,6 +195,10 @@ class MaskFlowTransformer(nn.Module):
             self.register_buffer("codes", torch.zeros(config.vocab_size, config.code_features))  # [V,F]
             self.code_mlp = nn.Sequential(nn.Linear(config.code_features, d), nn.GELU(approximate="tanh"), nn.Linear(d, d))
             self.code_query = nn.Linear(d, d)
+        if config.code_digits:
+            self.register_buffer("digit_picks", code_digit_picks(config.code_digits), persistent=False)  # [L,V]
+            self.digit_embed = nn.Embedding(sum(config.code_digits), d)
+            self.digit_head = nn.Linear(d, sum(config.code_digits))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -179,6 +207,8 @@ class MaskFlowTransformer(nn.Module):
                 nn.init.normal_(module.weight, std=0.02)
                 nn.init.zeros_(module.bias)
         nn.init.normal_(self.token_embed.weight, std=0.02)
+        if self.config.code_digits:
+            nn.init.normal_(self.digit_embed.weight, std=0.02)
         cfg = self.config
         with torch.no_grad():
             self.space_pos.copy_(POSITION_SCALE * sincos_grid(cfg.height, cfg.width, cfg.dim))
@@ -194,6 +224,13 @@ class MaskFlowTransformer(nn.Module):
         assert self.config.code_features and features.shape == self.codes.shape, "features do not fit the config"
         with torch.no_grad():
             self.codes.copy_(features)
+
+    def _digit_log_probs(self, y: Tensor) -> Tensor:
+        """[B,T,S,D] -> log p(id) [B,T,S,V] under independent per-channel digits: Σ_q log p_q(digit_q(id))."""
+        per_digit = self.digit_head(y).float().split(list(self.config.code_digits), dim=-1)  # Q x [B,T,S,L_q]
+        log_probs = torch.cat([F.log_softmax(z, dim=-1) for z in per_digit], dim=-1)  # [B,T,S,L]
+        with torch.autocast(y.device.type, enabled=False):  # fp32: sums of log-probabilities, a small product
+            return log_probs @ self.digit_picks.float()  # [B,T,S,V]
 
     def condition(self, t: Tensor) -> Tensor:
         """Per-frame condition [B,T,D] from per-frame levels t [B,T]."""
@@ -211,6 +248,9 @@ class MaskFlowTransformer(nn.Module):
         if cfg.code_features:
             code_vectors = self.code_mlp(self.codes.to(x.dtype))  # [V,D]
             x = x + F.pad(code_vectors, (0, 0, 0, 1))[flat]  # the mask token (id V) gets a zero row
+        if cfg.code_digits:
+            digit_vectors = self.digit_picks.T.to(x.dtype) @ self.digit_embed.weight  # [V,D]: the sum over its digits
+            x = x + F.pad(digit_vectors, (0, 0, 0, 1))[flat]  # the mask token has no digits
         x = x + self.space_pos + self.time_pos[:frames, None]
         cond = self.condition(t)  # [B,T,D]
         for block in self.blocks:
@@ -220,4 +260,6 @@ class MaskFlowTransformer(nn.Module):
         logits = self.head(y)  # [B,T,S,V]
         if cfg.code_features:
             logits = logits + self.code_query(y) @ code_vectors.T
+        if cfg.code_digits:
+            logits = logits + self._digit_log_probs(y)
         return rearrange(logits, "b t (h w) v -> b t h w v", h=h)

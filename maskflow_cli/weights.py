@@ -360,4 +360,7 @@ def check_compatible(tok: TokenizerConfig, model: TransformerConfig, where: str)
             f"tokenizer (vocabulary {tok.vocab_size}, {tok.token_height}x{tok.token_width} tokens a frame) and "
             f"transformer (vocabulary {model.vocab_size}, {model.height}x{model.width}) do not fit together",
         )
+    if model.code_digits and tuple(model.code_digits) != tuple(tok.levels):
+        raise WeightsError(where, f"the transformer reads codes as FSQ digits of levels {list(model.code_digits)}, but the "
+                                  f"tokenizer's levels are {list(tok.levels)}: use the tokenizer it was trained with")
 

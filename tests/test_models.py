@@ -6,7 +6,7 @@ import torch
 from maskflow_cli.objective import fused_snr_weights, mask_frames, masking_loss
 from maskflow_cli.schedules import SCHEDULERS
 from maskflow_cli.tokenizer import FrameTokenizer, TokenizerConfig
-from maskflow_cli.transformer import MaskFlowTransformer
+from maskflow_cli.transformer import MaskFlowTransformer, TransformerConfig, code_digit_picks
 
 from conftest import TINY_TOKENIZER, TINY_TRANSFORMER, tiny_models
 
@@ -83,6 +83,37 @@ def test_attention_is_bidirectional_over_time():
     changed[0, 3] = 16
     delta = (model(tokens, torch.ones(1, 4)) - model(changed, torch.ones(1, 4))).abs()
     assert delta[0, 0].max() > 0  # frame 0 sees frame 3
+
+
+def test_code_digits_read_ids_as_the_tokenizer_does():
+    tokenizer = FrameTokenizer(dataclasses.replace(TINY_TOKENIZER, levels=(2, 3, 4)))
+    ids = torch.arange(24).reshape(1, 4, 6)
+    digits = tokenizer.indices_to_codes(ids).long().reshape(3, 24)  # [Q,V]: each id's code per FSQ channel
+    expected = torch.zeros(2 + 3 + 4, 24)
+    for channel, first_row in enumerate((0, 2, 5)):
+        expected[digits[channel] + first_row, torch.arange(24)] = 1
+    assert torch.equal(code_digit_picks((2, 3, 4)), expected)
+
+
+def test_code_digits_make_a_product_of_per_channel_distributions():
+    model = MaskFlowTransformer(dataclasses.replace(TINY_TRANSFORMER, code_digits=(4, 4)))
+    torch.nn.init.zeros_(model.head.weight)  # the free head silent: only the digit term is left
+    torch.nn.init.normal_(model.digit_head.weight, std=1.0)
+    probs = model(torch.randint(0, 17, (1, 2, 8, 8)), torch.rand(1, 2)).softmax(-1)
+    grid = probs.reshape(-1, 4, 4)  # [N, second digit, first digit]: id = first + 4 * second
+    assert torch.allclose(grid, grid.sum(2, keepdim=True) * grid.sum(1, keepdim=True), atol=1e-6)
+    assert not torch.allclose(grid, torch.full_like(grid, 1 / 16), atol=1e-3)
+    with torch.no_grad():  # ids that share a digit share its embedding
+        model.digit_embed.weight[1].fill_(1.0)  # first digit = 1: ids 1, 5, 9, 13
+        changed = model(torch.tensor([1, 5, 2, 0]).repeat(16).reshape(1, 1, 8, 8), torch.ones(1, 1))
+        assert not torch.allclose(changed, model(torch.tensor([2, 6, 2, 0]).repeat(16).reshape(1, 1, 8, 8), torch.ones(1, 1)))
+
+
+def test_code_digits_must_multiply_to_the_vocabulary():
+    with pytest.raises(ValueError, match="code_digits"):
+        dataclasses.replace(TINY_TRANSFORMER, code_digits=(4, 3))
+    with pytest.raises(ValueError, match="code_digits"):
+        dataclasses.replace(TINY_TRANSFORMER, code_digits=(16, 1))
 
 
 def test_mask_frames_draws_one_level_per_frame():

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from safetensors.torch import load_file
 from maskflow_cli.errors import InvalidArgumentError
 from maskflow_cli.pipeline import MaskFlowPipeline, SamplingOptions
 from maskflow_cli.planner import window_settings
+from maskflow_cli.tokenizer import FrameTokenizer
 from maskflow_cli.training import TrainConfig, TransformerTask, TokenizerTask, code_centroids, fit, learning_rate
 from maskflow_cli.weights import inspect_weights, load_models, load_tokenizer, save_weights
 
@@ -238,3 +240,21 @@ def test_code_features_are_trained_saved_and_used(cli, tmp_path):
         transformer.codes.zero_()  # the features reach the output
         assert not torch.allclose(before, transformer(tokens, torch.ones(1, 6)))
     assert cli("generate", "-w", tmp_path / "mf", "-o", tmp_path / "s.mkv", "--frames", 8, "--steps", 2).code == 0
+
+
+def test_code_digits_are_trained_saved_and_checked_against_the_tokenizer(cli, tmp_path):
+    data = tmp_path / "mm.safetensors"
+    assert cli("data", "moving-mnist", data, "--sequences", 4, "--frames", 8, "--seed", 0, "--size", 32).code == 0
+    common = ["--steps", 3, "--batch-size", 2, "--warmup", 1, "--device", "cpu", "--precision", "fp32"]
+    assert cli("train-tokenizer", data, "-o", tmp_path / "tok", "--preset", "tiny", "--size", 32, *common).code == 0
+    model = cli("train", data, "--tokenizer", tmp_path / "tok", "-o", tmp_path / "mf", "--preset", "tiny", "--window", 6,
+                "--code-digits", *common)
+    assert model.code == 0, model.err
+    tokenizer, transformer, _ = load_models(tmp_path / "mf")
+    assert transformer.config.code_digits == tokenizer.config.levels == (4, 4)
+    assert cli("generate", "-w", tmp_path / "mf", "-o", tmp_path / "s.mkv", "--frames", 8, "--steps", 2).code == 0
+    other = FrameTokenizer(dataclasses.replace(tokenizer.config, levels=(2, 8)))  # the same 16 ids, other digits
+    save_weights(tmp_path / "mf" / "tokenizer.safetensors", {"tokenizer": other})
+    refused = cli("generate", "-w", tmp_path / "mf", "-o", tmp_path / "t.mkv", "--frames", 8, "--steps", 2)
+    assert refused.code != 0 and "FSQ digits of levels [4, 4]" in refused.err and len(refused.err.strip().splitlines()) == 1
+    assert not (tmp_path / "t.mkv").exists()

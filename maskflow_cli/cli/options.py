@@ -66,4 +66,5 @@ SnrWeighting = Annotated[bool, typer.Option("--snr-weighting", rich_help_panel=T
 ConstantLevelProb = Annotated[float, typer.Option("--constant-level-prob", rich_help_panel=TRAINING, help="Share of clips masked with one level for all frames.")]
 ContextProb = Annotated[float, typer.Option("--context-prob", rich_help_panel=TRAINING, help="Share of clips given clean context frames (a prefix, sometimes also a suffix) and one level for the rest.")]
 CodeFeatures = Annotated[bool, typer.Option("--code-features", rich_help_panel=MODEL, help="Give the transformer each code's mean pixel patch, so codes that look alike start alike.")]
+CodeDigits = Annotated[bool, typer.Option("--code-digits", rich_help_panel=MODEL, help="Also embed and predict each code's FSQ digits, one small categorical per tokenizer channel, so a near miss still earns credit.")]
 ModelFps = Annotated[float, typer.Option("--fps", rich_help_panel=MODEL, help="Frame rate stored with the weights (generate's default).")]

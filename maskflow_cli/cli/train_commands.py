@@ -96,7 +96,8 @@ def train_tokenizer(
 def train(
     data: opt.Data, output: opt.OutDir, tokenizer: opt.TokenizerSource = None, preset: opt.TransformerPreset = "base",
     window: opt.Window = 16, timestep_independent: opt.TimestepIndependent = False, attention: opt.Attention = "full",
-    scheduler: opt.Scheduler = "sigmoid", code_features: opt.CodeFeatures = False, snr_weighting: opt.SnrWeighting = False,
+    scheduler: opt.Scheduler = "sigmoid", code_features: opt.CodeFeatures = False, code_digits: opt.CodeDigits = False,
+    snr_weighting: opt.SnrWeighting = False,
     constant_level_prob: opt.ConstantLevelProb = 0.0, context_prob: opt.ContextProb = 0.0, fps: opt.ModelFps = 10.0,
     steps: opt.TrainSteps = 20000, batch_size: opt.BatchSize = 32, lr: opt.Lr = 5e-4, warmup: opt.Warmup = 500,
     ema: opt.Ema = 0.999, grad_clip: opt.GradClip = 1.0, seed: opt.TrainSeed = 0, checkpoint_every: opt.CheckpointEvery = 500,
@@ -131,7 +132,8 @@ def train(
     try:
         config = TransformerConfig(vocab_size=tc.vocab_size, frames=window, height=tc.token_height, width=tc.token_width,
                                    attention=attention, time_conditioning=not timestep_independent, scheduler=scheduler,
-                                   code_features=patch_size if code_features else 0, **_preset(TRANSFORMER_PRESETS, preset))
+                                   code_features=patch_size if code_features else 0,
+                                   code_digits=tuple(tc.levels) if code_digits else (), **_preset(TRANSFORMER_PRESETS, preset))
     except ValueError as error:
         raise InvalidArgumentError("--attention", attention, str(error)) from None
     clips = load_training_clips(data, window, FrameFormat(tc.height, tc.width, tc.channels))

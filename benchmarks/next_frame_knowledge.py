@@ -1,0 +1,112 @@
+"""What the transformer knows about the next frames, from one network call on clean context.
+
+A diagnosis for continuation, cheap enough to run on every checkpoint: held-out Moving MNIST clips
+of one window W are encoded, the first W/2 frames stay clean (level 1), the rest are fully masked
+(level 0), and the model is called once, as at the first step of every sampler. For each future
+frame the script reports, over the positions whose true token is *ink* (not the token of an empty
+patch) and over the *background* positions:
+
+- ``p_true``: the probability the model gives the true token (chance over the vocabulary is 1/V);
+- ``accuracy``: how often the most likely token is the true one;
+- ``p_background``: the probability it gives the empty-patch token;
+
+and, as pixel MSE per frame (sum over pixels in [0, 1], the continuation metric), the frames decoded
+from the most likely tokens, from the true tokens (the tokenizer's floor) and all-black frames.
+A model that has learned the motion puts p_true near 1 at ink positions of the first future frame;
+one that only knows roughly where ink will be spreads it over many codes, and its samples fade
+(MGM commits the confident background token first) or scramble. Prints a table and writes JSON:
+
+    python benchmarks/next_frame_knowledge.py --weights weights/ --out benchmarks/results/next_frame_knowledge.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from common import machine_facts, test_clips
+from maskflow_cli.pipeline import MaskFlowPipeline
+
+
+def frame_mse(frames: Tensor, real: Tensor) -> list[float]:
+    """uint8 [N,T,Y,X,C] twice -> mean over N of the per-frame pixel MSE (sum over pixels in [0, 1]), per T."""
+    diff = frames.float() / 255 - real.float() / 255
+    return (diff**2).sum(dim=(2, 3, 4)).mean(0).tolist()
+
+
+def decode_clips(pipe: MaskFlowPipeline, tokens: Tensor) -> Tensor:
+    """long [N,T,H,W] -> uint8 [N,T,Y,X,C]."""
+    return torch.stack([pipe.decode(clip) for clip in tokens])
+
+
+@torch.inference_mode()
+def next_frame_knowledge(pipe: MaskFlowPipeline, clips: Tensor, given: int) -> dict:
+    """clips uint8 [N,W,Y,X,C]; the first ``given`` frames are context -> per-future-frame figures."""
+    model = pipe.transformer
+    vocab, n, window = model.config.vocab_size, clips.shape[0], clips.shape[1]
+    tokens = torch.stack([pipe.encode(clip) for clip in clips])  # [N,W,H,W']
+    empty = int(pipe.encode(torch.zeros_like(clips[0, :1]))[0, 0, 0])  # the token of an empty patch
+    masked = tokens.clone()
+    masked[:, given:] = vocab  # the mask id
+    levels = torch.zeros(n, window)
+    levels[:, :given] = 1
+    with torch.autocast(pipe.device.type, dtype=pipe.autocast_dtype or torch.float32, enabled=pipe.autocast_dtype is not None):
+        logits = model(masked.to(pipe.device), levels.to(pipe.device)).float().cpu()  # [N,W,H,W',V]
+    probs = logits[:, given:].softmax(-1)  # [N,F,H,W',V]
+    truth = tokens[:, given:]  # [N,F,H,W']
+    p_true = probs.gather(-1, truth[..., None])[..., 0]
+    right = probs.argmax(-1) == truth
+    ink = truth != empty
+    frames = []
+    for f in range(window - given):
+        row = {}
+        for name, where in (("ink", ink[:, f]), ("background", ~ink[:, f])):
+            count = int(where.sum())
+            row[name] = {
+                "positions": count,
+                "p_true": float(p_true[:, f][where].mean()) if count else None,
+                "accuracy": float(right[:, f][where].float().mean()) if count else None,
+                "p_background": float(probs[:, f][..., empty][where].mean()) if count else None,
+            }
+        frames.append(row)
+    real = clips[:, given:]
+    return {
+        "chance": 1 / vocab, "empty_token": empty, "frames": frames,
+        "mse_argmax": frame_mse(decode_clips(pipe, probs.argmax(-1)), real),
+        "mse_tokenizer_floor": frame_mse(decode_clips(pipe, truth), real),
+        "mse_black": frame_mse(torch.zeros_like(real), real),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", action="append", default=None, help="a weights folder or file; repeat to compare")
+    parser.add_argument("--sequences", type=int, default=32)
+    parser.add_argument("--given", type=int, default=None, help="context frames (default: half the window)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    results = []
+    for weights in args.weights or [None]:
+        pipe = MaskFlowPipeline.from_weights(weights)
+        given = args.given if args.given is not None else pipe.window // 2
+        clips = test_clips(pipe, pipe.window, args.sequences)
+        result = {"weights": weights or "installed default", "sequences": args.sequences, "given": given,
+                  **next_frame_knowledge(pipe, clips, given)}
+        results.append(result)
+        print(f"{result['weights']}: {given} clean frames, one call, {args.sequences} test clips (chance p = {result['chance']:.4f})")
+        print("  future frame  ink p_true  ink acc  ink p_bg  bg p_true  MSE argmax  floor  black")
+        for f, row in enumerate(result["frames"][:4]):
+            print(f"  +{f + 1:<12} {row['ink']['p_true']:9.4f} {row['ink']['accuracy']:8.3f} {row['ink']['p_background']:9.3f}"
+                  f" {row['background']['p_true']:10.3f} {result['mse_argmax'][f]:11.1f} {result['mse_tokenizer_floor'][f]:6.1f}"
+                  f" {result['mse_black'][f]:6.1f}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"machine": machine_facts(), "results": results}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
