@@ -14,7 +14,11 @@ and, as pixel MSE per frame (sum over pixels in [0, 1], the continuation metric)
 from the most likely tokens, from the true tokens (the tokenizer's floor) and all-black frames.
 A model that has learned the motion puts p_true near 1 at ink positions of the first future frame;
 one that only knows roughly where ink will be spreads it over many codes, and its samples fade
-(MGM commits the confident background token first) or scramble. Prints a table and writes JSON:
+(MGM commits the confident background token first) or scramble.
+
+What exactness the task asks for is measured beside it, on the test frames: the share of ink tokens
+that stay the same when the frame is shifted by 1, 2 or 3 pixels, and the pixel MSE of a frame
+against itself shifted so (a prediction that is right but for that offset). Prints tables and writes JSON:
 
     python benchmarks/next_frame_knowledge.py --weights weights/ --out benchmarks/results/next_frame_knowledge.json
 """
@@ -82,6 +86,19 @@ def next_frame_knowledge(pipe: MaskFlowPipeline, clips: Tensor, given: int) -> d
     }
 
 
+@torch.inference_mode()
+def shift_sensitivity(pipe: MaskFlowPipeline, frames: Tensor, shifts: tuple[int, ...] = (1, 2, 3)) -> list[dict]:
+    """frames uint8 [N,Y,X,C] -> per horizontal shift: share of ink tokens unchanged, MSE per frame."""
+    tokens = pipe.encode(frames)  # [N,H,W]
+    ink = tokens != int(pipe.encode(torch.zeros_like(frames[:1]))[0, 0, 0])
+    rows = []
+    for shift in shifts:
+        moved = torch.roll(frames, shift, dims=2)
+        rows.append({"shift_px": shift, "ink_tokens_unchanged": float((pipe.encode(moved) == tokens)[ink].float().mean()),
+                     "mse": frame_mse(moved[:, None], frames[:, None])[0]})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", action="append", default=None, help="a weights folder or file; repeat to compare")
@@ -96,6 +113,7 @@ def main() -> None:
         clips = test_clips(pipe, pipe.window, args.sequences)
         result = {"weights": weights or "installed default", "sequences": args.sequences, "given": given,
                   **next_frame_knowledge(pipe, clips, given)}
+        result["shift_sensitivity"] = shift_sensitivity(pipe, clips[:, 0])
         results.append(result)
         print(f"{result['weights']}: {given} clean frames, one call, {args.sequences} test clips (chance p = {result['chance']:.4f})")
         print("  future frame  ink p_true  ink acc  ink p_bg  bg p_true  MSE argmax  floor  black")
@@ -103,6 +121,9 @@ def main() -> None:
             print(f"  +{f + 1:<12} {row['ink']['p_true']:9.4f} {row['ink']['accuracy']:8.3f} {row['ink']['p_background']:9.3f}"
                   f" {row['background']['p_true']:10.3f} {result['mse_argmax'][f]:11.1f} {result['mse_tokenizer_floor'][f]:6.1f}"
                   f" {result['mse_black'][f]:6.1f}")
+        for row in result["shift_sensitivity"]:
+            print(f"  a frame shifted {row['shift_px']} px: {row['ink_tokens_unchanged']:.1%} of its ink tokens unchanged, "
+                  f"MSE {row['mse']:.1f} against the unshifted frame")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"machine": machine_facts(), "results": results}, indent=1) + "\n")
