@@ -102,15 +102,15 @@ def render_timestep_feeding(r: dict) -> list[str]:
 def render_next_frame_knowledge(r: dict) -> list[str]:
     out = [f"### What the model knows of the next frames (`{COMMANDS['next_frame_knowledge']}`)", ""]
     for w in r["results"]:
-        out += [f"Weights: {w['weights']}; {w['given']} clean frames, the rest masked, one network call, {w['sequences']} test "
-                f"clips. Ink: positions whose true token is not the empty patch's. Chance: p = {w['chance']:.4f}.", ""]
+        out += [(f"Weights: {w['weights']}; {w['given']} clean frames, the rest masked, one network call, {w['sequences']} test "
+                 f"clips. Ink: positions whose true token is not the empty patch's. Chance: p = {w['chance']:.4f}."), ""]
         rows = [[f"+{f + 1}", f"{x['ink']['p_true']:.4f}", f"{x['ink']['accuracy']:.3f}", f"{x['ink']['p_background']:.3f}",
                  f"{x['background']['p_true']:.3f}", f"{w['mse_argmax'][f]:.1f}", f"{w['mse_tokenizer_floor'][f]:.1f}", f"{w['mse_black'][f]:.1f}"]
                 for f, x in enumerate(w["frames"][:4])]
         out += _table(["future frame", "p(true), ink", "accuracy, ink", "p(empty), ink", "p(true), background", "MSE of argmax",
                        "MSE of true tokens", "MSE of black"], rows) + [""]
-        out += ["The exactness the task asks for: a test frame shifted by a few pixels keeps few of its ink tokens, "
-                "and its MSE against the unshifted frame grows fast with the shift:", ""]
+        out += [("The exactness the task asks for: a test frame shifted by a few pixels keeps few of its ink tokens, "
+                 "and its MSE against the unshifted frame grows fast with the shift:"), ""]
         out += _table(["shift", "ink tokens unchanged", "MSE/frame"],
                       [[f"{x['shift_px']} px", f"{x['ink_tokens_unchanged']:.1%}", f"{x['mse']:.1f}"] for x in w["shift_sensitivity"]]) + [""]
     return out
