@@ -33,13 +33,13 @@ import torch
 from torch import Tensor
 
 from common import machine_facts, test_clips
+from maskflow_cli.evaluation import frame_mse
 from maskflow_cli.pipeline import MaskFlowPipeline
 
 
-def frame_mse(frames: Tensor, real: Tensor) -> list[float]:
-    """uint8 [N,T,Y,X,C] twice -> mean over N of the per-frame pixel MSE (sum over pixels in [0, 1]), per T."""
-    diff = frames.float() / 255 - real.float() / 255
-    return (diff**2).sum(dim=(2, 3, 4)).mean(0).tolist()
+def mean_frame_mse(frames: Tensor, real: Tensor) -> list[float]:
+    """uint8 [N,T,Y,X,C] twice -> the continuation metric (``evaluation.frame_mse``) averaged over N, per T."""
+    return frame_mse(frames, real).mean(0).tolist()
 
 
 def decode_clips(pipe: MaskFlowPipeline, tokens: Tensor) -> Tensor:
@@ -80,9 +80,9 @@ def next_frame_knowledge(pipe: MaskFlowPipeline, clips: Tensor, given: int) -> d
     real = clips[:, given:]
     return {
         "chance": 1 / vocab, "empty_token": empty, "frames": frames,
-        "mse_argmax": frame_mse(decode_clips(pipe, probs.argmax(-1)), real),
-        "mse_tokenizer_floor": frame_mse(decode_clips(pipe, truth), real),
-        "mse_black": frame_mse(torch.zeros_like(real), real),
+        "mse_argmax": mean_frame_mse(decode_clips(pipe, probs.argmax(-1)), real),
+        "mse_tokenizer_floor": mean_frame_mse(decode_clips(pipe, truth), real),
+        "mse_black": mean_frame_mse(torch.zeros_like(real), real),
     }
 
 
@@ -95,7 +95,7 @@ def shift_sensitivity(pipe: MaskFlowPipeline, frames: Tensor, shifts: tuple[int,
     for shift in shifts:
         moved = torch.roll(frames, shift, dims=2)
         rows.append({"shift_px": shift, "ink_tokens_unchanged": float((pipe.encode(moved) == tokens)[ink].float().mean()),
-                     "mse": frame_mse(moved[:, None], frames[:, None])[0]})
+                     "mse": mean_frame_mse(moved[:, None], frames[:, None])[0]})
     return rows
 
 

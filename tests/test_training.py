@@ -223,14 +223,19 @@ def test_code_centroids_average_the_pixels_of_each_code():
     assert torch.equal(features[0], torch.zeros(4)) and torch.equal(features[2], torch.zeros(4))
 
 
-def test_code_features_are_trained_saved_and_used(cli, tmp_path):
+def train_tiny_with(cli, tmp_path: Path, *options) -> None:
+    """Moving MNIST at 32x32 -> a tiny tokenizer -> a tiny transformer trained with ``options``, in tmp_path/mf."""
     data = tmp_path / "mm.safetensors"
     assert cli("data", "moving-mnist", data, "--sequences", 4, "--frames", 8, "--seed", 0, "--size", 32).code == 0
     common = ["--steps", 3, "--batch-size", 2, "--warmup", 1, "--device", "cpu", "--precision", "fp32"]
     assert cli("train-tokenizer", data, "-o", tmp_path / "tok", "--preset", "tiny", "--size", 32, *common).code == 0
     model = cli("train", data, "--tokenizer", tmp_path / "tok", "-o", tmp_path / "mf", "--preset", "tiny", "--window", 6,
-                "--code-features", "--context-prob", 0.5, *common)
+                *options, *common)
     assert model.code == 0, model.err
+
+
+def test_code_features_are_trained_saved_and_used(cli, tmp_path):
+    train_tiny_with(cli, tmp_path, "--code-features", "--context-prob", 0.5)
     _, transformer, _ = load_models(tmp_path / "mf")
     assert transformer.config.code_features == 4 * 4  # one 4x4 gray patch per code at 32x32 with 8x8 tokens
     assert transformer.codes.max() > 0 and transformer.codes.max() <= 1
@@ -243,13 +248,7 @@ def test_code_features_are_trained_saved_and_used(cli, tmp_path):
 
 
 def test_code_digits_are_trained_saved_and_checked_against_the_tokenizer(cli, tmp_path):
-    data = tmp_path / "mm.safetensors"
-    assert cli("data", "moving-mnist", data, "--sequences", 4, "--frames", 8, "--seed", 0, "--size", 32).code == 0
-    common = ["--steps", 3, "--batch-size", 2, "--warmup", 1, "--device", "cpu", "--precision", "fp32"]
-    assert cli("train-tokenizer", data, "-o", tmp_path / "tok", "--preset", "tiny", "--size", 32, *common).code == 0
-    model = cli("train", data, "--tokenizer", tmp_path / "tok", "-o", tmp_path / "mf", "--preset", "tiny", "--window", 6,
-                "--code-digits", *common)
-    assert model.code == 0, model.err
+    train_tiny_with(cli, tmp_path, "--code-digits")
     tokenizer, transformer, _ = load_models(tmp_path / "mf")
     assert transformer.config.code_digits == tokenizer.config.levels == (4, 4)
     assert cli("generate", "-w", tmp_path / "mf", "-o", tmp_path / "s.mkv", "--frames", 8, "--steps", 2).code == 0
