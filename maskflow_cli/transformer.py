@@ -37,6 +37,7 @@ Axis legend:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -105,16 +106,18 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 
 
-def code_digit_picks(levels: tuple[int, ...]) -> Tensor:
+@functools.lru_cache(maxsize=16)
+def code_digit_picks(levels: tuple[int, ...], device: torch.device = torch.device("cpu")) -> Tensor:
     """Which digit values make up each id of the mixed-radix vocabulary of ``levels`` (least
     significant first): float [L,V] with a 1 at (ΣL_<q + digit_q(v), v) for each channel q."""
-    place = [math.prod(levels[:q]) for q in range(len(levels))]  # mixed-radix place values
-    first_row = [sum(levels[:q]) for q in range(len(levels))]  # where each channel's digit values start
-    ids = torch.arange(math.prod(levels))[:, None]  # [V,1]
-    rows = (ids // torch.tensor(place)) % torch.tensor(levels) + torch.tensor(first_row)  # [V,Q]
-    picks = torch.zeros(sum(levels), math.prod(levels))
-    picks[rows, ids] = 1
-    return picks
+    with torch.inference_mode(False):  # usable in training too, even when first made while sampling
+        place = [math.prod(levels[:q]) for q in range(len(levels))]  # mixed-radix place values
+        first_row = [sum(levels[:q]) for q in range(len(levels))]  # where each channel's digit values start
+        ids = torch.arange(math.prod(levels))[:, None]  # [V,1]
+        rows = (ids // torch.tensor(place)) % torch.tensor(levels) + torch.tensor(first_row)  # [V,Q]
+        picks = torch.zeros(sum(levels), math.prod(levels))
+        picks[rows, ids] = 1
+        return picks.to(device)
 
 
 def timestep_features(t: Tensor, channels: int = 256) -> Tensor:
@@ -257,7 +260,6 @@ class MaskFlowTransformer(nn.Module):
             self.code_mlp = nn.Sequential(nn.Linear(config.code_features, d), nn.GELU(approximate="tanh"), nn.Linear(d, d))
             self.code_query = nn.Linear(d, d)
         if config.code_digits:
-            self.register_buffer("digit_picks", code_digit_picks(config.code_digits), persistent=False)  # [L,V]
             self.digit_embed = nn.Embedding(sum(config.code_digits), d)
             self.digit_head = nn.Linear(d, sum(config.code_digits))
         self.reset_parameters()
@@ -291,7 +293,7 @@ class MaskFlowTransformer(nn.Module):
         per_digit = self.digit_head(y).float().split(list(self.config.code_digits), dim=-1)  # Q x [...,L_q]
         log_probs = torch.cat([F.log_softmax(z, dim=-1) for z in per_digit], dim=-1)  # [...,L]
         with torch.autocast(y.device.type, enabled=False):  # fp32: sums of log-probabilities, a small product
-            return log_probs @ self.digit_picks.float()  # [B,T,S,V]
+            return log_probs @ code_digit_picks(self.config.code_digits, y.device)  # [...,V]
 
     def condition(self, t: Tensor) -> Tensor:
         """Per-frame condition [B,T,D] from per-frame levels t [B,T]."""
@@ -370,7 +372,8 @@ class MaskFlowTransformer(nn.Module):
             code_vectors = self.code_mlp(self.codes.to(x.dtype))  # [V,D]
             x = x + F.pad(code_vectors, (0, 0, 0, 1))[flat]  # the mask token (id V) gets a zero row
         if cfg.code_digits:
-            digit_vectors = self.digit_picks.T.to(x.dtype) @ self.digit_embed.weight  # [V,D]: the sum over its digits
+            picks = code_digit_picks(cfg.code_digits, x.device)  # [L,V]
+            digit_vectors = picks.T.to(x.dtype) @ self.digit_embed.weight  # [V,D]: the sum over its digits
             x = x + F.pad(digit_vectors, (0, 0, 0, 1))[flat]  # the mask token has no digits
         x = x + self.space_pos + self.time_pos[positions, None]
         return x, self.condition(t), code_vectors

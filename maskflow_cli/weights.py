@@ -276,6 +276,9 @@ def _first_line(error: BaseException) -> str:
 def load_component(component: Component) -> nn.Module:
     """Build the module from its config and load its tensors (float32), checking every one.
 
+    The module is built on the meta device and takes the loaded tensors as its parameters, so no time
+    goes into a random initialisation (modules hold no tensors that are not in their state dict).
+
     The tensors' names and shapes are compared with the config from the file header first, with
     the module built on the meta device (no memory), so a config that disagrees with its tensors
     is refused before anything is allocated for it."""
@@ -294,8 +297,9 @@ def load_component(component: Component) -> nn.Module:
     if broken is not None:
         raise WeightsError(where, f"{component.kind} tensor {broken} holds NaN or infinite values")
     try:
-        module = KINDS[component.kind][1](component.config)
-        module.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+        with torch.device("meta"):  # no random initialisation that loading would overwrite
+            module = KINDS[component.kind][1](component.config)
+        module.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
     except (RuntimeError, TypeError, ValueError) as error:
         raise WeightsError(where, f"{component.kind} tensors do not match its config: {_first_line(error)}") from None
     return module.eval()
