@@ -1,6 +1,10 @@
 """maskflow: generate, extend and infill videos with MaskFlow (discrete flow matching under
 frame-level masking, sampled MaskGIT-style, rolled out by sliding windows)."""
 
+from .startup import defer_einops_dynamo
+
+defer_einops_dynamo()  # before any einops call on a tensor: see startup.py
+
 from .errors import InvalidArgumentError, MaskflowError, OutputError, VideoError, WeightsError
 from .pipeline import Chunk, MaskFlowPipeline, SamplingOptions
 from .planner import window_settings

@@ -12,7 +12,6 @@ Axis legend:
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -126,16 +125,6 @@ def _patch_encoder(config: TokenizerConfig, width: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-@functools.lru_cache(maxsize=16)
-def fsq_constants(levels: tuple[int, ...], device: torch.device) -> tuple[Tensor, Tensor]:
-    """The FSQ levels and their mixed-radix place values, long [Q] each, on ``device``. Derived from the
-    config, not stored in the module, so a module built without initialisation has nothing to fill in."""
-    with torch.inference_mode(False):  # usable in training too, even when first made while sampling
-        values = torch.tensor(levels)
-        basis = torch.cumprod(torch.cat([torch.ones(1, dtype=torch.long), values[:-1]]), 0)
-        return values.to(device), basis.to(device)
-
-
 class FrameTokenizer(nn.Module):
     def __init__(self, config: TokenizerConfig) -> None:
         super().__init__()
@@ -155,18 +144,12 @@ class FrameTokenizer(nn.Module):
         dec += [_norm(c), nn.SiLU(), nn.Conv2d(c, config.channels, 3, padding=1)]
         self.decoder = nn.Sequential(*dec)
 
+        levels = torch.tensor(config.levels)
+        basis = torch.tensor([math.prod(config.levels[:i]) for i in range(q)])  # 1, L_1, L_1 L_2, ...
+        self.register_buffer("levels", levels, persistent=False)  # [Q]
+        self.register_buffer("basis", basis, persistent=False)  # [Q] mixed-radix place values
 
     # ---- FSQ -----------------------------------------------------------------------------------
-    @property
-    def levels(self) -> Tensor:
-        """long [Q], the FSQ levels, on the module's device."""
-        return fsq_constants(self.config.levels, self.decoder[0].weight.device)[0]
-
-    @property
-    def basis(self) -> Tensor:
-        """long [Q], the mixed-radix place value of each channel, on the module's device."""
-        return fsq_constants(self.config.levels, self.decoder[0].weight.device)[1]
-
     def _scaled(self, z: Tensor) -> Tensor:
         """Latents [T,Q,H,W] -> values in [0, L_i - 1] per channel."""
         return torch.sigmoid(z.float()) * (self.levels - 1)[:, None, None]

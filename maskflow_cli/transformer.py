@@ -37,7 +37,6 @@ Axis legend:
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -106,18 +105,16 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 
 
-@functools.lru_cache(maxsize=16)
-def code_digit_picks(levels: tuple[int, ...], device: torch.device = torch.device("cpu")) -> Tensor:
+def code_digit_picks(levels: tuple[int, ...]) -> Tensor:
     """Which digit values make up each id of the mixed-radix vocabulary of ``levels`` (least
     significant first): float [L,V] with a 1 at (ΣL_<q + digit_q(v), v) for each channel q."""
-    with torch.inference_mode(False):  # usable in training too, even when first made while sampling
-        place = [math.prod(levels[:q]) for q in range(len(levels))]  # mixed-radix place values
-        first_row = [sum(levels[:q]) for q in range(len(levels))]  # where each channel's digit values start
-        ids = torch.arange(math.prod(levels))[:, None]  # [V,1]
-        rows = (ids // torch.tensor(place)) % torch.tensor(levels) + torch.tensor(first_row)  # [V,Q]
-        picks = torch.zeros(sum(levels), math.prod(levels))
-        picks[rows, ids] = 1
-        return picks.to(device)
+    place = [math.prod(levels[:q]) for q in range(len(levels))]  # mixed-radix place values
+    first_row = [sum(levels[:q]) for q in range(len(levels))]  # where each channel's digit values start
+    ids = torch.arange(math.prod(levels))[:, None]  # [V,1]
+    rows = (ids // torch.tensor(place)) % torch.tensor(levels) + torch.tensor(first_row)  # [V,Q]
+    picks = torch.zeros(sum(levels), math.prod(levels))
+    picks[rows, ids] = 1
+    return picks
 
 
 def timestep_features(t: Tensor, channels: int = 256) -> Tensor:
@@ -130,8 +127,9 @@ def timestep_features(t: Tensor, channels: int = 256) -> Tensor:
 
 def sincos_positions(length: int, channels: int) -> Tensor:
     """1-D sine-cosine pattern [length, channels], wavelengths 2 to ~4·length (an odd last channel is 0)."""
-    freqs = torch.exp(-math.log(2.0 * length) * torch.arange(channels // 2) / max(1, channels // 2 - 1)) * math.pi
-    angles = torch.arange(length, dtype=torch.float32)[:, None] * freqs  # [length, channels//2]
+    cpu = torch.device("cpu")  # also under a meta-device default (the weights' shape check), a plain computation
+    freqs = torch.exp(-math.log(2.0 * length) * torch.arange(channels // 2, device=cpu) / max(1, channels // 2 - 1)) * math.pi
+    angles = torch.arange(length, dtype=torch.float32, device=cpu)[:, None] * freqs  # [length, channels//2]
     return F.pad(torch.cat([angles.sin(), angles.cos()], dim=-1), (0, channels % 2))
 
 
@@ -260,6 +258,7 @@ class MaskFlowTransformer(nn.Module):
             self.code_mlp = nn.Sequential(nn.Linear(config.code_features, d), nn.GELU(approximate="tanh"), nn.Linear(d, d))
             self.code_query = nn.Linear(d, d)
         if config.code_digits:
+            self.register_buffer("digit_picks", code_digit_picks(config.code_digits), persistent=False)  # [L,V]
             self.digit_embed = nn.Embedding(sum(config.code_digits), d)
             self.digit_head = nn.Linear(d, sum(config.code_digits))
         self.reset_parameters()
@@ -293,7 +292,7 @@ class MaskFlowTransformer(nn.Module):
         per_digit = self.digit_head(y).float().split(list(self.config.code_digits), dim=-1)  # Q x [...,L_q]
         log_probs = torch.cat([F.log_softmax(z, dim=-1) for z in per_digit], dim=-1)  # [...,L]
         with torch.autocast(y.device.type, enabled=False):  # fp32: sums of log-probabilities, a small product
-            return log_probs @ code_digit_picks(self.config.code_digits, y.device)  # [...,V]
+            return log_probs @ self.digit_picks.float()  # [...,V]
 
     def condition(self, t: Tensor) -> Tensor:
         """Per-frame condition [B,T,D] from per-frame levels t [B,T]."""
@@ -372,8 +371,7 @@ class MaskFlowTransformer(nn.Module):
             code_vectors = self.code_mlp(self.codes.to(x.dtype))  # [V,D]
             x = x + F.pad(code_vectors, (0, 0, 0, 1))[flat]  # the mask token (id V) gets a zero row
         if cfg.code_digits:
-            picks = code_digit_picks(cfg.code_digits, x.device)  # [L,V]
-            digit_vectors = picks.T.to(x.dtype) @ self.digit_embed.weight  # [V,D]: the sum over its digits
+            digit_vectors = self.digit_picks.T.to(x.dtype) @ self.digit_embed.weight  # [V,D]: the sum over its digits
             x = x + F.pad(digit_vectors, (0, 0, 0, 1))[flat]  # the mask token has no digits
         x = x + self.space_pos + self.time_pos[positions, None]
         return x, self.condition(t), code_vectors
