@@ -24,7 +24,7 @@ from typing import Callable
 import torch
 
 from common import interleaved, machine_facts
-from maskflow_cli.runtime import set_allocator
+from maskflow_cli.startup import set_allocator
 from maskflow_cli.sampling import gumbel
 from maskflow_cli.weights import load_models
 

@@ -29,11 +29,21 @@ COMMANDS = {
     "samplers": "OMP_NUM_THREADS=1 python benchmarks/samplers.py --sequences 8 --batch 8 --out benchmarks/results/samplers.json",
     "timestep_feeding": "OMP_NUM_THREADS=1 python benchmarks/timestep_feeding.py --sequences 8 --batch 8 --out benchmarks/results/timestep_feeding.json",
     "next_frame_knowledge": "OMP_NUM_THREADS=1 python benchmarks/next_frame_knowledge.py --sequences 32 --out benchmarks/results/next_frame_knowledge.json",
+    "frame_cost": "python benchmarks/frame_cost.py --weights weights --out benchmarks/results/frame_cost.json",
+    "generate_speedup": ("python benchmarks/compare.py --variant 'before=709f1d4 -w weights' --variant 'now=.' --rounds 3 "
+                         "--out benchmarks/results/generate_speedup.json -- generate --frames 160 --seed 0 -o {out}.mkv"),
+    "levers": "OMP_NUM_THREADS=1 python benchmarks/levers.py --weights weights --out benchmarks/results/levers.json",
 }
 
 
 def _machine(m: dict) -> str:
-    return f"{m['cpu']}, {m['threads']} threads, torch {m['torch']}"
+    """The machine a result was measured on; results since the speed work also name the CPU's flags,
+    PyTorch's CPU capability and the fp32 matmul peak measured beside them."""
+    if "flags" not in m:
+        return f"{m['cpu']}, {m['threads']} threads, torch {m['torch']}"
+    peak = m["matmul_peak_gflops"]["float32"]
+    return (f"{m['cpu']} (flags: {', '.join(m['flags']) or 'none of note'}; PyTorch CPU capability {m['capability']}), "
+            f"{m['threads']} threads, torch {m['torch']}, fp32 matmul peak {peak:.0f} GFLOP/s measured beside")
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
@@ -116,9 +126,39 @@ def render_next_frame_knowledge(r: dict) -> list[str]:
     return out
 
 
+def render_frame_cost(r: dict) -> list[str]:
+    out = [f"### Cost of a generated frame (`{COMMANDS['frame_cost']}`)", "",
+           (f"Machine: {_machine(r['machine'])}. `generate` of {r['frames']} frames through the pipeline (ar mode, context "
+            f"{r['context']}, stride {r['stride']}, MGM), the variants interleaved in one process, {r['rounds']} rounds. GFLOP "
+            f"count every matmul, convolution and attention (decoder included); the steady state is one later window "
+            f"({r['stride']} new frames). {r['note']}"), ""]
+    rows = [[x["name"], x["steps"], f"{x['gflop_per_frame']:.1f}", f"{x['gflop_per_frame_steady']:.1f}", f"{x['frames_per_s']:.2f}",
+             f"{x['frames_per_cpu_s']:.2f}", f"{x['cpu_ratio']:.2f}"] for x in r["rows"]]
+    return out + _table(["model", "steps", "GFLOP / frame", "GFLOP / frame, steady state", "frames/s", "frames per CPU-second",
+                         "CPU time vs first row"], rows) + [""]
+
+
+def render_generate_speedup(r: dict) -> list[str]:
+    out = [f"### `maskflow generate` now against before (`{COMMANDS['generate_speedup']}`)", "",
+           (f"Machine: {_machine(r['machine'])}. `{' '.join(r['command'])}`, each variant in its own process (start-up "
+            f"included), interleaved, {r['rounds']} rounds; medians, ratios per round."), ""]
+    rows = [[x["name"], x["commit"], " ".join(x["args"] + [f"{k}={v}" for k, v in x["env"].items()]) or "(defaults)",
+             f"{x['median_wall_s']:.1f}", f"{x['median_cpu_s']:.1f}", f"{x['frames_per_s']:.2f}", f"{x['speedup_wall']:.2f}×",
+             f"{x['speedup_cpu']:.2f}×"] for x in r["rows"]]
+    return out + _table(["variant", "commit", "arguments", "wall s", "CPU s", "frames/s", "speed-up (wall)", "speed-up (CPU time)"], rows) + [""]
+
+
+def render_levers(r: dict) -> list[str]:
+    out = [f"### Speed levers, each against its baseline (`{COMMANDS['levers']}`)", "",
+           f"Machine: {_machine(r['machine'])}. CPU time, variants interleaved, median of {r['rounds']} per-round ratios.", ""]
+    rows = [[x["lever"], f"{x['baseline_cpu_s']:.3f}", f"{x['variant_cpu_s']:.3f}", f"{x['ratio']:.3f}", x["note"]] for x in r["rows"]]
+    return out + _table(["lever", "baseline CPU s", "variant CPU s", "ratio", "note"], rows) + [""]
+
+
 RENDERERS = {"eval": render_eval, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
              "samplers": render_samplers, "timestep_feeding": render_timestep_feeding,
-             "next_frame_knowledge": render_next_frame_knowledge}
+             "next_frame_knowledge": render_next_frame_knowledge, "frame_cost": render_frame_cost,
+             "generate_speedup": render_generate_speedup, "levers": render_levers}
 
 
 def render(results: Path = RESULTS) -> str:

@@ -16,6 +16,7 @@ import typer
 from typer.exceptions import TyperException
 
 from ..errors import InvalidArgumentError, MaskflowError
+from ..startup import set_allocator
 from . import commands, eval_command, train_commands
 from .data_commands import data_app
 
@@ -72,6 +73,7 @@ def _negative_range(message: str, argv: list[str]) -> InvalidArgumentError | Non
 
 def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get("MASKFLOW_DEBUG", "") not in ("", "0")
+    set_allocator()  # this process is ours: fewer page faults per network call
     previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         result = app(args=argv, prog_name="maskflow", standalone_mode=False)
