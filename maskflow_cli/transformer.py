@@ -345,13 +345,13 @@ class MaskFlowTransformer(nn.Module):
         return self._logits(y[rearrange(wanted[:, queries], "b t h w -> b t (h w)")], code_vectors)  # [M,V]
 
     @torch.no_grad()
-    def encode_context(self, tokens: Tensor, frames: Tensor) -> ContextCache:
-        """Keys and values of the context frames (long [Tc] window positions, at level 1) of a
-        block-causal model: they attend to each other only, so one pass over them gives what every
-        later call with the same context needs."""
+    def encode_context(self, tokens: Tensor, t: Tensor, frames: Tensor) -> ContextCache:
+        """Keys and values of the context frames (long [Tc] window positions) of a block-causal model,
+        from the window's tokens [B,T,H,W] and levels [B,T]: context frames attend to each other only,
+        so one pass over them gives what every later call with the same context needs."""
         assert self.config.block_causal, "only a block-causal model's context can be cached"
         clean = tokens[:, frames]  # [B,Tc,H,W]
-        x, cond, _ = self._embed(clean, torch.ones(clean.shape[:2], device=tokens.device), frames)
+        x, cond, _ = self._embed(clean, t[:, frames], frames)
         memory: list[Optional[KeysValues]] = []
         for block in self.blocks:
             x, kv = block(x, cond)

@@ -72,7 +72,7 @@ def test_context_cache_gives_the_uncached_logits(attention):
     tokens, levels, wanted = window()
     with torch.no_grad():
         reference = model(tokens, levels, CONTEXT.expand(2, -1))[wanted]
-        cache = model.encode_context(tokens, CONTEXT.nonzero()[:, 0])
+        cache = model.encode_context(tokens, levels, CONTEXT.nonzero()[:, 0])
         for step in range(2):  # the cache serves every later call with the same context
             assert torch.allclose(model.logits_at(tokens, levels, wanted, cache=cache), reference, atol=1e-5)
             tokens = tokens.masked_fill(wanted & (torch.rand(wanted.shape) < 0.5), 3)
@@ -81,9 +81,9 @@ def test_context_cache_gives_the_uncached_logits(attention):
 
 def test_only_a_block_causal_model_caches_its_context():
     model = lively(TINY_TRANSFORMER)
-    tokens, _, _ = window()
+    tokens, levels, _ = window()
     with pytest.raises(AssertionError):
-        model.encode_context(tokens, CONTEXT.nonzero()[:, 0])
+        model.encode_context(tokens, levels, CONTEXT.nonzero()[:, 0])
     with pytest.raises(ValueError, match="context_attention"):
         dataclasses.replace(TINY_TRANSFORMER, context_attention="causal")
 
