@@ -150,7 +150,7 @@ def render_generate_speedup(r: dict) -> list[str]:
 
 def render_levers(r: dict) -> list[str]:
     out = [f"### Speed levers, each against its baseline (`{COMMANDS['levers']}`)", "",
-           f"Machine: {_machine(r['machine'])}. CPU time, variants interleaved, median of {r['rounds']} per-round ratios.", ""]
+           f"Machine: {_machine(r['machine'])}. Weights: {r['weights']}. CPU time, variants interleaved, median of {r['rounds']} per-round ratios.", ""]
     rows = [[x["lever"], f"{x['baseline_cpu_s']:.3f}", f"{x['variant_cpu_s']:.3f}", f"{x['ratio']:.3f}", x["note"]] for x in r["rows"]]
     return out + _table(["lever", "baseline CPU s", "variant CPU s", "ratio", "note"], rows) + [""]
 
