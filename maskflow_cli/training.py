@@ -33,8 +33,7 @@ from torch import Tensor, nn
 
 from .errors import InvalidArgumentError
 from .objective import masking_loss
-from .pipeline import autocast_dtype, encode_frames
-from .schedules import SCHEDULERS
+from .runtime import autocast_dtype, encode_frames, model_scheduler
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
 from .weights import save_weights
@@ -61,14 +60,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            ("--steps", self.steps, self.steps >= 1, "must be at least 1"),
-            ("--batch-size", self.batch_size, self.batch_size >= 1, "must be at least 1"),
-            ("--lr", self.lr, self.lr > 0, "must be positive"),
-            ("--warmup", self.warmup, self.warmup >= 0, "must not be negative"),
-            ("--ema", self.ema, 0 <= self.ema < 1, "must be in [0, 1)"),
-            ("--grad-clip", self.grad_clip, self.grad_clip > 0, "must be positive"),
-            ("--checkpoint-every", self.checkpoint_every, self.checkpoint_every >= 1, "must be at least 1"),
-            ("--log-every", self.log_every, self.log_every >= 1, "must be at least 1"),
+            ("steps", self.steps, self.steps >= 1, "must be at least 1"),
+            ("batch_size", self.batch_size, self.batch_size >= 1, "must be at least 1"),
+            ("lr", self.lr, self.lr > 0, "must be positive"),
+            ("warmup", self.warmup, self.warmup >= 0, "must not be negative"),
+            ("ema", self.ema, 0 <= self.ema < 1, "must be in [0, 1)"),
+            ("grad_clip", self.grad_clip, self.grad_clip > 0, "must be positive"),
+            ("checkpoint_every", self.checkpoint_every, self.checkpoint_every >= 1, "must be at least 1"),
+            ("log_every", self.log_every, self.log_every >= 1, "must be at least 1"),
         ]
         for name, value, ok, expected in checks:
             if not ok:
@@ -141,7 +140,7 @@ class TransformerTask:
         offsets = start[:, None] + torch.arange(self.window)  # [B,T]
         clean = self.tokens[index[:, None], offsets].long().to(self.device)  # [B,T,H,W]
         cfg = self.model.config
-        out = masking_loss(model, clean, SCHEDULERS[cfg.scheduler], cfg.mask_id, generator,
+        out = masking_loss(model, clean, model_scheduler(cfg), cfg.mask_id, generator,
                            snr_weighting=self.snr_weighting, constant_level_prob=self.constant_level_prob,
                            context_prob=self.context_prob)
         return out.loss, {"accuracy": out.accuracy.item(), "masked": out.masked_fraction.item()}
@@ -236,8 +235,8 @@ def fit(
     if resume and checkpoint.exists():
         start_step, wall_before, loss_value = _load_checkpoint(checkpoint, model, optimizer, ema, generator, rank)
         if start_step > cfg.steps:
-            raise InvalidArgumentError("--steps", cfg.steps, f"the checkpoint in {out_dir} is at step {start_step}: pass "
-                                       f"--steps {start_step} to export it as it is, or more to train on")
+            raise InvalidArgumentError("steps", cfg.steps, f"the checkpoint in {out_dir} is at step {start_step}: pass "
+                                       f"{{param:steps={start_step}}} to export it as it is, or more to train on")
     trained = _wrap(model, cfg, device, world)
     dtype = autocast_dtype(device, cfg.precision)
     started, window, metrics = time.perf_counter(), [], {}

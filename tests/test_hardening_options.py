@@ -95,7 +95,7 @@ def test_random_ranges_against_a_reference():
         except InvalidArgumentError as error:
             message = str(error)
             assert expected is None, (texts, length, message)
-            assert error.name == "RANGES" and error.value in texts, (texts, message)
+            assert error.name == "ranges" and error.value in texts, (texts, message)
             assert "\n" not in message and ALLOWED.search(message), message
             kinds["invalid"] += 1
         else:

@@ -8,7 +8,7 @@ import torch
 
 from ..data import load_training_clips
 from ..errors import InvalidArgumentError
-from ..pipeline import resolve_device
+from ..runtime import resolve_device
 from ..schedules import SCHEDULERS
 from ..tokenizer import PRESETS as TOKENIZER_PRESETS
 from ..tokenizer import FrameTokenizer, TokenizerConfig
@@ -23,7 +23,7 @@ from .report import Reporter
 
 def _preset(presets: dict, name: str) -> dict:
     if name not in presets:
-        raise InvalidArgumentError("--preset", name, f"choose one of {', '.join(presets)}")
+        raise InvalidArgumentError("preset", name, f"choose one of {', '.join(presets)}")
     return presets[name]
 
 
@@ -77,7 +77,7 @@ def train_tokenizer(
         try:
             config = TokenizerConfig(height=size, width=size, channels=channels, **_preset(TOKENIZER_PRESETS, preset))
         except ValueError as error:
-            raise InvalidArgumentError("--size", size, str(error)) from None
+            raise InvalidArgumentError("size", size, str(error)) from None
         model = FrameTokenizer(config)
     else:
         model = load_tokenizer(decoder_only)
@@ -117,13 +117,13 @@ def train(
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema=ema, grad_clip=grad_clip, precision=precision,
                       seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, compile=compile)
     if scheduler not in SCHEDULERS:
-        raise InvalidArgumentError("--scheduler", scheduler, f"choose one of {', '.join(SCHEDULERS)}")
+        raise InvalidArgumentError("scheduler", scheduler, f"choose one of {', '.join(SCHEDULERS)}")
     if not 0 <= constant_level_prob <= 1:
-        raise InvalidArgumentError("--constant-level-prob", constant_level_prob, "must be in [0, 1]")
+        raise InvalidArgumentError("constant_level_prob", constant_level_prob, "must be in [0, 1]")
     if not 0 <= context_prob <= 1:
-        raise InvalidArgumentError("--context-prob", context_prob, "must be in [0, 1]")
+        raise InvalidArgumentError("context_prob", context_prob, "must be in [0, 1]")
     if window < 1:
-        raise InvalidArgumentError("--window", window, "must be at least 1")
+        raise InvalidArgumentError("window", window, "must be at least 1")
     dev = resolve_device(device)
     tok = load_tokenizer(tokenizer).to(dev)
     tok_info = inspect_weights(tokenizer)["tokenizer"].info
@@ -135,7 +135,7 @@ def train(
                                    code_features=patch_size if code_features else 0,
                                    code_digits=tuple(tc.levels) if code_digits else (), **_preset(TRANSFORMER_PRESETS, preset))
     except ValueError as error:
-        raise InvalidArgumentError("--attention", attention, str(error)) from None
+        raise InvalidArgumentError("attention", attention, str(error)) from None
     clips = load_training_clips(data, window, FrameFormat(tc.height, tc.width, tc.channels))
     tokens = pretokenize(tok, clips, dev)  # [N,T,H,W], once
     torch.manual_seed(seed)
