@@ -53,6 +53,11 @@ class InvalidArgumentError(MaskflowError):
         super().__init__(f"invalid value for {{param:{name}}}: {value!r} ({expected})")
 
 
+class ConfigError(InvalidArgumentError, ValueError):
+    """A model config field out of range; ``name`` is the field. Recipes re-raise it under the name
+    of their own parameter that set the field (``frames`` is ``window`` to ``train_transformer``)."""
+
+
 class VideoError(MaskflowError):
     """A video could not be read or written: missing, not a video, corrupt, truncated, ..."""
 
