@@ -1,4 +1,4 @@
-"""Quality measures of DESIGN.md §5 and the evaluation suites behind ``maskflow eval``.
+"""Quality measures and the evaluation suites behind ``maskflow eval``.
 
 Metrics (frames uint8, compared in [0, 1]):
 - per-frame MSE summed over the pixels (the Moving MNIST literature's convention), PSNR, SSIM;
@@ -184,7 +184,7 @@ class EvalSize:
     tokenizer_frames: int
     continuation_sequences: int
     horizon_sequences: int
-    horizon_windows: int  # long-horizon videos are this many model windows long (DESIGN.md: 10)
+    horizon_windows: int  # long-horizon videos are this many model windows long (10 in the full size)
     infill_sequences: int
     batch: int  # sequences sampled together
 
@@ -193,7 +193,7 @@ SIZES = {
     "quick": EvalSize(tokenizer_frames=200, continuation_sequences=2, horizon_sequences=1, horizon_windows=2, infill_sequences=2, batch=2),
     "full": EvalSize(tokenizer_frames=2000, continuation_sequences=64, horizon_sequences=4, horizon_windows=10, infill_sequences=32, batch=16),
 }
-GIVEN, FUTURE = 10, 10  # continuation: 10 given -> 10 generated frames (DESIGN.md §5)
+GIVEN, FUTURE = 10, 10  # continuation: 10 given -> 10 generated frames (the Moving MNIST convention)
 INFILL_CLIP = 20  # frames of an infill test clip
 INFILL_GAPS = (4, 8)
 

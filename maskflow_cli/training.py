@@ -130,14 +130,14 @@ class TransformerTask:
                  *, snr_weighting: bool = False, constant_level_prob: float = 0.0, context_prob: float = 0.0) -> None:
         self.model, self.tokens, self.batch_size, self.device = model, tokens, batch_size, device  # tokens [N,T,H,W]
         self.snr_weighting, self.constant_level_prob, self.context_prob = snr_weighting, constant_level_prob, context_prob
-        self.window = model.config.frames
-        assert tokens.shape[1] >= self.window, "clips shorter than the window"
+        self.window_length = model.config.frames  # W
+        assert tokens.shape[1] >= self.window_length, "clips shorter than the window"
 
     def loss(self, model: nn.Module, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]:
         n, t = self.tokens.shape[:2]
         index = torch.randint(n, (self.batch_size,), generator=generator)
-        start = torch.randint(t - self.window + 1, (self.batch_size,), generator=generator)
-        offsets = start[:, None] + torch.arange(self.window)  # [B,T]
+        start = torch.randint(t - self.window_length + 1, (self.batch_size,), generator=generator)
+        offsets = start[:, None] + torch.arange(self.window_length)  # [B,T]
         clean = self.tokens[index[:, None], offsets].long().to(self.device)  # [B,T,H,W]
         cfg = self.model.config
         out = masking_loss(model, clean, model_scheduler(cfg), cfg.mask_id, generator,
@@ -239,7 +239,7 @@ def fit(
                                        f"{{param:steps={start_step}}} to export it as it is, or more to train on")
     trained = _wrap(model, cfg, device, world)
     dtype = autocast_dtype(device, cfg.precision)
-    started, window, metrics = time.perf_counter(), [], {}
+    started, recent_losses, metrics = time.perf_counter(), [], {}  # losses since the last log record
     for step in range(start_step, cfg.steps):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, cfg)
@@ -252,14 +252,14 @@ def fit(
         if ema is not None:
             ema.update(model, step)
         loss_value = loss.item()
-        window.append(loss_value)
+        recent_losses.append(loss_value)
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             elapsed = time.perf_counter() - started
-            record = {"step": done, "loss": sum(window) / len(window), "lr": learning_rate(step, cfg),
+            record = {"step": done, "loss": sum(recent_losses) / len(recent_losses), "lr": learning_rate(step, cfg),
                       "grad_norm": float(grad_norm), **metrics,
                       "steps_per_second": (done - start_step) / max(elapsed, 1e-9), "wall_seconds": wall_before + elapsed}
-            window = []
+            recent_losses = []
             if rank == 0:
                 with open(out_dir / METRICS, "a") as log:
                     log.write(json.dumps(record) + "\n")

@@ -1,4 +1,4 @@
-"""Hardening: fuzzed frame ranges and option combinations (seeded random generation, no hypothesis).
+"""Fuzzed frame ranges and option combinations (seeded random generation, no hypothesis).
 
 Each bad value is refused up front, before weights are loaded or the input is read where the
 value alone shows it is bad, with one line naming the option and what is allowed (exit 2).
