@@ -6,7 +6,8 @@ from .startup import defer_einops_dynamo
 defer_einops_dynamo()  # before any einops call on a tensor: see startup.py
 
 from .errors import InvalidArgumentError, MaskflowError, OutputError, VideoError, WeightsError
-from .pipeline import Chunk, MaskFlowPipeline, SamplingOptions
+from .engine import SamplingOptions
+from .pipeline import Chunk, MaskFlowPipeline
 from .planner import window_settings
 
 __version__ = "0.1.0"

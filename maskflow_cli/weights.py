@@ -34,7 +34,7 @@ from torch import nn
 from .errors import WeightsError
 from .tokenizer import FrameTokenizer, TokenizerConfig
 from .transformer import MaskFlowTransformer, TransformerConfig
-from .video_io import signals_deferred
+from .signals import signals_deferred
 
 FORMAT_VERSION = 1
 METADATA_KEY = "maskflow"
@@ -52,7 +52,7 @@ LIMITS: dict[str, dict[str, Any]] = {
                     "mlp_ratio": 64.0},
 }
 MAX_CONFIG_INT = 2**20
-NO_DEFAULT = "no default weights are installed; pass --weights with a folder, a .safetensors file or hf://owner/repo"
+NO_DEFAULT = "no default weights are installed; pass {param:weights} with a folder, a .safetensors file or hf://owner/repo"
 
 
 @dataclass(frozen=True)

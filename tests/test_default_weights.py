@@ -5,7 +5,7 @@ import json
 import torch
 
 from maskflow_cli.evaluation import frame_psnr, held_out_sequences
-from maskflow_cli.pipeline import decode_tokens, encode_frames
+from maskflow_cli.runtime import decode_tokens, encode_frames
 from maskflow_cli.video_io import FrameFormat
 from maskflow_cli.weights import default_weights_dir, inspect_weights, load_tokenizer
 

@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import load_file
 
 from maskflow_cli.errors import InvalidArgumentError
-from maskflow_cli.pipeline import MaskFlowPipeline, SamplingOptions
+from maskflow_cli.engine import SamplingOptions
+from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import window_settings
 from maskflow_cli.tokenizer import FrameTokenizer
 from maskflow_cli.training import TrainConfig, TransformerTask, TokenizerTask, code_centroids, fit, learning_rate
@@ -87,7 +88,7 @@ def test_resume_at_the_checkpoint_step_exports_it_without_training(tmp_path):
         fit(transformer_task(), quick(), tmp_path, "transformer.safetensors", {}, on_log=stop)
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["step"] == 10
-    with pytest.raises(InvalidArgumentError, match="--steps.*at step 10"):
+    with pytest.raises(InvalidArgumentError, match="steps.*at step 10"):
         fit(transformer_task(), quick(steps=8), tmp_path, "transformer.safetensors", {}, resume=True)
     logged = len(read_metrics(tmp_path))
     fit(transformer_task(seed=99), quick(steps=10), tmp_path, "transformer.safetensors", {}, resume=True)
@@ -112,9 +113,9 @@ def test_export_loads_and_samples(tmp_path):
 
 
 def test_bad_training_options():
-    with pytest.raises(InvalidArgumentError, match="--steps"):
+    with pytest.raises(InvalidArgumentError, match="for steps:"):
         TrainConfig(steps=0)
-    with pytest.raises(InvalidArgumentError, match="--ema"):
+    with pytest.raises(InvalidArgumentError, match="for ema:"):
         TrainConfig(ema=1.0)
 
 

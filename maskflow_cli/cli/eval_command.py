@@ -13,7 +13,9 @@ from rich.table import Table
 
 from ..errors import InvalidArgumentError
 from ..evaluation import SIZES, SUITES, evaluate
-from ..pipeline import MaskFlowPipeline, SamplingOptions, resolve_device
+from ..engine import SamplingOptions
+from ..pipeline import MaskFlowPipeline
+from ..runtime import resolve_device
 from ..planner import window_settings
 from ..weights import inspect_weights, load_tokenizer
 from . import options as opt
@@ -49,7 +51,7 @@ def eval_(
     suites = tuple(suite or SUITES)
     for name in suites:
         if name not in SUITES:
-            raise InvalidArgumentError("--suite", name, f"choose from {', '.join(SUITES)}")
+            raise InvalidArgumentError("suite", name, f"choose from {', '.join(SUITES)}")
     options = SamplingOptions(sampler=sampler, steps=steps, seed=seed)
     if plots is not None:
         _check_plotting()
@@ -77,7 +79,7 @@ def _check_plotting() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise InvalidArgumentError("--plots", "", "needs matplotlib: pip install 'maskflow[plot]'") from None
+        raise InvalidArgumentError("plots", "", "needs matplotlib: pip install 'maskflow[plot]'") from None
 
 
 def _row(name: str, r: dict) -> list[str]:
