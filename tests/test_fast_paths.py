@@ -1,5 +1,6 @@
-"""The transformer's fast paths give the reference forward pass's results: logits at wanted positions
-only, the block-causal model's context cache, loading weights without random initialisation."""
+"""The fast paths give the reference results: the transformer's logits at wanted positions only, the
+block-causal model's context cache (down to the sampled tokens), the compiled network, loading
+weights without random initialisation."""
 
 import dataclasses
 import json
@@ -7,6 +8,9 @@ import json
 import pytest
 import torch
 
+from maskflow_cli.engine import SamplingOptions, roll_out
+from maskflow_cli.planner import plan_extend, plan_generate, plan_infill, window_settings
+from maskflow_cli.runtime import ModelDenoiser
 from maskflow_cli.transformer import MaskFlowTransformer
 from maskflow_cli.weights import inspect_weights, load_component, save_weights
 
@@ -126,3 +130,37 @@ def test_loading_builds_no_random_weights(tmp_path, monkeypatch):
     tokens, levels, _ = window()
     with torch.no_grad():
         assert torch.equal(loaded(tokens, levels), model(tokens, levels))
+
+
+def rolled_out(model, plan, options, context_tokens, **denoiser_options) -> tuple[torch.Tensor, int]:
+    """Every kept frame's tokens of a plan run through the engine, and the network calls made."""
+    denoiser = ModelDenoiser(model, None, **denoiser_options)
+    kept = [k for _, k in roll_out(plan, denoiser, options, 3, context_tokens, batch=2)]
+    return torch.cat(kept, dim=1), denoiser.calls
+
+
+@pytest.mark.parametrize("sampler, steps", [("mgm", 5), ("fm", 6)])
+@pytest.mark.parametrize("attention", ["full", "factorized"])
+def test_cached_context_sampler_gives_exactly_the_uncached_tokens(sampler, steps, attention):
+    model = lively(dataclasses.replace(TINY_TRANSFORMER, attention=attention, context_attention="block_causal"))
+    settings = window_settings(model.config.frames, "ar", 3, 2)  # windows of 6 frames: 3 context, 2 kept
+    given = torch.randint(0, 16, (2, 9, 8, 8), generator=torch.Generator().manual_seed(4))
+    options = SamplingOptions(sampler, steps, seed=3)
+    for plan in (plan_extend(4, 7, settings), plan_infill(9, [(3, 6)], settings)):  # context before; on both sides
+        context = lambda frames: given[:, frames]  # noqa: E731
+        cached, calls = rolled_out(model, plan, options, context)
+        uncached, uncached_calls = rolled_out(model, plan, options, context, cache_context=False)
+        assert torch.equal(cached, uncached) and calls == uncached_calls
+
+
+def test_compiled_network_gives_the_eager_tokens():
+    """The torch.compile path (the whole window through the network, wanted logits picked after)
+    samples the same tokens; the "eager" backend runs the same graph capture without a C compiler."""
+    torch._dynamo.reset()
+    model = lively(TINY_TRANSFORMER)
+    settings = window_settings(model.config.frames, "ar", 3, 3)
+    plan = plan_generate(9, settings)
+    options = SamplingOptions("mgm", 4, seed=1)
+    eager, _ = rolled_out(model, plan, options, None)
+    compiled, _ = rolled_out(model, plan, options, None, compile=True, compile_backend="eager")
+    assert torch.equal(eager, compiled)
