@@ -164,3 +164,13 @@ def test_compiled_network_gives_the_eager_tokens():
     eager, _ = rolled_out(model, plan, options, None)
     compiled, _ = rolled_out(model, plan, options, None, compile=True, compile_backend="eager")
     assert torch.equal(eager, compiled)
+
+
+def test_compile_option_reaches_the_network(cli, weights_dir, tmp_path, monkeypatch):
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda model, **options: compiled.append(options) or model)
+    out = cli("generate", "-w", weights_dir, "-o", tmp_path / "a.mkv", "--frames", 4, "--steps", 2, "--compile")
+    assert out.code == 0, out.err
+    assert compiled and compiled[0]["dynamic"] is False and compiled[0]["mode"] is None  # CPU: the default mode
+    assert cli("generate", "-w", weights_dir, "-o", tmp_path / "b.mkv", "--frames", 4, "--steps", 2).code == 0
+    assert len(compiled) == 1
