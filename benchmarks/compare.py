@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="JSON file to write")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the maskflow command and its arguments")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the temporary worktrees are removed
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     variants = [parse_variant(v) for v in args.variant]
     if len(variants) < 2 or not command:

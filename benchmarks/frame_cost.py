@@ -1,12 +1,12 @@
 """GFLOP and seconds per generated frame: the weights' model at 20 and 8 MGM steps, and a block-causal
 model of the same size with and without its context cache.
 
-Each configuration generates ``--frames`` frames through the rollout engine and the tokenizer's decoder
-(what `maskflow generate` runs, without the video file), in ar mode with the window's defaults.
-FLOPs are counted with ``common.flop_counter`` (matmuls, convolutions and attention) over the whole
-run and over one steady-state window (a later window: context frames given, ``stride`` new ones).
-The configurations are timed interleaved in one process; frames/s are from the median wall time and
-frames per CPU-second from the median process CPU time, which load from other processes disturbs less.
+Each configuration samples one steady-state window of a long `generate` (ar mode, the window's default
+context and stride: the context frames given, ``stride`` new ones) through the rollout engine and
+decodes the new frames, as the pipeline does for every window after the first. FLOPs are counted with
+``common.flop_counter`` (matmuls, convolutions and attention; that pass is also the warm-up). The
+configurations are timed interleaved in one process; frames/s are from the median wall time and frames
+per CPU-second from the median process CPU time, which load from other processes disturbs less.
 The block-causal model is the weights' configuration with ``context_attention="block_causal"``, with
 random weights unless ``--block-causal`` names trained ones: its speed does not depend on training.
 Prints a table and writes JSON:
@@ -25,7 +25,7 @@ import torch
 
 from common import count_flops, interleaved, machine_facts
 from maskflow_cli.engine import SamplingOptions, roll_out
-from maskflow_cli.planner import plan_extend, plan_generate, window_settings
+from maskflow_cli.planner import plan_extend, window_settings
 from maskflow_cli.runtime import ModelDenoiser, decode_tokens
 from maskflow_cli.transformer import MaskFlowTransformer
 from maskflow_cli.weights import load_models
@@ -42,8 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=None)
     parser.add_argument("--block-causal", default=None, help="trained block-causal weights (default: random weights)")
-    parser.add_argument("--frames", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default="frame_cost.json")
     args = parser.parse_args()
     facts = machine_facts()
@@ -58,7 +57,6 @@ def main() -> None:
         source = "random weights"
     cfg = model.config
     settings = window_settings(cfg.frames, "ar")
-    plan = plan_generate(args.frames, settings)
     steady = plan_extend(settings.context, settings.stride, settings)  # one window: context given, stride new frames
     context = torch.randint(0, cfg.vocab_size, (1, settings.context, cfg.height, cfg.width), generator=torch.Generator().manual_seed(0))
     configs = [
@@ -68,22 +66,19 @@ def main() -> None:
         (f"block-causal, {source}, context cache", block_causal, 8, True),
     ]
     runs, rows = {}, []
-    for name, network, steps, cache in configs:
+    for name, network, steps, cache in configs:  # counting FLOPs is also each one's warm-up
         key = f"{name}, {steps} steps"
-        runs[key] = (lambda n=network, k=steps, c=cache: make_frames(tokenizer, ModelDenoiser(n, None, cache_context=c), plan, k))
-        total = count_flops(runs[key])
-        window = count_flops(lambda n=network, k=steps, c=cache: make_frames(tokenizer, ModelDenoiser(n, None, cache_context=c), steady, k, context))
-        rows.append({"name": name, "steps": steps, "cache": cache, "gflop_per_frame": round(total / args.frames / 1e9, 2),
-                     "gflop_per_frame_steady": round(window / settings.stride / 1e9, 2)})
-    timing = interleaved(runs, args.rounds)
+        runs[key] = (lambda n=network, k=steps, c=cache: make_frames(tokenizer, ModelDenoiser(n, None, cache_context=c), steady, k, context))
+        rows.append({"name": name, "steps": steps, "cache": cache, "gflop_per_frame": round(count_flops(runs[key]) / settings.stride / 1e9, 2)})
+    timing = interleaved(runs, args.rounds, warmup=0)
     for row, key in zip(rows, runs):
         t = timing[key]
-        row.update(median_wall_s=t["median_wall_s"], median_cpu_s=t["median_cpu_s"], frames_per_s=round(args.frames / t["median_wall_s"], 3),
-                   frames_per_cpu_s=round(args.frames / t["median_cpu_s"], 3), cpu_ratio=t["cpu_ratio"], wall_ratio=t["wall_ratio"])
-        print(f"{key:60} {row['gflop_per_frame']:7.1f} GFLOP/frame ({row['gflop_per_frame_steady']:6.1f} steady)  "
-              f"{row['frames_per_s']:6.2f} frames/s  {row['frames_per_cpu_s']:6.2f} frames/CPU-s  CPU ratio {row['cpu_ratio']:.2f}")
+        row.update(median_wall_s=t["median_wall_s"], median_cpu_s=t["median_cpu_s"], frames_per_s=round(settings.stride / t["median_wall_s"], 3),
+                   frames_per_cpu_s=round(settings.stride / t["median_cpu_s"], 3), cpu_ratio=t["cpu_ratio"], wall_ratio=t["wall_ratio"])
+        print(f"{key:60} {row['gflop_per_frame']:7.1f} GFLOP/frame  {row['frames_per_s']:6.2f} frames/s  "
+              f"{row['frames_per_cpu_s']:6.2f} frames/CPU-s  CPU ratio {row['cpu_ratio']:.2f}", flush=True)
     note = (f"The block-causal model has {source}; its speed, not its samples, is the point here. ")
-    result = {"benchmark": "frame_cost", "machine": facts, "weights": args.weights or "(installed)", "frames": args.frames,
+    result = {"benchmark": "frame_cost", "machine": facts, "weights": args.weights or "(installed)", "window": cfg.frames,
               "context": settings.context, "stride": settings.stride, "rounds": args.rounds, "note": note, "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -128,14 +128,13 @@ def render_next_frame_knowledge(r: dict) -> list[str]:
 
 def render_frame_cost(r: dict) -> list[str]:
     out = [f"### Cost of a generated frame (`{COMMANDS['frame_cost']}`)", "",
-           (f"Machine: {_machine(r['machine'])}. `generate` of {r['frames']} frames through the pipeline (ar mode, context "
-            f"{r['context']}, stride {r['stride']}, MGM), the variants interleaved in one process, {r['rounds']} rounds. GFLOP "
-            f"count every matmul, convolution and attention (decoder included); the steady state is one later window "
-            f"({r['stride']} new frames). {r['note']}"), ""]
-    rows = [[x["name"], x["steps"], f"{x['gflop_per_frame']:.1f}", f"{x['gflop_per_frame_steady']:.1f}", f"{x['frames_per_s']:.2f}",
-             f"{x['frames_per_cpu_s']:.2f}", f"{x['cpu_ratio']:.2f}"] for x in r["rows"]]
-    return out + _table(["model", "steps", "GFLOP / frame", "GFLOP / frame, steady state", "frames/s", "frames per CPU-second",
-                         "CPU time vs first row"], rows) + [""]
+           (f"Machine: {_machine(r['machine'])}. One steady-state window of a long `generate` ({r['window']} frames: "
+            f"{r['context']} given as context, {r['stride']} new; MGM), its new frames decoded; the variants interleaved "
+            f"in one process, {r['rounds']} rounds. GFLOP count every matmul, convolution and attention, decoder included. "
+            f"{r['note']}"), ""]
+    rows = [[x["name"], x["steps"], f"{x['gflop_per_frame']:.1f}", f"{x['frames_per_s']:.2f}", f"{x['frames_per_cpu_s']:.2f}",
+             f"{x['cpu_ratio']:.2f}"] for x in r["rows"]]
+    return out + _table(["model", "steps", "GFLOP / new frame", "frames/s", "frames per CPU-second", "CPU time vs first row"], rows) + [""]
 
 
 def render_generate_speedup(r: dict) -> list[str]:
