@@ -198,8 +198,12 @@ INFILL_CLIP = 20  # frames of an infill test clip
 INFILL_GAPS = (4, 8)
 
 
-def _tags(settings: WindowSettings, options: SamplingOptions, nfe: int, seconds: float) -> dict:
-    return {"sampler": options.sampler, "steps": options.steps, "mode": settings.mode, "context": settings.context,
+def _tags(settings: WindowSettings, options: SamplingOptions, nfe: int | float, seconds: float) -> dict:
+    """How a section sampled; the sampler-specific options only where they differ from the defaults."""
+    extra = {} if options.noise is None else {"noise": options.noise}
+    if options.temperature != 1.0:
+        extra["temperature"] = options.temperature
+    return {"sampler": options.sampler, "steps": options.steps, **extra, "mode": settings.mode, "context": settings.context,
             "stride": settings.stride, "seed": options.seed, "nfe_per_sequence": nfe, "seconds": round(seconds, 2)}
 
 

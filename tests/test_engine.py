@@ -1,6 +1,8 @@
 """The rollout engine: the pipeline and the evaluation run one plan through it alike; sampling
 options reach the sampler from Python and the CLI; errors name Python parameters, the CLI flags."""
 
+import json
+
 import pytest
 import torch
 
@@ -101,3 +103,11 @@ def test_transformer_recipe_blames_the_right_parameter(weights_dir, tmp_path, kw
         train_transformer(str(tmp_path / "none.safetensors"), tmp_path / "out", TrainConfig(steps=1), tokenizer=str(weights_dir),
                           device="cpu", **kwargs)
     assert caught.value.name == name
+
+
+def test_eval_reports_sampler_options_it_was_given(cli, weights_dir):
+    r = cli("eval", "--weights", weights_dir, "--quick", "--suite", "continuation", "--steps", "2", "--noise", "1.5",
+            "--temperature", "0.5", "--json")
+    assert r.code == 0, r.err
+    section = json.loads(r.out)["continuation"]
+    assert section["noise"] == 1.5 and section["temperature"] == 0.5

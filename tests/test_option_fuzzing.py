@@ -250,6 +250,7 @@ def _mentions(line: str, name: str) -> bool:
     return name in line or (name == "--frames" and "'-n'" in line)
 
 
+@pytest.mark.slow
 def test_random_option_combinations(cli, weights_dir, clip_mkv):
     """Every combination is either planned (--dry-run) exactly as asked, or refused with one line
     naming one of the options at fault and what it allows."""

@@ -46,6 +46,7 @@ def test_learning_rate_warms_up_then_decays():
     assert all(learning_rate(s, cfg) >= learning_rate(s + 1, cfg) for s in range(10, 99))
 
 
+@pytest.mark.slow
 def test_transformer_loss_goes_down(tmp_path):
     fit(transformer_task(), quick(steps=60, log_every=10), tmp_path, "transformer.safetensors", {"fps": 5})
     metrics = read_metrics(tmp_path)
@@ -119,6 +120,7 @@ def test_bad_training_options():
         TrainConfig(ema=1.0)
 
 
+@pytest.mark.slow
 def test_two_processes_keep_identical_weights_and_learn(tmp_path):
     worker = Path(__file__).parent / "ddp_worker.py"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533", str(worker), str(tmp_path)]
@@ -186,6 +188,7 @@ def test_ema_warms_up_so_the_initial_weights_fade():
     assert float(ema.shadow.weight.min()) > 0.99  # a fixed 0.999 would still be at 1 - 0.999**200 = 0.18
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal_name, code", [("SIGINT", 130), ("SIGTERM", 143)])
 def test_signal_during_training_keeps_the_last_checkpoint_and_resume_finishes(cli, tmp_path, signal_name, code):
     import os

@@ -32,7 +32,7 @@ Plots = Annotated[Optional[str], typer.Option("--plots", metavar="DIR", rich_hel
 def eval_(
     weights: opt.Weights = None, data: EvalData = None, quick: Quick = False, suite: Suite = None,
     mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None,
-    stride: opt.Stride = None, seed: EvalSeed = 0, data_seed: DataSeed = 1234, device: opt.Device = "auto",
+    stride: opt.Stride = None, seed: EvalSeed = 0, noise: opt.Noise = None, temperature: opt.Temperature = 1.0, data_seed: DataSeed = 1234, device: opt.Device = "auto",
     precision: opt.Precision = "auto", json_: opt.Json = False, quiet: opt.Quiet = False, plots: Plots = None,
 ) -> None:
     """Measure a set of weights: tokenizer reconstruction, 10 -> 10 continuation, long-horizon drift, infill.
@@ -52,7 +52,7 @@ def eval_(
     for name in suites:
         if name not in SUITES:
             raise InvalidArgumentError("suite", name, f"choose from {', '.join(SUITES)}")
-    options = SamplingOptions(sampler=sampler, steps=steps, seed=seed)
+    options = SamplingOptions(sampler=sampler, steps=steps, seed=seed, noise=noise, temperature=temperature)
     if plots is not None:
         _check_plotting()
     reporter = Reporter(json_output=json_, quiet=quiet)
