@@ -64,6 +64,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], help="bf16 is several times slower on CPUs without AVX512-BF16/AMX")
     parser.add_argument("--out", default="window_speed.json")
     args = parser.parse_args()
     facts = machine_facts(peak_dtypes=(torch.float32, torch.bfloat16))  # CPU, flags and the matmul peaks, measured now
@@ -71,7 +72,7 @@ def main() -> None:
     models = {p: MaskFlowTransformer(TransformerConfig(vocab_size=1000, frames=args.frames, height=8, width=8, **PRESETS[p])).eval() for p in args.presets}
     if args.weights:
         models["weights"] = load_models(args.weights)[1].eval()
-    rows = [time_window(name, m, precision, args.steps, args.repeats, peaks) for name, m in models.items() for precision in ("fp32", "bf16")]
+    rows = [time_window(name, m, precision, args.steps, args.repeats, peaks) for name, m in models.items() for precision in args.precisions]
     print(f"matmul peak: fp32 {peaks['float32']:.0f} GFLOP/s, bf16 {peaks['bfloat16']:.0f} GFLOP/s")
     print(f"{'model':8} {'params':>8} {'dtype':>9} {'s/window':>9} {'ms/call':>8} {'GFLOP/call':>10} {'GFLOP/s':>8} {'of peak':>8}")
     for r in rows:
