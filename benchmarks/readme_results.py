@@ -30,8 +30,9 @@ COMMANDS = {
     "timestep_feeding": "OMP_NUM_THREADS=1 python benchmarks/timestep_feeding.py --sequences 8 --batch 8 --out benchmarks/results/timestep_feeding.json",
     "next_frame_knowledge": "OMP_NUM_THREADS=1 python benchmarks/next_frame_knowledge.py --sequences 32 --out benchmarks/results/next_frame_knowledge.json",
     "frame_cost": "python benchmarks/frame_cost.py --weights weights --out benchmarks/results/frame_cost.json",
-    "generate_speedup": ("python benchmarks/compare.py --variant 'before=709f1d4 -w weights' --variant 'now=.' --rounds 3 "
-                         "--out benchmarks/results/generate_speedup.json -- generate --frames 160 --seed 0 -o {out}.mkv"),
+    "generate_speedup": ('W=$PWD/weights; python benchmarks/compare.py --variant "before=709f1d4 -w $W" '
+                         '--variant "now_8_steps=HEAD -w $W --steps 8" --rounds 1 --out benchmarks/results/generate_speedup.json '
+                         '-- generate --frames 160 --seed 0 -o {out}.mkv'),
     "levers": "OMP_NUM_THREADS=1 python benchmarks/levers.py --weights weights --out benchmarks/results/levers.json",
 }
 
@@ -43,7 +44,8 @@ def _machine(m: dict) -> str:
         return f"{m['cpu']}, {m['threads']} threads, torch {m['torch']}"
     peak = m["matmul_peak_gflops"]["float32"]
     return (f"{m['cpu']} (flags: {', '.join(m['flags']) or 'none of note'}; PyTorch CPU capability {m['capability']}), "
-            f"{m['threads']} threads, torch {m['torch']}, fp32 matmul peak {peak:.0f} GFLOP/s measured beside")
+            f"{m['threads']} threads, torch {m['torch']}, fp32 matmul peak {peak:.0f} GFLOP/s measured beside "
+            "(far below the CPU's when other processes share it: then read the ratios)")
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
