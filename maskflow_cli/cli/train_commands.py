@@ -90,7 +90,8 @@ def train_tokenizer(
     result = _run_fit(reporter, task, cfg, out, "tokenizer.safetensors", info, resume)
     reporter.result({"command": "train-tokenizer", "output": str(out / "tokenizer.safetensors"), "steps": result.steps,
                      "final_loss": result.final_loss, "psnr": result.metrics.get("psnr"), "seconds": round(result.wall_seconds, 1)},
-                    f"wrote {out / 'tokenizer.safetensors'}: {result.steps} steps, PSNR {result.metrics.get('psnr', float('nan')):.2f} dB")
+                    f"wrote {out / 'tokenizer.safetensors'}: {result.steps} steps, PSNR {result.metrics.get('psnr', float('nan')):.2f} dB, "
+                    f"{result.wall_seconds:.1f} s")
 
 
 def train(
@@ -150,4 +151,4 @@ def train(
     save_weights(out / "tokenizer.safetensors", {"tokenizer": tok.cpu()}, {"tokenizer": tok_info})  # DIR is complete
     reporter.result({"command": "train", "output": str(out), "steps": result.steps, "final_loss": result.final_loss,
                      "accuracy": result.metrics.get("accuracy"), "seconds": round(result.wall_seconds, 1)},
-                    f"wrote {out / 'transformer.safetensors'}: {result.steps} steps, loss {result.final_loss:.4f}")
+                    f"wrote {out / 'transformer.safetensors'}: {result.steps} steps, loss {result.final_loss:.4f}, {result.wall_seconds:.1f} s")
