@@ -105,9 +105,13 @@ def _check_domain(reporter: Reporter, tokenizer: FrameTokenizer, device: torch.d
     with reporter.stage("domain_check"):
         check = check_domain(tokenizer, inspect_weights(weights)["tokenizer"].info, video.frames, device)
     if check.out_of_domain:
-        c = tokenizer.config
-        reporter.warn(check.warning(source, f"{c.width}×{c.height} {'gray' if c.channels == 1 else 'colour'} frames"))
+        reporter.warn(check.warning(source, _frames_of(tokenizer.config)))
     return check.to_dict()
+
+
+def _frames_of(config) -> str:
+    """What frames a tokenizer takes: '64×64 gray frames'."""
+    return f"{config.width}×{config.height} {'gray' if config.channels == 1 else 'colour'} frames"
 
 
 def _execute(job: Job, command: str, plan: Plan, video: Video | None, output: str, fps: Fraction, inputs: list[str], overwrite: bool,
@@ -203,8 +207,8 @@ def extend(
     plan = plan_extend(len(video.frames), frames, settings)
     if dry_run:
         return _dry_run(job, plan, settings)
-    domain = _check_domain(job.reporter, job.pipe.tokenizer, job.pipe.device, job.weights, video, input)
     rate = _fps(rate, video.fps, "the input's") if video.fps else _fps(rate, job.pipe.fps, "the weights'")
+    domain = _check_domain(job.reporter, job.pipe.tokenizer, job.pipe.device, job.weights, video, input)
     _execute(job, "extend", plan, video, output, rate, [input], overwrite, {"domain": domain})
 
 
@@ -237,8 +241,8 @@ def infill(
     plan = plan_infill(len(video.frames), parse_ranges(ranges, len(video.frames)), settings)
     if dry_run:
         return _dry_run(job, plan, settings)
-    domain = _check_domain(job.reporter, job.pipe.tokenizer, job.pipe.device, job.weights, video, input)
     rate = _fps(rate, video.fps, "the input's") if video.fps else _fps(rate, job.pipe.fps, "the weights'")
+    domain = _check_domain(job.reporter, job.pipe.tokenizer, job.pipe.device, job.weights, video, input)
     _execute(job, "infill", plan, video, output, rate, [input], overwrite, {"domain": domain})
 
 
@@ -333,8 +337,7 @@ def describe_weights(components: dict) -> str:
     tok, model = components.get("tokenizer"), components.get("transformer")
     parts = []
     if tok is not None:
-        c = tok.config
-        parts.append(f"{c.width}×{c.height} {'gray' if c.channels == 1 else 'colour'} frames")
+        parts.append(_frames_of(tok.config))
     if model is not None:
         parts.append(f"{model.config.frames}-frame window")
     if tok is not None:
