@@ -11,9 +11,11 @@ import torch
 from .. import token_files
 from ..domain import check_domain
 from ..errors import InvalidArgumentError, MaskflowError
-from ..pipeline import CODEC_BATCH, DEFAULT_FPS, MaskFlowPipeline, SamplingOptions, decode_tokens, encode_frames, resolve_device
+from ..engine import SamplingOptions
+from ..pipeline import DEFAULT_FPS, MaskFlowPipeline
 from ..planner import Plan, check_frame_count, check_ranges, parse_ranges, plan_extend, plan_generate, plan_infill, window_settings
 from ..video_io import FrameFormat, Video, check_not_input, check_output, open_video, open_writer
+from ..runtime import CODEC_BATCH, decode_tokens, encode_frames, resolve_device
 from ..tokenizer import FrameTokenizer
 from ..weights import inspect_weights, load_tokenizer
 from . import options as opt
@@ -30,9 +32,9 @@ class Job:
     weights: str | None  # as given: where the tokenizer's metadata is read for the domain check
 
 
-def _job(weights, device, precision, sampler, steps, seed, json_, quiet) -> Job:
+def _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet) -> Job:
     reporter = Reporter(json_output=json_, quiet=quiet)
-    sampling = SamplingOptions(sampler=sampler, steps=steps, seed=seed)  # validate before loading
+    sampling = SamplingOptions(sampler=sampler, steps=steps, seed=seed, noise=noise, temperature=temperature)  # validate before loading
     with reporter.stage("load"):
         pipe = MaskFlowPipeline.from_weights(weights, device=device, precision=precision)
     return Job(pipe, sampling, reporter, weights)
@@ -47,7 +49,7 @@ def _fps_option(value: float | None) -> Fraction | None:
     if value is None:
         return None
     if not (math.isfinite(value) and MIN_FPS <= value <= MAX_FPS):
-        raise InvalidArgumentError("--fps", value, f"must be {FPS_RANGE}")
+        raise InvalidArgumentError("fps", value, f"must be {FPS_RANGE}")
     return Fraction(value).limit_denominator(1001)
 
 
@@ -57,7 +59,7 @@ def _fps(value: Fraction | None, default: Fraction, source: str) -> Fraction:
     if value is not None:
         return value
     if not MIN_FPS <= default <= MAX_FPS:
-        raise InvalidArgumentError("--fps", None, f"{source} frame rate {float(default):g} is not {FPS_RANGE}; give --fps")
+        raise InvalidArgumentError("fps", None, f"{source} frame rate {float(default):g} is not {FPS_RANGE}; give --fps")
     return default
 
 
@@ -79,7 +81,7 @@ def _require_output(output: str | None, example: str = "out.mp4") -> str:
 def _check_video_output(output: str, overwrite: bool, json_: bool, inputs: list[str]) -> None:
     """Refuse an output that could not or may not be written, before any work is done."""
     if output == "-" and json_:
-        raise InvalidArgumentError("--json", True, "with -o - stdout carries the video; write to a file or drop --json")
+        raise InvalidArgumentError("json", True, "with -o - stdout carries the video; write to a file or drop --json")
     check_not_input(output, inputs)
     check_output(output, overwrite)
 
@@ -120,7 +122,7 @@ def _execute(job: Job, command: str, plan: Plan, video: Video | None, output: st
     spent making chunks (network, tokenizer), "write" the rest of the writing block (encoding,
     muxing, the final rename); ``extra`` goes into the JSON summary."""
     if output == "-" and job.reporter.json_output:
-        raise InvalidArgumentError("--json", True, "with -o - stdout carries the video; write to a file or drop --json")
+        raise InvalidArgumentError("json", True, "with -o - stdout carries the video; write to a file or drop --json")
     check_not_input(output, inputs)
     fmt = job.pipe.frame_format
     generated = sum(len(w.keep) for w in plan.windows)
@@ -156,7 +158,7 @@ def _dry_run(job: Job, plan: Plan, settings) -> None:
 def generate(
     output: opt.Output = None, frames: opt.Frames = 16, weights: opt.Weights = None, mode: opt.Mode = "ar",
     sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None, stride: opt.Stride = None,
-    seed: opt.Seed = None, fps: opt.Fps = None, device: opt.Device = "auto", precision: opt.Precision = "auto",
+    seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = 1.0, fps: opt.Fps = None, device: opt.Device = "auto", precision: opt.Precision = "auto",
     json_: opt.Json = False, quiet: opt.Quiet = False, overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
 ) -> None:
     """Generate a video from nothing.
@@ -171,7 +173,7 @@ def generate(
     if not dry_run:
         output = _require_output(output, "digits.mp4")
         _check_video_output(output, overwrite, json_, [])
-    job = _job(weights, device, precision, sampler, steps, seed, json_, quiet)
+    job = _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet)
     settings = window_settings(job.pipe.window, mode, context, stride)
     plan = plan_generate(frames, settings)
     if dry_run:
@@ -182,7 +184,7 @@ def generate(
 def extend(
     input: opt.Input, output: opt.Output = None, frames: opt.Frames = 16, weights: opt.Weights = None,
     mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None,
-    stride: opt.Stride = None, seed: opt.Seed = None, fps: opt.Fps = None, device: opt.Device = "auto",
+    stride: opt.Stride = None, seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = 1.0, fps: opt.Fps = None, device: opt.Device = "auto",
     precision: opt.Precision = "auto", json_: opt.Json = False, quiet: opt.Quiet = False,
     overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
 ) -> None:
@@ -198,7 +200,7 @@ def extend(
     if not dry_run:
         output = _require_output(output, "longer.mp4")
         _check_video_output(output, overwrite, json_, [input])
-    job = _job(weights, device, precision, sampler, steps, seed, json_, quiet)
+    job = _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet)
     settings = window_settings(job.pipe.window, mode, context, stride)
     check_frame_count(frames)  # --frames checked before the input is read
     if settings.mode == "full":
@@ -215,7 +217,7 @@ def extend(
 def infill(
     input: opt.Input, ranges: opt.Ranges, output: opt.Output = None, weights: opt.Weights = None,
     mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None,
-    stride: opt.Stride = None, seed: opt.Seed = None, fps: opt.Fps = None, device: opt.Device = "auto",
+    stride: opt.Stride = None, seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = 1.0, fps: opt.Fps = None, device: opt.Device = "auto",
     precision: opt.Precision = "auto", json_: opt.Json = False, quiet: opt.Quiet = False,
     overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
 ) -> None:
@@ -235,7 +237,7 @@ def infill(
     if not dry_run:
         output = _require_output(output, "fixed.mp4")
         _check_video_output(output, overwrite, json_, [input])
-    job = _job(weights, device, precision, sampler, steps, seed, json_, quiet)
+    job = _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet)
     settings = window_settings(job.pipe.window, mode, context, stride)
     video = _read_input(job.reporter, input, job.pipe.frame_format)
     plan = plan_infill(len(video.frames), parse_ranges(ranges, len(video.frames)), settings)
@@ -271,7 +273,7 @@ def encode(
     with reporter.stage("load"):
         tokenizer, dev = _tokenizer(weights, device)
     cfg = tokenizer.config
-    video = _read_input(reporter, input, FrameFormat(cfg.height, cfg.width, cfg.channels))
+    video = _read_input(reporter, input, FrameFormat.of(cfg))
     domain = _check_domain(reporter, tokenizer, dev, weights, video, input)
     with reporter.stage("encode"):
         tokens = encode_frames(tokenizer, video.frames, dev)  # [T,H,W]
@@ -305,8 +307,7 @@ def decode(
     with reporter.stage("read"):
         tokens, stored_fps = token_files.load_tokens(input, cfg)
     rate = _fps(rate, stored_fps, "the tokens file's")
-    fmt = FrameFormat(cfg.height, cfg.width, cfg.channels)
-    with reporter.stage("write", inner="decode"), open_writer(output, fmt, rate, overwrite=overwrite) as writer:
+    with reporter.stage("write", inner="decode"), open_writer(output, FrameFormat.of(cfg), rate, overwrite=overwrite) as writer:
         batches = (tokens[start : start + CODEC_BATCH] for start in range(0, len(tokens), CODEC_BATCH))
         for frames in reporter.timed("decode", (decode_tokens(tokenizer, batch, dev) for batch in batches)):
             writer.write(frames)
