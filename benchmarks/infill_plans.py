@@ -20,11 +20,10 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
 from common import machine_facts, test_clips
-from maskflow_cli.evaluation import INFILL_CLIP, INFILL_GAPS, infill_baselines, sample_batch, scores
-from maskflow_cli.pipeline import MaskFlowPipeline, SamplingOptions
+from maskflow_cli.engine import SamplingOptions
+from maskflow_cli.evaluation import INFILL_CLIP, INFILL_GAPS, infill_baselines, sample_videos, scores
+from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import INFILL_ORDERS, plan_infill, window_settings
 
 
@@ -63,11 +62,9 @@ def main() -> None:
         for order in INFILL_ORDERS:
             plan = plan_infill(args.frames, [(a, b)], settings, order)
             both_sided = sum(len(w.keep) for w in plan.windows if min(w.context) < min(w.keep) and max(w.context) > max(w.keep))
-            started, outs, nfe = time.perf_counter(), [], 0
-            for i in range(0, len(clips), args.batch):
-                out, nfe = sample_batch(pipe, plan, options, args.seed + i, clips[i : i + args.batch])
-                outs.append(out[:, a:b])
-            row[order] = {**_row(scores(torch.cat(outs), target)), "windows": len(plan.windows), "nfe": nfe,
+            started = time.perf_counter()
+            video, nfe = sample_videos(pipe, plan, options, clips, args.batch)  # the batch at clip i samples with seed + i
+            row[order] = {**_row(scores(video[:, a:b], target)), "windows": len(plan.windows), "nfe": nfe,
                           "frames_seeing_both_sides": both_sided, "seconds": round(time.perf_counter() - started, 1)}
             print(f"gap {gap:3} {order:5} MSE {row[order]['mse']:7.1f} ± {row[order]['mse_ci95']:5.1f}  PSNR {row[order]['psnr']:6.2f}  "
                   f"SSIM {row[order]['ssim']:.3f}  windows {len(plan.windows)}  both-sided frames {both_sided}/{gap}", flush=True)
