@@ -12,7 +12,7 @@ from .. import token_files
 from ..errors import InvalidArgumentError
 from ..pipeline import CODEC_BATCH, DEFAULT_FPS, MaskFlowPipeline, SamplingOptions, decode_tokens, encode_frames, resolve_device
 from ..planner import Plan, check_frame_count, check_ranges, parse_ranges, plan_extend, plan_generate, plan_infill, window_settings
-from ..video_io import FrameFormat, Video, check_not_input, check_output, open_writer, read_video
+from ..video_io import FrameFormat, InputLimits, Video, check_not_input, check_output, open_writer, read_video
 from ..tokenizer import FrameTokenizer
 from ..weights import inspect_weights, load_tokenizer
 from . import options as opt
@@ -72,9 +72,13 @@ def _check_video_output(output: str, overwrite: bool, json_: bool, inputs: list[
     check_output(output, overwrite)
 
 
-def _read_input(job: Job, source: str) -> Video:
-    job.reporter.log(f"reading {source}")
-    return read_video(source, job.pipe.frame_format)
+def _read_input(reporter: Reporter, source: str, fmt: FrameFormat) -> Video:
+    """Read the input within the limits of the environment; say which stream of several is used."""
+    reporter.log(f"reading {source}")
+    video = read_video(source, fmt, InputLimits.from_env())
+    if video.video_streams > 1:
+        reporter.log(f"{source}: {video.video_streams} video streams; using the first (stream #{video.stream})")
+    return video
 
 
 def _execute(job: Job, command: str, plan: Plan, video: Video | None, output: str, fps: Fraction, inputs: list[str], overwrite: bool) -> None:
@@ -160,7 +164,7 @@ def extend(
     check_frame_count(frames)  # --frames checked before the input is read
     if settings.mode == "full":
         plan_extend(1, frames, settings)  # one window: does --frames fit it?
-    video = _read_input(job, input)
+    video = _read_input(job.reporter, input, job.pipe.frame_format)
     plan = plan_extend(len(video.frames), frames, settings)
     if dry_run:
         return _dry_run(job, plan, settings)
@@ -193,7 +197,7 @@ def infill(
         _check_video_output(output, overwrite, json_, [input])
     job = _job(weights, device, precision, sampler, steps, seed, json_, quiet)
     settings = window_settings(job.pipe.window, mode, context, stride)
-    video = _read_input(job, input)
+    video = _read_input(job.reporter, input, job.pipe.frame_format)
     plan = plan_infill(len(video.frames), parse_ranges(ranges, len(video.frames)), settings)
     if dry_run:
         return _dry_run(job, plan, settings)
@@ -225,7 +229,7 @@ def encode(
     token_files.check_tokens_output(output, overwrite)  # before any work
     tokenizer, dev = _tokenizer(weights, device)
     cfg = tokenizer.config
-    video = read_video(input, FrameFormat(cfg.height, cfg.width, cfg.channels))
+    video = _read_input(reporter, input, FrameFormat(cfg.height, cfg.width, cfg.channels))
     tokens = encode_frames(tokenizer, video.frames, dev)  # [T,H,W]
     fps = video.fps or DEFAULT_FPS
     token_files.save_tokens(output, tokens, fps, cfg, overwrite=overwrite)

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
 
-from ..data import load_training_clips
+from ..data import MAX_FRAMES, load_training_clips
 from ..errors import InvalidArgumentError
 from ..pipeline import resolve_device
 from ..schedules import SCHEDULERS
 from ..tokenizer import PRESETS as TOKENIZER_PRESETS
 from ..tokenizer import FrameTokenizer, TokenizerConfig
-from ..training import TokenizerTask, TrainConfig, TransformerTask, code_centroids, fit, pretokenize
+from ..training import TokenizerTask, TrainConfig, TransformerTask, code_centroids, fit, make_output_dir, pretokenize
 from ..transformer import PRESETS as TRANSFORMER_PRESETS
 from ..transformer import MaskFlowTransformer, TransformerConfig
 from ..video_io import FrameFormat
 from ..weights import inspect_weights, load_tokenizer, save_weights
 from . import options as opt
+from .commands import FPS_RANGE, MAX_FPS, MIN_FPS
 from .report import Reporter
 
 
@@ -71,6 +73,7 @@ def train_tokenizer(
     reporter = Reporter(json_output=json_, quiet=quiet)
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema=ema, grad_clip=grad_clip, precision=precision,
                       seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, compile=compile)
+    make_output_dir(Path(output))  # before any data is loaded
     dev = resolve_device(device)
     torch.manual_seed(seed)
     if decoder_only is None:
@@ -122,8 +125,11 @@ def train(
         raise InvalidArgumentError("--constant-level-prob", constant_level_prob, "must be in [0, 1]")
     if not 0 <= context_prob <= 1:
         raise InvalidArgumentError("--context-prob", context_prob, "must be in [0, 1]")
-    if window < 1:
-        raise InvalidArgumentError("--window", window, "must be at least 1")
+    if not 1 <= window <= MAX_FRAMES:
+        raise InvalidArgumentError("--window", window, f"must be between 1 and {MAX_FRAMES:,}")
+    if not (math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):
+        raise InvalidArgumentError("--fps", fps, f"must be {FPS_RANGE}")
+    make_output_dir(Path(output))  # before loading and pre-tokenizing
     dev = resolve_device(device)
     tok = load_tokenizer(tokenizer).to(dev)
     tok_info = inspect_weights(tokenizer)["tokenizer"].info
