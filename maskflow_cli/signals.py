@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 # The signals that end a run cleanly (outputs removed, one line, exit 128 + number) and their words.
+# (SIGHUP and SIGQUIT do not exist on Windows.)
 STOP_SIGNALS: dict[int, str] = {
-    signal.SIGINT: "interrupted",
-    signal.SIGTERM: "terminated",
-    signal.SIGHUP: "hung up",
-    signal.SIGQUIT: "quit",
+    getattr(signal, name): word
+    for name, word in (("SIGINT", "interrupted"), ("SIGTERM", "terminated"), ("SIGHUP", "hung up"), ("SIGQUIT", "quit"))
+    if hasattr(signal, name)
 }
 
 
