@@ -65,7 +65,7 @@ def test_a_declared_canvas_over_the_cap_is_refused_at_once(tmp_path, name, data)
     path.write_bytes(data)
     assert len(data) < 1000
     started = time.process_time()
-    with pytest.raises(VideoError, match=r"frame size \d+x\d+ is too large|truncated or corrupt|cannot open") as caught:
+    with pytest.raises(VideoError, match=r"frame size \d+x\d+ is too large|over the 16,777,216-pixel frame limit") as caught:
         read_video(path, GRAY32)
     assert "\n" not in str(caught.value)
     assert time.process_time() - started < 2

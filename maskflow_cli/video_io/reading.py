@@ -167,10 +167,17 @@ class VideoReader:
             raise VideoError(self.name, f"{problem} ({error})") from error
 
     def _corrupt_problem(self, decoded: int, error: Exception) -> str:
-        """One line describing a decoding failure after ``decoded`` good frames."""
+        """One line describing a decoding failure after ``decoded`` good frames.
+
+        A decoder refuses a picture over MAX_FRAME_PIXELS with EINVAL, before allocating it; when the
+        header did not say the size at open, that is all there is to tell, so the first frame's
+        EINVAL names the limit as a possible cause."""
+        what = "truncated or corrupt"
+        if decoded == 0 and getattr(error, "errno", None) == errno.EINVAL:
+            what = f"truncated, corrupt or over the {MAX_FRAME_PIXELS:,}-pixel frame limit (e.g. 4096x4096)"
         if self.declared_frames is not None:
-            return f"truncated or corrupt: decoded {decoded} of {self.declared_frames} frames"
-        return f"truncated or corrupt: decoding failed after {decoded} frames ({describe_error(error)})"
+            return f"{what}: decoded {decoded} of {self.declared_frames} frames"
+        return f"{what}: decoding failed after {decoded} frames ({describe_error(error)})"
 
     def close(self) -> None:
         """Release FFmpeg's resources and any file this reader opened itself."""
