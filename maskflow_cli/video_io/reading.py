@@ -46,7 +46,9 @@ class VideoReader:
     """Decoded frames of one video stream, resized to a :class:`FrameFormat`, one at a time.
 
     Make one with :func:`open_video`. Iterate it once; each item is a uint8 ``[H,W,C]`` tensor at
-    the reader's format. Problems found while decoding raise :class:`VideoError`.
+    the reader's format, turned upright. Problems found while decoding raise :class:`VideoError`.
+    ``fps`` is the container's rate until the last frame is decoded, then the timestamps' rate
+    where they disagree with it (see :func:`open_video`).
     """
 
     fps: Fraction | None
