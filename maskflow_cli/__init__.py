@@ -10,7 +10,7 @@ from importlib import import_module
 from .errors import InvalidArgumentError, MaskflowError, OutputError, VideoError, WeightsError
 
 __version__ = "0.1.0"
-_LAZY = {"Chunk": "pipeline", "MaskFlowPipeline": "pipeline", "SamplingOptions": "pipeline", "window_settings": "planner"}
+_LAZY = {"Chunk": "pipeline", "MaskFlowPipeline": "pipeline", "SamplingOptions": "engine", "window_settings": "planner"}
 __all__ = [
     "Chunk", "MaskFlowPipeline", "SamplingOptions", "window_settings",
     "MaskflowError", "InvalidArgumentError", "OutputError", "VideoError", "WeightsError",

@@ -41,6 +41,7 @@ def _one_line(result: subprocess.CompletedProcess) -> str:
 # process checks the real thing.
 
 
+@pytest.mark.slow
 def test_closed_stdin_in_a_real_process(weights_dir, tmp_path):
     result = _run(["extend", "-", "--frames", "2", *FAST, "-w", weights_dir, "-o", tmp_path / "out.mkv"], close=0)
     assert result.returncode == 3
