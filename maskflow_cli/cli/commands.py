@@ -14,7 +14,7 @@ from ..errors import InvalidArgumentError, MaskflowError
 from ..engine import SamplingOptions
 from ..pipeline import DEFAULT_FPS, MaskFlowPipeline
 from ..planner import Plan, check_frame_count, check_ranges, parse_ranges, plan_extend, plan_generate, plan_infill, window_settings
-from ..video_io import FrameFormat, Video, check_not_input, check_output, open_video, open_writer
+from ..video_io import FrameFormat, InputLimits, Video, check_not_input, check_output, open_video, open_writer
 from ..runtime import CODEC_BATCH, decode_tokens, encode_frames, resolve_device
 from ..tokenizer import FrameTokenizer
 from ..weights import inspect_weights, load_tokenizer
@@ -87,10 +87,11 @@ def _check_video_output(output: str, overwrite: bool, json_: bool, inputs: list[
 
 
 def _read_input(reporter: Reporter, source: str, fmt: FrameFormat) -> Video:
-    """Decode the whole input at ``fmt`` (timed as "read"; waiting for stdin counts here), with a
-    frame counter on a terminal that moves while it decodes."""
+    """Decode the whole input at ``fmt`` within the limits of the environment (timed as "read";
+    waiting for stdin counts here), with a frame counter on a terminal that moves while it decodes;
+    say which stream of several is used."""
     with reporter.stage("read"), reporter.progress(None, f"reading {source}") as bar:
-        with open_video(source, fmt) as reader:
+        with open_video(source, fmt, InputLimits.from_env()) as reader:
             if bar is not None and reader.declared_frames:
                 bar.set_total(reader.declared_frames)
             frames = []
@@ -98,7 +99,10 @@ def _read_input(reporter: Reporter, source: str, fmt: FrameFormat) -> Video:
                 frames.append(frame)
                 if bar is not None:
                     bar.advance()
-            return Video(torch.stack(frames), reader.fps)  # [T,Y,X,C]
+            video = Video(torch.stack(frames), reader.fps, stream=reader.stream, video_streams=reader.video_streams)  # [T,Y,X,C]
+    if video.video_streams > 1:
+        reporter.log(f"{source}: {video.video_streams} video streams; using the first (stream #{video.stream})")
+    return video
 
 
 def _check_domain(reporter: Reporter, tokenizer: FrameTokenizer, device: torch.device, weights: str | None, video: Video, source: str) -> dict:
