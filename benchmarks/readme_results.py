@@ -24,7 +24,7 @@ FACTS = ("parameters", "dataset", "frames", "clips", "window", "steps", "batch_s
 
 COMMANDS = {
     "eval": "OMP_NUM_THREADS=1 maskflow eval --json --plots benchmarks/results/plots > benchmarks/results/eval.json",
-    "window_speed": "python benchmarks/window_speed.py --weights weights --presets small --precisions fp32 --repeats 1 --out benchmarks/results/window_speed.json",
+    "window_speed": "python benchmarks/window_speed.py --weights weights --repeats 2 --out benchmarks/results/window_speed.json",
     "length_scaling": "python benchmarks/length_scaling.py --out benchmarks/results/length_scaling.json",
     "samplers": "OMP_NUM_THREADS=1 python benchmarks/samplers.py --sequences 8 --batch 8 --out benchmarks/results/samplers.json",
     "timestep_feeding": "OMP_NUM_THREADS=1 python benchmarks/timestep_feeding.py --sequences 8 --batch 8 --out benchmarks/results/timestep_feeding.json",
