@@ -30,13 +30,13 @@ from maskflow_cli.weights import load_models
 
 
 def half_context_window(config) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Tokens, levels and the masked positions of a window whose first half is context."""
+    """Tokens, times and the masked positions of a window whose first half is context."""
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, config.vocab_size, (1, config.frames, config.height, config.width), generator=g)
     masked = torch.zeros_like(x, dtype=torch.bool)
     masked[:, config.frames // 2 :] = True
-    levels = torch.where(masked.flatten(2).all(2), 0.3, 1.0)
-    return x.masked_fill(masked, config.mask_id), levels, masked
+    times = torch.where(masked.flatten(2).all(2), 0.3, 1.0)
+    return x.masked_fill(masked, config.mask_id), times, masked
 
 
 def lever(name: str, baseline: Callable[[], object], variant: Callable[[], object], rounds: int, note: str = "") -> dict:
@@ -60,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     facts = machine_facts()
     tokenizer, model, _ = load_models(args.weights)
-    x, levels, masked = half_context_window(model.config)
+    x, times, masked = half_context_window(model.config)
 
     def calls(fn: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
@@ -69,7 +69,7 @@ def main() -> None:
                     fn()
         return run
 
-    forward, masked_only = calls(lambda: model(x, levels)), calls(lambda: model.logits_at(x, levels, masked))
+    forward, masked_only = calls(lambda: model(x, times)), calls(lambda: model.logits_at(x, times, masked))
     rows = [lever("logits and last block on masked frames only", forward, masked_only, args.rounds)]
 
     def allocator(tuned: bool) -> Callable[[], None]:
@@ -86,9 +86,9 @@ def main() -> None:
             masked_only()
         return run
     with torch.inference_mode():
-        tanh_logits = model.logits_at(x, levels, masked).log_softmax(-1)
+        tanh_logits = model.logits_at(x, times, masked).log_softmax(-1)
         set_gelu(model, "none")
-        erf_logits = model.logits_at(x, levels, masked).log_softmax(-1)
+        erf_logits = model.logits_at(x, times, masked).log_softmax(-1)
     kl = float((tanh_logits.exp() * (tanh_logits - erf_logits)).sum(-1).mean())
     rows.append(lever("GELU: erf instead of tanh", gelu("tanh"), gelu("none"), args.rounds,
                       f"changes the numerics: mean KL {kl:.1e}, argmax differs at {float((tanh_logits.argmax(-1) != erf_logits.argmax(-1)).float().mean()):.2%}"))
@@ -112,8 +112,8 @@ def main() -> None:
         compiled = torch.compile(model.logits_at, dynamic=False)
         start = time.perf_counter()
         with torch.inference_mode():
-            compiled(x, levels, masked)
-        rows.append(lever("torch.compile of logits_at", masked_only, calls(lambda: compiled(x, levels, masked)), args.rounds,
+            compiled(x, times, masked)
+        rows.append(lever("torch.compile of logits_at", masked_only, calls(lambda: compiled(x, times, masked)), args.rounds,
                           f"compiling took {time.perf_counter() - start:.0f} s"))
     for r in rows:
         print(f"{r['lever']:55} {r['baseline_cpu_s']:7.3f} s -> {r['variant_cpu_s']:7.3f} s  ratio {r['ratio']:.3f}  {r['note']}")

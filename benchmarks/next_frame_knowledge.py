@@ -1,8 +1,8 @@
 """What the transformer knows about the next frames, from one network call on clean context.
 
 A diagnosis for continuation, cheap enough to run on every checkpoint: held-out Moving MNIST clips
-of one window W are encoded, the first W/2 frames stay clean (level 1), the rest are fully masked
-(level 0), and the model is called once, as at the first step of every sampler. For each future
+of one window W are encoded, the first W/2 frames stay clean (t = 1), the rest are fully masked
+(t = 0), and the model is called once, as at the first step of every sampler. For each future
 frame the script reports, over the positions whose true token is *ink* (not the token of an empty
 patch) and over the *background* positions:
 
@@ -56,12 +56,12 @@ def next_frame_knowledge(pipe: MaskFlowPipeline, clips: Tensor, given: int) -> d
     empty = int(pipe.encode(torch.zeros_like(clips[0, :1]))[0, 0, 0])  # the token of an empty patch
     masked = tokens.clone()
     masked[:, given:] = vocab  # the mask id
-    levels = torch.zeros(n, window)
-    levels[:, :given] = 1
+    times = torch.zeros(n, window)
+    times[:, :given] = 1
     future = torch.zeros_like(masked, dtype=torch.bool)
     future[:, given:] = True
     context = torch.arange(window) < given  # [W]
-    logits = pipe.denoiser()(masked.to(pipe.device), levels.to(pipe.device), future.to(pipe.device), context.to(pipe.device))
+    logits = pipe.denoiser()(masked.to(pipe.device), times.to(pipe.device), future.to(pipe.device), context.to(pipe.device))
     probs = logits.float().cpu().view(n, window - given, *masked.shape[2:], vocab).softmax(-1)  # [N,F,H,W',V]
     truth = tokens[:, given:]  # [N,F,H,W']
     p_true = probs.gather(-1, truth[..., None])[..., 0]

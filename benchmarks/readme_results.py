@@ -110,7 +110,7 @@ def render_timestep_feeding(r: dict) -> list[str]:
     out = [f"### Timestep feeding (`{COMMANDS['timestep_feeding']}`)", "",
            f"Machine: {_machine(r['machine'])}; timestep-dependent weights: {r['time_conditioning']}; continuation 10 → 10 on {r['sequences']} sequences, MGM {r['steps']} steps.", ""]
     rows = [[x["feeding"], f"{x['mse']:.1f} ± {x['mse_ci95']:.1f}", f"{x['psnr']:.2f}", f"{x['ssim']:.3f}"] for x in r["rows"]]
-    return out + _table(["levels fed", "MSE/frame", "PSNR", "SSIM"], rows) + [""]
+    return out + _table(["times fed", "MSE/frame", "PSNR", "SSIM"], rows) + [""]
 
 
 def render_next_frame_knowledge(r: dict) -> list[str]:

@@ -1,14 +1,14 @@
-"""How the timestep fed to the model matters: per-frame levels against a constant one and none.
+"""How the timestep fed to the model matters: per-frame times against a constant one and none.
 
 The same weights continue the same held-out Moving MNIST sequences (10 given -> 10 new frames, MGM)
-while the levels handed to the transformer are changed:
+while the times handed to the transformer are changed:
 
 - per-frame: each frame gets κ⁻¹ of its own unmasked fraction (MaskFlow's MGM-style feeding; the default);
-- constant: every frame of a window gets the window's mean level (one timestep per call, as a video
+- constant: every frame of a window gets the window's mean masking time (one timestep per call, as a video
   diffusion model without frame-level noise would get);
-- none: a fixed level of 0.5 at every call (the model learns nothing of the sampling progress).
+- none: a fixed time of 0.5 at every call (the model learns nothing of the sampling progress).
 
-A timestep-independent model ignores the levels, so all three rows agree for it. Prints a table and
+A timestep-independent model ignores the times, so all three rows agree for it. Prints a table and
 writes JSON:
 
     python benchmarks/timestep_feeding.py --weights weights/ --out benchmarks/results/timestep_feeding.json
@@ -30,32 +30,32 @@ from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import window_settings
 
 
-def feed_constant(levels: Tensor) -> Tensor:
-    return levels.mean(dim=1, keepdim=True).expand_as(levels)  # [B,T]
+def feed_constant(times: Tensor) -> Tensor:
+    return times.mean(dim=1, keepdim=True).expand_as(times)  # [B,T]
 
 
-def feed_none(levels: Tensor) -> Tensor:
-    return torch.full_like(levels, 0.5)
+def feed_none(times: Tensor) -> Tensor:
+    return torch.full_like(times, 0.5)
 
 
 FEEDINGS = {"per-frame": None, "constant": feed_constant, "none": feed_none}
 
 
 class FedModel(torch.nn.Module):
-    """The transformer behind a rewrite of the levels it is given."""
+    """The transformer behind a rewrite of the times it is given."""
 
     def __init__(self, model: torch.nn.Module, feeding) -> None:
         super().__init__()
         self.model, self.feeding, self.config = model, feeding, model.config
 
-    def forward(self, tokens: Tensor, levels: Tensor) -> Tensor:
-        return self.model(tokens, self._fed(levels))
+    def forward(self, tokens: Tensor, times: Tensor) -> Tensor:
+        return self.model(tokens, self._fed(times))
 
-    def logits_at(self, tokens: Tensor, levels: Tensor, wanted: Tensor, context: Tensor | None = None, cache=None) -> Tensor:
-        return self.model.logits_at(tokens, self._fed(levels), wanted, context, cache)
+    def logits_at(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor | None = None, cache=None) -> Tensor:
+        return self.model.logits_at(tokens, self._fed(times), wanted, context, cache)
 
-    def _fed(self, levels: Tensor) -> Tensor:
-        return levels if self.feeding is None else self.feeding(levels)
+    def _fed(self, times: Tensor) -> Tensor:
+        return times if self.feeding is None else self.feeding(times)
 
 
 def main() -> None:

@@ -92,7 +92,7 @@ def train_tokenizer(data: str, output: str | Path, train: TrainConfig, *, preset
 def train_transformer(data: str, output: str | Path, train: TrainConfig, *, tokenizer: str | None = None,
                       preset: str = "base", window: int = 16, timestep_independent: bool = False, attention: str = "full",
                       scheduler: str = "sigmoid", code_features: bool = False, code_digits: bool = False, block_causal: bool = False,
-                      snr_weighting: bool = False, constant_level_prob: float = 0.0, context_prob: float = 0.0,
+                      snr_weighting: bool = False, constant_time_prob: float = 0.0, context_prob: float = 0.0,
                       fps: float = 10.0, device: str = "auto", resume: bool = False, on_log: OnLog = None) -> FitResult:
     """Train the MaskFlow transformer with frame-level masking on ``data``, on the tokens of the
     tokenizer in ``tokenizer`` (weights as for ``MaskFlowPipeline.from_weights``; None: the installed
@@ -101,9 +101,9 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
     ``window`` is the model's window W (frames per training clip); ``code_features`` and
     ``code_digits`` give the model each code's mean pixel patch and FSQ digits; ``block_causal`` makes
     clean context frames attend to context frames only (``TransformerConfig.context_attention``), so
-    sampling can cache their keys and values; ``constant_level_prob``
-    and ``context_prob`` are the shares of clips masked with one level and given clean context."""
-    _probability("constant_level_prob", constant_level_prob)
+    sampling can cache their keys and values; ``constant_time_prob``
+    and ``context_prob`` are the shares of clips masked with one masking time and given clean context."""
+    _probability("constant_time_prob", constant_time_prob)
     _probability("context_prob", context_prob)
     if not 1 <= window <= MAX_FRAMES:
         raise InvalidArgumentError("window", window, f"must be between 1 and {MAX_FRAMES:,}")
@@ -128,7 +128,7 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
     if code_features:
         model.set_code_features(code_centroids(clips, tokens, tc.vocab_size))
     task = TransformerTask(model.to(dev), tokens, train.batch_size, dev,
-                           snr_weighting=snr_weighting, constant_level_prob=constant_level_prob, context_prob=context_prob)
+                           snr_weighting=snr_weighting, constant_time_prob=constant_time_prob, context_prob=context_prob)
     out = Path(output)
     info = {"fps": fps, "dataset": str(data), "clips": len(clips), "window": window}
     result = fit(task, train, out, TRANSFORMER_FILE, info, resume=resume, on_log=on_log)

@@ -108,26 +108,26 @@ class ModelDenoiser:
         self._cache: ContextCache | None = None
         self.calls = 0
 
-    def __call__(self, tokens: Tensor, levels: Tensor, wanted: Tensor, context: Tensor) -> Tensor:
+    def __call__(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor) -> Tensor:
         """long [B,T,H,W], float [B,T], bool [B,T,H,W] positions whose logits are wanted, bool [T]
         context frames (given, unchanged through the window) -> logits [M,V] at the wanted positions."""
         self.calls += 1
         frames = context[None].expand(tokens.shape[0], -1)  # [B,T]
         with torch.autocast(tokens.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
             if self.compiled is not None:
-                return self.compiled(tokens, levels, frames)[wanted]
+                return self.compiled(tokens, times, frames)[wanted]
             if self.cache_context:
-                cache = self._context_cache(tokens, levels, context)
+                cache = self._context_cache(tokens, times, context)
                 if cache is not None:
-                    return self.model.logits_at(tokens, levels, wanted, cache=cache)
-            return self.model.logits_at(tokens, levels, wanted, frames)
+                    return self.model.logits_at(tokens, times, wanted, cache=cache)
+            return self.model.logits_at(tokens, times, wanted, frames)
 
-    def _context_cache(self, tokens: Tensor, levels: Tensor, context: Tensor) -> ContextCache | None:
+    def _context_cache(self, tokens: Tensor, times: Tensor, context: Tensor) -> ContextCache | None:
         """This window's context cache: the last one while its frames and tokens are still the context, else a new one."""
         frames = context.nonzero()[:, 0]  # [Tc]
         if len(frames) == 0:
             return None
         cache = self._cache
         if cache is None or not torch.equal(cache.frames, frames) or not torch.equal(cache.tokens, tokens[:, frames].flatten(2)):
-            cache = self._cache = self.model.encode_context(tokens, levels, frames)
+            cache = self._cache = self.model.encode_context(tokens, times, frames)
         return cache

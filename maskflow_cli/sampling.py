@@ -4,8 +4,8 @@ Every sampler has the same signature::
 
     sampler(denoiser, tokens, known, *, steps, scheduler, generator, callback=None, temperature=1.0, **own) -> tokens
 
-- ``denoiser(tokens, levels, wanted, context)`` (with attribute ``mask_id``): long [B,T,H,W] with mask id V,
-  float [B,T], bool [B,T,H,W] the positions whose logits the sampler needs, bool [T] the window's context
+- ``denoiser(tokens, times, wanted, context)`` (with attribute ``mask_id``): long [B,T,H,W] with mask id V,
+  float [B,T] t: per-frame masking time, bool [B,T,H,W] the positions whose logits the sampler needs, bool [T] the window's context
   frames (known in every sequence) -> logits [M,V] at the wanted positions, in their row-major order.
   Asking for the wanted positions only lets the network skip work on the rest (``runtime.ModelDenoiser``),
   and naming the context lets a block-causal model reuse its context's keys and values across steps.
@@ -17,7 +17,7 @@ Every sampler has the same signature::
 - ``own``: options of one sampler only (MGM's ``noise``); ``engine.SamplingOptions`` carries them
 The result is long [B,T,H,W] with no mask token left and ``result[known] == tokens[known]``.
 
-Levels fed to a timestep-dependent model: each frame gets κ⁻¹ of its current unmasked fraction,
+Masking times fed to a timestep-dependent model: each frame gets κ⁻¹ of its current unmasked fraction,
 so a context frame gets t = 1 and a frame still fully masked t = 0 (MaskFlow §3.3).
 
 On a GPU the loop avoids waiting for the device where it can: MGM's commit counts are known before
@@ -38,14 +38,14 @@ from .schedules import Scheduler, arccos_commit_counts
 class Denoiser(Protocol):
     mask_id: int  # the model's mask token id (= its vocabulary size)
 
-    def __call__(self, tokens: Tensor, levels: Tensor, wanted: Tensor, context: Tensor) -> Tensor: ...
+    def __call__(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor) -> Tensor: ...
 
 
 Callback = Optional[Callable[[int], None]]
 
 
-def frame_levels(unmasked: Tensor, scheduler: Scheduler) -> Tensor:
-    """bool [B,T,H,W] -> per-frame level t = κ⁻¹(unmasked fraction), float [B,T]."""
+def frame_times(unmasked: Tensor, scheduler: Scheduler) -> Tensor:
+    """bool [B,T,H,W] -> t: per-frame masking time κ⁻¹(unmasked fraction), float [B,T]."""
     return scheduler.inverse(unmasked.float().mean(dim=(2, 3)))
 
 
@@ -110,7 +110,7 @@ def _commit_confident(
     run on those."""
     batch, mask_id = x.shape[0], denoiser.mask_id
     masked = x == mask_id
-    logits = denoiser(x, frame_levels(~masked, scheduler), masked, context).float()  # [M,V]
+    logits = denoiser(x, frame_times(~masked, scheduler), masked, context).float()  # [M,V]
     logp = torch.log_softmax(_tempered(logits, temperature), dim=-1)
     drawn = (logp + gumbel(logp.shape, generator, x.device)).argmax(-1)  # [M]
     drawn_score = logp.gather(-1, drawn[:, None])[:, 0] + noise * gumbel(drawn.shape, generator, x.device)  # [M]
@@ -149,7 +149,7 @@ def sample_fm(
         rate = 1.0 if k == steps - 1 else float(h * scheduler.dkappa(t) / (1 - scheduler.kappa(t)).clamp(min=1e-12))
         unmask = masked & (torch.rand(x.shape, generator=generator, device=x.device) < min(rate, 1.0))
         if bool(unmask.any()):
-            logits = denoiser(x, frame_levels(~masked, scheduler), unmask, context).float()  # [U,V]
+            logits = denoiser(x, frame_times(~masked, scheduler), unmask, context).float()  # [U,V]
             drawn = (torch.log_softmax(_tempered(logits, temperature), -1) + gumbel(logits.shape, generator, x.device)).argmax(-1)  # [U]
             x = x.masked_scatter(unmask, drawn)
         if callback is not None:

@@ -3,7 +3,7 @@
 Time runs from all-masked (t = 0) to clean (t = 1); κ(t) is the probability that a token is unmasked
 at time t (Gat et al. 2024, "Discrete Flow Matching"; MaskFlow, Fuest et al. 2025, §3). Each scheduler
 is three small functions of a tensor: κ, its derivative κ' and its inverse κ⁻¹ (used to turn a frame's
-unmasked fraction back into a level for a timestep-dependent model).
+unmasked fraction back into a masking time t for a timestep-dependent model).
 """
 
 from __future__ import annotations

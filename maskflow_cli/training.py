@@ -129,9 +129,9 @@ class TransformerTask:
     """The frame-level masking objective on random windows of pre-computed tokens."""
 
     def __init__(self, model: MaskFlowTransformer, tokens: Tensor, batch_size: int, device: torch.device,
-                 *, snr_weighting: bool = False, constant_level_prob: float = 0.0, context_prob: float = 0.0) -> None:
+                 *, snr_weighting: bool = False, constant_time_prob: float = 0.0, context_prob: float = 0.0) -> None:
         self.model, self.tokens, self.batch_size, self.device = model, tokens, batch_size, device  # tokens [N,T,H,W]
-        self.snr_weighting, self.constant_level_prob, self.context_prob = snr_weighting, constant_level_prob, context_prob
+        self.snr_weighting, self.constant_time_prob, self.context_prob = snr_weighting, constant_time_prob, context_prob
         self.window_length = model.config.frames  # W
         assert tokens.shape[1] >= self.window_length, "clips shorter than the window"
 
@@ -143,7 +143,7 @@ class TransformerTask:
         clean = self.tokens[index[:, None], offsets].long().to(self.device)  # [B,T,H,W]
         cfg = self.model.config
         out = masking_loss(model, clean, model_scheduler(cfg), cfg.mask_id, generator,
-                           snr_weighting=self.snr_weighting, constant_level_prob=self.constant_level_prob,
+                           snr_weighting=self.snr_weighting, constant_time_prob=self.constant_time_prob,
                            context_prob=self.context_prob)
         return out.loss, {"accuracy": out.accuracy.item(), "masked": out.masked_fraction.item()}
 

@@ -32,6 +32,7 @@ Axis legend:
     Tc context frames           Tn frames to generate (T = Tc + Tn)    M  positions whose logits are wanted
     H  token rows per frame     W  token columns per frame      S = H*W tokens per frame
     D  model width              V  vocabulary (the mask token is id V)
+    t  per-frame masking time in [0, 1] (``times`` [B,T]; 1 = clean, 0 = fully masked)
     Q  code digits (FSQ channels)   L = ΣL_q digit values over all channels
 """
 
@@ -119,7 +120,7 @@ def code_digit_picks(levels: tuple[int, ...]) -> Tensor:
 
 
 def timestep_features(t: Tensor, channels: int = 256) -> Tensor:
-    """Sinusoidal features of levels t in [0, 1]: [...] -> [..., channels]."""
+    """Sinusoidal features of masking times t in [0, 1]: [...] -> [..., channels]."""
     half = channels // 2
     freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, device=t.device) / half)
     angles = 1000.0 * t.float()[..., None] * freqs  # [..., half]
@@ -228,7 +229,7 @@ class ContextCache:
     """Keys and values of a window's context frames in every block of a block-causal model.
 
     Valid for calls with the same context frames (window positions ``frames``) holding the same
-    ``tokens`` at level 1; ``MaskFlowTransformer.logits_at`` checks the tokens."""
+    ``tokens`` at time 1; ``MaskFlowTransformer.logits_at`` checks the tokens."""
 
     frames: Tensor  # long [Tc], the context frames' positions in the window
     tokens: Tensor  # long [B,Tc,S]
@@ -295,28 +296,28 @@ class MaskFlowTransformer(nn.Module):
         with torch.autocast(y.device.type, enabled=False):  # fp32: sums of log-probabilities, a small product
             return log_probs @ self.digit_picks.float()  # [...,V]
 
-    def condition(self, t: Tensor) -> Tensor:
-        """Per-frame condition [B,T,D] from per-frame levels t [B,T]."""
+    def condition(self, times: Tensor) -> Tensor:
+        """Per-frame condition [B,T,D] from the per-frame masking times ``times`` [B,T]."""
         if self.config.time_conditioning:
-            return self.time_embed(timestep_features(t).to(self.time_pos.dtype))
-        return self.null_cond.expand(*t.shape, -1)
+            return self.time_embed(timestep_features(times).to(self.time_pos.dtype))
+        return self.null_cond.expand(*times.shape, -1)
 
-    def forward(self, tokens: Tensor, t: Tensor, context: Tensor | None = None) -> Tensor:
-        """tokens: long [B,T,H,W] (mask id = V); t: float [B,T] -> logits [B,T,H,W,V].
+    def forward(self, tokens: Tensor, times: Tensor, context: Tensor | None = None) -> Tensor:
+        """tokens: long [B,T,H,W] (mask id = V); times: float [B,T], t per frame -> logits [B,T,H,W,V].
 
         ``context``: bool [B,T], the clean context frames of a block-causal model (default: the frames
-        at level 1, as in training); a bidirectional model ignores it."""
+        at time 1, as in training); a bidirectional model ignores it."""
         b, frames, h, w = tokens.shape
-        x, cond, code_vectors = self._embed(tokens, t, torch.arange(frames, device=tokens.device))
-        mask = self._frame_mask(t, context)
+        x, cond, code_vectors = self._embed(tokens, times, torch.arange(frames, device=tokens.device))
+        mask = self._frame_mask(times, context)
         for block in self.blocks:
             x, _ = block(x, cond, mask)
         logits = self._logits(self._final(x, cond), code_vectors)  # [B,T,S,V]
         return rearrange(logits, "b t (h w) v -> b t h w v", h=h)
 
-    def logits_at(self, tokens: Tensor, t: Tensor, wanted: Tensor, context: Tensor | None = None,
+    def logits_at(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor | None = None,
                   cache: ContextCache | None = None) -> Tensor:
-        """``forward(tokens, t, context)[wanted]`` [M,V] for bool ``wanted`` [B,T,H,W], computed more cheaply.
+        """``forward(tokens, times, context)[wanted]`` [M,V] for bool ``wanted`` [B,T,H,W], computed more cheaply.
 
         The last block runs its queries and MLP only on the frames that hold wanted positions, and the
         head only on the wanted positions. With a ``cache`` of this window's context frames (block-causal
@@ -327,14 +328,14 @@ class MaskFlowTransformer(nn.Module):
         memory: list[Optional[KeysValues]] = [None] * len(self.blocks)
         mask = None
         if cache is None:
-            mask = self._frame_mask(t, context)
+            mask = self._frame_mask(times, context)
         else:
             assert torch.equal(rearrange(tokens[:, cache.frames], "b t h w -> b t (h w)"), cache.tokens), "context changed"
             rest = torch.ones(frames, dtype=torch.bool, device=tokens.device)
             rest[cache.frames] = False
             positions, memory = positions[rest], cache.memory
-            tokens, t, wanted = tokens[:, rest], t[:, rest], wanted[:, rest]
-        x, cond, code_vectors = self._embed(tokens, t, positions)
+            tokens, times, wanted = tokens[:, rest], times[:, rest], wanted[:, rest]
+        x, cond, code_vectors = self._embed(tokens, times, positions)
         queries = wanted.flatten(2).any(2).any(0).nonzero()[:, 0]  # [Tq] frames with wanted positions
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
@@ -346,20 +347,20 @@ class MaskFlowTransformer(nn.Module):
         return self._logits(y[rearrange(wanted[:, queries], "b t h w -> b t (h w)")], code_vectors)  # [M,V]
 
     @torch.no_grad()
-    def encode_context(self, tokens: Tensor, t: Tensor, frames: Tensor) -> ContextCache:
+    def encode_context(self, tokens: Tensor, times: Tensor, frames: Tensor) -> ContextCache:
         """Keys and values of the context frames (long [Tc] window positions) of a block-causal model,
-        from the window's tokens [B,T,H,W] and levels [B,T]: context frames attend to each other only,
+        from the window's tokens [B,T,H,W] and masking times [B,T]: context frames attend to each other only,
         so one pass over them gives what every later call with the same context needs."""
         assert self.config.block_causal, "only a block-causal model's context can be cached"
         clean = tokens[:, frames]  # [B,Tc,H,W]
-        x, cond, _ = self._embed(clean, t[:, frames], frames)
+        x, cond, _ = self._embed(clean, times[:, frames], frames)
         memory: list[Optional[KeysValues]] = []
         for block in self.blocks:
             x, kv = block(x, cond)
             memory.append(None if block.axis == "space" else kv)
         return ContextCache(frames, rearrange(clean, "b t h w -> b t (h w)"), memory)
 
-    def _embed(self, tokens: Tensor, t: Tensor, positions: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+    def _embed(self, tokens: Tensor, times: Tensor, positions: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """Tokens [B,T,H,W] at window frames ``positions`` [T] -> x [B,T,S,D], conditions [B,T,D] and the
         per-code vectors [V,D] of code features (None without them)."""
         _, frames, h, w = tokens.shape
@@ -375,12 +376,12 @@ class MaskFlowTransformer(nn.Module):
             digit_vectors = self.digit_picks.T.to(x.dtype) @ self.digit_embed.weight  # [V,D]: the sum over its digits
             x = x + F.pad(digit_vectors, (0, 0, 0, 1))[flat]  # the mask token has no digits
         x = x + self.space_pos + self.time_pos[positions, None]
-        return x, self.condition(t), code_vectors
+        return x, self.condition(times), code_vectors
 
-    def _frame_mask(self, t: Tensor, context: Tensor | None) -> Tensor | None:
+    def _frame_mask(self, times: Tensor, context: Tensor | None) -> Tensor | None:
         if not self.config.block_causal:
             return None
-        return context_frame_mask(t >= 1 if context is None else context)  # [B,T,T]
+        return context_frame_mask(times >= 1 if context is None else context)  # [B,T,T]
 
     def _final(self, x: Tensor, cond: Tensor) -> Tensor:
         """The final adaLN: x [B,T,S,D], cond [B,T,D] -> [B,T,S,D]."""

@@ -30,14 +30,14 @@ def lively(config, seed: int = 0) -> MaskFlowTransformer:
 
 
 def window(seed: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Tokens [2,6,8,8] with clean context frames, levels [2,6] (1 on context) and wanted positions
+    """Tokens [2,6,8,8] with clean context frames, times [2,6] (1 on context) and wanted positions
     (about a third of the others)."""
     g = torch.Generator().manual_seed(seed)
     tokens = torch.randint(0, 16, (2, 6, 8, 8), generator=g)
     wanted = (torch.rand(2, 6, 8, 8, generator=g) < 0.3) & ~CONTEXT[None, :, None, None]
     tokens = tokens.masked_fill(wanted, 16)
-    levels = torch.where(CONTEXT, 1.0, torch.rand(2, 6, generator=g) * 0.9)
-    return tokens, levels, wanted
+    times = torch.where(CONTEXT, 1.0, torch.rand(2, 6, generator=g) * 0.9)
+    return tokens, times, wanted
 
 
 @pytest.mark.parametrize("attention", ["full", "factorized"])
@@ -45,49 +45,49 @@ def window(seed: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 def test_logits_at_equals_the_forward_pass_at_those_positions(attention, context_attention):
     config = dataclasses.replace(TINY_TRANSFORMER, attention=attention, context_attention=context_attention, code_digits=(4, 4))
     model = lively(config)
-    tokens, levels, wanted = window()
+    tokens, times, wanted = window()
     context = CONTEXT.expand(2, -1)
     with torch.no_grad():
-        reference = model(tokens, levels, context)[wanted]  # [M,V]
-        assert torch.allclose(model.logits_at(tokens, levels, wanted, context), reference, atol=1e-5)
+        reference = model(tokens, times, context)[wanted]  # [M,V]
+        assert torch.allclose(model.logits_at(tokens, times, wanted, context), reference, atol=1e-5)
 
 
 @pytest.mark.parametrize("attention", ["full", "factorized"])
 def test_block_causal_context_ignores_the_frames_to_generate(attention):
     model = lively(dataclasses.replace(TINY_TRANSFORMER, attention=attention, context_attention="block_causal"))
-    tokens, levels, _ = window()
+    tokens, times, _ = window()
     other = tokens.clone()
     other[:, ~CONTEXT] = torch.randint(0, 17, (2, 3, 8, 8))
     context = CONTEXT.expand(2, -1)
     with torch.no_grad():
-        a, b = model(tokens, levels, context), model(other, levels, context)
+        a, b = model(tokens, times, context), model(other, times, context)
     assert torch.equal(a[:, CONTEXT], b[:, CONTEXT])  # context logits do not see the other frames
     assert not torch.allclose(a[:, ~CONTEXT], b[:, ~CONTEXT])
-    with torch.no_grad():  # the default context is the frames at level 1, as in training
-        assert torch.equal(model(tokens, levels), a)
+    with torch.no_grad():  # the default context is the frames at time 1, as in training
+        assert torch.equal(model(tokens, times), a)
     bidirectional = lively(TINY_TRANSFORMER)
     with torch.no_grad():
-        assert not torch.allclose(bidirectional(tokens, levels)[:, CONTEXT], bidirectional(other, levels)[:, CONTEXT])
+        assert not torch.allclose(bidirectional(tokens, times)[:, CONTEXT], bidirectional(other, times)[:, CONTEXT])
 
 
 @pytest.mark.parametrize("attention", ["full", "factorized"])
 def test_context_cache_gives_the_uncached_logits(attention):
     model = lively(dataclasses.replace(TINY_TRANSFORMER, attention=attention, context_attention="block_causal"))
-    tokens, levels, wanted = window()
+    tokens, times, wanted = window()
     with torch.no_grad():
-        reference = model(tokens, levels, CONTEXT.expand(2, -1))[wanted]
-        cache = model.encode_context(tokens, levels, CONTEXT.nonzero()[:, 0])
+        reference = model(tokens, times, CONTEXT.expand(2, -1))[wanted]
+        cache = model.encode_context(tokens, times, CONTEXT.nonzero()[:, 0])
         for step in range(2):  # the cache serves every later call with the same context
-            assert torch.allclose(model.logits_at(tokens, levels, wanted, cache=cache), reference, atol=1e-5)
+            assert torch.allclose(model.logits_at(tokens, times, wanted, cache=cache), reference, atol=1e-5)
             tokens = tokens.masked_fill(wanted & (torch.rand(wanted.shape) < 0.5), 3)
-            reference = model(tokens, levels, CONTEXT.expand(2, -1))[wanted]
+            reference = model(tokens, times, CONTEXT.expand(2, -1))[wanted]
 
 
 def test_only_a_block_causal_model_caches_its_context():
     model = lively(TINY_TRANSFORMER)
-    tokens, levels, _ = window()
+    tokens, times, _ = window()
     with pytest.raises(AssertionError):
-        model.encode_context(tokens, levels, CONTEXT.nonzero()[:, 0])
+        model.encode_context(tokens, times, CONTEXT.nonzero()[:, 0])
     with pytest.raises(ValueError, match="context_attention"):
         dataclasses.replace(TINY_TRANSFORMER, context_attention="causal")
 
@@ -98,9 +98,9 @@ def test_weights_record_the_context_attention_and_old_configs_load_unchanged(tmp
     component = inspect_weights(tmp_path / "bc.safetensors")["transformer"]
     assert component.config.block_causal
     loaded = load_component(component)
-    tokens, levels, _ = window()
+    tokens, times, _ = window()
     with torch.no_grad():
-        assert torch.equal(loaded(tokens, levels), model(tokens, levels))
+        assert torch.equal(loaded(tokens, times), model(tokens, times))
     # weights written before the option existed have no such field: they load as bidirectional
     old = lively(TINY_TRANSFORMER)
     save_weights(tmp_path / "old.safetensors", {"transformer": old})
@@ -115,7 +115,7 @@ def test_weights_record_the_context_attention_and_old_configs_load_unchanged(tmp
     component = inspect_weights(tmp_path / "old.safetensors")["transformer"]
     assert component.config.context_attention == "bidirectional"
     with torch.no_grad():
-        assert torch.equal(load_component(component)(tokens, levels), old(tokens, levels))
+        assert torch.equal(load_component(component)(tokens, times), old(tokens, times))
 
 
 def test_loading_builds_no_random_weights(tmp_path, monkeypatch):
@@ -127,9 +127,9 @@ def test_loading_builds_no_random_weights(tmp_path, monkeypatch):
     loaded = load_component(component)
     assert drawn == []  # nothing was drawn only to be overwritten
     assert not any(t.is_meta for t in [*loaded.parameters(), *loaded.buffers()])
-    tokens, levels, _ = window()
+    tokens, times, _ = window()
     with torch.no_grad():
-        assert torch.equal(loaded(tokens, levels), model(tokens, levels))
+        assert torch.equal(loaded(tokens, times), model(tokens, times))
 
 
 def rolled_out(model, plan, options, context_tokens, **denoiser_options) -> tuple[torch.Tensor, int]:

@@ -116,35 +116,35 @@ def test_code_digits_must_multiply_to_the_vocabulary():
         dataclasses.replace(TINY_TRANSFORMER, code_digits=(16, 1))
 
 
-def test_mask_frames_draws_one_level_per_frame():
+def test_mask_frames_draws_one_time_per_frame():
     s = SCHEDULERS["linear"]
     clean = torch.randint(0, 16, (64, 6, 8, 8))
     batch = mask_frames(clean, s, 16, torch.Generator().manual_seed(0))
-    assert batch.levels.shape == (64, 6) and (batch.levels > 0).all() and (batch.levels <= 1).all()
+    assert batch.times.shape == (64, 6) and (batch.times > 0).all() and (batch.times <= 1).all()
     assert torch.equal(batch.tokens == 16, batch.masked) and torch.equal(batch.tokens[~batch.masked], clean[~batch.masked])
     kept = (~batch.masked).float().mean(dim=(2, 3))  # per-frame keep fraction tracks κ(t_i)
-    assert (kept - s.kappa(batch.levels)).abs().mean() < 0.06
-    assert batch.levels.std(dim=1).mean() > 0.1  # frames of a clip get different levels
-    constant = mask_frames(clean, s, 16, torch.Generator().manual_seed(0), constant_level_prob=1.0)
-    assert (constant.levels == constant.levels[:, :1]).all()
+    assert (kept - s.kappa(batch.times)).abs().mean() < 0.06
+    assert batch.times.std(dim=1).mean() > 0.1  # frames of a clip get different times
+    constant = mask_frames(clean, s, 16, torch.Generator().manual_seed(0), constant_time_prob=1.0)
+    assert (constant.times == constant.times[:, :1]).all()
 
 
-def test_context_masking_gives_clean_frames_at_the_ends_and_one_level_between():
+def test_context_masking_gives_clean_frames_at_the_ends_and_one_time_between():
     s = SCHEDULERS["sigmoid"]
     clean = torch.randint(0, 16, (400, 8, 4, 4))
     batch = mask_frames(clean, s, 16, torch.Generator().manual_seed(3), context_prob=1.0)
-    at_one = batch.levels == 1.0  # [B,T] clean context frames
+    at_one = batch.times == 1.0  # [B,T] clean context frames
     assert not batch.masked[at_one].any()  # a context frame is never masked
     assert at_one[:, 0].all() and not at_one.all(dim=1).any()  # a clean prefix, and something left to predict
-    for levels, ctx in zip(batch.levels, at_one):
-        inner = levels[~ctx]
-        assert (inner == inner[0]).all()  # one shared level for the unknown frames
+    for times, ctx in zip(batch.times, at_one):
+        inner = times[~ctx]
+        assert (inner == inner[0]).all()  # one shared time for the unknown frames
         unknown = (~ctx).nonzero()[:, 0]
         assert (unknown == torch.arange(unknown[0], unknown[-1] + 1)).all()  # one contiguous unknown span
     with_suffix = at_one[:, -1].float().mean()
     assert 0.1 < with_suffix < 0.4  # a quarter of the clips also get a clean suffix (minus empty ones)
     mixed = mask_frames(clean, s, 16, torch.Generator().manual_seed(3), context_prob=0.5)
-    share = (mixed.levels == 1.0).any(dim=1).float().mean()
+    share = (mixed.times == 1.0).any(dim=1).float().mean()
     assert 0.35 < share < 0.65
 
 
@@ -152,13 +152,13 @@ def test_mask_frames_is_seeded():
     clean = torch.randint(0, 16, (4, 6, 8, 8))
     a = mask_frames(clean, SCHEDULERS["sigmoid"], 16, torch.Generator().manual_seed(7))
     b = mask_frames(clean, SCHEDULERS["sigmoid"], 16, torch.Generator().manual_seed(7))
-    assert torch.equal(a.tokens, b.tokens) and torch.equal(a.levels, b.levels)
+    assert torch.equal(a.tokens, b.tokens) and torch.equal(a.times, b.times)
 
 
 def test_loss_counts_masked_positions_only():
     clean = torch.randint(0, 16, (3, 6, 8, 8))
 
-    def perfect_on_unmasked_only(tokens, levels):  # right where visible, uniform where masked
+    def perfect_on_unmasked_only(tokens, times):  # right where visible, uniform where masked
         logits = torch.nn.functional.one_hot(tokens.clamp(max=15), 16).float() * 100
         return torch.where((tokens == 16)[..., None], torch.zeros_like(logits), logits)
 
@@ -169,9 +169,9 @@ def test_loss_counts_masked_positions_only():
 
 
 def test_fused_snr_weights():
-    levels = torch.tensor([[0.05, 0.5, 0.99], [0.9, 0.9, 0.9]])
-    w = fused_snr_weights(levels, SCHEDULERS["sigmoid"], clip=5.0)
-    assert w.shape == levels.shape and torch.isclose(w.mean(), torch.tensor(1.0))
+    times = torch.tensor([[0.05, 0.5, 0.99], [0.9, 0.9, 0.9]])
+    w = fused_snr_weights(times, SCHEDULERS["sigmoid"], clip=5.0)
+    assert w.shape == times.shape and torch.isclose(w.mean(), torch.tensor(1.0))
     assert w[0, 0] < w[0, 1] < w[0, 2]
 
 

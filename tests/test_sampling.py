@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from maskflow_cli.sampling import SAMPLERS, frame_levels, sample_fm, sample_mgm
+from maskflow_cli.sampling import SAMPLERS, frame_times, sample_fm, sample_mgm
 from maskflow_cli.schedules import SCHEDULERS, arccos_commit_counts
 
 from conftest import tiny_models
@@ -17,9 +17,9 @@ class CountingDenoiser:
     def __init__(self, model) -> None:
         self.model, self.calls = model, []
 
-    def __call__(self, tokens, levels, wanted, context):
-        self.calls.append((tokens.clone(), levels.clone()))
-        return self.model(tokens, levels)[wanted]
+    def __call__(self, tokens, times, wanted, context):
+        self.calls.append((tokens.clone(), times.clone()))
+        return self.model(tokens, times)[wanted]
 
 
 def window(batch: int = 2, frames: int = 6, context: int = 2, seed: int = 0):
@@ -49,17 +49,17 @@ def test_mgm_commits_every_masked_token_in_exactly_k_calls_and_keeps_context(tim
         assert torch.equal(x[known], tokens[known])
 
 
-def test_levels_fed_to_the_model_follow_the_unmasked_fraction():
+def test_times_fed_to_the_model_follow_the_unmasked_fraction():
     _, model = tiny_models()
     tokens, known = window(context=2)
     denoiser = CountingDenoiser(model)
     with torch.inference_mode():
         sample_mgm(denoiser, tokens, known, steps=5, scheduler=SCHEDULERS["cosine"], generator=torch.Generator().manual_seed(0))
-    _, first_levels = denoiser.calls[0]
-    assert torch.allclose(first_levels[:, :2], torch.ones(2, 2)) and torch.allclose(first_levels[:, 2:], torch.zeros(2, 4))
-    x, levels = denoiser.calls[3]
-    assert torch.allclose(levels, frame_levels(x != V, SCHEDULERS["cosine"]))
-    assert torch.allclose(levels[:, :2], torch.ones(2, 2)) and (levels[:, 2:] < 1).all() and (levels[:, 2:] > 0).any()
+    _, first_times = denoiser.calls[0]
+    assert torch.allclose(first_times[:, :2], torch.ones(2, 2)) and torch.allclose(first_times[:, 2:], torch.zeros(2, 4))
+    x, times = denoiser.calls[3]
+    assert torch.allclose(times, frame_times(x != V, SCHEDULERS["cosine"]))
+    assert torch.allclose(times[:, :2], torch.ones(2, 2)) and (times[:, 2:] < 1).all() and (times[:, 2:] > 0).any()
 
 
 @pytest.mark.parametrize("time_conditioning", [True, False])
@@ -93,7 +93,7 @@ def test_mgm_follows_a_confident_model():
     class Oracle:
         mask_id = V
 
-        def __call__(self, tokens, levels, wanted, context):
+        def __call__(self, tokens, times, wanted, context):
             return (torch.nn.functional.one_hot(target, V).float() * 50.0)[wanted]
 
     known = torch.zeros_like(target, dtype=torch.bool)

@@ -101,11 +101,17 @@ def test_an_output_that_is_a_file_is_refused_before_any_work(cli, weights_dir, c
 
 @pytest.mark.parametrize("option, value", [
     ("--lr", "inf"), ("--lr", "nan"), ("--grad-clip", "inf"), ("--ema", "nan"), ("--fps", "nan"), ("--fps", "inf"),
-    ("--constant-level-prob", "nan"), ("--context-prob", "inf"),
+    ("--constant-time-prob", "nan"), ("--context-prob", "inf"),
 ])
 def test_float_options_must_be_finite(cli, weights_dir, clip_mkv, tmp_path, option, value):
     result = _train(cli, clip_mkv, weights_dir, tmp_path / "run", "--steps", 1, option, value)
     _one_line(result, 2, option)
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_older_constant_level_prob_flag_is_the_same_option(cli, weights_dir, clip_mkv, tmp_path):
+    result = _train(cli, clip_mkv, weights_dir, tmp_path / "run", "--steps", 1, "--constant-level-prob", "nan")
+    _one_line(result, 2, "invalid value for --constant-time-prob: nan")  # parsed as the same option
     assert not (tmp_path / "run").exists()
 
 

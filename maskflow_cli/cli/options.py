@@ -12,7 +12,7 @@ _OPTIONS = (
     "steps", "sampler", "seed", "noise", "temperature", "device", "precision", "mode", "context", "stride", "frames",
     "fps", "output", "weights", "json", "overwrite", "suite", "plots", "split", "sequences", "size", "digits", "channels",
     "preset", "scheduler", "window", "attention", "batch_size", "lr", "warmup", "ema", "grad_clip", "checkpoint_every",
-    "log_every", "constant_level_prob", "context_prob", "tokenizer", "decoder_only", "resume", "data_seed",
+    "log_every", "constant_time_prob", "context_prob", "tokenizer", "decoder_only", "resume", "data_seed",
 )
 FLAGS = {name: "--" + name.replace("_", "-") for name in _OPTIONS} | {"ranges": "RANGES", "data": "DATA"}
 COMMAND_FLAGS = {"eval": {"data": "--data"}}  # where one command spells a parameter its own way
@@ -83,7 +83,7 @@ TimestepIndependent = Annotated[bool, typer.Option("--timestep-independent", ric
 Attention = Annotated[str, typer.Option("--attention", rich_help_panel=MODEL, help="full (all space-time tokens) or factorized (alternating space and time blocks).")]
 Scheduler = Annotated[str, typer.Option("--scheduler", rich_help_panel=MODEL, help="Masking scheduler κ(t): sigmoid, linear or cosine.")]
 SnrWeighting = Annotated[bool, typer.Option("--snr-weighting", rich_help_panel=TRAINING, help="Weight frames by a clipped, temporally fused SNR.")]
-ConstantLevelProb = Annotated[float, typer.Option("--constant-level-prob", rich_help_panel=TRAINING, help="Share of clips masked with one level for all frames.")]
+ConstantTimeProb = Annotated[float, typer.Option("--constant-time-prob", "--constant-level-prob", rich_help_panel=TRAINING, help="Share of clips masked with one masking time for all frames (--constant-level-prob: the older name).")]
 ContextProb = Annotated[float, typer.Option("--context-prob", rich_help_panel=TRAINING, help="Share of clips given clean context frames (a prefix, sometimes also a suffix) and one level for the rest.")]
 CodeFeatures = Annotated[bool, typer.Option("--code-features", rich_help_panel=MODEL, help="Give the transformer each code's mean pixel patch, so codes that look alike start alike.")]
 BlockCausal = Annotated[bool, typer.Option("--block-causal", rich_help_panel=MODEL, help="Clean context frames attend to context frames only, so sampling computes their keys and values once per window (exactly the same result, about half the work per step with half a window of context). Train it with --context-prob, which makes such frames.")]

@@ -74,7 +74,7 @@ def train(
     scheduler: opt.Scheduler = "sigmoid", code_features: opt.CodeFeatures = False, code_digits: opt.CodeDigits = False,
     block_causal: opt.BlockCausal = False,
     snr_weighting: opt.SnrWeighting = False,
-    constant_level_prob: opt.ConstantLevelProb = 0.0, context_prob: opt.ContextProb = 0.0, fps: opt.ModelFps = 10.0,
+    constant_time_prob: opt.ConstantTimeProb = 0.0, context_prob: opt.ContextProb = 0.0, fps: opt.ModelFps = 10.0,
     steps: opt.TrainSteps = 20000, batch_size: opt.BatchSize = 32, lr: opt.Lr = 5e-4, warmup: opt.Warmup = 500,
     ema: opt.Ema = 0.999, grad_clip: opt.GradClip = 1.0, seed: opt.TrainSeed = 0, checkpoint_every: opt.CheckpointEvery = 500,
     log_every: opt.LogEvery = 50, resume: opt.Resume = False, device: opt.Device = "auto", precision: opt.Precision = "auto",
@@ -95,7 +95,7 @@ def train(
     result = _progress(reporter, cfg.steps, TRANSFORMER_FILE, lambda on_log: transformer_recipe(
         data, output, cfg, tokenizer=tokenizer, preset=preset, window=window, timestep_independent=timestep_independent,
         attention=attention, scheduler=scheduler, code_features=code_features, code_digits=code_digits, block_causal=block_causal,
-        snr_weighting=snr_weighting, constant_level_prob=constant_level_prob, context_prob=context_prob, fps=fps,
+        snr_weighting=snr_weighting, constant_time_prob=constant_time_prob, context_prob=context_prob, fps=fps,
         device=device, resume=resume, on_log=on_log))
     out = Path(output)
     reporter.result({"command": "train", "output": str(out), "steps": result.steps, "final_loss": result.final_loss,
