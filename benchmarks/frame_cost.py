@@ -58,7 +58,7 @@ def main() -> None:
     cfg = model.config
     settings = window_settings(cfg.frames, "ar")
     steady = plan_extend(settings.context, settings.stride, settings)  # one window: context given, stride new frames
-    context = torch.randint(0, cfg.vocab_size, (1, settings.context, cfg.height, cfg.width), generator=torch.Generator().manual_seed(0))
+    context = torch.randint(0, cfg.vocab_size, (1, settings.context, cfg.grid_height, cfg.grid_width), generator=torch.Generator().manual_seed(0))
     configs = [
         ("weights' model", model, 20, True),
         ("weights' model", model, 8, True),

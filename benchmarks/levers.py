@@ -32,7 +32,7 @@ from maskflow_cli.weights import load_models
 def half_context_window(config) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Tokens, times and the masked positions of a window whose first half is context."""
     g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, config.vocab_size, (1, config.frames, config.height, config.width), generator=g)
+    x = torch.randint(0, config.vocab_size, (1, config.frames, config.grid_height, config.grid_width), generator=g)
     masked = torch.zeros_like(x, dtype=torch.bool)
     masked[:, config.frames // 2 :] = True
     times = torch.where(masked.flatten(2).all(2), 0.3, 1.0)
@@ -94,7 +94,7 @@ def main() -> None:
                       f"changes the numerics: mean KL {kl:.1e}, argmax differs at {float((tanh_logits.argmax(-1) != erf_logits.argmax(-1)).float().mean()):.2%}"))
     set_gelu(model, "tanh")
 
-    codes = torch.randint(0, model.config.vocab_size, (64, model.config.height, model.config.width), generator=torch.Generator().manual_seed(1))
+    codes = torch.randint(0, model.config.vocab_size, (64, model.config.grid_height, model.config.grid_width), generator=torch.Generator().manual_seed(1))
     channels_last = load_models(args.weights)[0].to(memory_format=torch.channels_last)
     with torch.inference_mode():
         a, b = tokenizer.decode(codes), channels_last.decode(codes)

@@ -28,7 +28,7 @@ from maskflow_cli.weights import load_models
 
 def flops_per_call(model: MaskFlowTransformer, dtype: torch.dtype | None) -> int:
     cfg = model.config
-    tokens = torch.zeros(1, cfg.frames, cfg.height, cfg.width, dtype=torch.long)
+    tokens = torch.zeros(1, cfg.frames, cfg.grid_height, cfg.grid_width, dtype=torch.long)
     with torch.inference_mode(), flop_counter() as counter:
         with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
             model(tokens, torch.zeros(1, cfg.frames))
@@ -41,7 +41,7 @@ def time_window(name: str, model: MaskFlowTransformer, precision: str, steps: in
     denoiser = ModelDenoiser(model, dtype)
     given = cfg.frames // 2  # extend-like: half the window is context
     plan = plan_extend(given, cfg.frames - given, window_settings(cfg.frames, "full"))  # one window
-    context = torch.zeros(1, given, cfg.height, cfg.width, dtype=torch.long)
+    context = torch.zeros(1, given, cfg.grid_height, cfg.grid_width, dtype=torch.long)
     seconds = []
     for i in range(repeats + 1):  # the first run warms up
         start = time.perf_counter()
@@ -69,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     facts = machine_facts(peak_dtypes=(torch.float32, torch.bfloat16))  # CPU, flags and the matmul peaks, measured now
     peaks = facts["matmul_peak_gflops"]
-    models = {p: MaskFlowTransformer(TransformerConfig(vocab_size=1000, frames=args.frames, height=8, width=8, **PRESETS[p])).eval() for p in args.presets}
+    models = {p: MaskFlowTransformer(TransformerConfig(vocab_size=1000, frames=args.frames, grid_height=8, grid_width=8, **PRESETS[p])).eval() for p in args.presets}
     if args.weights:
         models["weights"] = load_models(args.weights)[1].eval()
     rows = [time_window(name, m, precision, args.steps, args.repeats, peaks) for name, m in models.items() for precision in args.precisions]

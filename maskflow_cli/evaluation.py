@@ -155,7 +155,7 @@ def _sample_batch(pipe: MaskFlowPipeline, plan: Plan, options: SamplingOptions, 
     """One batch of B videos uint8 [B,T0,...] through the engine -> uint8 [B,plan.length,...], NFE."""
     batch = video.shape[0]
     given = [i for a, b in plan.given for i in range(a, b)]
-    height, width = pipe.transformer.config.height, pipe.transformer.config.width
+    height, width = pipe.transformer.config.grid_height, pipe.transformer.config.grid_width
     known = torch.empty((batch, plan.length, height, width), dtype=torch.long)  # [B,T,H,W], given frames' tokens
     if given:
         known[:, given] = pipe.encode(video[:, given].flatten(0, 1)).view(batch, len(given), height, width)

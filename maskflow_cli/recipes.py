@@ -38,7 +38,7 @@ TOKENIZER_FILE, TRANSFORMER_FILE = "tokenizer.safetensors", "transformer.safeten
 # Config fields set by a recipe parameter of another name (the rest come from presets or are fixed).
 TOKENIZER_FIELDS = {"height": "size", "width": "size", "channels": "channels"}
 TRANSFORMER_FIELDS = {"frames": "window", "attention": "attention", "scheduler": "scheduler", "code_digits": "code_digits",
-                      "vocab_size": "tokenizer", "height": "tokenizer", "width": "tokenizer"}
+                      "vocab_size": "tokenizer", "grid_height": "tokenizer", "grid_width": "tokenizer"}
 
 
 @contextmanager
@@ -116,7 +116,7 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
     tc = tok.config
     patch_size = (tc.height // tc.token_height) * (tc.width // tc.token_width) * tc.channels
     with _fields_named(TRANSFORMER_FIELDS, "preset", preset):
-        config = TransformerConfig(vocab_size=tc.vocab_size, frames=window, height=tc.token_height, width=tc.token_width,
+        config = TransformerConfig(vocab_size=tc.vocab_size, frames=window, grid_height=tc.token_height, grid_width=tc.token_width,
                                    attention=attention, time_conditioning=not timestep_independent, scheduler=scheduler,
                                    code_features=patch_size if code_features else 0,
                                    code_digits=tuple(tc.levels) if code_digits else (),

@@ -98,7 +98,7 @@ class ModelDenoiser:
         config = model.config
         self.mask_id: int = config.mask_id
         self.scheduler = model_scheduler(config)
-        self.grid: tuple[int, int] = (config.height, config.width)
+        self.grid: tuple[int, int] = (config.grid_height, config.grid_width)
         self.device: torch.device = next(model.parameters()).device
         self.cache_context = cache_context and config.block_causal and not compile
         self.compiled = None

@@ -6,8 +6,9 @@ the product of the levels and no codebook can collapse. Each frame of HÃ—P by WÃ
 tokens, P = 2**len(channel_multipliers).
 
 Axis legend:
-    T  frames   C  pixel channels (1 gray, 3 RGB)   Y, X  pixel rows, columns
-    H, W  token rows, columns                        Q  FSQ channels (len(levels))
+    T  frames   C  pixel channels (1 gray, 3 RGB)   Y, X  pixel rows, columns (config.height, width)
+    H, W  token rows, columns (config.token_height, token_width; the transformer's grid_height, grid_width)
+    Q  FSQ channels (len(levels))
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ ENCODERS = ("conv", "patch")
 
 @dataclass(frozen=True)
 class TokenizerConfig:
-    height: int = 64  # frame size in pixels
-    width: int = 64
+    height: int = 64  # frame rows in pixels (the token grid is token_height = height / P rows)
+    width: int = 64  # frame columns in pixels (token_width = width / P; TransformerConfig.grid_* are tokens)
     channels: int = 1  # 1 gray, 3 RGB
     base_channels: int = 32
     channel_multipliers: tuple[int, ...] = (1, 2, 4)  # one 2x downsampling stage each

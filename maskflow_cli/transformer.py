@@ -31,6 +31,7 @@ Axis legend:
     B  batch                    T  frames in the window (<= config.frames)
     Tc context frames           Tn frames to generate (T = Tc + Tn)    M  positions whose logits are wanted
     H  token rows per frame     W  token columns per frame      S = H*W tokens per frame
+       (H, W = config.grid_height, grid_width: the token grid, never pixels)
     D  model width              V  vocabulary (the mask token is id V)
     t  per-frame masking time in [0, 1] (``times`` [B,T]; 1 = clean, 0 = fully masked)
     Q  code digits (FSQ channels)   L = ΣL_q digit values over all channels
@@ -60,8 +61,8 @@ POSITION_SCALE = 0.05  # the sine-cosine start of the position embeddings, next 
 class TransformerConfig:
     vocab_size: int  # V, the tokenizer's vocabulary; the mask token is id V
     frames: int  # window length the model was trained on
-    height: int  # token rows per frame
-    width: int  # token columns per frame
+    grid_height: int  # H: token rows per frame (not pixels: TokenizerConfig.height is the frame's pixel rows)
+    grid_width: int  # W: token columns per frame (not pixels: TokenizerConfig.width is the frame's pixel columns)
     dim: int = 384
     depth: int = 8
     heads: int = 6
@@ -82,7 +83,7 @@ class TransformerConfig:
             raise ConfigError("scheduler", self.scheduler, f"choose one of {', '.join(SCHEDULERS)}")
         if self.dim % self.heads:
             raise ConfigError("dim", self.dim, f"must be divisible by heads ({self.heads})")
-        for name in ("vocab_size", "frames", "height", "width", "depth"):
+        for name in ("vocab_size", "frames", "grid_height", "grid_width", "depth"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, getattr(self, name), "must be at least 1")
         if self.code_features < 0:
@@ -244,7 +245,7 @@ class MaskFlowTransformer(nn.Module):
         self.config = config
         d = config.dim
         self.token_embed = nn.Embedding(config.vocab_size + 1, d)
-        self.space_pos = nn.Parameter(torch.zeros(config.height * config.width, d))
+        self.space_pos = nn.Parameter(torch.zeros(config.grid_height * config.grid_width, d))
         self.time_pos = nn.Parameter(torch.zeros(config.frames, d))
         if config.time_conditioning:
             self.time_embed = nn.Sequential(nn.Linear(256, d), nn.SiLU(), nn.Linear(d, d))
@@ -275,7 +276,7 @@ class MaskFlowTransformer(nn.Module):
             nn.init.normal_(self.digit_embed.weight, std=0.02)
         cfg = self.config
         with torch.no_grad():
-            self.space_pos.copy_(POSITION_SCALE * sincos_grid(cfg.height, cfg.width, cfg.dim))
+            self.space_pos.copy_(POSITION_SCALE * sincos_grid(cfg.grid_height, cfg.grid_width, cfg.dim))
             self.time_pos.copy_(POSITION_SCALE * sincos_positions(cfg.frames, cfg.dim))
         for block in self.blocks:  # adaLN-Zero: every block starts as the identity
             nn.init.zeros_(block.modulation.weight)
@@ -365,7 +366,7 @@ class MaskFlowTransformer(nn.Module):
         per-code vectors [V,D] of code features (None without them)."""
         _, frames, h, w = tokens.shape
         cfg = self.config
-        assert (h, w) == (cfg.height, cfg.width) and frames <= cfg.frames, "window does not fit the model"
+        assert (h, w) == (cfg.grid_height, cfg.grid_width) and frames <= cfg.frames, "window does not fit the model"
         flat = rearrange(tokens, "b t h w -> b t (h w)")
         x = self.token_embed(flat)  # [B,T,S,D]
         code_vectors = None

@@ -48,10 +48,13 @@ KINDS: dict[str, tuple[type, type]] = {
 LIMITS: dict[str, dict[str, Any]] = {
     "tokenizer": {"height": 8192, "width": 8192, "base_channels": 4096, "blocks_per_stage": 64,
                   "channel_multipliers": (12, 64), "levels": (16, 4096)},
-    "transformer": {"frames": 4096, "height": 1024, "width": 1024, "dim": 65536, "depth": 256, "heads": 1024,
+    "transformer": {"frames": 4096, "grid_height": 1024, "grid_width": 1024, "dim": 65536, "depth": 256, "heads": 1024,
                     "mlp_ratio": 64.0},
 }
 MAX_CONFIG_INT = 2**20
+# Config fields renamed since weights were first written: old JSON key -> field. Weights are written with
+# the new names; the old ones are read as these (the transformer's token grid was height/width).
+RENAMED_FIELDS: dict[str, dict[str, str]] = {"transformer": {"height": "grid_height", "width": "grid_width"}}
 NO_DEFAULT = "no default weights are installed; pass {param:weights} with a folder, a .safetensors file or hf://owner/repo"
 
 
@@ -204,6 +207,7 @@ def _read_header(file: Path) -> dict[str, Component]:
 def _config_from_json(cls: type, data: Any, where: str, kind: str) -> Any:
     if not isinstance(data, dict):
         raise WeightsError(where, f"{kind} config is missing")
+    data = _renamed(data, RENAMED_FIELDS.get(kind, {}), where, kind)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -222,6 +226,14 @@ def _config_from_json(cls: type, data: Any, where: str, kind: str) -> Any:
     if kind == "tokenizer" and config.vocab_size > MAX_CONFIG_INT:
         raise WeightsError(where, f"bad {kind} config: levels {list(config.levels)} make a vocabulary of {config.vocab_size:,} (at most {MAX_CONFIG_INT:,})")
     return config
+
+
+def _renamed(data: dict, renames: dict[str, str], where: str, kind: str) -> dict:
+    """A config's JSON with old field names replaced by the current ones (a file with both is refused)."""
+    both = sorted(old for old, new in renames.items() if old in data and new in data)
+    if both:
+        raise WeightsError(where, f"{kind} config has both old and new names for {[renames[old] for old in both]}")
+    return {renames.get(name, name): value for name, value in data.items()}
 
 
 def _config_value_problem(expected: Any, value: Any, limit: Any) -> str | None:
@@ -376,11 +388,11 @@ def load_tokenizer(source: str | os.PathLike | None) -> FrameTokenizer:
 
 
 def check_compatible(tok: TokenizerConfig, model: TransformerConfig, where: str) -> None:
-    if (tok.vocab_size, tok.token_height, tok.token_width) != (model.vocab_size, model.height, model.width):
+    if (tok.vocab_size, tok.token_height, tok.token_width) != (model.vocab_size, model.grid_height, model.grid_width):
         raise WeightsError(
             where,
             f"tokenizer (vocabulary {tok.vocab_size}, {tok.token_height}x{tok.token_width} tokens a frame) and "
-            f"transformer (vocabulary {model.vocab_size}, {model.height}x{model.width}) do not fit together",
+            f"transformer (vocabulary {model.vocab_size}, {model.grid_height}x{model.grid_width}) do not fit together",
         )
     if model.code_digits and tuple(model.code_digits) != tuple(tok.levels):
         raise WeightsError(where, f"the transformer reads codes as FSQ digits of levels {list(model.code_digits)}, but the "

@@ -19,7 +19,7 @@ from maskflow_cli.transformer import MaskFlowTransformer, TransformerConfig
 from maskflow_cli.weights import save_weights
 
 TINY_TOKENIZER = TokenizerConfig(height=32, width=32, channels=1, base_channels=8, channel_multipliers=(1, 2), levels=(4, 4))
-TINY_TRANSFORMER = TransformerConfig(vocab_size=16, frames=6, height=8, width=8, dim=32, depth=2, heads=2)
+TINY_TRANSFORMER = TransformerConfig(vocab_size=16, frames=6, grid_height=8, grid_width=8, dim=32, depth=2, heads=2)
 
 
 def tiny_models(time_conditioning: bool = True, seed: int = 0) -> tuple[FrameTokenizer, MaskFlowTransformer]:

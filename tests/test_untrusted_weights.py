@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 
 from maskflow_cli.errors import WeightsError
@@ -283,6 +284,27 @@ def test_tokenizer_config_values_are_checked(tmp_path, field, value, needle):
     manifest["components"]["tokenizer"]["config"][field] = value
     message = refused(write(tmp_path / "w.safetensors", tensors, manifest), "bad tokenizer config", needle)
     assert field in message
+
+
+def test_a_transformer_config_with_the_old_token_grid_names_still_loads(tmp_path, good_file):
+    """Weights written before the token grid was named grid_height/grid_width (height/width) load as
+    the same config; new weights carry the new names; a config holding both spellings is refused."""
+    tensors, manifest = tensors_and_manifest()
+    config = manifest["components"]["transformer"]["config"]
+    old = {("height" if k == "grid_height" else "width" if k == "grid_width" else k): v for k, v in config.items()}
+    manifest["components"]["transformer"]["config"] = old
+    _, transformer, _ = load_models(write(tmp_path / "old.safetensors", tensors, manifest))
+    assert transformer.config == TINY_TRANSFORMER and "grid_height" not in old
+    written = json.loads(inspect_weights_metadata(good_file))["components"]["transformer"]["config"]
+    assert written["grid_height"] == written["grid_width"] == 8 and "height" not in written
+    manifest["components"]["transformer"]["config"] = {**old, "grid_height": 8}
+    refused(write(tmp_path / "both.safetensors", tensors, manifest), "both old and new names", "grid_height")
+
+
+def inspect_weights_metadata(path: Path) -> str:
+    """The raw maskflow metadata JSON of a weights file."""
+    with safe_open(str(path), framework="pt") as handle:
+        return handle.metadata()["maskflow"]
 
 
 # --------------------------------------------------------------------------- through the command line
