@@ -151,7 +151,8 @@ def sample_batch(pipe: MaskFlowPipeline, plan: Plan, options: SamplingOptions, s
         x = tokens[:, window.start : window.stop].to(pipe.device)
         known = torch.zeros_like(x, dtype=torch.bool)
         known[:, [i - window.start for i in window.context]] = True
-        out = SAMPLERS[options.sampler](denoiser, x, known, steps=options.steps, scheduler=SCHEDULERS[cfg.scheduler], generator=generator)
+        out = SAMPLERS[options.sampler](denoiser, x, known, steps=options.steps, scheduler=SCHEDULERS[cfg.scheduler], generator=generator,
+                                          **options.sampler_kwargs())
         tokens[:, window.keep] = out[:, [i - window.start for i in window.keep]].cpu()
     fmt = pipe.frame_format
     frames = torch.empty((batch, plan.length, fmt.height, fmt.width, fmt.channels), dtype=torch.uint8)

@@ -42,6 +42,14 @@ class SamplingOptions:
     sampler: str = "mgm"  # "mgm" or "fm"
     steps: int = 20  # K, network calls per window (at most)
     seed: int | None = None  # None: a fresh random seed (see Run.seed)
+    temperature: float = 1.0  # tokens drawn from softmax(logits / temperature)
+    noise: float | None = None  # MGM only: Gumbel noise scale on confidences (None: the sampler's default)
+    anneal: bool = True  # MGM only: anneal the noise to zero over the steps
+
+    def sampler_kwargs(self) -> dict:
+        """Keyword arguments of the sampler beyond the shared signature."""
+        own = {"anneal": self.anneal, **({"noise": self.noise} if self.noise is not None else {})} if self.sampler == "mgm" else {}
+        return {"temperature": self.temperature, **own}
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -269,6 +277,7 @@ class Run:
         out = sampler(
             denoiser, x.to(pipe.device), known.to(pipe.device),
             steps=self.options.steps, scheduler=SCHEDULERS[cfg.scheduler], generator=generator, callback=self.callback,
+            **self.options.sampler_kwargs(),
         )[0].cpu()  # [T,H,W]
         kept = out[[i - window.start for i in window.keep]]
         for i, tok in zip(window.keep, kept):

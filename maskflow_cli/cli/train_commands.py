@@ -49,6 +49,12 @@ def _run_fit(reporter: Reporter, task, cfg: TrainConfig, out: Path, name: str, i
         return fit(task, cfg, out, name, info, resume=resume, on_log=on_log)
 
 
+def _public_name(source: str) -> str:
+    """What weights' metadata records of a data or weights source: its file or folder name only, so
+    published weights do not carry a path of the training machine (``hf://`` sources stay whole)."""
+    return source if source.startswith("hf://") else Path(source).name
+
+
 def train_tokenizer(
     data: opt.Data, output: opt.OutDir, preset: opt.TokenizerPreset = "base", steps: opt.TrainSteps = 5000, batch_size: opt.BatchSize = 64,
     lr: opt.Lr = 1e-3, warmup: opt.Warmup = 200, ema: opt.Ema = 0.999, grad_clip: opt.GradClip = 1.0, seed: opt.TrainSeed = 0,
@@ -86,7 +92,8 @@ def train_tokenizer(
     clips = load_training_clips(data, 1, FrameFormat(config.height, config.width, config.channels))
     task = TokenizerTask(model.to(dev), clips, batch_size, dev)
     out = Path(output)
-    info = {"dataset": str(data), "frames": len(clips), **({"decoder_only_from": decoder_only} if decoder_only else {})}
+    info = {"dataset": _public_name(data), "frames": len(clips),
+            **({"decoder_only_from": _public_name(decoder_only)} if decoder_only else {})}
     result = _run_fit(reporter, task, cfg, out, "tokenizer.safetensors", info, resume)
     reporter.result({"command": "train-tokenizer", "output": str(out / "tokenizer.safetensors"), "steps": result.steps,
                      "final_loss": result.final_loss, "psnr": result.metrics.get("psnr"), "seconds": round(result.wall_seconds, 1)},
@@ -145,7 +152,7 @@ def train(
     task = TransformerTask(model.to(dev), tokens, batch_size, dev,
                            snr_weighting=snr_weighting, constant_level_prob=constant_level_prob, context_prob=context_prob)
     out = Path(output)
-    info = {"fps": fps, "dataset": str(data), "clips": len(clips), "window": window}
+    info = {"fps": fps, "dataset": _public_name(data), "clips": len(clips), "window": window}
     result = _run_fit(reporter, task, cfg, out, "transformer.safetensors", info, resume)
     save_weights(out / "tokenizer.safetensors", {"tokenizer": tok.cpu()}, {"tokenizer": tok_info})  # DIR is complete
     reporter.result({"command": "train", "output": str(out), "steps": result.steps, "final_loss": result.final_loss,
