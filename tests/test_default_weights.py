@@ -1,17 +1,19 @@
-"""The weights shipped in weights/ load, reconstruct held-out digits above the floor, and sample."""
+"""The weights shipped in weights/ load, reconstruct held-out digits above the floor, continue
+held-out sequences better than all-black frames, and sample through the CLI."""
 
 import json
 
 import torch
 
-from maskflow_cli.evaluation import frame_psnr, held_out_sequences
-from maskflow_cli.pipeline import decode_tokens, encode_frames
+from maskflow_cli.evaluation import continue_batch, frame_mse, frame_psnr, held_out_sequences
+from maskflow_cli.pipeline import MaskFlowPipeline, SamplingOptions, decode_tokens, encode_frames
+from maskflow_cli.planner import window_settings
 from maskflow_cli.video_io import FrameFormat
 from maskflow_cli.weights import default_weights_dir, inspect_weights, load_tokenizer
 
-# A regression floor for the shipped tokenizer: it measures 19.9 dB on these clips. The training
-# issue's 24 dB floor is NOT met by the patch-local tokenizer; weights/README.md says why.
-PSNR_FLOOR = 19.5
+# A regression floor for the shipped tokenizer: it measures 23.4 dB on these clips (the project's
+# 24 dB bar is not met yet; weights/README.md gives the full-size measurement).
+PSNR_FLOOR = 23.0
 
 
 def test_default_weights_are_installed_and_complete():
@@ -37,3 +39,12 @@ def test_default_weights_generate_through_the_cli(cli, tmp_path):
     assert r.code == 0, r.err
     summary = json.loads(r.out)
     assert summary["frames"] == 16 and summary["width"] == 64 and summary["nfe"] == 4
+
+
+def test_default_weights_continue_held_out_sequences_better_than_black_frames():
+    pipe = MaskFlowPipeline.from_weights(None, device="cpu")
+    clips = held_out_sequences(None, 20, 3, pipe.frame_format, seed=7)  # reserved test digits only
+    new, _ = continue_batch(pipe, clips[:, :10], 10, window_settings(pipe.window), SamplingOptions(steps=8, seed=0), seed=0)
+    mse = frame_mse(new, clips[:, 10:]).mean(1)  # [3] per sequence; measured 137, 134, 155
+    black = frame_mse(torch.zeros_like(new), clips[:, 10:]).mean(1)  # 193, 164, 216
+    assert bool((mse < black).all()), (mse, black)
