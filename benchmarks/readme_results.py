@@ -28,6 +28,7 @@ COMMANDS = {
     "length_scaling": "python benchmarks/length_scaling.py --out benchmarks/results/length_scaling.json",
     "samplers": "OMP_NUM_THREADS=1 python benchmarks/samplers.py --sequences 8 --batch 8 --out benchmarks/results/samplers.json",
     "timestep_feeding": "OMP_NUM_THREADS=1 python benchmarks/timestep_feeding.py --sequences 8 --batch 8 --out benchmarks/results/timestep_feeding.json",
+    "sampler_tuning": "OMP_NUM_THREADS=1 python benchmarks/sampler_tuning.py --weights weights --sequences 8 --batch 8 --out benchmarks/results/sampler_tuning.json",
     "next_frame_knowledge": "OMP_NUM_THREADS=1 python benchmarks/next_frame_knowledge.py --sequences 32 --out benchmarks/results/next_frame_knowledge.json",
 }
 
@@ -92,6 +93,21 @@ def render_samplers(r: dict) -> list[str]:
     return out + _table(["sampler", "steps", "NFE / sequence", "MSE/frame", "PSNR", "SSIM", "s / generated frame"], rows) + [""]
 
 
+def render_sampler_tuning(r: dict) -> list[str]:
+    b = r["base"]
+    out = [f"### Sampler settings (`{COMMANDS['sampler_tuning']}`)", "",
+           (f"Machine: {_machine(r['machine'])}; continuation 10 → 10 on {r['sequences']} test sequences, seed {r['seed']}, "
+            f"one setting changed at a time from MGM {b['steps']} steps, noise {b['noise']:g} annealed, temperature "
+            f"{b['temperature']:g}, ar context {b['context']}; all-black frames score {r['black_mse']:.1f}. "
+            "Plot: `benchmarks/results/sampler_tuning.png`."), ""]
+    rows = [[x["group"], x["sampler"], x["steps"], f"{x['noise']:g}" if x["sampler"] == "mgm" else "–",
+             ("yes" if x["anneal"] else "no") if x["sampler"] == "mgm" else "–", f"{x['temperature']:g}", x["context"], x["nfe"],
+             f"{x['mse']:.1f} ± {x['mse_ci95']:.1f}", f"{x['psnr']:.2f}", f"{x['ssim']:.3f}", f"{x['seconds_per_frame']:.2f}"]
+            for x in r["rows"]]
+    return out + _table(["question", "sampler", "steps", "noise", "annealed", "temperature", "context", "NFE / sequence", "MSE/frame",
+                         "PSNR", "SSIM", "s / generated frame"], rows) + [""]
+
+
 def render_timestep_feeding(r: dict) -> list[str]:
     out = [f"### Timestep feeding (`{COMMANDS['timestep_feeding']}`)", "",
            f"Machine: {_machine(r['machine'])}; timestep-dependent weights: {r['time_conditioning']}; continuation 10 → 10 on {r['sequences']} sequences, MGM {r['steps']} steps.", ""]
@@ -117,7 +133,7 @@ def render_next_frame_knowledge(r: dict) -> list[str]:
 
 
 RENDERERS = {"eval": render_eval, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
-             "samplers": render_samplers, "timestep_feeding": render_timestep_feeding,
+             "samplers": render_samplers, "sampler_tuning": render_sampler_tuning, "timestep_feeding": render_timestep_feeding,
              "next_frame_knowledge": render_next_frame_knowledge}
 
 
