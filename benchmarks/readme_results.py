@@ -24,6 +24,7 @@ FACTS = ("parameters", "dataset", "frames", "clips", "window", "steps", "batch_s
 
 COMMANDS = {
     "eval": "OMP_NUM_THREADS=1 maskflow eval --json --plots benchmarks/results/plots > benchmarks/results/eval.json",
+    "eval_h100": "maskflow eval -w runs/C --suite continuation --suite infill --device cuda --json > eval_h100.json  # on one H100",
     "window_speed": "python benchmarks/window_speed.py --weights weights --repeats 2 --out benchmarks/results/window_speed.json",
     "length_scaling": "python benchmarks/length_scaling.py --out benchmarks/results/length_scaling.json",
     "samplers": "OMP_NUM_THREADS=1 python benchmarks/samplers.py --sequences 8 --batch 8 --out benchmarks/results/samplers.json",
@@ -70,6 +71,29 @@ def render_eval(r: dict) -> list[str]:
         a, b = s["range"]
         out += [f"Infill of frames {a}:{b} from both sides ({_tag(s)}):", ""] + _scores(s, ("maskflow", "repeat_nearest", "crossfade")) + [""]
     return out
+
+
+def render_eval_h100(r: dict, results: Path = RESULTS) -> list[str]:
+    """The same suites measured on the H100 that trained the weights, next to this machine's eval.json."""
+    here = json.loads((results / "eval.json").read_text()) if (results / "eval.json").exists() else {}
+    out = [f"### The H100 measurement reproduced here (`{COMMANDS['eval_h100']}`)", "",
+           (f"Weights {r['weights']} on {r['device']} ({r['seconds']:.0f} s), with the tokenizer decoder from before its "
+            "fine-tuning; this machine: `benchmarks/results/eval.json` (weights/, fine-tuned decoder). Same test sequences "
+            f"(data seed {r['data_seed']}), sampler settings and seed; the random streams of CUDA and the CPU differ."), ""]
+    pairs = [("continuation 10 → 10", r.get("continuation"), here.get("continuation"))]
+    pairs += [(f"infill {s['range'][0]}:{s['range'][1]}", s, here.get("infill", {}).get(k)) for k, s in r.get("infill", {}).items()]
+    rows = []
+    for name, theirs, ours in pairs:
+        if theirs is None:
+            continue
+        a = theirs["maskflow"]["mse"]
+        if ours is None:
+            rows.append([name, f"{a['mean']:.1f} ± {a['ci95']:.1f}", "not measured", "–"])
+            continue
+        b = ours["maskflow"]["mse"]
+        inside = abs(a["mean"] - b["mean"]) <= b["ci95"]
+        rows.append([name, f"{a['mean']:.1f} ± {a['ci95']:.1f}", f"{b['mean']:.1f} ± {b['ci95']:.1f}", "yes" if inside else "no"])
+    return out + _table(["MSE/frame", "H100", "this machine", "H100 mean inside this machine's 95 % interval"], rows) + [""]
 
 
 def render_window_speed(r: dict) -> list[str]:
@@ -132,7 +156,7 @@ def render_next_frame_knowledge(r: dict) -> list[str]:
     return out
 
 
-RENDERERS = {"eval": render_eval, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
+RENDERERS = {"eval": render_eval, "eval_h100": render_eval_h100, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
              "samplers": render_samplers, "sampler_tuning": render_sampler_tuning, "timestep_feeding": render_timestep_feeding,
              "next_frame_knowledge": render_next_frame_knowledge}
 
