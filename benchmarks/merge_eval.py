@@ -7,7 +7,9 @@ when a later one is stopped); this writes the one file `benchmarks/readme_result
         --out benchmarks/results/eval.json
 
 Sections are copied as measured; ``seconds`` becomes the sum, ``suite_seconds`` keeps each run's time,
-and runs of different weights, data or data seed are refused.
+and runs of different weights, data or data seed are refused. ``--label`` names the weights in the
+output (e.g. ``weights/`` for a byte-identical copy that was measured elsewhere); the measured path
+stays under ``measured_weights``.
 """
 
 from __future__ import annotations
@@ -43,9 +45,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--label", default=None, help="name of the weights in the output")
     args = parser.parse_args()
     try:
         merged = merge([json.loads(p.read_text()) for p in args.runs])
+        if args.label:
+            merged = {"weights": args.label, "measured_weights": merged["weights"], **{k: v for k, v in merged.items() if k != "weights"}}
     except (OSError, ValueError) as error:
         sys.exit(f"merge_eval: {error}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

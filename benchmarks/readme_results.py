@@ -23,7 +23,8 @@ FACTS = ("parameters", "dataset", "frames", "clips", "window", "steps", "batch_s
          "hardware", "wall_seconds", "final_loss", "decoder_only_from", "storage")
 
 COMMANDS = {
-    "eval": "OMP_NUM_THREADS=1 maskflow eval --json --plots benchmarks/results/plots > benchmarks/results/eval.json",
+    "eval": ("for s in tokenizer continuation horizon infill; do OMP_NUM_THREADS=1 maskflow eval --suite $s --json > eval_$s.json; done; "
+             "python benchmarks/merge_eval.py eval_*.json --label weights/ --out benchmarks/results/eval.json"),
     "eval_h100": "maskflow eval -w runs/C --suite continuation --suite infill --device cuda --json > eval_h100.json  # on one H100",
     "window_speed": "python benchmarks/window_speed.py --weights weights --repeats 2 --out benchmarks/results/window_speed.json",
     "length_scaling": "python benchmarks/length_scaling.py --out benchmarks/results/length_scaling.json",
@@ -53,7 +54,11 @@ def _tag(s: dict) -> str:
 
 
 def render_eval(r: dict) -> list[str]:
-    out = [f"### Quality (`{COMMANDS['eval']}`)", "", f"Weights: {r['weights']}; data: {r['data']}; device {r['device']}; {r['seconds']:.0f} s in all.", ""]
+    measured = [s for s in ("tokenizer", "continuation", "horizon", "infill") if s in r]
+    missing = [s for s in ("tokenizer", "continuation", "horizon", "infill") if s not in r]
+    out = [f"### Quality (`{COMMANDS['eval']}`)", "",
+           (f"Weights: {r['weights']}; data: {r['data']}; device {r['device']}; {r['seconds']:.0f} s in all. Suites measured: "
+            f"{', '.join(measured)}" + (f"; not measured here yet: {', '.join(missing)}." if missing else ".")), ""]
     if "tokenizer" in r:
         t = r["tokenizer"]
         out += [f"Tokenizer reconstruction on {t['frames']} test frames: PSNR {t['psnr']['mean']:.2f} dB, SSIM {t['ssim']['mean']:.3f}.", ""]
@@ -80,20 +85,21 @@ def render_eval_h100(r: dict, results: Path = RESULTS) -> list[str]:
            (f"Weights {r['weights']} on {r['device']} ({r['seconds']:.0f} s), with the tokenizer decoder from before its "
             "fine-tuning; this machine: `benchmarks/results/eval.json` (weights/, fine-tuned decoder). Same test sequences "
             f"(data seed {r['data_seed']}), sampler settings and seed; the random streams of CUDA and the CPU differ."), ""]
-    pairs = [("continuation 10 → 10", r.get("continuation"), here.get("continuation"))]
-    pairs += [(f"infill {s['range'][0]}:{s['range'][1]}", s, here.get("infill", {}).get(k)) for k, s in r.get("infill", {}).items()]
+    pairs = [("continuation 10 → 10", "black", r.get("continuation"), here.get("continuation"))]
+    pairs += [(f"infill {s['range'][0]}:{s['range'][1]}", "crossfade", s, here.get("infill", {}).get(k)) for k, s in r.get("infill", {}).items()]
     rows = []
-    for name, theirs, ours in pairs:
+    for name, baseline, theirs, ours in pairs:
         if theirs is None:
             continue
         a = theirs["maskflow"]["mse"]
+        row = [name, f"{baseline.replace('crossfade', 'cross-fade')} {theirs[baseline]['mse']['mean']:.1f}", f"{a['mean']:.1f} ± {a['ci95']:.1f}"]
         if ours is None:
-            rows.append([name, f"{a['mean']:.1f} ± {a['ci95']:.1f}", "not measured", "–"])
+            rows.append(row + ["not measured", "–"])
             continue
         b = ours["maskflow"]["mse"]
         inside = abs(a["mean"] - b["mean"]) <= b["ci95"]
-        rows.append([name, f"{a['mean']:.1f} ± {a['ci95']:.1f}", f"{b['mean']:.1f} ± {b['ci95']:.1f}", "yes" if inside else "no"])
-    return out + _table(["MSE/frame", "H100", "this machine", "H100 mean inside this machine's 95 % interval"], rows) + [""]
+        rows.append(row + [f"{b['mean']:.1f} ± {b['ci95']:.1f}", "yes" if inside else "no"])
+    return out + _table(["MSE/frame", "baseline", "H100", "this machine", "H100 mean inside this machine's 95 % interval"], rows) + [""]
 
 
 def render_window_speed(r: dict) -> list[str]:

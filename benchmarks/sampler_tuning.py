@@ -29,10 +29,9 @@ BASE = {"sampler": "mgm", "steps": 12, "noise": 4.5, "anneal": True, "temperatur
 RANDOM_ORDER = 1e9  # noise this large ranks the masked tokens in random order
 # (group, changes from BASE); the group names the question a point answers
 POINTS = [  # most telling first: a run cut short still answers the main questions
-    ("steps", {}), ("steps", {"steps": 8}), ("steps", {"steps": 20}),
-    ("order", {"noise": RANDOM_ORDER}), ("noise", {"noise": 0.0}),
-    ("temperature", {"temperature": 0.7}), ("anneal", {"anneal": False}),
-    ("context", {"context": 4}), ("fm", {"sampler": "fm", "steps": 12}),
+    ("steps", {}), ("steps", {"steps": 8}), ("fm", {"sampler": "fm", "steps": 12}),
+    ("order", {"noise": RANDOM_ORDER}), ("noise", {"noise": 0.0}), ("steps", {"steps": 20}),
+    ("temperature", {"temperature": 0.7}), ("anneal", {"anneal": False}), ("context", {"context": 4}),
     ("noise", {"noise": 12.0}), ("context", {"context": 12}), ("temperature", {"temperature": 1.3}),
     ("fm", {"sampler": "fm", "steps": 50}),
 ]
