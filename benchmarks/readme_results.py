@@ -193,6 +193,9 @@ def render_card(weights: Path = ROOT / "weights", results: Path = RESULTS) -> st
     if path.exists():
         lines += ["Measured quality, from `benchmarks/results/eval.json` (see the main README's Results for all of it):", ""]
         lines += render_eval(json.loads(path.read_text()))[2:]
+    if (results / "eval_h100.json").exists():
+        lines += ["The H100's own evaluation, from `benchmarks/results/eval_h100.json`, next to this machine's:", ""]
+        lines += render_eval_h100(json.loads((results / "eval_h100.json").read_text()), results)[2:]
     return "\n".join(lines + [CARD_END])
 
 
