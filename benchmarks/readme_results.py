@@ -127,14 +127,13 @@ def render_sampler_tuning(r: dict) -> list[str]:
     b = r["base"]
     out = [f"### Sampler settings (`{COMMANDS['sampler_tuning']}`)", "",
            (f"Machine: {_machine(r['machine'])}; continuation 10 → 10 on {r['sequences']} test sequences, seed {r['seed']}, "
-            f"one setting changed at a time from MGM {b['steps']} steps, noise {b['noise']:g} annealed, temperature "
+            f"one setting changed at a time from MGM {b['steps']} steps, Gumbel noise {b['noise']:g} annealed to 0, temperature "
             f"{b['temperature']:g}, ar context {b['context']}; all-black frames score {r['black_mse']:.1f}. "
             "Plot: `benchmarks/results/sampler_tuning.png`."), ""]
-    rows = [[x["group"], x["sampler"], x["steps"], f"{x['noise']:g}" if x["sampler"] == "mgm" else "–",
-             ("yes" if x["anneal"] else "no") if x["sampler"] == "mgm" else "–", f"{x['temperature']:g}", x["context"], x["nfe"],
+    rows = [[x["group"], x["sampler"], x["steps"], f"{x['noise']:g}" if x["sampler"] == "mgm" else "–", f"{x['temperature']:g}", x["context"], x["nfe"],
              f"{x['mse']:.1f} ± {x['mse_ci95']:.1f}", f"{x['psnr']:.2f}", f"{x['ssim']:.3f}", f"{x['seconds_per_frame']:.2f}"]
             for x in r["rows"]]
-    return out + _table(["question", "sampler", "steps", "noise", "annealed", "temperature", "context", "NFE / sequence", "MSE/frame",
+    return out + _table(["question", "sampler", "steps", "noise", "temperature", "context", "NFE / sequence", "MSE/frame",
                          "PSNR", "SSIM", "s / generated frame"], rows) + [""]
 
 

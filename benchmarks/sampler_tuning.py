@@ -1,9 +1,8 @@
 """Sampler settings for a trained model: continuation quality against NFE for each setting.
 
 One variable at a time around a base point (MGM, 12 steps, Gumbel noise 4.5 annealed to zero,
-temperature 1, ar context 8): MGM step count, the noise scale on the confidence scores and whether it
-is annealed, random commit order (noise so large that confidence no longer matters), the sampling
-temperature, the context length of each sliding window, and FM at about the same NFE. Every point
+temperature 1, ar context 8): MGM step count, the noise scale on the confidence scores, random commit
+order (noise so large that confidence no longer matters), the sampling temperature, the context length of each sliding window, and FM at about the same NFE. Every point
 continues the same held-out Moving MNIST sequences (10 given -> 10 new frames) with the same seed,
 so differences between points are paired. Prints one line per point as it finishes, rewrites the
 JSON after each point, and with matplotlib writes a PNG of MSE against NFE:
@@ -22,25 +21,26 @@ from pathlib import Path
 from common import machine_facts, test_clips
 
 from maskflow_cli.evaluation import FUTURE, continuation_suite
-from maskflow_cli.pipeline import MaskFlowPipeline, SamplingOptions
+from maskflow_cli.engine import SamplingOptions
+from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import window_settings
 
-BASE = {"sampler": "mgm", "steps": 12, "noise": 4.5, "anneal": True, "temperature": 1.0, "context": 8}
+BASE = {"sampler": "mgm", "steps": 12, "noise": 4.5, "temperature": 1.0, "context": 8}
 RANDOM_ORDER = 1e9  # noise this large ranks the masked tokens in random order
 # (group, changes from BASE); the group names the question a point answers
 POINTS = [  # most telling first: a run cut short still answers the main questions
     ("steps", {}), ("steps", {"steps": 8}), ("fm", {"sampler": "fm", "steps": 12}),
     ("order", {"noise": RANDOM_ORDER}), ("noise", {"noise": 0.0}), ("steps", {"steps": 20}),
-    ("temperature", {"temperature": 0.7}), ("anneal", {"anneal": False}), ("context", {"context": 4}),
+    ("temperature", {"temperature": 0.7}), ("context", {"context": 4}),
     ("noise", {"noise": 12.0}), ("context", {"context": 12}), ("temperature", {"temperature": 1.3}),
     ("fm", {"sampler": "fm", "steps": 50}),
 ]
 
 
 def sampling_options(point: dict, seed: int) -> SamplingOptions:
-    """The library's options for one point (sampler-specific knobs: MGM noise and annealing)."""
-    own = {"noise": point["noise"], "anneal": point["anneal"]} if point["sampler"] == "mgm" else {}
-    return SamplingOptions(point["sampler"], point["steps"], seed, temperature=point["temperature"], **own)
+    """The library's options for one point (MGM's noise only for MGM)."""
+    noise = point["noise"] if point["sampler"] == "mgm" else None
+    return SamplingOptions(point["sampler"], point["steps"], seed, noise=noise, temperature=point["temperature"])
 
 
 def main() -> None:
@@ -74,7 +74,7 @@ def main() -> None:
         result["rows"].append(row)
         result["black_mse"] = r["black"]["mse"]["mean"]
         out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"{group:11} {row['sampler']} steps {row['steps']:3} noise {row['noise']:g} anneal {row['anneal']!s:5} "
+        print(f"{group:11} {row['sampler']} steps {row['steps']:3} noise {row['noise']:g} "
               f"T {row['temperature']:g} context {row['context']:2}  NFE {row['nfe']:3}  MSE {row['mse']:6.1f} ± {row['mse_ci95']:4.1f}  "
               f"PSNR {row['psnr']:5.2f}  SSIM {row['ssim']:.3f}  {row['seconds_per_frame']:.3f} s/frame", flush=True)
     try:

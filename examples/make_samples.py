@@ -20,7 +20,8 @@ import av
 import torch
 
 from maskflow_cli.evaluation import held_out_sequences
-from maskflow_cli.pipeline import MaskFlowPipeline, SamplingOptions
+from maskflow_cli.engine import SamplingOptions
+from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import window_settings
 from maskflow_cli.video_io import open_writer
 

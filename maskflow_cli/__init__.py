@@ -2,7 +2,8 @@
 frame-level masking, sampled MaskGIT-style, rolled out by sliding windows)."""
 
 from .errors import InvalidArgumentError, MaskflowError, OutputError, VideoError, WeightsError
-from .pipeline import Chunk, MaskFlowPipeline, SamplingOptions
+from .engine import SamplingOptions
+from .pipeline import Chunk, MaskFlowPipeline
 from .planner import window_settings
 
 __version__ = "0.1.0"

@@ -76,7 +76,7 @@ def write_tuning_plot(result: dict, path: Path) -> Path:
                     capsize=3, label=group)
         for r in mine:
             changed = ", ".join(f"{k} {r[k]:g}" for k in ("steps", "noise", "temperature", "context")
-                                if r[k] != result["base"][k]) or ("no anneal" if not r["anneal"] else "base")
+                                if r[k] != result["base"][k]) or "base"
             ax.annotate(f"{r['sampler']}: {changed}", (r["nfe"], r["mse"]), fontsize=7, xytext=(4, 2), textcoords="offset points")
     if "black_mse" in result:
         ax.axhline(result["black_mse"], color="gray", linestyle="--", label="all-black frames")

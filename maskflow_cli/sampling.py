@@ -2,13 +2,15 @@
 
 Every sampler has the same signature::
 
-    sampler(denoiser, tokens, known, *, steps, scheduler, generator, callback=None) -> tokens
+    sampler(denoiser, tokens, known, *, steps, scheduler, generator, callback=None, temperature=1.0, **own) -> tokens
 
 - ``denoiser(tokens, levels)`` (with attribute ``mask_id``): long [B,T,H,W] with mask id V, float [B,T] -> logits [B,T,H,W,V]
 - ``tokens``: long [B,T,H,W]; values at unknown positions are ignored (they start masked)
 - ``known``: bool [B,T,H,W]; True where the token is given and must not change
 - ``steps``: the step budget K; ``scheduler``: the κ scheduler of the model (schedules.py)
 - ``callback(step)``: called after each of the K steps (for progress displays)
+- ``temperature``: tokens are drawn from softmax(logits / temperature) (1: as predicted)
+- ``own``: options of one sampler only (MGM's ``noise``); ``engine.SamplingOptions`` carries them
 The result is long [B,T,H,W] with no mask token left and ``result[known] == tokens[known]``.
 
 Levels fed to a timestep-dependent model: each frame gets κ⁻¹ of its current unmasked fraction,
@@ -61,14 +63,12 @@ def sample_mgm(
     callback: Callback = None,
     temperature: float = 1.0,
     noise: float = 4.5,
-    anneal: bool = True,
 ) -> Tensor:
     """MaskGIT-style confidence sampling (Chang et al. 2022; MaskFlow's "MGM" sampler).
 
     At step k: predict every masked token, draw a token from the predicted distribution, score it by
-    its log-probability plus Gumbel noise scaled by ``noise·(1 − k/K)`` (annealed to zero; with
-    ``anneal=False`` the scale stays ``noise``), and commit the best-scoring ones (a huge ``noise``
-    commits in random order); how many follows the arccos schedule, so all are committed after K steps.
+    its log-probability plus Gumbel noise scaled by ``noise·(1 − k/K)`` (annealed to zero), and commit
+    the best-scoring ones; how many follows the arccos schedule, so all are committed after K steps.
     One network call a step; a step with nothing to commit makes none (this happens only when fewer
     tokens than steps are masked).
     """
@@ -79,8 +79,7 @@ def sample_mgm(
     for k in range(steps):
         commit_now = torch.tensor([s[k] for s in schedules], device=x.device)  # [B]
         if int(commit_now.max()) > 0:
-            scale = noise * (1 - (k + 1) / steps) if anneal else noise
-            x = _commit_confident(denoiser, x, commit_now, scheduler, generator, scale, temperature)
+            x = _commit_confident(denoiser, x, commit_now, scheduler, generator, noise * (1 - (k + 1) / steps), temperature)
         if callback is not None:
             callback(k)
     assert not bool((x == mask_id).any()), "MGM left masked tokens"

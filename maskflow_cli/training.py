@@ -33,8 +33,7 @@ from torch import Tensor, nn
 
 from .errors import InvalidArgumentError
 from .objective import masking_loss
-from .pipeline import autocast_dtype, encode_frames
-from .schedules import SCHEDULERS
+from .runtime import autocast_dtype, encode_frames, model_scheduler, parameter_count
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
 from .weights import save_weights
@@ -61,14 +60,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            ("--steps", self.steps, self.steps >= 1, "must be at least 1"),
-            ("--batch-size", self.batch_size, self.batch_size >= 1, "must be at least 1"),
-            ("--lr", self.lr, self.lr > 0, "must be positive"),
-            ("--warmup", self.warmup, self.warmup >= 0, "must not be negative"),
-            ("--ema", self.ema, 0 <= self.ema < 1, "must be in [0, 1)"),
-            ("--grad-clip", self.grad_clip, self.grad_clip > 0, "must be positive"),
-            ("--checkpoint-every", self.checkpoint_every, self.checkpoint_every >= 1, "must be at least 1"),
-            ("--log-every", self.log_every, self.log_every >= 1, "must be at least 1"),
+            ("steps", self.steps, self.steps >= 1, "must be at least 1"),
+            ("batch_size", self.batch_size, self.batch_size >= 1, "must be at least 1"),
+            ("lr", self.lr, self.lr > 0, "must be positive"),
+            ("warmup", self.warmup, self.warmup >= 0, "must not be negative"),
+            ("ema", self.ema, 0 <= self.ema < 1, "must be in [0, 1)"),
+            ("grad_clip", self.grad_clip, self.grad_clip > 0, "must be positive"),
+            ("checkpoint_every", self.checkpoint_every, self.checkpoint_every >= 1, "must be at least 1"),
+            ("log_every", self.log_every, self.log_every >= 1, "must be at least 1"),
         ]
         for name, value, ok, expected in checks:
             if not ok:
@@ -131,17 +130,17 @@ class TransformerTask:
                  *, snr_weighting: bool = False, constant_level_prob: float = 0.0, context_prob: float = 0.0) -> None:
         self.model, self.tokens, self.batch_size, self.device = model, tokens, batch_size, device  # tokens [N,T,H,W]
         self.snr_weighting, self.constant_level_prob, self.context_prob = snr_weighting, constant_level_prob, context_prob
-        self.window = model.config.frames
-        assert tokens.shape[1] >= self.window, "clips shorter than the window"
+        self.window_length = model.config.frames  # W
+        assert tokens.shape[1] >= self.window_length, "clips shorter than the window"
 
     def loss(self, model: nn.Module, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]:
         n, t = self.tokens.shape[:2]
         index = torch.randint(n, (self.batch_size,), generator=generator)
-        start = torch.randint(t - self.window + 1, (self.batch_size,), generator=generator)
-        offsets = start[:, None] + torch.arange(self.window)  # [B,T]
+        start = torch.randint(t - self.window_length + 1, (self.batch_size,), generator=generator)
+        offsets = start[:, None] + torch.arange(self.window_length)  # [B,T]
         clean = self.tokens[index[:, None], offsets].long().to(self.device)  # [B,T,H,W]
         cfg = self.model.config
-        out = masking_loss(model, clean, SCHEDULERS[cfg.scheduler], cfg.mask_id, generator,
+        out = masking_loss(model, clean, model_scheduler(cfg), cfg.mask_id, generator,
                            snr_weighting=self.snr_weighting, constant_level_prob=self.constant_level_prob,
                            context_prob=self.context_prob)
         return out.loss, {"accuracy": out.accuracy.item(), "masked": out.masked_fraction.item()}
@@ -236,11 +235,11 @@ def fit(
     if resume and checkpoint.exists():
         start_step, wall_before, loss_value = _load_checkpoint(checkpoint, model, optimizer, ema, generator, rank)
         if start_step > cfg.steps:
-            raise InvalidArgumentError("--steps", cfg.steps, f"the checkpoint in {out_dir} is at step {start_step}: pass "
-                                       f"--steps {start_step} to export it as it is, or more to train on")
+            raise InvalidArgumentError("steps", cfg.steps, f"the checkpoint in {out_dir} is at step {start_step}: pass "
+                                       f"{{param:steps={start_step}}} to export it as it is, or more to train on")
     trained = _wrap(model, cfg, device, world)
-    dtype = autocast_dtype(device, cfg.precision)
-    started, window, metrics = time.perf_counter(), [], {}
+    dtype = autocast_dtype(device, cfg.precision, parameter_count(model))
+    started, recent_losses, metrics = time.perf_counter(), [], {}  # losses since the last log record
     for step in range(start_step, cfg.steps):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, cfg)
@@ -253,14 +252,14 @@ def fit(
         if ema is not None:
             ema.update(model, step)
         loss_value = loss.item()
-        window.append(loss_value)
+        recent_losses.append(loss_value)
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             elapsed = time.perf_counter() - started
-            record = {"step": done, "loss": sum(window) / len(window), "lr": learning_rate(step, cfg),
+            record = {"step": done, "loss": sum(recent_losses) / len(recent_losses), "lr": learning_rate(step, cfg),
                       "grad_norm": float(grad_norm), **metrics,
                       "steps_per_second": (done - start_step) / max(elapsed, 1e-9), "wall_seconds": wall_before + elapsed}
-            window = []
+            recent_losses = []
             if rank == 0:
                 with open(out_dir / METRICS, "a") as log:
                     log.write(json.dumps(record) + "\n")

@@ -51,7 +51,7 @@ LIMITS: dict[str, dict[str, Any]] = {
                     "mlp_ratio": 64.0},
 }
 MAX_CONFIG_INT = 2**20
-NO_DEFAULT = "no default weights are installed; pass --weights with a folder, a .safetensors file or hf://owner/repo"
+NO_DEFAULT = "no default weights are installed; pass {param:weights} with a folder, a .safetensors file or hf://owner/repo"
 
 
 @dataclass(frozen=True)

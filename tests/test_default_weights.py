@@ -3,11 +3,14 @@ held-out sequences better than all-black frames, and sample through the CLI."""
 
 import json
 
+import pytest
 import torch
 
-from maskflow_cli.evaluation import continue_batch, frame_mse, frame_psnr, held_out_sequences
-from maskflow_cli.pipeline import MaskFlowPipeline, SamplingOptions, decode_tokens, encode_frames
-from maskflow_cli.planner import window_settings
+from maskflow_cli.engine import SamplingOptions
+from maskflow_cli.evaluation import frame_mse, frame_psnr, held_out_sequences, sample_videos
+from maskflow_cli.pipeline import MaskFlowPipeline
+from maskflow_cli.planner import plan_extend, window_settings
+from maskflow_cli.runtime import decode_tokens, encode_frames
 from maskflow_cli.video_io import FrameFormat
 from maskflow_cli.weights import default_weights_dir, inspect_weights, load_tokenizer
 
@@ -33,18 +36,20 @@ def test_default_tokenizer_reconstructs_held_out_digits_above_the_floor():
     assert float(frame_psnr(recon[None], frames[None]).mean()) >= PSNR_FLOOR
 
 
+def test_default_weights_continue_held_out_sequences_better_than_black_frames():
+    pipe = MaskFlowPipeline.from_weights(None, device="cpu")
+    clips = held_out_sequences(None, 20, 3, pipe.frame_format, seed=7)  # reserved test digits only
+    plan = plan_extend(10, 10, window_settings(pipe.window))
+    video, _ = sample_videos(pipe, plan, SamplingOptions(steps=8, seed=0), clips[:, :10], batch=3)
+    mse = frame_mse(video[:, 10:], clips[:, 10:]).mean(1)  # [3] per sequence
+    black = frame_mse(torch.zeros_like(clips[:, 10:]), clips[:, 10:]).mean(1)
+    assert bool((mse < black).all()), (mse, black)
+
+
+@pytest.mark.slow
 def test_default_weights_generate_through_the_cli(cli, tmp_path):
     out = tmp_path / "sample.mkv"
     r = cli("generate", "-o", out, "--frames", 16, "--steps", 4, "--seed", 0, "--json")
     assert r.code == 0, r.err
     summary = json.loads(r.out)
     assert summary["frames"] == 16 and summary["width"] == 64 and summary["nfe"] == 4
-
-
-def test_default_weights_continue_held_out_sequences_better_than_black_frames():
-    pipe = MaskFlowPipeline.from_weights(None, device="cpu")
-    clips = held_out_sequences(None, 20, 3, pipe.frame_format, seed=7)  # reserved test digits only
-    new, _ = continue_batch(pipe, clips[:, :10], 10, window_settings(pipe.window), SamplingOptions(steps=8, seed=0), seed=0)
-    mse = frame_mse(new, clips[:, 10:]).mean(1)  # [3] per sequence; measured 137, 134, 155
-    black = frame_mse(torch.zeros_like(new), clips[:, 10:]).mean(1)  # 193, 164, 216
-    assert bool((mse < black).all()), (mse, black)

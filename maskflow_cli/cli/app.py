@@ -1,7 +1,8 @@
 """The Typer app and the command-line error boundary.
 
 ``main`` is the console script: it runs the app and turns every failure into one line on stderr
-and an exit code — library errors (MaskflowError.exit_code), bad command-line syntax (2),
+and an exit code — library errors (MaskflowError.exit_code, their Python parameter names spelled as
+the command's flags by options.FLAGS), bad command-line syntax (2),
 Ctrl-C (130), SIGTERM (143). Set MASKFLOW_DEBUG=1 to see tracebacks instead.
 """
 
@@ -17,6 +18,7 @@ from typer.exceptions import TyperException
 
 from ..errors import InvalidArgumentError, MaskflowError
 from . import commands, eval_command, train_commands
+from .options import flags_for
 from .data_commands import data_app
 
 app = typer.Typer(
@@ -59,19 +61,23 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _command(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def _negative_range(message: str, argv: list[str]) -> InvalidArgumentError | None:
     """``maskflow infill clip.mp4 -5:10``: the parser takes a negative range for an unknown option
     ("No such option: -5"); name the range instead, with what is allowed."""
     match = re.match(r"No such option: (-[0-9]\S*)", message)
-    command = next((a for a in argv if not a.startswith("-")), None)
-    if match is None or command != "infill":
+    if match is None or _command(argv) != "infill":
         return None
     text = next((a for a in argv if a.startswith(match.group(1))), match.group(1))
-    return InvalidArgumentError("RANGES", text, "frame numbers must not be negative; they are 0-based, e.g. 0:10 is the first ten frames")
+    return InvalidArgumentError("ranges", text, "frame numbers must not be negative; they are 0-based, e.g. 0:10 is the first ten frames")
 
 
 def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get("MASKFLOW_DEBUG", "") not in ("", "0")
+    args = list(sys.argv[1:] if argv is None else argv)
     previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         result = app(args=argv, prog_name="maskflow", standalone_mode=False)
@@ -79,12 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     except MaskflowError as error:
         if debug:
             raise
-        return _fail(str(error), error.exit_code)
+        return _fail(error.message(flags_for(_command(args))), error.exit_code)
     except TyperException as error:  # bad syntax: unknown option, not an integer, ...
         message = " ".join(error.format_message().split())
-        negative = _negative_range(message, list(sys.argv[1:] if argv is None else argv))
+        negative = _negative_range(message, args)
         if negative is not None:
-            return _fail(str(negative), negative.exit_code)
+            return _fail(negative.message(flags_for("infill")), negative.exit_code)
         return _fail(message, error.exit_code) if message else error.exit_code  # empty: help was shown
     except Stopped as stop:
         return _fail(stop.reason, stop.code)

@@ -34,6 +34,11 @@ class FrameFormat:
         """``(height, width, channels)``: the shape of one frame tensor."""
         return (self.height, self.width, self.channels)
 
+    @classmethod
+    def of(cls, tokenizer_config) -> "FrameFormat":
+        """The frame format a tokenizer config (``height``, ``width``, ``channels``) implies."""
+        return cls(tokenizer_config.height, tokenizer_config.width, tokenizer_config.channels)
+
 
 def resize_frame(frame: torch.Tensor, fmt: FrameFormat) -> torch.Tensor:
     """Convert one frame of any size and channel count to ``fmt``.
