@@ -81,6 +81,9 @@ def write_tuning_plot(result: dict, path: Path) -> Path:
     if "black_mse" in result:
         ax.axhline(result["black_mse"], color="gray", linestyle="--", label="all-black frames")
     ax.set_xscale("log")
+    nfes = sorted({r["nfe"] for r in result["rows"]})
+    ax.set_xticks(nfes, [f"{n:g}" for n in nfes])
+    ax.minorticks_off()
     ax.set_xlabel("NFE per sequence")
     ax.set_ylabel("MSE per frame (10 -> 10)")
     ax.legend(fontsize=8)
