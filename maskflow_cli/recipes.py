@@ -14,24 +14,26 @@ field in the error to the recipe parameter that set it.
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
 
-from .data import load_training_clips
+from .data import MAX_FRAMES, load_training_clips
 from .errors import ConfigError, InvalidArgumentError
 from .runtime import resolve_device
 from .tokenizer import PRESETS as TOKENIZER_PRESETS
 from .tokenizer import FrameTokenizer, TokenizerConfig
-from .training import FitResult, TokenizerTask, TrainConfig, TransformerTask, code_centroids, fit, pretokenize
+from .training import FitResult, TokenizerTask, TrainConfig, TransformerTask, code_centroids, fit, make_output_dir, pretokenize
 from .transformer import PRESETS as TRANSFORMER_PRESETS
 from .transformer import MaskFlowTransformer, TransformerConfig
 from .video_io import FrameFormat
 from .weights import inspect_weights, load_tokenizer, save_weights
 
 OnLog = Callable[[dict], None] | None
+MIN_MODEL_FPS, MAX_MODEL_FPS = 0.001, 1000  # the frame rates generate can write
 TOKENIZER_FILE, TRANSFORMER_FILE = "tokenizer.safetensors", "transformer.safetensors"
 # Config fields set by a recipe parameter of another name (the rest come from presets or are fixed).
 TOKENIZER_FIELDS = {"height": "size", "width": "size", "channels": "channels"}
@@ -76,6 +78,7 @@ def train_tokenizer(data: str, output: str | Path, train: TrainConfig, *, preset
 
     ``decoder_only``: weights holding a tokenizer to start from; only its decoder trains, so its
     encoder and every token stay as they are. ``on_log(record)`` gets every logged metrics record."""
+    make_output_dir(Path(output))  # before any data is read
     dev = resolve_device(device)
     torch.manual_seed(train.seed)
     if decoder_only is None:
@@ -107,6 +110,11 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
     and ``context_prob`` are the shares of clips masked with one level and given clean context."""
     _probability("constant_level_prob", constant_level_prob)
     _probability("context_prob", context_prob)
+    if not 1 <= window <= MAX_FRAMES:
+        raise InvalidArgumentError("window", window, f"must be between 1 and {MAX_FRAMES:,}")
+    if not (math.isfinite(fps) and MIN_MODEL_FPS <= fps <= MAX_MODEL_FPS):
+        raise InvalidArgumentError("fps", fps, f"must be between {MIN_MODEL_FPS} and {MAX_MODEL_FPS}")
+    make_output_dir(Path(output))  # before the tokenizer and the data are read
     dev = resolve_device(device)
     tok = load_tokenizer(tokenizer).to(dev)
     tok_info = inspect_weights(tokenizer)["tokenizer"].info

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, OutputError, WeightsError
 from .objective import masking_loss
 from .runtime import autocast_dtype, encode_frames, model_scheduler, parameter_count
 from .tokenizer import FrameTokenizer
@@ -62,10 +62,12 @@ class TrainConfig:
         checks = [
             ("steps", self.steps, self.steps >= 1, "must be at least 1"),
             ("batch_size", self.batch_size, self.batch_size >= 1, "must be at least 1"),
-            ("lr", self.lr, self.lr > 0, "must be positive"),
+            ("lr", self.lr, math.isfinite(self.lr) and self.lr > 0, "must be a positive finite number"),
             ("warmup", self.warmup, self.warmup >= 0, "must not be negative"),
             ("ema", self.ema, 0 <= self.ema < 1, "must be in [0, 1)"),
-            ("grad_clip", self.grad_clip, self.grad_clip > 0, "must be positive"),
+            ("grad_clip", self.grad_clip, math.isfinite(self.grad_clip) and self.grad_clip > 0, "must be a positive finite number"),
+            ("min_lr_ratio", self.min_lr_ratio, 0 <= self.min_lr_ratio <= 1, "must be in [0, 1]"),
+            ("weight_decay", self.weight_decay, math.isfinite(self.weight_decay) and self.weight_decay >= 0, "must be a finite number >= 0"),
             ("checkpoint_every", self.checkpoint_every, self.checkpoint_every >= 1, "must be at least 1"),
             ("log_every", self.log_every, self.log_every >= 1, "must be at least 1"),
         ]
@@ -223,7 +225,7 @@ def fit(
     """Train ``task.model`` for ``cfg.steps`` steps; export ``out_dir / export_name`` (rank 0)."""
     rank, world = _distributed_rank()
     device = next(task.model.parameters()).device
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out_dir)
     torch.manual_seed(cfg.seed)
     model = task.model.train()
     trainable = [p for p in model.parameters() if p.requires_grad]  # e.g. a tokenizer's decoder alone
@@ -325,10 +327,39 @@ def _save_checkpoint(path: Path, step: int, model, optimizer, ema, generator, wa
         raise
 
 
+def make_output_dir(out_dir: Path) -> None:
+    """Create the training output folder (and its parents); OutputError, one line, if that is
+    impossible: a file of that name, a file on the way, no permission."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(str(out_dir), "is a file, not a folder; give a folder for the weights, checkpoint and metrics")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(str(out_dir), f"cannot create the folder: {error.strerror or error}") from None
+
+
+_RESUME_FIX = "delete it (or pick another output folder) to train from the start"
+
+
 def _load_checkpoint(path: Path, model, optimizer, ema, generator, rank: int) -> tuple[int, float, float]:
     """Restore the training state in place; -> (step, wall seconds so far, loss of the last step; NaN in
-    checkpoints written before the loss was kept)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)  # no arbitrary pickle
+    checkpoints written before the loss was kept). WeightsError, one line, for a checkpoint that
+    cannot be read (empty, truncated, corrupt, a pickle with code in it) or that belongs to
+    another model or settings."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # no arbitrary pickle
+    except Exception as error:  # torch raises many kinds: EOFError, RuntimeError, UnpicklingError, ...
+        raise WeightsError(str(path), f"is not a readable training checkpoint ({type(error).__name__}); {_RESUME_FIX}") from None
+    try:
+        return _restore(state, model, optimizer, ema, generator, rank)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError, OverflowError) as error:
+        raise WeightsError(str(path), f"does not fit this model and settings ({type(error).__name__}); {_RESUME_FIX}") from None
+
+
+def _restore(state, model, optimizer, ema, generator, rank: int) -> tuple[int, float, float]:
+    step, wall, loss = int(state["step"]), float(state["wall_seconds"]), float(state.get("loss", float("nan")))
+    if step < 0 or not math.isfinite(wall):
+        raise ValueError("step or time out of range")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if ema is not None and state["ema"] is not None:
@@ -338,4 +369,4 @@ def _load_checkpoint(path: Path, model, optimizer, ema, generator, rank: int) ->
     else:  # other ranks continue their own stream, offset deterministically from rank 0's position
         generator.manual_seed(int(state["step"]) * 7919 + rank)
     torch.set_rng_state(state["torch_rng"])
-    return int(state["step"]), float(state["wall_seconds"]), float(state.get("loss", float("nan")))
+    return step, wall, loss

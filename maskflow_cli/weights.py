@@ -19,7 +19,6 @@ import functools
 import json
 import math
 import os
-import tempfile
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .errors import WeightsError
+from .partial_files import create_partial
 from .tokenizer import FrameTokenizer, TokenizerConfig
 from .transformer import MaskFlowTransformer, TransformerConfig
 from .signals import signals_deferred
@@ -98,12 +98,8 @@ def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
     tmp = None
     try:
         with signals_deferred():  # no Ctrl-C between creating the temporary file and knowing its name
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            os.close(fd)
+            tmp = create_partial(path)  # mode 0o666 minus umask, like any new file
         save_file(tensors, tmp, metadata=metadata)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # temporary files are 0600; give the result the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if tmp is not None:

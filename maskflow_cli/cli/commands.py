@@ -13,7 +13,7 @@ from ..errors import InvalidArgumentError
 from ..engine import SamplingOptions
 from ..pipeline import DEFAULT_FPS, MaskFlowPipeline
 from ..planner import Plan, check_frame_count, check_ranges, parse_ranges, plan_extend, plan_generate, plan_infill, window_settings
-from ..video_io import FrameFormat, Video, check_not_input, check_output, open_writer, read_video
+from ..video_io import FrameFormat, InputLimits, Video, check_not_input, check_output, open_writer, read_video
 from ..runtime import CODEC_BATCH, decode_tokens, encode_frames, resolve_device
 from ..tokenizer import FrameTokenizer
 from ..weights import inspect_weights, load_tokenizer
@@ -73,9 +73,13 @@ def _check_video_output(output: str, overwrite: bool, json_: bool, inputs: list[
     check_output(output, overwrite)
 
 
-def _read_input(job: Job, source: str) -> Video:
-    job.reporter.log(f"reading {source}")
-    return read_video(source, job.pipe.frame_format)
+def _read_input(reporter: Reporter, source: str, fmt: FrameFormat) -> Video:
+    """Read the input within the limits of the environment; say which stream of several is used."""
+    reporter.log(f"reading {source}")
+    video = read_video(source, fmt, InputLimits.from_env())
+    if video.video_streams > 1:
+        reporter.log(f"{source}: {video.video_streams} video streams; using the first (stream #{video.stream})")
+    return video
 
 
 def _execute(job: Job, command: str, plan: Plan, video: Video | None, output: str, fps: Fraction, inputs: list[str], overwrite: bool) -> None:
@@ -161,7 +165,7 @@ def extend(
     check_frame_count(frames)  # --frames checked before the input is read
     if settings.mode == "full":
         plan_extend(1, frames, settings)  # one window: does --frames fit it?
-    video = _read_input(job, input)
+    video = _read_input(job.reporter, input, job.pipe.frame_format)
     plan = plan_extend(len(video.frames), frames, settings)
     if dry_run:
         return _dry_run(job, plan, settings)
@@ -194,7 +198,7 @@ def infill(
         _check_video_output(output, overwrite, json_, [input])
     job = _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet)
     settings = window_settings(job.pipe.window, mode, context, stride)
-    video = _read_input(job, input)
+    video = _read_input(job.reporter, input, job.pipe.frame_format)
     plan = plan_infill(len(video.frames), parse_ranges(ranges, len(video.frames)), settings)
     if dry_run:
         return _dry_run(job, plan, settings)
@@ -226,7 +230,7 @@ def encode(
     token_files.check_tokens_output(output, overwrite)  # before any work
     tokenizer, dev = _tokenizer(weights, device)
     cfg = tokenizer.config
-    video = read_video(input, FrameFormat.of(cfg))
+    video = _read_input(reporter, input, FrameFormat.of(cfg))
     tokens = encode_frames(tokenizer, video.frames, dev)  # [T,H,W]
     fps = video.fps or DEFAULT_FPS
     token_files.save_tokens(output, tokens, fps, cfg, overwrite=overwrite)
