@@ -32,6 +32,8 @@ COMMANDS = {
     "timestep_feeding": "OMP_NUM_THREADS=1 python benchmarks/timestep_feeding.py --sequences 8 --batch 8 --out benchmarks/results/timestep_feeding.json",
     "sampler_tuning": "OMP_NUM_THREADS=1 python benchmarks/sampler_tuning.py --weights weights --sequences 8 --batch 8 --out benchmarks/results/sampler_tuning.json",
     "next_frame_knowledge": "OMP_NUM_THREADS=1 python benchmarks/next_frame_knowledge.py --sequences 32 --out benchmarks/results/next_frame_knowledge.json",
+    "infill_plans": ("OMP_NUM_THREADS=1 python benchmarks/infill_plans.py --weights weights --sequences 8 --batch 8 --steps 8 --gaps 8 "
+                     "--out benchmarks/results/infill_plans.json"),
 }
 
 
@@ -161,9 +163,28 @@ def render_next_frame_knowledge(r: dict) -> list[str]:
     return out
 
 
+def render_infill_plans(r: dict) -> list[str]:
+    out = [f"### Infill plans (`{COMMANDS['infill_plans']}`)", "",
+           (f"Machine: {_machine(r['machine'])}; weights: {r['weights']}; a gap centred in {r['frames']}-frame test clips, "
+            f"{r['sequences']} sequences, MGM {r['steps']} steps, window {r['window']}, context {r['context']}, stride {r['stride']}, seed {r['seed']}. "
+            f"both: known frames on both sides of every window that can hold them (the default); left: forward from the left, "
+            f"the right side in the last window only. On the eval's infill suite the two plans are "
+            f"{'the same' if r['eval_suite_plans_identical'] else 'different'}."), ""]
+    rows = []
+    for x in r["rows"]:
+        for name in ("both", "left"):
+            y = x[name]
+            rows.append([f"{x['gap']}", f"maskflow, {name}", f"{y['mse']:.1f} ± {y['mse_ci95']:.1f}", f"{y['psnr']:.2f}", f"{y['ssim']:.3f}",
+                         f"{y['frames_seeing_both_sides']} / {x['gap']}", f"{y['windows']}"])
+        for name in ("crossfade", "repeat_nearest"):
+            y = x[name]
+            rows.append([f"{x['gap']}", name, f"{y['mse']:.1f} ± {y['mse_ci95']:.1f}", f"{y['psnr']:.2f}", f"{y['ssim']:.3f}", "", ""])
+    return out + _table(["gap", "method", "MSE/frame", "PSNR", "SSIM", "frames made seeing both sides", "windows"], rows) + [""]
+
+
 RENDERERS = {"eval": render_eval, "eval_h100": render_eval_h100, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
              "samplers": render_samplers, "sampler_tuning": render_sampler_tuning, "timestep_feeding": render_timestep_feeding,
-             "next_frame_knowledge": render_next_frame_knowledge}
+             "next_frame_knowledge": render_next_frame_knowledge, "infill_plans": render_infill_plans}
 
 
 def render(results: Path = RESULTS) -> str:
