@@ -58,8 +58,11 @@ def next_frame_knowledge(pipe: MaskFlowPipeline, clips: Tensor, given: int) -> d
     masked[:, given:] = vocab  # the mask id
     levels = torch.zeros(n, window)
     levels[:, :given] = 1
-    logits = pipe.denoiser()(masked.to(pipe.device), levels.to(pipe.device)).float().cpu()  # [N,W,H,W',V]
-    probs = logits[:, given:].softmax(-1)  # [N,F,H,W',V]
+    future = torch.zeros_like(masked, dtype=torch.bool)
+    future[:, given:] = True
+    context = torch.arange(window) < given  # [W]
+    logits = pipe.denoiser()(masked.to(pipe.device), levels.to(pipe.device), future.to(pipe.device), context.to(pipe.device))
+    probs = logits.float().cpu().view(n, window - given, *masked.shape[2:], vocab).softmax(-1)  # [N,F,H,W',V]
     truth = tokens[:, given:]  # [N,F,H,W']
     p_true = probs.gather(-1, truth[..., None])[..., 0]
     right = probs.argmax(-1) == truth

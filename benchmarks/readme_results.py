@@ -32,13 +32,25 @@ COMMANDS = {
     "timestep_feeding": "OMP_NUM_THREADS=1 python benchmarks/timestep_feeding.py --sequences 8 --batch 8 --out benchmarks/results/timestep_feeding.json",
     "sampler_tuning": "OMP_NUM_THREADS=1 python benchmarks/sampler_tuning.py --weights weights --sequences 8 --batch 8 --out benchmarks/results/sampler_tuning.json",
     "next_frame_knowledge": "OMP_NUM_THREADS=1 python benchmarks/next_frame_knowledge.py --sequences 32 --out benchmarks/results/next_frame_knowledge.json",
+    "frame_cost": "python benchmarks/frame_cost.py --weights weights --out benchmarks/results/frame_cost.json",
+    "generate_speedup": ('W=$PWD/weights; python benchmarks/compare.py --variant "before=709f1d4 -w $W" '
+                         '--variant "now_8_steps=HEAD -w $W --steps 8" --rounds 1 --out benchmarks/results/generate_speedup.json '
+                         '-- generate --frames 160 --seed 0 -o {out}.mkv'),
+    "levers": "OMP_NUM_THREADS=1 python benchmarks/levers.py --weights weights --out benchmarks/results/levers.json",
     "infill_plans": ("OMP_NUM_THREADS=1 python benchmarks/infill_plans.py --weights weights --sequences 8 --batch 8 --steps 8 --gaps 8 "
                      "--out benchmarks/results/infill_plans.json"),
 }
 
 
 def _machine(m: dict) -> str:
-    return f"{m['cpu']}, {m['threads']} threads, torch {m['torch']}"
+    """The machine a result was measured on; results since the speed work also name the CPU's flags,
+    PyTorch's CPU capability and the fp32 matmul peak measured beside them."""
+    if "flags" not in m:
+        return f"{m['cpu']}, {m['threads']} threads, torch {m['torch']}"
+    peak = m["matmul_peak_gflops"]["float32"]
+    return (f"{m['cpu']} (flags: {', '.join(m['flags']) or 'none of note'}; PyTorch CPU capability {m['capability']}), "
+            f"{m['threads']} threads, torch {m['torch']}, fp32 matmul peak {peak:.0f} GFLOP/s measured beside "
+            "(far below the CPU's when other processes share it: then read the ratios)")
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
@@ -106,7 +118,7 @@ def render_eval_h100(r: dict, results: Path = RESULTS) -> list[str]:
 
 def render_window_speed(r: dict) -> list[str]:
     p = r["matmul_peak_gflops"]
-    out = [f"### Speed of one window (`{COMMANDS['window_speed']}`)", "", f"Machine: {_machine(r['machine'])}. Matmul peak: fp32 {p['float32']:.0f}, bf16 {p['bfloat16']:.0f} GFLOP/s.", ""]
+    out = [f"### Speed of one window (`{COMMANDS['window_speed']}`)", "", f"Machine: {_machine(r['machine'])}. Matmul peak: " + ", ".join(f"{ {'float32': 'fp32', 'bfloat16': 'bf16'}.get(k, k)} {v:.0f}" for k, v in p.items()) + " GFLOP/s.", ""]
     rows = [[x["model"], f"{x['parameters'] / 1e6:.1f}M", x["autocast"], f"{x['seconds_per_window']:.2f}", f"{x['ms_per_call']:.0f}", f"{x['gflop_per_call']:.1f}",
              f"{x['gflop_per_new_frame']:.0f}", f"{x['achieved_gflops']:.0f}", f"{100 * x['share_of_peak']:.0f}%"] for x in r["rows"]]
     return out + _table(["model", "parameters", "precision", "s / 16-frame window (20 steps)", "ms / call", "GFLOP / call", "GFLOP / new frame", "GFLOP/s", "of peak"], rows) + [""]
@@ -163,6 +175,34 @@ def render_next_frame_knowledge(r: dict) -> list[str]:
     return out
 
 
+def render_frame_cost(r: dict) -> list[str]:
+    out = [f"### Cost of a generated frame (`{COMMANDS['frame_cost']}`)", "",
+           (f"Machine: {_machine(r['machine'])}. One steady-state window of a long `generate` ({r['window']} frames: "
+            f"{r['context']} given as context, {r['stride']} new; MGM), its new frames decoded; the variants interleaved "
+            f"in one process, {r['rounds']} rounds. GFLOP count every matmul, convolution and attention, decoder included. "
+            f"{r['note']}"), ""]
+    rows = [[x["name"], x["steps"], f"{x['gflop_per_frame']:.1f}", f"{x['frames_per_s']:.2f}", f"{x['frames_per_cpu_s']:.2f}",
+             f"{x['cpu_ratio']:.2f}"] for x in r["rows"]]
+    return out + _table(["model", "steps", "GFLOP / new frame", "frames/s", "frames per CPU-second", "CPU time vs first row"], rows) + [""]
+
+
+def render_generate_speedup(r: dict) -> list[str]:
+    out = [f"### `maskflow generate` now against before (`{COMMANDS['generate_speedup']}`)", "",
+           (f"Machine: {_machine(r['machine'])}. `{' '.join(r['command'])}`, each variant in its own process (start-up "
+            f"included), interleaved, {r['rounds']} rounds; medians, ratios per round."), ""]
+    rows = [[x["name"], x["commit"], " ".join(x["args"] + [f"{k}={v}" for k, v in x["env"].items()]) or "(defaults)",
+             f"{x['median_wall_s']:.1f}", f"{x['median_cpu_s']:.1f}", f"{x['frames_per_s']:.2f}", f"{x['speedup_wall']:.2f}×",
+             f"{x['speedup_cpu']:.2f}×"] for x in r["rows"]]
+    return out + _table(["variant", "commit", "arguments", "wall s", "CPU s", "frames/s", "speed-up (wall)", "speed-up (CPU time)"], rows) + [""]
+
+
+def render_levers(r: dict) -> list[str]:
+    out = [f"### Speed levers, each against its baseline (`{COMMANDS['levers']}`)", "",
+           f"Machine: {_machine(r['machine'])}. Weights: {r['weights']}. CPU time, variants interleaved, median of {r['rounds']} per-round ratios.", ""]
+    rows = [[x["lever"], f"{x['baseline_cpu_s']:.3f}", f"{x['variant_cpu_s']:.3f}", f"{x['ratio']:.3f}", x["note"]] for x in r["rows"]]
+    return out + _table(["lever", "baseline CPU s", "variant CPU s", "ratio", "note"], rows) + [""]
+
+
 def render_infill_plans(r: dict) -> list[str]:
     out = [f"### Infill plans (`{COMMANDS['infill_plans']}`)", "",
            (f"Machine: {_machine(r['machine'])}; weights: {r['weights']}; a gap centred in {r['frames']}-frame test clips, "
@@ -184,7 +224,8 @@ def render_infill_plans(r: dict) -> list[str]:
 
 RENDERERS = {"eval": render_eval, "eval_h100": render_eval_h100, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
              "samplers": render_samplers, "sampler_tuning": render_sampler_tuning, "timestep_feeding": render_timestep_feeding,
-             "next_frame_knowledge": render_next_frame_knowledge, "infill_plans": render_infill_plans}
+             "next_frame_knowledge": render_next_frame_knowledge, "infill_plans": render_infill_plans, "frame_cost": render_frame_cost,
+             "generate_speedup": render_generate_speedup, "levers": render_levers}
 
 
 def render(results: Path = RESULTS) -> str:

@@ -49,7 +49,13 @@ class FedModel(torch.nn.Module):
         self.model, self.feeding, self.config = model, feeding, model.config
 
     def forward(self, tokens: Tensor, levels: Tensor) -> Tensor:
-        return self.model(tokens, levels if self.feeding is None else self.feeding(levels))
+        return self.model(tokens, self._fed(levels))
+
+    def logits_at(self, tokens: Tensor, levels: Tensor, wanted: Tensor, context: Tensor | None = None, cache=None) -> Tensor:
+        return self.model.logits_at(tokens, self._fed(levels), wanted, context, cache)
+
+    def _fed(self, levels: Tensor) -> Tensor:
+        return levels if self.feeding is None else self.feeding(levels)
 
 
 def main() -> None:

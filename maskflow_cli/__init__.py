@@ -7,6 +7,10 @@ start-up, which installs its signal handlers first) does not wait for torch.
 
 from importlib import import_module
 
+from .startup import defer_einops_dynamo
+
+defer_einops_dynamo()  # before any einops call on a tensor: see startup.py
+
 from .errors import InvalidArgumentError, MaskflowError, OutputError, VideoError, WeightsError
 
 __version__ = "0.1.0"

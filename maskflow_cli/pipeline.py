@@ -51,20 +51,25 @@ class MaskFlowPipeline:
         device: torch.device,
         autocast_dtype: torch.dtype | None,
         fps: Fraction = DEFAULT_FPS,
+        compile: bool = False,
     ) -> None:
         self.tokenizer, self.transformer = tokenizer, transformer
-        self.device, self.autocast_dtype, self.fps = device, autocast_dtype, fps
+        self.device, self.autocast_dtype, self.fps, self.compile = device, autocast_dtype, fps, compile
 
     @classmethod
-    def from_weights(cls, source: str | None = None, *, device: str = "auto", precision: str = "auto") -> "MaskFlowPipeline":
-        """Load weights (see weights.py for what ``source`` may be) onto a device."""
+    def from_weights(cls, source: str | None = None, *, device: str = "auto", precision: str = "auto",
+                     compile: bool = False) -> "MaskFlowPipeline":
+        """Load weights (see weights.py for what ``source`` may be) onto a device.
+
+        ``compile``: run the network through ``torch.compile`` (see ``runtime.ModelDenoiser``): on CUDA
+        as CUDA graphs, worth it for long videos; on a CPU it compiles for minutes and gains little."""
         dev = resolve_device(device)
         if precision not in PRECISIONS:  # checked before the weights load
             autocast_dtype(dev, precision)
         tokenizer, transformer, components = load_models(source)
         dtype = autocast_dtype(dev, precision, parameter_count(transformer))
         fps = _stored_fps(components["transformer"])
-        return cls(tokenizer.to(dev), transformer.to(dev), device=dev, autocast_dtype=dtype, fps=fps)
+        return cls(tokenizer.to(dev), transformer.to(dev), device=dev, autocast_dtype=dtype, fps=fps, compile=compile)
 
     # ---- facts -----------------------------------------------------------------------------------
     @property
@@ -77,7 +82,7 @@ class MaskFlowPipeline:
 
     def denoiser(self) -> ModelDenoiser:
         """A fresh call-counting denoiser over the transformer, at the pipeline's precision."""
-        return ModelDenoiser(self.transformer, self.autocast_dtype)
+        return ModelDenoiser(self.transformer, self.autocast_dtype, compile=self.compile)
 
     # ---- commands --------------------------------------------------------------------------------
     def generate(self, frames: int, settings: WindowSettings, options: SamplingOptions, callback: Callback = None) -> "Run":

@@ -98,7 +98,7 @@ def train_tokenizer(data: str, output: str | Path, train: TrainConfig, *, preset
 
 def train_transformer(data: str, output: str | Path, train: TrainConfig, *, tokenizer: str | None = None,
                       preset: str = "base", window: int = 16, timestep_independent: bool = False, attention: str = "full",
-                      scheduler: str = "sigmoid", code_features: bool = False, code_digits: bool = False,
+                      scheduler: str = "sigmoid", code_features: bool = False, code_digits: bool = False, block_causal: bool = False,
                       snr_weighting: bool = False, constant_level_prob: float = 0.0, context_prob: float = 0.0,
                       fps: float = 10.0, device: str = "auto", resume: bool = False, on_log: OnLog = None) -> FitResult:
     """Train the MaskFlow transformer with frame-level masking on ``data``, on the tokens of the
@@ -106,7 +106,9 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
     ones). Writes ``output/transformer.safetensors`` and copies the tokenizer beside it.
 
     ``window`` is the model's window W (frames per training clip); ``code_features`` and
-    ``code_digits`` give the model each code's mean pixel patch and FSQ digits; ``constant_level_prob``
+    ``code_digits`` give the model each code's mean pixel patch and FSQ digits; ``block_causal`` makes
+    clean context frames attend to context frames only (``TransformerConfig.context_attention``), so
+    sampling can cache their keys and values; ``constant_level_prob``
     and ``context_prob`` are the shares of clips masked with one level and given clean context."""
     _probability("constant_level_prob", constant_level_prob)
     _probability("context_prob", context_prob)
@@ -124,7 +126,8 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
         config = TransformerConfig(vocab_size=tc.vocab_size, frames=window, height=tc.token_height, width=tc.token_width,
                                    attention=attention, time_conditioning=not timestep_independent, scheduler=scheduler,
                                    code_features=patch_size if code_features else 0,
-                                   code_digits=tuple(tc.levels) if code_digits else (), **_preset(TRANSFORMER_PRESETS, preset))
+                                   code_digits=tuple(tc.levels) if code_digits else (),
+                                   context_attention="block_causal" if block_causal else "bidirectional", **_preset(TRANSFORMER_PRESETS, preset))
     clips = load_training_clips(data, window, FrameFormat.of(tc))
     tokens = pretokenize(tok, clips, dev)  # [N,T,H,W], once
     torch.manual_seed(train.seed)

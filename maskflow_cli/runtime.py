@@ -4,7 +4,8 @@
 - ``autocast_dtype``: the precision choice (``auto``: what runs fast for the device and the model's size);
 - ``encode_frames`` / ``decode_tokens``: the tokenizer over many frames, a batch of frames at a time;
 - ``ModelDenoiser``: the transformer behind the samplers' denoiser signature, under autocast, with
-  its mask id, κ scheduler and token grid, counting network calls.
+  its mask id, κ scheduler and token grid, counting network calls; logits at the wanted positions
+  only, a block-causal model's context cache, an optional ``torch.compile`` path.
 
 Axis legend: B sequences, T frames, Y, X pixels, C channels, H, W token grid, V vocabulary.
 """
@@ -17,6 +18,7 @@ from torch import Tensor, nn
 from .errors import InvalidArgumentError
 from .schedules import SCHEDULERS, Scheduler
 from .tokenizer import FrameTokenizer
+from .transformer import ContextCache
 
 PRECISIONS = ("auto", "bf16", "fp32")
 CODEC_BATCH = 64  # frames through the tokenizer at once
@@ -100,19 +102,51 @@ class ModelDenoiser:
     """Adapts the transformer to the samplers' denoiser signature, under autocast; counts calls.
 
     ``mask_id``, ``scheduler`` (the κ the model was trained with), ``grid`` (H, W) and ``device``
-    are what the engine needs to build a window's tokens."""
+    are what the engine needs to build a window's tokens.
 
-    def __init__(self, model: nn.Module, autocast_dtype: torch.dtype | None) -> None:
+    A call returns logits at the wanted positions only (``MaskFlowTransformer.logits_at``). For a
+    block-causal model with ``cache_context`` the context frames' keys and values are computed on the
+    first call that sees them and reused while later calls bring the same context frames and tokens
+    (exactly the uncached result). ``compile``: the network runs through ``torch.compile`` on the
+    whole window (static shapes; on CUDA in "reduce-overhead" mode, i.e. as CUDA graphs), the wanted
+    logits picked afterwards; no context cache then. ``compile_backend`` is for tests ("eager")."""
+
+    def __init__(self, model: nn.Module, autocast_dtype: torch.dtype | None, *, cache_context: bool = True,
+                 compile: bool = False, compile_backend: str = "inductor") -> None:
         self.model, self.autocast_dtype = model, autocast_dtype
         config = model.config
         self.mask_id: int = config.mask_id
         self.scheduler = model_scheduler(config)
         self.grid: tuple[int, int] = (config.height, config.width)
         self.device: torch.device = next(model.parameters()).device
+        self.cache_context = cache_context and config.block_causal and not compile
+        self.compiled = None
+        if compile:
+            mode = "reduce-overhead" if self.device.type == "cuda" else None
+            self.compiled = torch.compile(model, mode=mode, dynamic=False, backend=compile_backend)
+        self._cache: ContextCache | None = None
         self.calls = 0
 
-    def __call__(self, tokens: Tensor, levels: Tensor) -> Tensor:
-        """long [B,T,H,W], float [B,T] -> logits [B,T,H,W,V]."""
+    def __call__(self, tokens: Tensor, levels: Tensor, wanted: Tensor, context: Tensor) -> Tensor:
+        """long [B,T,H,W], float [B,T], bool [B,T,H,W] positions whose logits are wanted, bool [T]
+        context frames (given, unchanged through the window) -> logits [M,V] at the wanted positions."""
         self.calls += 1
+        frames = context[None].expand(tokens.shape[0], -1)  # [B,T]
         with torch.autocast(tokens.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
-            return self.model(tokens, levels)
+            if self.compiled is not None:
+                return self.compiled(tokens, levels, frames)[wanted]
+            if self.cache_context:
+                cache = self._context_cache(tokens, levels, context)
+                if cache is not None:
+                    return self.model.logits_at(tokens, levels, wanted, cache=cache)
+            return self.model.logits_at(tokens, levels, wanted, frames)
+
+    def _context_cache(self, tokens: Tensor, levels: Tensor, context: Tensor) -> ContextCache | None:
+        """This window's context cache: the last one while its frames and tokens are still the context, else a new one."""
+        frames = context.nonzero()[:, 0]  # [Tc]
+        if len(frames) == 0:
+            return None
+        cache = self._cache
+        if cache is None or not torch.equal(cache.frames, frames) or not torch.equal(cache.tokens, tokens[:, frames].flatten(2)):
+            cache = self._cache = self.model.encode_context(tokens, levels, frames)
+        return cache

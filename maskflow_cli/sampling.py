@@ -4,7 +4,11 @@ Every sampler has the same signature::
 
     sampler(denoiser, tokens, known, *, steps, scheduler, generator, callback=None, temperature=1.0, **own) -> tokens
 
-- ``denoiser(tokens, levels)`` (with attribute ``mask_id``): long [B,T,H,W] with mask id V, float [B,T] -> logits [B,T,H,W,V]
+- ``denoiser(tokens, levels, wanted, context)`` (with attribute ``mask_id``): long [B,T,H,W] with mask id V,
+  float [B,T], bool [B,T,H,W] the positions whose logits the sampler needs, bool [T] the window's context
+  frames (known in every sequence) -> logits [M,V] at the wanted positions, in their row-major order.
+  Asking for the wanted positions only lets the network skip work on the rest (``runtime.ModelDenoiser``),
+  and naming the context lets a block-causal model reuse its context's keys and values across steps.
 - ``tokens``: long [B,T,H,W]; values at unknown positions are ignored (they start masked)
 - ``known``: bool [B,T,H,W]; True where the token is given and must not change
 - ``steps``: the step budget K; ``scheduler``: the κ scheduler of the model (schedules.py)
@@ -15,6 +19,10 @@ The result is long [B,T,H,W] with no mask token left and ``result[known] == toke
 
 Levels fed to a timestep-dependent model: each frame gets κ⁻¹ of its current unmasked fraction,
 so a context frame gets t = 1 and a frame still fully masked t = 0 (MaskFlow §3.3).
+
+On a GPU the loop avoids waiting for the device where it can: MGM's commit counts are known before
+the first step and copied once; what remains per step is picking the wanted positions (a boolean
+index), and for FM whether any token unmasks (which decides whether to call the network at all).
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from .schedules import Scheduler, arccos_commit_counts
 class Denoiser(Protocol):
     mask_id: int  # the model's mask token id (= its vocabulary size)
 
-    def __call__(self, tokens: Tensor, levels: Tensor) -> Tensor: ...
+    def __call__(self, tokens: Tensor, levels: Tensor, wanted: Tensor, context: Tensor) -> Tensor: ...
 
 
 Callback = Optional[Callable[[int], None]]
@@ -39,6 +47,11 @@ Callback = Optional[Callable[[int], None]]
 def frame_levels(unmasked: Tensor, scheduler: Scheduler) -> Tensor:
     """bool [B,T,H,W] -> per-frame level t = κ⁻¹(unmasked fraction), float [B,T]."""
     return scheduler.inverse(unmasked.float().mean(dim=(2, 3)))
+
+
+def context_frames(known: Tensor) -> Tensor:
+    """bool [B,T,H,W] -> bool [T]: the frames known entirely in every sequence (the window's context)."""
+    return known.flatten(2).all(2).all(0)
 
 
 def _tempered(logits: Tensor, temperature: float) -> Tensor:
@@ -74,12 +87,13 @@ def sample_mgm(
     """
     mask_id = denoiser.mask_id
     x = torch.where(known, tokens, mask_id)
+    context = context_frames(known)
     masked_counts = (~known).flatten(1).sum(1).tolist()
     schedules = [arccos_commit_counts(int(n), steps) for n in masked_counts]
+    counts = torch.tensor(schedules, device=x.device).T  # [K,B], copied once
     for k in range(steps):
-        commit_now = torch.tensor([s[k] for s in schedules], device=x.device)  # [B]
-        if int(commit_now.max()) > 0:
-            x = _commit_confident(denoiser, x, commit_now, scheduler, generator, noise * (1 - (k + 1) / steps), temperature)
+        if max(s[k] for s in schedules) > 0:
+            x = _commit_confident(denoiser, x, context, counts[k], scheduler, generator, noise * (1 - (k + 1) / steps), temperature)
         if callback is not None:
             callback(k)
     assert not bool((x == mask_id).any()), "MGM left masked tokens"
@@ -87,15 +101,16 @@ def sample_mgm(
 
 
 def _commit_confident(
-    denoiser: Denoiser, x: Tensor, commit_now: Tensor, scheduler: Scheduler, generator: torch.Generator, noise: float,
-    temperature: float,
+    denoiser: Denoiser, x: Tensor, context: Tensor, commit_now: Tensor, scheduler: Scheduler, generator: torch.Generator,
+    noise: float, temperature: float,
 ) -> Tensor:
     """One MGM step: sample every masked token, commit the ``commit_now[b]`` most confident ones.
 
-    Softmax, sampling and scores run on the M masked positions only (the costly part off the network)."""
+    The network is asked for the M masked positions' logits only, and softmax, sampling and scores
+    run on those."""
     batch, mask_id = x.shape[0], denoiser.mask_id
     masked = x == mask_id
-    logits = denoiser(x, frame_levels(~masked, scheduler))[masked].float()  # [M,V]
+    logits = denoiser(x, frame_levels(~masked, scheduler), masked, context).float()  # [M,V]
     logp = torch.log_softmax(_tempered(logits, temperature), dim=-1)
     drawn = (logp + gumbel(logp.shape, generator, x.device)).argmax(-1)  # [M]
     drawn_score = logp.gather(-1, drawn[:, None])[:, 0] + noise * gumbel(drawn.shape, generator, x.device)  # [M]
@@ -126,6 +141,7 @@ def sample_fm(
     """
     mask_id = denoiser.mask_id
     x = torch.where(known, tokens, mask_id)
+    context = context_frames(known)
     h = 1.0 / steps
     for k in range(steps):
         masked = x == mask_id
@@ -133,7 +149,7 @@ def sample_fm(
         rate = 1.0 if k == steps - 1 else float(h * scheduler.dkappa(t) / (1 - scheduler.kappa(t)).clamp(min=1e-12))
         unmask = masked & (torch.rand(x.shape, generator=generator, device=x.device) < min(rate, 1.0))
         if bool(unmask.any()):
-            logits = denoiser(x, frame_levels(~masked, scheduler))[unmask].float()  # [U,V]
+            logits = denoiser(x, frame_levels(~masked, scheduler), unmask, context).float()  # [U,V]
             drawn = (torch.log_softmax(_tempered(logits, temperature), -1) + gumbel(logits.shape, generator, x.device)).argmax(-1)  # [U]
             x = x.masked_scatter(unmask, drawn)
         if callback is not None:

@@ -19,8 +19,17 @@ instead of 1,000 unrelated ids) and a near miss in one channel still earns credi
 The free per-id head adds to it, so dependencies between channels can still be learned.
 Position embeddings start from 2-D (space) and 1-D (time) sine-cosine patterns.
 
+Context attention (``context_attention``): "bidirectional" lets every token attend to every token of
+the window. "block_causal" splits the window into clean *context* frames (given, never changed while
+sampling) and the frames to generate: context tokens attend only to context tokens, the others to all.
+Context frames then do not depend on the frames being generated, so their keys and values are the same
+at every sampler step and are computed once per window (``encode_context`` -> ``ContextCache``, used
+by ``logits_at``): each step then runs the network on the frames to generate only, with exactly the
+result of the uncached model.
+
 Axis legend:
     B  batch                    T  frames in the window (<= config.frames)
+    Tc context frames           Tn frames to generate (T = Tc + Tn)    M  positions whose logits are wanted
     H  token rows per frame     W  token columns per frame      S = H*W tokens per frame
     D  model width              V  vocabulary (the mask token is id V)
     Q  code digits (FSQ channels)   L = ΣL_q digit values over all channels
@@ -30,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +50,8 @@ from .errors import ConfigError
 from .schedules import SCHEDULERS
 
 ATTENTION_KINDS = ("full", "factorized")
+CONTEXT_ATTENTION = ("bidirectional", "block_causal")
+KeysValues = tuple[Tensor, Tensor]  # one attention layer's keys and values, each [B',K,N',D/K]
 POSITION_SCALE = 0.05  # the sine-cosine start of the position embeddings, next to token embeddings of std 0.02
 
 
@@ -58,10 +70,13 @@ class TransformerConfig:
     scheduler: str = "sigmoid"  # κ(t) the model was trained with (schedules.SCHEDULERS)
     code_features: int = 0  # F: per-code feature size (0: plain embeddings only)
     code_digits: tuple[int, ...] = ()  # the tokenizer's FSQ levels, least significant first (empty: ids only)
+    context_attention: str = "bidirectional"  # or "block_causal": context frames attend to context frames only
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_KINDS:
             raise ConfigError("attention", self.attention, f"choose one of {', '.join(ATTENTION_KINDS)}")
+        if self.context_attention not in CONTEXT_ATTENTION:
+            raise ConfigError("context_attention", self.context_attention, f"choose one of {', '.join(CONTEXT_ATTENTION)}")
         if self.scheduler not in SCHEDULERS:
             raise ConfigError("scheduler", self.scheduler, f"choose one of {', '.join(SCHEDULERS)}")
         if self.dim % self.heads:
@@ -77,6 +92,10 @@ class TransformerConfig:
     @property
     def mask_id(self) -> int:
         return self.vocab_size
+
+    @property
+    def block_causal(self) -> bool:
+        return self.context_attention == "block_causal"
 
 
 # Size presets for training: width, depth, heads (the rest from the data and the tokenizer).
@@ -109,8 +128,9 @@ def timestep_features(t: Tensor, channels: int = 256) -> Tensor:
 
 def sincos_positions(length: int, channels: int) -> Tensor:
     """1-D sine-cosine pattern [length, channels], wavelengths 2 to ~4·length (an odd last channel is 0)."""
-    freqs = torch.exp(-math.log(2.0 * length) * torch.arange(channels // 2) / max(1, channels // 2 - 1)) * math.pi
-    angles = torch.arange(length, dtype=torch.float32)[:, None] * freqs  # [length, channels//2]
+    cpu = torch.device("cpu")  # also under a meta-device default (the weights' shape check), a plain computation
+    freqs = torch.exp(-math.log(2.0 * length) * torch.arange(channels // 2, device=cpu) / max(1, channels // 2 - 1)) * math.pi
+    angles = torch.arange(length, dtype=torch.float32, device=cpu)[:, None] * freqs  # [length, channels//2]
     return F.pad(torch.cat([angles.sin(), angles.cos()], dim=-1), (0, channels % 2))
 
 
@@ -123,7 +143,11 @@ def sincos_grid(height: int, width: int, channels: int) -> Tensor:
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention over the token axis of [B', N', D] (SDPA)."""
+    """Multi-head self-attention over the token axis of [B', N', D] (SDPA).
+
+    ``memory``: keys and values of further tokens (a context cache) that every query also attends to;
+    ``queries``: the positions along N' whose outputs are wanted (default all). Returns the output
+    [B', N'q, D] and this call's own keys and values."""
 
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
@@ -131,10 +155,14 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None = None, memory: KeysValues | None = None,
+                queries: Tensor | None = None) -> tuple[Tensor, KeysValues]:
         q, k, v = rearrange(self.qkv(x), "b n (three k d) -> three b k n d", three=3, k=self.heads)
-        y = F.scaled_dot_product_attention(q, k, v)  # [B',K,N',D/K]
-        return self.out(rearrange(y, "b k n d -> b n (k d)"))
+        if queries is not None:
+            q = q[:, :, queries]  # [B',K,N'q,D/K]
+        keys, values = (k, v) if memory is None else (torch.cat([memory[0], k], dim=2), torch.cat([memory[1], v], dim=2))
+        y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)  # [B',K,N'q,D/K]
+        return self.out(rearrange(y, "b k n d -> b n (k d)")), (k, v)
 
 
 class Block(nn.Module):
@@ -154,23 +182,57 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim))
         self.modulation = nn.Linear(dim, 6 * dim)
 
-    def _attend(self, x: Tensor) -> Tensor:
-        b, t, s, _ = x.shape
-        if self.axis == "full":
-            y = self.attn(rearrange(x, "b t s d -> b (t s) d"))
-            return rearrange(y, "b (t s) d -> b t s d", t=t)
-        if self.axis == "space":
-            y = self.attn(rearrange(x, "b t s d -> (b t) s d"))
-            return rearrange(y, "(b t) s d -> b t s d", b=b)
-        y = self.attn(rearrange(x, "b t s d -> (b s) t d"))
-        return rearrange(y, "(b s) t d -> b t s d", b=b)
+    def _attend(self, x: Tensor, frame_mask: Tensor | None, memory: KeysValues | None,
+                queries: Tensor | None) -> tuple[Tensor, KeysValues]:
+        """x [B,T,S,D] -> y [B,Tq,S,D] (Tq: the ``queries`` frames, default all T) and keys/values.
 
-    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
-        # x: [B,T,S,D]; cond: [B,T,D], one condition per frame, broadcast over its tokens
+        ``frame_mask``: bool [B,Tq,T'] which frames' tokens a query frame may see (T' counts the
+        memory's frames first); ``memory``: keys/values of further frames (space blocks take none)."""
+        b, t, s, _ = x.shape
+        tq = t if queries is None else len(queries)
+        if self.axis == "full":
+            mask = None if frame_mask is None else frame_mask.repeat_interleave(s, 1).repeat_interleave(s, 2)[:, None]
+            rows = None if queries is None else (queries[:, None] * s + torch.arange(s, device=x.device)).flatten()
+            y, kv = self.attn(rearrange(x, "b t s d -> b (t s) d"), mask, memory, rows)
+            return rearrange(y, "b (t s) d -> b t s d", t=tq), kv
+        if self.axis == "space":
+            assert memory is None, "space attention stays inside a frame"
+            y, kv = self.attn(rearrange(x if queries is None else x[:, queries], "b t s d -> (b t) s d"))
+            return rearrange(y, "(b t) s d -> b t s d", b=b), kv
+        mask = None if frame_mask is None else frame_mask.repeat_interleave(s, 0)[:, None]  # [(B S),1,Tq,T']
+        y, kv = self.attn(rearrange(x, "b t s d -> (b s) t d"), mask, memory, queries)
+        return rearrange(y, "(b s) t d -> b t s d", b=b), kv
+
+    def forward(self, x: Tensor, cond: Tensor, frame_mask: Tensor | None = None, memory: KeysValues | None = None,
+                queries: Tensor | None = None) -> tuple[Tensor, KeysValues]:
+        """x [B,T,S,D], cond [B,T,D] (one condition per frame, broadcast over its tokens) -> the
+        ``queries`` frames' outputs [B,Tq,S,D] (default all) and this block's keys and values."""
         mod = self.modulation(F.silu(cond))[:, :, None]  # [B,T,1,6D]
         shift1, scale1, gate1, shift2, scale2, gate2 = mod.chunk(6, dim=-1)
-        x = x + gate1 * self._attend(self.norm1(x) * (1 + scale1) + shift1)
-        return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2)
+        h = self.norm1(x) * (1 + scale1) + shift1  # keys and values need every frame
+        if queries is not None:
+            x, gate1, shift2, scale2, gate2 = (z[:, queries] for z in (x, gate1, shift2, scale2, gate2))
+        y, kv = self._attend(h, frame_mask, memory, queries)
+        x = x + gate1 * y
+        return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2), kv
+
+
+def context_frame_mask(context: Tensor) -> Tensor:
+    """Block-causal visibility from context frames bool [B,T]: bool [B,T,T], True where query frame i
+    may attend to key frame j (a context frame sees context frames only; other frames see all)."""
+    return ~context[:, :, None] | context[:, None, :]
+
+
+@dataclass
+class ContextCache:
+    """Keys and values of a window's context frames in every block of a block-causal model.
+
+    Valid for calls with the same context frames (window positions ``frames``) holding the same
+    ``tokens`` at level 1; ``MaskFlowTransformer.logits_at`` checks the tokens."""
+
+    frames: Tensor  # long [Tc], the context frames' positions in the window
+    tokens: Tensor  # long [B,Tc,S]
+    memory: list[Optional[KeysValues]]  # per block; None for space blocks (they stay inside a frame)
 
 
 class MaskFlowTransformer(nn.Module):
@@ -227,11 +289,11 @@ class MaskFlowTransformer(nn.Module):
             self.codes.copy_(features)
 
     def _digit_log_probs(self, y: Tensor) -> Tensor:
-        """[B,T,S,D] -> log p(id) [B,T,S,V] under independent per-channel digits: Σ_q log p_q(digit_q(id))."""
-        per_digit = self.digit_head(y).float().split(list(self.config.code_digits), dim=-1)  # Q x [B,T,S,L_q]
-        log_probs = torch.cat([F.log_softmax(z, dim=-1) for z in per_digit], dim=-1)  # [B,T,S,L]
+        """[...,D] -> log p(id) [...,V] under independent per-channel digits: Σ_q log p_q(digit_q(id))."""
+        per_digit = self.digit_head(y).float().split(list(self.config.code_digits), dim=-1)  # Q x [...,L_q]
+        log_probs = torch.cat([F.log_softmax(z, dim=-1) for z in per_digit], dim=-1)  # [...,L]
         with torch.autocast(y.device.type, enabled=False):  # fp32: sums of log-probabilities, a small product
-            return log_probs @ self.digit_picks.float()  # [B,T,S,V]
+            return log_probs @ self.digit_picks.float()  # [...,V]
 
     def condition(self, t: Tensor) -> Tensor:
         """Per-frame condition [B,T,D] from per-frame levels t [B,T]."""
@@ -239,28 +301,97 @@ class MaskFlowTransformer(nn.Module):
             return self.time_embed(timestep_features(t).to(self.time_pos.dtype))
         return self.null_cond.expand(*t.shape, -1)
 
-    def forward(self, tokens: Tensor, t: Tensor) -> Tensor:
-        """tokens: long [B,T,H,W] (mask id = V); t: float [B,T] -> logits [B,T,H,W,V]."""
+    def forward(self, tokens: Tensor, t: Tensor, context: Tensor | None = None) -> Tensor:
+        """tokens: long [B,T,H,W] (mask id = V); t: float [B,T] -> logits [B,T,H,W,V].
+
+        ``context``: bool [B,T], the clean context frames of a block-causal model (default: the frames
+        at level 1, as in training); a bidirectional model ignores it."""
         b, frames, h, w = tokens.shape
+        x, cond, code_vectors = self._embed(tokens, t, torch.arange(frames, device=tokens.device))
+        mask = self._frame_mask(t, context)
+        for block in self.blocks:
+            x, _ = block(x, cond, mask)
+        logits = self._logits(self._final(x, cond), code_vectors)  # [B,T,S,V]
+        return rearrange(logits, "b t (h w) v -> b t h w v", h=h)
+
+    def logits_at(self, tokens: Tensor, t: Tensor, wanted: Tensor, context: Tensor | None = None,
+                  cache: ContextCache | None = None) -> Tensor:
+        """``forward(tokens, t, context)[wanted]`` [M,V] for bool ``wanted`` [B,T,H,W], computed more cheaply.
+
+        The last block runs its queries and MLP only on the frames that hold wanted positions, and the
+        head only on the wanted positions. With a ``cache`` of this window's context frames (block-causal
+        models, ``encode_context``) the network runs on the other frames only; wanted positions must lie
+        in those, and the context frames must hold the cached tokens."""
+        b, frames, h, w = tokens.shape
+        positions = torch.arange(frames, device=tokens.device)
+        memory: list[Optional[KeysValues]] = [None] * len(self.blocks)
+        mask = None
+        if cache is None:
+            mask = self._frame_mask(t, context)
+        else:
+            assert torch.equal(rearrange(tokens[:, cache.frames], "b t h w -> b t (h w)"), cache.tokens), "context changed"
+            rest = torch.ones(frames, dtype=torch.bool, device=tokens.device)
+            rest[cache.frames] = False
+            positions, memory = positions[rest], cache.memory
+            tokens, t, wanted = tokens[:, rest], t[:, rest], wanted[:, rest]
+        x, cond, code_vectors = self._embed(tokens, t, positions)
+        queries = wanted.flatten(2).any(2).any(0).nonzero()[:, 0]  # [Tq] frames with wanted positions
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            if i < last:
+                x, _ = block(x, cond, mask, memory[i])
+            else:
+                x, _ = block(x, cond, None if mask is None else mask[:, queries], memory[i], queries)
+        y = self._final(x, cond[:, queries])  # [B,Tq,S,D]
+        return self._logits(y[rearrange(wanted[:, queries], "b t h w -> b t (h w)")], code_vectors)  # [M,V]
+
+    @torch.no_grad()
+    def encode_context(self, tokens: Tensor, t: Tensor, frames: Tensor) -> ContextCache:
+        """Keys and values of the context frames (long [Tc] window positions) of a block-causal model,
+        from the window's tokens [B,T,H,W] and levels [B,T]: context frames attend to each other only,
+        so one pass over them gives what every later call with the same context needs."""
+        assert self.config.block_causal, "only a block-causal model's context can be cached"
+        clean = tokens[:, frames]  # [B,Tc,H,W]
+        x, cond, _ = self._embed(clean, t[:, frames], frames)
+        memory: list[Optional[KeysValues]] = []
+        for block in self.blocks:
+            x, kv = block(x, cond)
+            memory.append(None if block.axis == "space" else kv)
+        return ContextCache(frames, rearrange(clean, "b t h w -> b t (h w)"), memory)
+
+    def _embed(self, tokens: Tensor, t: Tensor, positions: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Tokens [B,T,H,W] at window frames ``positions`` [T] -> x [B,T,S,D], conditions [B,T,D] and the
+        per-code vectors [V,D] of code features (None without them)."""
+        _, frames, h, w = tokens.shape
         cfg = self.config
         assert (h, w) == (cfg.height, cfg.width) and frames <= cfg.frames, "window does not fit the model"
         flat = rearrange(tokens, "b t h w -> b t (h w)")
         x = self.token_embed(flat)  # [B,T,S,D]
+        code_vectors = None
         if cfg.code_features:
             code_vectors = self.code_mlp(self.codes.to(x.dtype))  # [V,D]
             x = x + F.pad(code_vectors, (0, 0, 0, 1))[flat]  # the mask token (id V) gets a zero row
         if cfg.code_digits:
             digit_vectors = self.digit_picks.T.to(x.dtype) @ self.digit_embed.weight  # [V,D]: the sum over its digits
             x = x + F.pad(digit_vectors, (0, 0, 0, 1))[flat]  # the mask token has no digits
-        x = x + self.space_pos + self.time_pos[:frames, None]
-        cond = self.condition(t)  # [B,T,D]
-        for block in self.blocks:
-            x = block(x, cond)
+        x = x + self.space_pos + self.time_pos[positions, None]
+        return x, self.condition(t), code_vectors
+
+    def _frame_mask(self, t: Tensor, context: Tensor | None) -> Tensor | None:
+        if not self.config.block_causal:
+            return None
+        return context_frame_mask(t >= 1 if context is None else context)  # [B,T,T]
+
+    def _final(self, x: Tensor, cond: Tensor) -> Tensor:
+        """The final adaLN: x [B,T,S,D], cond [B,T,D] -> [B,T,S,D]."""
         shift, scale = self.final_modulation(F.silu(cond))[:, :, None].chunk(2, dim=-1)
-        y = self.final_norm(x) * (1 + scale) + shift  # [B,T,S,D]
-        logits = self.head(y)  # [B,T,S,V]
-        if cfg.code_features:
+        return self.final_norm(x) * (1 + scale) + shift
+
+    def _logits(self, y: Tensor, code_vectors: Tensor | None) -> Tensor:
+        """[...,D] -> logits [...,V]."""
+        logits = self.head(y)
+        if code_vectors is not None:
             logits = logits + self.code_query(y) @ code_vectors.T
-        if cfg.code_digits:
+        if self.config.code_digits:
             logits = logits + self._digit_log_probs(y)
-        return rearrange(logits, "b t (h w) v -> b t h w v", h=h)
+        return logits

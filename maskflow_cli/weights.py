@@ -14,6 +14,7 @@ dataset, training steps, ...). A weights *source* is a file, a folder of such fi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -22,7 +23,7 @@ import os
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -272,6 +273,9 @@ def _first_line(error: BaseException) -> str:
 def load_component(component: Component) -> nn.Module:
     """Build the module from its config and load its tensors (float32), checking every one.
 
+    The module is built without random initialisation (``uninitialised``) and takes the loaded
+    tensors as its parameters, so no time goes into drawing weights that loading would overwrite.
+
     The tensors' names and shapes are compared with the config from the file header first, with
     the module built on the meta device (no memory), so a config that disagrees with its tensors
     is refused before anything is allocated for it."""
@@ -290,17 +294,39 @@ def load_component(component: Component) -> nn.Module:
     if broken is not None:
         raise WeightsError(where, f"{component.kind} tensor {broken} holds NaN or infinite values")
     try:
-        module = KINDS[component.kind][1](component.config)
-        module.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+        with uninitialised():
+            module = KINDS[component.kind][1](component.config)
+        module.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
     except (RuntimeError, TypeError, ValueError) as error:
         raise WeightsError(where, f"{component.kind} tensors do not match its config: {_first_line(error)}") from None
     return module.eval()
 
 
+@contextlib.contextmanager
+def uninitialised() -> Iterator[None]:
+    """Module constructors inside leave their parameters as allocated: torch.nn.init's in-place
+    initialisers do nothing. For modules whose every parameter is loaded next. (On the meta device the
+    initialisers would also import torch._dynamo, through torch's reference implementations, which
+    costs about as much as importing torch.) Not thread-safe: it swaps module attributes."""
+    names = [n for n in dir(nn.init) if n.endswith("_") and not n.startswith("_")]
+    saved = {n: getattr(nn.init, n) for n in names}
+    try:
+        for n in names:
+            setattr(nn.init, n, _leave)
+        yield
+    finally:
+        for n, initialiser in saved.items():
+            setattr(nn.init, n, initialiser)
+
+
+def _leave(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    return tensor
+
+
 @functools.lru_cache(maxsize=8)
 def _expected_shapes(kind: str, config: Any) -> dict[str, tuple[int, ...]]:
     """Tensor names and shapes of the module ``config`` builds, from a copy on the meta device."""
-    with torch.device("meta"):
+    with torch.device("meta"), uninitialised():
         skeleton = KINDS[kind][1](config)
     return {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
 

@@ -17,9 +17,9 @@ class CountingDenoiser:
     def __init__(self, model) -> None:
         self.model, self.calls = model, []
 
-    def __call__(self, tokens, levels):
+    def __call__(self, tokens, levels, wanted, context):
         self.calls.append((tokens.clone(), levels.clone()))
-        return self.model(tokens, levels)
+        return self.model(tokens, levels)[wanted]
 
 
 def window(batch: int = 2, frames: int = 6, context: int = 2, seed: int = 0):
@@ -93,8 +93,8 @@ def test_mgm_follows_a_confident_model():
     class Oracle:
         mask_id = V
 
-        def __call__(self, tokens, levels):
-            return torch.nn.functional.one_hot(target, V).float() * 50.0
+        def __call__(self, tokens, levels, wanted, context):
+            return (torch.nn.functional.one_hot(target, V).float() * 50.0)[wanted]
 
     known = torch.zeros_like(target, dtype=torch.bool)
     out = sample_mgm(Oracle(), torch.zeros_like(target), known, steps=8, scheduler=SCHEDULERS["sigmoid"], generator=torch.Generator().manual_seed(0))

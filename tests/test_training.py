@@ -263,3 +263,12 @@ def test_code_digits_are_trained_saved_and_checked_against_the_tokenizer(cli, tm
     refused = cli("generate", "-w", tmp_path / "mf", "-o", tmp_path / "t.mkv", "--frames", 8, "--steps", 2)
     assert refused.code != 0 and "FSQ digits of levels [4, 4]" in refused.err and len(refused.err.strip().splitlines()) == 1
     assert not (tmp_path / "t.mkv").exists()
+
+
+def test_block_causal_model_is_trained_recorded_and_sampled_with_its_cache(cli, tmp_path):
+    train_tiny_with(cli, tmp_path, "--block-causal", "--context-prob", 0.5)
+    _, transformer, components = load_models(tmp_path / "mf")
+    assert transformer.config.context_attention == "block_causal"
+    assert components["transformer"].config.block_causal
+    out = cli("generate", "-w", tmp_path / "mf", "-o", tmp_path / "s.mkv", "--frames", 10, "--steps", 2, "--seed", 1, "--json")
+    assert out.code == 0, out.err

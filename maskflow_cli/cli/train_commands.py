@@ -72,6 +72,7 @@ def train(
     data: opt.Data, output: opt.OutDir, tokenizer: opt.TokenizerSource = None, preset: opt.TransformerPreset = "base",
     window: opt.Window = 16, timestep_independent: opt.TimestepIndependent = False, attention: opt.Attention = "full",
     scheduler: opt.Scheduler = "sigmoid", code_features: opt.CodeFeatures = False, code_digits: opt.CodeDigits = False,
+    block_causal: opt.BlockCausal = False,
     snr_weighting: opt.SnrWeighting = False,
     constant_level_prob: opt.ConstantLevelProb = 0.0, context_prob: opt.ContextProb = 0.0, fps: opt.ModelFps = 10.0,
     steps: opt.TrainSteps = 20000, batch_size: opt.BatchSize = 32, lr: opt.Lr = 5e-4, warmup: opt.Warmup = 500,
@@ -93,7 +94,7 @@ def train(
                       seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, compile=compile)
     result = _progress(reporter, cfg.steps, TRANSFORMER_FILE, lambda on_log: transformer_recipe(
         data, output, cfg, tokenizer=tokenizer, preset=preset, window=window, timestep_independent=timestep_independent,
-        attention=attention, scheduler=scheduler, code_features=code_features, code_digits=code_digits,
+        attention=attention, scheduler=scheduler, code_features=code_features, code_digits=code_digits, block_causal=block_causal,
         snr_weighting=snr_weighting, constant_level_prob=constant_level_prob, context_prob=context_prob, fps=fps,
         device=device, resume=resume, on_log=on_log))
     out = Path(output)

@@ -1,0 +1,127 @@
+"""The cheap speed levers, each timed against its baseline in one process, interleaved.
+
+Each lever is a pair of variants of the same work, run alternately (``common.interleaved``), on the
+weights' transformer and tokenizer: a network call on a half-context window through ``forward`` (all
+logits) against ``logits_at`` (the last block and the head on the masked frames only); glibc's default
+allocator settings against a high mmap/trim threshold (no page faults from freeing and re-mapping large
+activations); tanh-approximated against exact (erf) GELU, with how much the logits move; the tokenizer
+decoder in the default against the channels-last memory format, with whether the pixels stay
+identical; the Gumbel draws of one MGM step against one network call; with --compile also
+``torch.compile`` of ``logits_at`` (minutes of compiling on a CPU). Ratios are CPU time (median of
+per-round ratios). Prints a table and writes JSON:
+
+    OMP_NUM_THREADS=1 python benchmarks/levers.py --weights weights --out benchmarks/results/levers.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from common import interleaved, machine_facts
+from maskflow_cli.startup import set_allocator
+from maskflow_cli.sampling import gumbel
+from maskflow_cli.weights import load_models
+
+
+def half_context_window(config) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Tokens, levels and the masked positions of a window whose first half is context."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, config.vocab_size, (1, config.frames, config.height, config.width), generator=g)
+    masked = torch.zeros_like(x, dtype=torch.bool)
+    masked[:, config.frames // 2 :] = True
+    levels = torch.where(masked.flatten(2).all(2), 0.3, 1.0)
+    return x.masked_fill(masked, config.mask_id), levels, masked
+
+
+def lever(name: str, baseline: Callable[[], object], variant: Callable[[], object], rounds: int, note: str = "") -> dict:
+    r = interleaved({"baseline": baseline, "variant": variant}, rounds)
+    return {"lever": name, "baseline_cpu_s": r["baseline"]["median_cpu_s"], "variant_cpu_s": r["variant"]["median_cpu_s"],
+            "ratio": r["variant"]["cpu_ratio"], "note": note}
+
+
+def set_gelu(model, approximate: str) -> None:
+    for block in model.blocks:
+        block.mlp[1].approximate = approximate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default=None)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=3, help="network calls per timed variant")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile on a CPU)")
+    parser.add_argument("--out", default="levers.json")
+    args = parser.parse_args()
+    facts = machine_facts()
+    tokenizer, model, _ = load_models(args.weights)
+    x, levels, masked = half_context_window(model.config)
+
+    def calls(fn: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            with torch.inference_mode():
+                for _ in range(args.calls):
+                    fn()
+        return run
+
+    forward, masked_only = calls(lambda: model(x, levels)), calls(lambda: model.logits_at(x, levels, masked))
+    rows = [lever("logits and last block on masked frames only", forward, masked_only, args.rounds)]
+
+    def allocator(tuned: bool) -> Callable[[], None]:
+        def run() -> None:
+            set_allocator(tuned)
+            masked_only()
+        return run
+    rows.append(lever("allocator: high mmap/trim thresholds", allocator(False), allocator(True), args.rounds))
+    set_allocator(False)
+
+    def gelu(approximate: str) -> Callable[[], None]:
+        def run() -> None:
+            set_gelu(model, approximate)
+            masked_only()
+        return run
+    with torch.inference_mode():
+        tanh_logits = model.logits_at(x, levels, masked).log_softmax(-1)
+        set_gelu(model, "none")
+        erf_logits = model.logits_at(x, levels, masked).log_softmax(-1)
+    kl = float((tanh_logits.exp() * (tanh_logits - erf_logits)).sum(-1).mean())
+    rows.append(lever("GELU: erf instead of tanh", gelu("tanh"), gelu("none"), args.rounds,
+                      f"changes the numerics: mean KL {kl:.1e}, argmax differs at {float((tanh_logits.argmax(-1) != erf_logits.argmax(-1)).float().mean()):.2%}"))
+    set_gelu(model, "tanh")
+
+    codes = torch.randint(0, model.config.vocab_size, (64, model.config.height, model.config.width), generator=torch.Generator().manual_seed(1))
+    channels_last = load_models(args.weights)[0].to(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        a, b = tokenizer.decode(codes), channels_last.decode(codes)
+    differ = float((a != b).float().mean())
+    rows.append(lever("tokenizer decoder channels-last (64 frames)", calls(lambda: tokenizer.decode(codes)),
+                      calls(lambda: channels_last.decode(codes)), args.rounds,
+                      f"pixels differing from the default layout: {differ:.3%} (max {int((a.int() - b.int()).abs().max())} levels)"))
+
+    generator = torch.Generator().manual_seed(2)
+    m = int(masked.sum())
+    draws = calls(lambda: (gumbel(torch.Size([m, model.config.vocab_size]), generator, x.device), gumbel(torch.Size([m]), generator, x.device)))
+    rows.append(lever("one MGM step's Gumbel draws, against a network call", masked_only, draws, args.rounds))
+
+    if args.compile:
+        compiled = torch.compile(model.logits_at, dynamic=False)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            compiled(x, levels, masked)
+        rows.append(lever("torch.compile of logits_at", masked_only, calls(lambda: compiled(x, levels, masked)), args.rounds,
+                          f"compiling took {time.perf_counter() - start:.0f} s"))
+    for r in rows:
+        print(f"{r['lever']:55} {r['baseline_cpu_s']:7.3f} s -> {r['variant_cpu_s']:7.3f} s  ratio {r['ratio']:.3f}  {r['note']}")
+    result = {"benchmark": "levers", "machine": facts, "weights": args.weights or "(installed)", "calls": args.calls,
+              "rounds": args.rounds, "rows": rows}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
