@@ -34,7 +34,7 @@ from torch import nn
 from .errors import WeightsError
 from .tokenizer import FrameTokenizer, TokenizerConfig
 from .transformer import MaskFlowTransformer, TransformerConfig
-from .video_io import signals_deferred
+from .signals import signals_deferred
 
 FORMAT_VERSION = 1
 METADATA_KEY = "maskflow"

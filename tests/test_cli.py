@@ -11,7 +11,7 @@ from maskflow_cli import weights as weights_module
 from maskflow_cli.pipeline import MaskFlowPipeline
 
 from conftest import read_frames, run_subprocess
-from test_video_io import make_bad_input
+from video_files import make_bad_input
 from test_weights import bad_weights
 
 FAST = ["--steps", "3", "--device", "cpu"]

@@ -28,7 +28,7 @@ from maskflow_cli.errors import VideoError
 from maskflow_cli.video_io import FrameFormat, read_video
 
 from conftest import moving_square_frames, read_frames, write_video
-from test_video_io import Pipe, gradient_clip, write_audio, write_still, write_with_pyav
+from video_files import Pipe, gradient_clip, write_audio, write_still, write_with_pyav
 
 FAST = ["--steps", "1", "--device", "cpu"]
 MODEL = FrameFormat(32, 32, 1)  # the tiny weights' frame format

@@ -1,0 +1,46 @@
+"""Signals that stop a run, and a block that holds them back for a few statements."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while the block runs; one that arrives meanwhile is handed to
+    its handler (which may raise) as the block ends.
+
+    For the few statements between creating a temporary file and handing it to the code that
+    removes it on failure: a signal handled in between would leave the file behind. Python runs
+    signal handlers in the main thread only, so this swaps the handlers there for a recorder (a
+    signal mask would not do: FFmpeg's and torch's threads would take the signal instead)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous: dict[int, object] = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(signum)
+            if handler is not None:  # None: not set from Python, cannot be put back
+                previous[signum] = signal.signal(signum, lambda number, frame: caught.append(number))
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        if caught:
+            _deliver(caught[0], previous[caught[0]])
+
+
+def _deliver(signum: int, handler: object) -> None:
+    """Act on a signal that was held back, as its handler would have."""
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        os.kill(os.getpid(), signum)  # the default action, now that the handler is back
+

@@ -1,0 +1,41 @@
+"""Reading and writing video files: the only code of the package that touches them.
+
+Frames are handed around as ``torch.uint8`` tensors laid out ``[H,W,C]`` (one frame) or
+``[T,H,W,C]`` (a clip), already in the model's :class:`FrameFormat`.
+
+=============  ==========================================================================
+``frames``     :class:`FrameFormat` and :func:`resize_frame` (cover, centre crop, channels)
+``sources``    a path, ``"-"`` or a file object made seekable (pipes are spooled)
+``reading``    :func:`open_video`, :func:`read_video`: decoded, resized frames; ``VideoError``
+``writing``    :func:`open_writer` (temporary file, renamed at the end), :func:`check_output`,
+               :func:`check_not_input`; ``OutputError``
+=============  ==========================================================================
+
+FFmpeg's own log output is switched off when this package is imported
+(``av.logging.set_level(None)``, which is also PyAV's default), so nothing of FFmpeg's reaches
+stderr.
+"""
+
+from __future__ import annotations
+
+import av.logging
+
+av.logging.set_level(None)  # no FFmpeg log lines on stderr
+
+from .frames import FrameFormat, resize_frame  # noqa: E402
+from .reading import MAX_FRAME_PIXELS, Video, VideoReader, open_video, read_video  # noqa: E402
+from .writing import VideoWriter, check_not_input, check_output, open_writer  # noqa: E402
+
+__all__ = [
+    "MAX_FRAME_PIXELS",
+    "FrameFormat",
+    "Video",
+    "VideoReader",
+    "VideoWriter",
+    "check_not_input",
+    "check_output",
+    "open_video",
+    "open_writer",
+    "read_video",
+    "resize_frame",
+]

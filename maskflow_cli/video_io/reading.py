@@ -1,0 +1,325 @@
+"""Reading videos: decoded frames of one video stream, resized to a :class:`FrameFormat`.
+
+:func:`open_video` and :func:`read_video` accept a path, ``"-"`` for standard input, or a binary
+file object. Every frame is resized as it is decoded, so a long video is never held in memory by
+the reader. Every problem with the input is reported as a :class:`~maskflow_cli.errors.VideoError`;
+FFmpeg's exceptions never leave this module.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from types import TracebackType
+from typing import BinaryIO
+
+import av
+import numpy as np
+import torch
+
+from maskflow_cli.errors import VideoError
+
+from .frames import FrameFormat, resize_frame
+from .reasons import av_reason, describe_error, os_reason
+from .sources import PathOrFile, check_not_empty, open_source, peek
+
+_STILL_IMAGE_FORMATS = {"image2", "image2pipe"}  # plus every "<codec>_pipe" demuxer
+_SAFE_DEMUXING = {"protocol_whitelist": "none"}  # no nested opens: concat lists, playlists, ...
+_CANNOT_OPEN = "truncated, corrupt or not a video: FFmpeg cannot open it"
+MAX_FRAME_PIXELS = 8192 * 8192  # larger frames are refused before FFmpeg allocates them
+
+
+
+@dataclass(frozen=True)
+class Video:
+    """A whole decoded clip."""
+
+    frames: torch.Tensor  # uint8 [T,H,W,C]
+    fps: Fraction | None  # None for a still image
+
+
+class VideoReader:
+    """Decoded frames of one video stream, resized to a :class:`FrameFormat`, one at a time.
+
+    Make one with :func:`open_video`. Iterate it once; each item is a uint8 ``[H,W,C]`` tensor at
+    the reader's format. Problems found while decoding raise :class:`VideoError`.
+    """
+
+    fps: Fraction | None
+    declared_frames: int | None
+    declared_duration: Fraction | None  # seconds, as a Matroska/WebM track states it
+
+    def __init__(
+        self,
+        name: str,
+        container: av.container.InputContainer,
+        stream: av.VideoStream,
+        fmt: FrameFormat,
+        owned_file: BinaryIO | None,
+    ) -> None:
+        self.name = name
+        self.fmt = fmt
+        self._container = container
+        self._stream = stream
+        self._owned_file = owned_file  # closed with the reader; None for a caller's file object
+        self._iterated = False
+        self.fps = None if _is_still_image(container) else _frame_rate(stream)
+        self.declared_frames = stream.frames if stream.frames > 0 else None
+        self.declared_duration = _matroska_duration(container, stream)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        if self._iterated:
+            raise RuntimeError("a VideoReader can be iterated only once")
+        self._iterated = True
+        return self._frames()
+
+    def _frames(self) -> Iterator[torch.Tensor]:
+        """Decode, convert and yield frames; check the count against the container's claim."""
+        decoded = 0
+        end: Fraction | None = None  # where the latest decoded frame ends, in seconds
+        for frame in self._decoded_frames():
+            _check_frame_size(self.name, frame.width, frame.height)
+            yield resize_frame(self._to_tensor(frame, decoded), self.fmt)  # [H,W,C] uint8
+            decoded += 1
+            frame_end = self._frame_end(frame)
+            if frame_end is not None and (end is None or frame_end > end):
+                end = frame_end
+        if self.declared_frames is not None and decoded < self.declared_frames:
+            raise VideoError(
+                self.name,
+                f"truncated or corrupt: decoded {decoded} of {self.declared_frames} frames",
+            )
+        if decoded == 0:
+            raise VideoError(self.name, "contains no decodable video frames")
+        self._check_duration(decoded, end)
+
+    def _frame_end(self, frame: av.VideoFrame) -> Fraction | None:
+        """The time in seconds at which ``frame`` stops being shown, if its timestamps say."""
+        if frame.pts is None or frame.time_base is None:
+            return None
+        base = Fraction(frame.time_base)
+        duration = getattr(frame, "duration", None)  # PyAV >= 14
+        if duration:
+            return (frame.pts + duration) * base
+        return frame.pts * base + (1 / self.fps if self.fps else 0)
+
+    def _check_duration(self, decoded: int, end: Fraction | None) -> None:
+        """A Matroska/WebM track states its duration; decoding must have reached it.
+
+        Other containers without a frame count (y4m, NUT, ...) give no reliable claim, and a
+        duration FFmpeg estimated from the bit rate is no claim at all, so only this tag is used.
+        A shortfall of more than half a frame means the file was cut short."""
+        declared = self.declared_duration
+        if declared is None or end is None or self.fps is None:
+            return
+        if end + 1 / (2 * self.fps) + Fraction(1, 500) < declared:
+            raise VideoError(
+                self.name,
+                f"truncated or corrupt: decoded {decoded} frames ({float(end):.3f} s) "
+                f"of a stream that lasts {float(declared):.3f} s",
+            )
+
+    def _decoded_frames(self) -> Iterator[av.VideoFrame]:
+        """FFmpeg's decoded frames; every decoding or reading failure becomes a VideoError."""
+        decoded = 0
+        frames = self._container.decode(self._stream)
+        while True:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                return
+            except av.FFmpegError as error:
+                raise VideoError(self.name, self._corrupt_problem(decoded, error)) from error
+            except OSError as error:  # from the file object: a seek FFmpeg asked for, a bad disk
+                if error.errno == errno.EINVAL:
+                    raise VideoError(self.name, self._corrupt_problem(decoded, error)) from error
+                raise VideoError(self.name, f"read error: {os_reason(error)}") from error
+            except (ValueError, EOFError, OverflowError) as error:  # UnicodeError included
+                raise VideoError(self.name, self._corrupt_problem(decoded, error)) from error
+            decoded += 1
+            yield frame
+
+    def _to_tensor(self, frame: av.VideoFrame, index: int) -> torch.Tensor:
+        """``_frame_to_tensor`` with a failing pixel-format conversion reported as VideoError."""
+        try:
+            return _frame_to_tensor(frame)
+        except (av.FFmpegError, ValueError) as error:
+            problem = f"cannot convert frame {index} from pixel format {frame.format.name}"
+            raise VideoError(self.name, f"{problem} ({error})") from error
+
+    def _corrupt_problem(self, decoded: int, error: Exception) -> str:
+        """One line describing a decoding failure after ``decoded`` good frames."""
+        if self.declared_frames is not None:
+            return f"truncated or corrupt: decoded {decoded} of {self.declared_frames} frames"
+        return f"truncated or corrupt: decoding failed after {decoded} frames ({describe_error(error)})"
+
+    def close(self) -> None:
+        """Release FFmpeg's resources and any file this reader opened itself."""
+        try:
+            self._container.close()
+        except (av.FFmpegError, OSError):
+            pass
+        if self._owned_file is not None:
+            self._owned_file.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_video(source: PathOrFile, fmt: FrameFormat) -> VideoReader:
+    """Open a video (or a still PNG/JPEG image) for reading, resizing frames to ``fmt``.
+
+    ``source`` is a path, ``"-"`` for ``sys.stdin.buffer``, or a binary file object (which stays
+    the caller's to close). A stream that cannot seek (a pipe) is first copied into a
+    ``tempfile.SpooledTemporaryFile``, so containers that need to seek (an MP4 with its index at
+    the end, ...) also work from a pipe. Raises :class:`VideoError` for anything that is not a
+    readable video.
+    """
+    name, file, owned = open_source(source)
+    try:
+        check_not_empty(name, file)
+        container = _open_container(name, file)
+    except BaseException:
+        if owned:
+            file.close()
+        raise
+    try:
+        stream = _video_stream(name, container)
+    except BaseException:
+        container.close()
+        if owned:
+            file.close()
+        raise
+    return VideoReader(name, container, stream, fmt, file if owned else None)
+
+
+def read_video(source: PathOrFile, fmt: FrameFormat) -> Video:
+    """Decode a whole video into memory: :func:`open_video` plus stacking all frames."""
+    with open_video(source, fmt) as reader:
+        frames = torch.stack(list(reader))  # [T,H,W,C] uint8
+        return Video(frames=frames, fps=reader.fps)
+
+
+
+
+def _open_container(name: str, file: BinaryIO) -> av.container.InputContainer:
+    """Let FFmpeg probe and open ``file``; translate its failures into VideoError.
+
+    Untrusted input: FFmpeg may not open any other file or URL on its behalf (a concat list or a
+    playlist naming other files is refused), decoders refuse pictures above MAX_FRAME_PIXELS
+    before allocating them (a forged header), and metadata that is not valid UTF-8 is decoded
+    with replacement characters instead of failing."""
+    try:
+        head = peek(file, 12)
+        return av.open(
+            file,
+            mode="r",
+            options={"max_pixels": str(MAX_FRAME_PIXELS)},  # also while FFmpeg probes the streams
+            container_options=_SAFE_DEMUXING,
+            metadata_errors="replace",
+        )
+    except av.InvalidDataError as error:
+        raise VideoError(name, _unreadable_problem(head)) from error
+    except av.FFmpegError as error:
+        raise VideoError(name, f"{_CANNOT_OPEN} ({av_reason(error)})") from error
+    except OSError as error:  # raised by the file object itself, e.g. a seek FFmpeg asked for
+        if error.errno == errno.EINVAL:
+            raise VideoError(name, f"{_CANNOT_OPEN} ({os_reason(error)})") from error
+        raise VideoError(name, f"read error: {os_reason(error)}") from error
+    except (ValueError, EOFError, OverflowError) as error:  # UnicodeError included
+        raise VideoError(name, f"{_CANNOT_OPEN} ({type(error).__name__})") from error
+
+
+def _unreadable_problem(head: bytes) -> str:
+    """Why FFmpeg refused a file, guessing from its first bytes whether it is a cut-short MP4."""
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide"):
+        return "truncated or corrupt: an MP4/MOV file without a readable index ('moov' atom)"
+    return "not a video file that FFmpeg can read"
+
+
+def _video_stream(name: str, container: av.container.InputContainer) -> av.VideoStream:
+    """The first real video stream (cover art attached to audio files does not count)."""
+    if not container.streams:
+        raise VideoError(name, "not a video file that FFmpeg can read (no streams found)")
+    videos = [s for s in container.streams.video if not _is_attached_picture(s)]
+    if not videos:
+        kinds = sorted({s.type for s in container.streams})
+        raise VideoError(name, f"has no video stream (only {', '.join(kinds)})")
+    stream = videos[0]
+    if stream.codec_context is None:
+        raise VideoError(name, "uses a video codec that FFmpeg cannot decode")
+    _check_frame_size(name, stream.codec_context.width, stream.codec_context.height)
+    # the decoder refuses larger pictures itself, before allocating them
+    stream.codec_context.options = {**stream.codec_context.options, "max_pixels": str(MAX_FRAME_PIXELS)}
+    return stream
+
+
+def _check_frame_size(name: str, width: int, height: int) -> None:
+    """Refuse frames so large that decoding one could exhaust memory (a forged header)."""
+    if width * height > MAX_FRAME_PIXELS:
+        raise VideoError(
+            name,
+            f"frame size {width}x{height} is too large (at most {MAX_FRAME_PIXELS:,} pixels, "
+            "e.g. 8192x8192)",
+        )
+
+
+def _matroska_duration(container: av.container.InputContainer, stream: av.VideoStream) -> Fraction | None:
+    """The duration a Matroska/WebM muxer wrote for the track (tag ``DURATION``, ``HH:MM:SS.f``)."""
+    if "matroska" not in container.format.name:
+        return None
+    text = next((v for k, v in stream.metadata.items() if k.upper() == "DURATION"), None)
+    if not isinstance(text, str):
+        return None
+    parts = text.strip().split(":")
+    try:
+        if len(parts) != 3:
+            return None
+        hours, minutes, seconds = int(parts[0]), int(parts[1]), Fraction(parts[2])
+    except (ValueError, ZeroDivisionError):
+        return None
+    duration = hours * 3600 + minutes * 60 + seconds
+    return duration if duration > 0 else None
+
+
+def _is_attached_picture(stream: av.stream.Stream) -> bool:
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def _is_still_image(container: av.container.InputContainer) -> bool:
+    """Whether FFmpeg opened the input with one of its single-image demuxers (PNG, JPEG, ...)."""
+    format_name = container.format.name
+    return format_name in _STILL_IMAGE_FORMATS or format_name.endswith("_pipe")
+
+
+def _frame_rate(stream: av.VideoStream) -> Fraction | None:
+    """The stream's average frame rate, else FFmpeg's guess; None if neither is known."""
+    for rate in (stream.average_rate, stream.guessed_rate):
+        if rate is not None and rate > 0:
+            return Fraction(rate)
+    return None
+
+
+def _frame_to_tensor(frame: av.VideoFrame) -> torch.Tensor:
+    """Decoded frame -> uint8 [H,W,1] for a gray source, uint8 [H,W,3] otherwise (alpha dropped)."""
+    if _is_gray(frame.format):
+        array = frame.to_ndarray(format="gray")[..., np.newaxis]  # [H,W,1]
+    else:
+        array = frame.to_ndarray(format="rgb24")  # [H,W,3]
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def _is_gray(pixel_format: av.VideoFormat) -> bool:
+    """Whether a pixel format has a single non-alpha component (gray, gray16, ya8, ...)."""
+    colour = [c for c in pixel_format.components if not c.is_alpha]
+    return len(colour) == 1 and not pixel_format.has_palette

@@ -1,0 +1,393 @@
+"""Writing videos: frames streamed into a hidden temporary file, renamed over the target at the end.
+
+:func:`open_writer` picks the container and codec from the target's suffix, streams frames into a
+hidden temporary file beside the target and renames it over the target only when the ``with``
+block ends without an exception. Problems are reported as
+:class:`~maskflow_cli.errors.OutputError`. :func:`check_output` and :func:`check_not_input` refuse
+a bad target before any work is done.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+import av
+import numpy as np
+import torch
+
+from maskflow_cli.errors import OutputError
+from maskflow_cli.signals import signals_deferred
+
+from .frames import FrameFormat
+from .reasons import av_reason, describe_error, os_reason
+
+@dataclass(frozen=True)
+class _Encoding:
+    """How frames are stored for one family of suffixes."""
+
+    muxer: str
+    codec: str
+    pix_fmt_gray: str
+    pix_fmt_rgb: str
+    gray_as_rgb: bool = False  # expand gray frames to RGB before the encoder sees them
+    even_size: bool = False  # the pixel format subsamples chroma by 2 in both directions
+    codec_options: dict[str, str] = field(default_factory=dict)
+    muxer_options: dict[str, str] = field(default_factory=dict)
+
+    def pix_fmt(self, channels: int) -> str:
+        return self.pix_fmt_gray if channels == 1 else self.pix_fmt_rgb
+
+
+def _h264(muxer: str) -> _Encoding:
+    return _Encoding(
+        muxer=muxer,
+        codec="libx264",
+        pix_fmt_gray="yuv420p",
+        pix_fmt_rgb="yuv420p",
+        gray_as_rgb=True,
+        even_size=True,
+        codec_options={"crf": "18", "preset": "medium"},
+        muxer_options={"movflags": "+faststart"},
+    )
+
+
+def _ffv1(muxer: str) -> _Encoding:
+    return _Encoding(muxer=muxer, codec="ffv1", pix_fmt_gray="gray", pix_fmt_rgb="bgr0")
+
+
+_Y4M = _Encoding(muxer="yuv4mpegpipe", codec="rawvideo", pix_fmt_gray="gray", pix_fmt_rgb="yuv444p")
+
+_ENCODINGS: dict[str, _Encoding] = {
+    ".mp4": _h264("mp4"),
+    ".mov": _h264("mov"),
+    ".m4v": _h264("mp4"),
+    ".mkv": _ffv1("matroska"),
+    ".nut": _ffv1("nut"),
+    ".avi": _ffv1("avi"),
+    ".y4m": _Y4M,
+}
+
+_STDOUT_NAME = "<stdout>"
+
+
+class VideoWriter:
+    """Encodes frames as they come. Make one with :func:`open_writer` and use it in ``with``.
+
+    Leaving the ``with`` block normally finishes the file and renames it over the target;
+    leaving it with an exception (KeyboardInterrupt included) deletes the temporary file and
+    leaves the target untouched. Without ``with``, call :meth:`close` to finish or
+    :meth:`abort` to discard.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        container: av.container.OutputContainer,
+        stream: av.VideoStream,
+        fmt: FrameFormat,
+        fps: Fraction,
+        encoding: _Encoding,
+        temp_path: str | None,
+        stdout: BinaryIO | None,
+        overwrite: bool,
+    ) -> None:
+        self.name = name
+        self.fmt = fmt
+        self.fps = fps
+        self._container = container
+        self._stream = stream
+        self._encoding = encoding
+        self._temp_path = temp_path  # None when writing to stdout
+        self._stdout = stdout  # flushed when finished, never closed
+        self._overwrite = overwrite
+        self._frames_written = 0
+        self._done = False
+
+    def write(self, frames: torch.Tensor) -> None:
+        """Encode uint8 ``[n,H,W,C]`` frames at the writer's format."""
+        if self._done:
+            raise RuntimeError("write() on a closed VideoWriter")
+        _check_clip(frames, self.fmt)
+        for frame in frames.cpu():  # [H,W,C] uint8
+            self._encode(self._to_av_frame(frame))
+
+    def _to_av_frame(self, frame: torch.Tensor) -> av.VideoFrame:
+        """uint8 [H,W,C] tensor -> av.VideoFrame in gray or rgb24, stamped with its index."""
+        array = frame.numpy()  # [H,W,C] uint8
+        if self.fmt.channels == 1 and not self._encoding.gray_as_rgb:
+            gray = np.ascontiguousarray(array[..., 0])  # [H,W]
+            av_frame = av.VideoFrame.from_ndarray(gray, format="gray")
+        else:
+            rgb = np.repeat(array, 3, axis=2) if self.fmt.channels == 1 else array  # [H,W,3]
+            av_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        av_frame.pts = self._frames_written
+        av_frame.time_base = 1 / self.fps
+        return av_frame
+
+    def _encode(self, frame: av.VideoFrame | None) -> None:
+        """Encode one frame (None flushes the encoder) and mux the resulting packets."""
+        try:
+            self._container.mux(self._stream.encode(frame))
+        except av.FFmpegError as error:
+            raise OutputError(self.name, f"cannot write: {av_reason(error)}") from error
+        except OSError as error:
+            raise OutputError(self.name, f"cannot write: {os_reason(error)}") from error
+        if frame is not None:
+            self._frames_written += 1
+
+    def close(self) -> None:
+        """Flush the encoder, finish the file and move it to the target. Idempotent."""
+        if self._done:
+            return
+        try:
+            if self._frames_written == 0:
+                raise OutputError(self.name, "no frames were written")
+            self._encode(None)
+            self._close_container()
+            self._commit()
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+
+    def _close_container(self) -> None:
+        try:
+            self._container.close()
+        except av.FFmpegError as error:
+            raise OutputError(self.name, f"cannot finish: {av_reason(error)}") from error
+        except OSError as error:
+            raise OutputError(self.name, f"cannot finish: {os_reason(error)}") from error
+
+    def _commit(self) -> None:
+        """Rename the finished temporary file over the target (or flush stdout)."""
+        self._flush_stdout()
+        if self._temp_path is None:
+            return
+        if not self._overwrite and os.path.lexists(self.name):
+            raise OutputError(self.name, "exists; pass --overwrite to replace it")
+        try:
+            os.replace(self._temp_path, self.name)
+        except OSError as error:
+            raise OutputError(self.name, f"cannot replace: {os_reason(error)}") from error
+        self._temp_path = None
+
+    def _flush_stdout(self) -> None:
+        if self._stdout is None:
+            return
+        try:
+            self._stdout.flush()
+        except OSError as error:
+            raise OutputError(self.name, f"cannot write: {os_reason(error)}") from error
+
+    def abort(self) -> None:
+        """Discard everything written: close quietly and delete the temporary file."""
+        self._done = True
+        try:
+            self._container.close()
+        except (av.FFmpegError, OSError):
+            pass
+        finally:
+            _remove_quietly(self._temp_path)
+            self._temp_path = None
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_done", True):
+            self.abort()
+
+
+def open_writer(
+    target: str | os.PathLike[str],
+    fmt: FrameFormat,
+    fps: Fraction,
+    *,
+    overwrite: bool = False,
+    stdout: BinaryIO | None = None,
+) -> VideoWriter:
+    """Start writing a video at ``target``; use the result as a context manager.
+
+    The suffix picks the encoding: ``.mp4 .mov .m4v`` H.264 (yuv420p, CRF 18; even sizes only);
+    ``.mkv .nut .avi`` lossless FFV1 (gray or bgr0, reads back bit-exact); ``.y4m`` raw
+    YUV4MPEG2 (gray or yuv444p). ``"-"`` writes a YUV4MPEG2 stream to ``stdout`` (default
+    ``sys.stdout.buffer``). Anything else is an :class:`OutputError`, as is an existing target
+    without ``overwrite``, a directory as target, or a missing directory.
+    """
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    fps = Fraction(fps)
+    if os.fspath(target) == "-":
+        sink = stdout if stdout is not None else sys.stdout.buffer
+        return _start_writer(_STDOUT_NAME, sink, None, _Y4M, fmt, fps, overwrite)
+    path = os.fspath(target)
+    encoding = _encoding_for(path)
+    _check_target(path, overwrite)
+    _check_size(path, encoding, fmt)
+    writer = None
+    try:
+        with signals_deferred():  # Ctrl-C cannot strike between creating the file and owning it
+            temp_path = _create_temp_file(path)
+            writer = _start_writer(path, temp_path, temp_path, encoding, fmt, fps, overwrite)
+    except BaseException:
+        if writer is not None:  # a signal held back until now: the writer exists, discard it
+            writer.abort()
+        raise
+    return writer  # from here an exception before ``with`` drops it, and __del__ aborts it
+
+
+
+def check_output(target: str | os.PathLike[str], overwrite: bool = False) -> None:
+    """Everything :func:`open_writer` would refuse about ``target``, checked before any work:
+    its suffix, a directory, a missing parent directory, an existing file without ``overwrite``.
+    ``"-"`` (stdout) is always fine."""
+    path = os.fspath(target)
+    if path == "-":
+        return
+    _encoding_for(path)
+    _check_target(path, overwrite)
+
+
+def _encoding_for(path: str) -> _Encoding:
+    suffix = Path(path).suffix.lower()
+    if suffix in _ENCODINGS:
+        return _ENCODINGS[suffix]
+    choices = " ".join(_ENCODINGS)
+    what = f"unsupported suffix '{suffix}'" if suffix else "no suffix"
+    raise OutputError(path, f"{what}; use one of {choices}")
+
+
+def _check_target(path: str, overwrite: bool) -> None:
+    """Refuse a directory, a missing parent directory, or an existing file without overwrite."""
+    if os.path.isdir(path):
+        raise OutputError(path, "is a directory")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        problem = "is not a directory" if os.path.exists(parent) else "does not exist"
+        raise OutputError(path, f"directory '{parent}' {problem}")
+    if os.path.lexists(path) and not overwrite:
+        raise OutputError(path, "exists; pass --overwrite to replace it")
+
+
+def _check_size(path: str, encoding: _Encoding, fmt: FrameFormat) -> None:
+    if encoding.even_size and (fmt.width % 2 or fmt.height % 2):
+        raise OutputError(
+            path,
+            f"H.264 needs an even frame size, got {fmt.width}x{fmt.height}; use .mkv or .y4m",
+        )
+
+
+def _create_temp_file(path: str) -> str:
+    """Create ``.NAME.maskflow-XXXXXXXX.SUFFIX`` beside ``path`` (mode 0o666 minus umask)."""
+    target = Path(os.path.abspath(path))
+    for _ in range(100):
+        temp = target.with_name(f".{target.stem}.maskflow-{secrets.token_hex(4)}{target.suffix}")
+        try:
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise OutputError(
+                path, f"cannot create a file in '{target.parent}': {os_reason(error)}"
+            ) from error
+        return str(temp)
+    raise OutputError(path, f"cannot create a temporary file in '{target.parent}'")
+
+
+def _start_writer(
+    name: str,
+    sink: str | BinaryIO,
+    temp_path: str | None,
+    encoding: _Encoding,
+    fmt: FrameFormat,
+    fps: Fraction,
+    overwrite: bool,
+) -> VideoWriter:
+    """Open the muxer and encoder on ``sink``; delete ``temp_path`` if that fails."""
+    try:
+        options = {"fflags": "+bitexact", **encoding.muxer_options}  # no random ids or dates: same input, same bytes
+        container = av.open(sink, mode="w", format=encoding.muxer, container_options=options)
+        stream = _add_stream(container, encoding, fmt, fps)
+    except BaseException as error:
+        _remove_quietly(temp_path)
+        if isinstance(error, (av.FFmpegError, OSError)):
+            raise OutputError(name, f"cannot create: {describe_error(error)}") from error
+        raise
+    stdout = None if isinstance(sink, str) else sink
+    return VideoWriter(name, container, stream, fmt, fps, encoding, temp_path, stdout, overwrite)
+
+
+def _add_stream(
+    container: av.container.OutputContainer, encoding: _Encoding, fmt: FrameFormat, fps: Fraction
+) -> av.VideoStream:
+    stream = container.add_stream(encoding.codec, rate=fps)
+    stream.width = fmt.width
+    stream.height = fmt.height
+    stream.pix_fmt = encoding.pix_fmt(fmt.channels)
+    stream.codec_context.time_base = 1 / fps
+    stream.options = dict(encoding.codec_options)
+    return stream
+
+
+def _check_clip(frames: torch.Tensor, fmt: FrameFormat) -> None:
+    if frames.dtype != torch.uint8 or frames.dim() != 4 or tuple(frames.shape[1:]) != fmt.shape:
+        raise ValueError(
+            f"expected uint8 [n,{fmt.height},{fmt.width},{fmt.channels}] frames, "
+            f"got {frames.dtype} {tuple(frames.shape)}"
+        )
+
+
+def _remove_quietly(path: str | None) -> None:
+    if path is None:
+        return
+    try:
+        os.remove(path)
+    except OSError:
+        pass  # already gone, or not ours to remove any more: nothing better to do
+
+
+# ---- output vs input -------------------------------------------------------------------------
+
+
+def check_not_input(
+    target: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]]
+) -> None:
+    """Raise OutputError if ``target`` is the same file as one of ``inputs``.
+
+    Compares resolved paths and, where both exist, device and inode (catching hard links and
+    symlinks). ``"-"`` (stdin/stdout) never equals anything.
+    """
+    target_path = os.fspath(target)
+    if target_path == "-":
+        return
+    for source in inputs:
+        source_path = os.fspath(source)
+        if source_path != "-" and _same_file(target_path, source_path):
+            raise OutputError(target_path, "is the input file; choose another output")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
