@@ -19,7 +19,7 @@ from ..weights import inspect_weights, load_tokenizer
 from . import options as opt
 from .report import Reporter
 
-EvalData = Annotated[Optional[str], typer.Option("--data", metavar="PATH", help="A clips file or a folder of videos to test on. Default: Moving MNIST made from the reserved test digits (needs maskflow[data]).")]
+EvalData = Annotated[Optional[str], typer.Option("--data", metavar="PATH", help="A clips file, a folder of clips shards (maskflow data maze) or a folder of videos to test on. Default: Moving MNIST made from the reserved test digits (needs maskflow[data]).")]
 Quick = Annotated[bool, typer.Option("--quick", help="A small run (about a minute on two cores) instead of the full size.")]
 Suite = Annotated[Optional[list[str]], typer.Option("--suite", metavar="NAME", help=f"Run only these suites ({', '.join(SUITES)}); repeat the option for several. Default: all.")]
 DataSeed = Annotated[int, typer.Option("--data-seed", help="Seed of the Moving MNIST test sequences.")]
