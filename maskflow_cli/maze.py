@@ -38,7 +38,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .data import CLIPS_SUFFIX, check_clips_output, save_clips
+from .data import CLIPS_SUFFIX, _check_range, check_clips_output, save_clips
 from .errors import InvalidArgumentError, OutputError
 
 NEEDS_MAZE = "needs memory-maze: pip install 'maskflow[maze]'"
@@ -81,11 +81,6 @@ def check_maze_installed() -> None:
     """InvalidArgumentError with the one-line install hint when the ``maze`` extra is missing."""
     if not maze_available():
         raise InvalidArgumentError("dataset", "maze", NEEDS_MAZE)
-
-
-def _check_range(name: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise InvalidArgumentError(name, value, f"must be between {low:,} and {high:,}")
 
 
 def check_maze_args(clips: int, frames: int, *, seed: int, split: str, size: int, workers: int) -> None:
