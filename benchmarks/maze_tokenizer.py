@@ -30,7 +30,7 @@ from maskflow_cli.evaluation import tokenizer_suite  # noqa: E402
 from maskflow_cli.tokenizer import PRESETS, FrameTokenizer, TokenizerConfig  # noqa: E402
 from maskflow_cli.training import TokenizerTask, TrainConfig, fit  # noqa: E402
 from maskflow_cli.video_io import FrameFormat  # noqa: E402
-from maskflow_cli.weights import load_tokenizer  # noqa: E402
+from maskflow_cli.weights import inspect_weights, load_tokenizer  # noqa: E402
 
 FORMAT = FrameFormat(64, 64, 3)
 
@@ -47,8 +47,9 @@ def train(preset: str, frames: torch.Tensor, args: argparse.Namespace) -> dict:
         fit(TokenizerTask(model, frames, args.batch_size, torch.device("cpu")), cfg, out, "tokenizer.safetensors",
             {"dataset": args.train, "frames": len(frames)}, resume=True, on_log=log)
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    last = records[-1]
-    return {"steps": last["step"], "train_psnr_last_log": round(last["psnr"], 2), "wall_seconds": round(last["wall_seconds"], 1)}
+    info = inspect_weights(str(out / "tokenizer.safetensors"))["tokenizer"].info
+    return {"steps": info["steps"], "wall_seconds": info["wall_seconds"],
+            "train_psnr": {str(r["step"]): round(r["psnr"], 2) for r in records}}  # per logged step (batch PSNR)
 
 
 def decode_ms(tokenizer: FrameTokenizer, tokens: torch.Tensor) -> float:
