@@ -32,7 +32,7 @@ COMMANDS = {
     "maze_data_speed": "OMP_NUM_THREADS=1 python benchmarks/maze_data_speed.py --out benchmarks/results/maze_data_speed.json",
     "maze_tokenizer": ("OMP_NUM_THREADS=1 python benchmarks/maze_tokenizer.py --train maze_train/ --test maze_test.safetensors "
                        "--runs runs/maze_tok --out benchmarks/results/maze_tokenizer.json (see weights/maze/README.md)"),
-    "maze_eval": ("OMP_NUM_THREADS=1 maskflow eval -w runs/maze_smoke --data maze_test.safetensors --quick --json "
+    "maze_eval": ("OMP_NUM_THREADS=1 maskflow eval -w runs/maze_smoke --data maze_test160.safetensors --quick --json "
                   "> benchmarks/results/maze_eval.json (see weights/maze/README.md)"),
 }
 
