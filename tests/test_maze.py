@@ -240,3 +240,15 @@ def test_weights_by_name_and_a_folder_of_that_name_wins(cli, monkeypatch, tmp_pa
     local = json.loads(cli("info", "-w", "maze", "--json").out)
     assert local["tokenizer"]["config"]["channels"] == 1
     assert weights.resolve_weights("digits") == weights.resolve_weights(None)
+
+
+def test_maze_tokenizer_presets_code_rgb_frames_as_documented():
+    from maskflow_cli.tokenizer import PRESETS
+
+    shapes = {}
+    for name in ("maze16", "maze8"):
+        config = TokenizerConfig(height=64, width=64, channels=3, **PRESETS[name])
+        frames = torch.zeros(2, 64, 64, 3, dtype=torch.uint8)
+        tokens = FrameTokenizer(config).eval().encode(frames)
+        shapes[name] = (tuple(tokens.shape[1:]), config.vocab_size, int(tokens.max()) < config.vocab_size)
+    assert shapes == {"maze16": ((16, 16), 1000, True), "maze8": ((8, 8), 64000, True)}
