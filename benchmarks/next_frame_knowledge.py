@@ -58,8 +58,7 @@ def next_frame_knowledge(pipe: MaskFlowPipeline, clips: Tensor, given: int) -> d
     masked[:, given:] = vocab  # the mask id
     levels = torch.zeros(n, window)
     levels[:, :given] = 1
-    with torch.autocast(pipe.device.type, dtype=pipe.autocast_dtype or torch.float32, enabled=pipe.autocast_dtype is not None):
-        logits = model(masked.to(pipe.device), levels.to(pipe.device)).float().cpu()  # [N,W,H,W',V]
+    logits = pipe.denoiser()(masked.to(pipe.device), levels.to(pipe.device)).float().cpu()  # [N,W,H,W',V]
     probs = logits[:, given:].softmax(-1)  # [N,F,H,W',V]
     truth = tokens[:, given:]  # [N,F,H,W']
     p_true = probs.gather(-1, truth[..., None])[..., 0]

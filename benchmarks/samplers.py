@@ -18,7 +18,8 @@ from pathlib import Path
 from common import machine_facts, test_clips
 
 from maskflow_cli.evaluation import FUTURE, continuation_suite
-from maskflow_cli.pipeline import MaskFlowPipeline, SamplingOptions
+from maskflow_cli.engine import SamplingOptions
+from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import window_settings
 
 POINTS = [("mgm", 8), ("mgm", 12), ("mgm", 20), ("mgm", 32), ("fm", 50), ("fm", 100), ("fm", 250)]

@@ -25,7 +25,8 @@ from torch import Tensor
 
 from common import machine_facts, test_clips
 from maskflow_cli.evaluation import continuation_suite
-from maskflow_cli.pipeline import MaskFlowPipeline, SamplingOptions
+from maskflow_cli.engine import SamplingOptions
+from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import window_settings
 
 

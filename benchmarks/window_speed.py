@@ -20,9 +20,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from common import machine_facts
-from maskflow_cli.pipeline import ModelDenoiser, autocast_dtype
-from maskflow_cli.sampling import sample_mgm
-from maskflow_cli.schedules import SCHEDULERS
+from maskflow_cli.engine import SamplingOptions, roll_out
+from maskflow_cli.planner import plan_extend, window_settings
+from maskflow_cli.runtime import ModelDenoiser, autocast_dtype
 from maskflow_cli.transformer import PRESETS, MaskFlowTransformer, TransformerConfig
 from maskflow_cli.weights import load_models
 
@@ -54,15 +54,14 @@ def time_window(name: str, model: MaskFlowTransformer, precision: str, steps: in
     cfg = model.config
     dtype = autocast_dtype(torch.device("cpu"), precision)
     denoiser = ModelDenoiser(model, dtype)
-    tokens = torch.zeros(1, cfg.frames, cfg.height, cfg.width, dtype=torch.long)
-    known = torch.zeros_like(tokens, dtype=torch.bool)
-    known[:, : cfg.frames // 2] = True  # extend-like: half the window is context
+    given = cfg.frames // 2  # extend-like: half the window is context
+    plan = plan_extend(given, cfg.frames - given, window_settings(cfg.frames, "full"))  # one window
+    context = torch.zeros(1, given, cfg.height, cfg.width, dtype=torch.long)
     seconds = []
-    with torch.inference_mode():
-        for i in range(repeats + 1):  # the first run warms up
-            start = time.perf_counter()
-            sample_mgm(denoiser, tokens, known, steps=steps, scheduler=SCHEDULERS[cfg.scheduler], generator=torch.Generator().manual_seed(i))
-            seconds.append(time.perf_counter() - start)
+    for i in range(repeats + 1):  # the first run warms up
+        start = time.perf_counter()
+        list(roll_out(plan, denoiser, SamplingOptions("mgm", steps), i, lambda frames: context[:, frames]))
+        seconds.append(time.perf_counter() - start)
     best = min(seconds[1:])
     flops = flops_per_call(model, dtype)
     rate = flops * steps / best / 1e9

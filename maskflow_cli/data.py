@@ -93,7 +93,7 @@ def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 def _check_split(split: str) -> None:
     if split not in SPLITS:
-        raise InvalidArgumentError("--split", split, "choose train or test")
+        raise InvalidArgumentError("split", split, "choose train or test")
 
 
 def mnist_split_indices(split: str) -> Tensor:
@@ -147,17 +147,17 @@ def _check_range(name: str, value: int, low: int, high: int) -> None:
 
 
 def check_moving_mnist(sequences: int, frames: int, *, seed: int, split: str = "train", size: int = 64, digits: int = 2) -> None:
-    """InvalidArgumentError, naming the command-line option, for any :func:`moving_mnist` argument out of range."""
-    _check_range("--sequences", sequences, 1, MAX_SEQUENCES)
-    _check_range("--frames", frames, 1, MAX_FRAMES)
-    _check_range("--seed", seed, 0, 2**63 - 1)
+    """InvalidArgumentError, naming the parameter, for any :func:`moving_mnist` argument out of range."""
+    _check_range("sequences", sequences, 1, MAX_SEQUENCES)
+    _check_range("frames", frames, 1, MAX_FRAMES)
+    _check_range("seed", seed, 0, 2**63 - 1)
     _check_split(split)
-    _check_range("--size", size, MIN_SIZE, MAX_SIZE)
-    _check_range("--digits", digits, 1, MAX_DIGITS)
+    _check_range("size", size, MIN_SIZE, MAX_SIZE)
+    _check_range("digits", digits, 1, MAX_DIGITS)
     total = sequences * frames * size * size
     if total > MAX_BYTES:
         problem = f"{sequences:,} x {frames:,} frames of {size}x{size} is {total / 2**30:.1f} GiB"
-        raise InvalidArgumentError("--sequences", sequences, f"{problem}, over the {MAX_BYTES // 2**30} GiB limit; use fewer sequences or frames")
+        raise InvalidArgumentError("sequences", sequences, f"{problem}, over the {MAX_BYTES // 2**30} GiB limit; use fewer sequences or frames")
 
 
 def moving_mnist(sequences: int, frames: int, *, seed: int, split: str = "train", size: int = 64, digits: int = 2) -> MovingMnist:
@@ -255,7 +255,7 @@ def check_clips_output(path: str | os.PathLike, overwrite: bool = False) -> None
     if not target.parent.is_dir():
         raise OutputError(str(path), f"folder {target.parent} does not exist")
     if target.exists() and not overwrite:
-        raise OutputError(str(path), "exists; pass --overwrite to replace it")
+        raise OutputError(str(path), "exists; pass {param:overwrite=True} to replace it")
 
 
 def _check_clips(frames: Tensor) -> None:
@@ -316,9 +316,9 @@ def _windows(video: Tensor, frames: int, stride: int) -> Tensor:
 
 def _check_lengths(frames: int, stride: int | None) -> int:
     """Validate ``frames`` and ``stride``; the stride to use (default: ``frames``, no overlap)."""
-    _check_range("--frames", frames, 1, MAX_FRAMES)
+    _check_range("frames", frames, 1, MAX_FRAMES)
     if stride is not None:
-        _check_range("--stride", stride, 1, MAX_FRAMES)
+        _check_range("stride", stride, 1, MAX_FRAMES)
     return frames if stride is None else stride
 
 
@@ -360,11 +360,11 @@ def _clips_from_file(path: str, frames: int, fmt: FrameFormat, step: int) -> Ten
     height, width, channels = stored.shape[2:]
     if (height, width, channels) != fmt.shape:
         raise InvalidArgumentError(
-            "DATA", path, f"its frames are {height}x{width}x{channels} (HxWxC) but the model needs {fmt.height}x{fmt.width}x{fmt.channels}"
+            "data", path, f"its frames are {height}x{width}x{channels} (HxWxC) but the model needs {fmt.height}x{fmt.width}x{fmt.channels}"
         )
     length = stored.shape[1]
     if length < frames:
-        raise InvalidArgumentError("DATA", path, f"its sequences have {length} frames, fewer than the {frames} frames needed")
+        raise InvalidArgumentError("data", path, f"its sequences have {length} frames, fewer than the {frames} frames needed")
     if step == frames:  # no overlap: a reshape, without a copy when the length divides evenly
         used = length // frames * frames
         return stored[:, :used].reshape(-1, frames, height, width, channels)  # [N*k,frames,H,W,C]
@@ -397,7 +397,7 @@ def load_training_clips(source: str | os.PathLike, frames: int, fmt: FrameFormat
         return _clips_from_file(where, frames, fmt, step)
     clips = _windows(read_video(where, fmt).frames, frames, step)  # [n,frames,H,W,C] uint8
     if len(clips) == 0:
-        raise InvalidArgumentError("DATA", where, f"the video is shorter than the {frames} frames needed")
+        raise InvalidArgumentError("data", where, f"the video is shorter than the {frames} frames needed")
     return clips
 
 

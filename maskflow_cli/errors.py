@@ -3,15 +3,44 @@
 Every error carries one line of text that names what was wrong (the argument or file, its value)
 and how to fix it. The command-line layer prints that line to stderr and exits with ``exit_code``;
 nothing else in the package prints or exits.
+
+Errors name Python parameters (``steps``, ``context``), never command-line flags. A message that
+refers to a parameter writes it as ``{param:NAME}`` or ``{param:NAME=VALUE}``; ``str(error)`` spells
+these ``NAME`` and ``NAME=VALUE`` for a Python caller, and ``error.message(flags)`` with the CLI's
+table of flags spells them ``--name`` and ``--name VALUE`` (``--name`` alone for ``=True``).
 """
 
 from __future__ import annotations
+
+import re
+from typing import Mapping
+
+_PARAM = re.compile(r"\{param:(\w+)(?:=([^}]*))?\}")
+
+
+def _spell(match: re.Match, flags: Mapping[str, str] | None) -> str:
+    name, value = match.group(1), match.group(2)
+    if flags is None or name not in flags:
+        return name if value is None else f"{name}={value}"
+    flag = flags[name]
+    return flag if value is None or value == "True" else f"{flag} {value}"
 
 
 class MaskflowError(Exception):
     """Base class. ``str(error)`` is a complete one-line message for a user."""
 
     exit_code = 1
+
+    def template(self) -> str:
+        """The message with its ``{param:...}`` references unspelled."""
+        return str(self.args[0]) if self.args else ""
+
+    def message(self, flags: Mapping[str, str] | None = None) -> str:
+        """The one-line message; parameter names spelled as ``flags`` maps them (None: as in Python)."""
+        return _PARAM.sub(lambda m: _spell(m, flags), self.template())
+
+    def __str__(self) -> str:
+        return self.message()
 
 
 class InvalidArgumentError(MaskflowError):
@@ -21,7 +50,12 @@ class InvalidArgumentError(MaskflowError):
 
     def __init__(self, name: str, value: object, expected: str) -> None:
         self.name, self.value, self.expected = name, value, expected
-        super().__init__(f"invalid value for {name}: {value!r} ({expected})")
+        super().__init__(f"invalid value for {{param:{name}}}: {value!r} ({expected})")
+
+
+class ConfigError(InvalidArgumentError, ValueError):
+    """A model config field out of range; ``name`` is the field. Recipes re-raise it under the name
+    of their own parameter that set the field (``frames`` is ``window`` to ``train_transformer``)."""
 
 
 class VideoError(MaskflowError):

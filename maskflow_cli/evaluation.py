@@ -1,4 +1,4 @@
-"""Quality measures of DESIGN.md §5 and the evaluation suites behind ``maskflow eval``.
+"""Quality measures and the evaluation suites behind ``maskflow eval``.
 
 Metrics (frames uint8, compared in [0, 1]):
 - per-frame MSE summed over the pixels (the Moving MNIST literature's convention), PSNR, SSIM;
@@ -10,7 +10,8 @@ Suites, each a function returning a JSON-ready dict tagged with how it sampled:
   to many windows, statistics per 16-frame bin against real sequences); infill (gaps between real
   frames, against repeat-nearest and cross-fade baselines).
 Sequences are sampled in batches that share one window plan (the plan the pipeline would run for
-each), so a batch costs one network call per step.
+each) through the rollout engine (engine.py) that the pipeline uses too, so a batch costs one
+network call per step.
 
 Axis legend: B sequences, T frames, Y, X pixels, C channels, H, W token grid.
 """
@@ -28,10 +29,10 @@ from torch import Tensor
 
 from .data import load_training_clips, moving_mnist
 from .errors import InvalidArgumentError
-from .pipeline import MaskFlowPipeline, ModelDenoiser, SamplingOptions, decode_tokens, encode_frames
+from .engine import SEED_LIMIT, SamplingOptions, roll_out
+from .pipeline import MaskFlowPipeline
 from .planner import Plan, WindowSettings, plan_extend, plan_generate, plan_infill
-from .sampling import SAMPLERS
-from .schedules import SCHEDULERS
+from .runtime import decode_tokens, encode_frames
 from .tokenizer import FrameTokenizer
 from .video_io import FrameFormat
 
@@ -162,54 +163,46 @@ def scores(prediction: Tensor, target: Tensor) -> dict:
 # ---- batched sampling ----------------------------------------------------------------------------
 
 
-@torch.inference_mode()
-def sample_batch(pipe: MaskFlowPipeline, plan: Plan, options: SamplingOptions, seed: int, video: Tensor) -> tuple[Tensor, int]:
-    """Run one plan for B videos at once.
+def sample_videos(pipe: MaskFlowPipeline, plan: Plan, options: SamplingOptions, videos: Tensor, batch: int) -> tuple[Tensor, int | float]:
+    """Run one plan for N videos through the rollout engine, ``batch`` at a time.
 
-    ``video`` uint8 [B,T0,Y,X,C] holds the frames the plan's ``given`` runs refer to (T0 may be 0
-    for ``generate``). Returns the output videos uint8 [B,plan.length,Y,X,C] (given frames passed
-    through) and the NFE spent per video (the batch shares every network call)."""
+    ``videos`` uint8 [N,T0,Y,X,C] holds the frames the plan's ``given`` runs refer to (T0 may be 0
+    for ``generate``); ``options.seed`` must be set (see SamplingOptions.resolved): the batch
+    starting at video i samples with seed + i. Returns the output videos uint8
+    [N,plan.length,Y,X,C] (given frames passed through) and the NFE per video, summed over the
+    batches (a batch shares its network calls) and averaged over the videos."""
+    assert options.seed is not None, "sample with resolved options"
+    outs, calls = [], 0
+    for i in range(0, len(videos), batch):
+        part = videos[i : i + batch]
+        out, nfe = _sample_batch(pipe, plan, options, (options.seed + i) % SEED_LIMIT, part)
+        outs.append(out)
+        calls += nfe * len(part)
+    per_video = calls / max(len(videos), 1)
+    return torch.cat(outs), int(per_video) if per_video.is_integer() else round(per_video, 2)
+
+
+def _sample_batch(pipe: MaskFlowPipeline, plan: Plan, options: SamplingOptions, seed: int, video: Tensor) -> tuple[Tensor, int]:
+    """One batch of B videos uint8 [B,T0,...] through the engine -> uint8 [B,plan.length,...], NFE."""
     batch = video.shape[0]
-    cfg = pipe.transformer.config
-    tokens = torch.full((batch, plan.length, cfg.height, cfg.width), cfg.mask_id)  # [B,T,H,W]
     given = [i for a, b in plan.given for i in range(a, b)]
+    height, width = pipe.transformer.config.height, pipe.transformer.config.width
+    known = torch.empty((batch, plan.length, height, width), dtype=torch.long)  # [B,T,H,W], given frames' tokens
     if given:
-        flat = video[:, given].flatten(0, 1)
-        tokens[:, given] = encode_frames(pipe.tokenizer, flat, pipe.device).view(batch, len(given), cfg.height, cfg.width)
-    denoiser = ModelDenoiser(pipe.transformer, pipe.autocast_dtype)
-    generator = torch.Generator(pipe.device).manual_seed(seed)
-    for window in plan.windows:
-        x = tokens[:, window.start : window.stop].to(pipe.device)
-        known = torch.zeros_like(x, dtype=torch.bool)
-        known[:, [i - window.start for i in window.context]] = True
-        out = SAMPLERS[options.sampler](denoiser, x, known, steps=options.steps, scheduler=SCHEDULERS[cfg.scheduler], generator=generator)
-        tokens[:, window.keep] = out[:, [i - window.start for i in window.keep]].cpu()
+        known[:, given] = pipe.encode(video[:, given].flatten(0, 1)).view(batch, len(given), height, width)
+    denoiser = pipe.denoiser()
+    made = {}  # frame -> long [B,H,W]
+    for window, kept in roll_out(plan, denoiser, options, seed, lambda frames: known[:, frames], batch=batch):
+        made.update(zip(window.keep, kept.unbind(1)))
     fmt = pipe.frame_format
-    frames = torch.empty((batch, plan.length, fmt.height, fmt.width, fmt.channels), dtype=torch.uint8)
-    made = [i for i in range(plan.length) if i not in set(given)]
+    frames = torch.empty((batch, plan.length, *fmt.shape), dtype=torch.uint8)
+    new = [i for i in range(plan.length) if i not in set(given)]
     if given:
         frames[:, given] = video[:, given]
-    if made:
-        decoded = decode_tokens(pipe.tokenizer, tokens[:, made].flatten(0, 1), pipe.device)
-        frames[:, made] = decoded.view(batch, len(made), *decoded.shape[1:])
+    if new:
+        decoded = pipe.decode(torch.stack([made[i] for i in new], 1).flatten(0, 1))
+        frames[:, new] = decoded.view(batch, len(new), *decoded.shape[1:])
     return frames, denoiser.calls
-
-
-def continue_batch(pipe: MaskFlowPipeline, given: Tensor, future: int, settings: WindowSettings,
-                   options: SamplingOptions, seed: int) -> tuple[Tensor, int]:
-    """Continue each of B clips uint8 [B,T0,Y,X,C] by ``future`` frames, batched: the new frames
-    uint8 [B,future,Y,X,C] and the NFE per sequence."""
-    video, nfe = sample_batch(pipe, plan_extend(given.shape[1], future, settings), options, seed, given)
-    return video[:, given.shape[1] :], nfe
-
-
-def _batched(pipe: MaskFlowPipeline, plan: Plan, options: SamplingOptions, videos: Tensor, batch: int) -> tuple[Tensor, int]:
-    """sample_batch over ``videos`` [N,...] in batches; seeds follow options.seed + batch start."""
-    outs, nfe = [], 0
-    for i in range(0, len(videos), batch):
-        out, nfe = sample_batch(pipe, plan, options, (options.seed or 0) + i, videos[i : i + batch])
-        outs.append(out)
-    return torch.cat(outs), nfe
 
 
 # ---- suites --------------------------------------------------------------------------------------
@@ -222,7 +215,7 @@ class EvalSize:
     tokenizer_frames: int
     continuation_sequences: int
     horizon_sequences: int
-    horizon_windows: int  # long-horizon videos are this many model windows long (DESIGN.md: 10)
+    horizon_windows: int  # long-horizon videos are this many model windows long (10 in the full size)
     infill_sequences: int
     batch: int  # sequences sampled together
 
@@ -231,13 +224,17 @@ SIZES = {
     "quick": EvalSize(tokenizer_frames=200, continuation_sequences=2, horizon_sequences=1, horizon_windows=2, infill_sequences=2, batch=2),
     "full": EvalSize(tokenizer_frames=2000, continuation_sequences=64, horizon_sequences=4, horizon_windows=10, infill_sequences=32, batch=16),
 }
-GIVEN, FUTURE = 10, 10  # continuation: 10 given -> 10 generated frames (DESIGN.md §5)
+GIVEN, FUTURE = 10, 10  # continuation: 10 given -> 10 generated frames (the Moving MNIST convention)
 INFILL_CLIP = 20  # frames of an infill test clip
 INFILL_GAPS = (4, 8)
 
 
-def _tags(settings: WindowSettings, options: SamplingOptions, nfe: int, seconds: float) -> dict:
-    return {"sampler": options.sampler, "steps": options.steps, "mode": settings.mode, "context": settings.context,
+def _tags(settings: WindowSettings, options: SamplingOptions, nfe: int | float, seconds: float) -> dict:
+    """How a section sampled; the sampler-specific options only where they differ from the defaults."""
+    extra = {} if options.noise is None else {"noise": options.noise}
+    if options.temperature != 1.0:
+        extra["temperature"] = options.temperature
+    return {"sampler": options.sampler, "steps": options.steps, **extra, "mode": settings.mode, "context": settings.context,
             "stride": settings.stride, "seed": options.seed, "nfe_per_sequence": nfe, "seconds": round(seconds, 2)}
 
 
@@ -256,9 +253,10 @@ def reconstruction_psnr(tokenizer: FrameTokenizer, frames: Tensor, device: torch
 def continuation_suite(pipe: MaskFlowPipeline, clips: Tensor, settings: WindowSettings, options: SamplingOptions, batch: int) -> dict:
     """Given the first GIVEN frames of each uint8 [N,GIVEN+FUTURE,...] clip, predict the rest; score
     against the truth and the copy-last-frame and all-black baselines."""
+    options = options.resolved()  # seed None: one fresh seed, reported in the tags
     given, target = clips[:, :GIVEN], clips[:, GIVEN : GIVEN + FUTURE]
     started = time.perf_counter()
-    video, nfe = _batched(pipe, plan_extend(GIVEN, FUTURE, settings), options, given, batch)
+    video, nfe = sample_videos(pipe, plan_extend(GIVEN, FUTURE, settings), options, given, batch)
     seconds = time.perf_counter() - started
     baselines = {"copy_last": given[:, -1:].expand_as(target), "black": torch.zeros_like(target)}
     return {"given": GIVEN, "future": FUTURE, "sequences": len(clips), **_tags(settings, options, nfe, seconds),
@@ -274,6 +272,7 @@ def horizon_suite(pipe: MaskFlowPipeline, real: Tensor, settings: WindowSettings
     """Drift over long videos: ``generate`` and ``extend`` (from the first GIVEN real frames) to the
     length of the uint8 [N,L,...] real sequences, with frame statistics per BIN-frame bin for both
     and for the real sequences."""
+    options = options.resolved()  # seed None: one fresh seed, reported in the tags
     count, length = real.shape[:2]
     fmt = pipe.frame_format
     rgb = real.shape[-1] == 3  # colour and sharpness beside the digit statistics (first-person worlds)
@@ -289,7 +288,7 @@ def horizon_suite(pipe: MaskFlowPipeline, real: Tensor, settings: WindowSettings
     }
     for name, (plan, given) in runs.items():
         started = time.perf_counter()
-        video, nfe = _batched(pipe, plan, options, given, batch)
+        video, nfe = sample_videos(pipe, plan, options, given, batch)
         out[name] = {**_tags(settings, options, nfe, time.perf_counter() - started), **_binned(stats(video))}
     return out
 
@@ -308,13 +307,14 @@ def infill_baselines(clips: Tensor, a: int, b: int) -> dict[str, Tensor]:
 def infill_suite(pipe: MaskFlowPipeline, clips: Tensor, settings: WindowSettings, options: SamplingOptions, batch: int) -> dict:
     """For each gap size: blank the middle frames of uint8 [N,INFILL_CLIP,...] clips, infill them
     from both sides and score against the truth and the baselines."""
+    options = options.resolved()  # seed None: one fresh seed, reported in the tags
     length = clips.shape[1]
     out = {}
     for gap in INFILL_GAPS:
         a = (length - gap) // 2
         b = a + gap
         started = time.perf_counter()
-        video, nfe = _batched(pipe, plan_infill(length, [(a, b)], settings), options, clips, batch)
+        video, nfe = sample_videos(pipe, plan_infill(length, [(a, b)], settings), options, clips, batch)
         target = clips[:, a:b]
         out[f"gap_{gap}"] = {"range": [a, b], **_tags(settings, options, nfe, time.perf_counter() - started),
                              "maskflow": scores(video[:, a:b], target),
@@ -334,7 +334,7 @@ def held_out_sequences(data: str | None, frames: int, count: int, fmt: FrameForm
     Otherwise a clips file or a folder of videos, cut into clips; the first ``count`` are used."""
     if data is None:
         if fmt.height != fmt.width:
-            raise InvalidArgumentError("--data", None, f"Moving MNIST is square, the model's frames are {fmt.width}x{fmt.height}; give --data")
+            raise InvalidArgumentError("data", None, f"Moving MNIST is square, the model's frames are {fmt.width}x{fmt.height}; give {{param:data}}")
         clips = moving_mnist(count, frames, seed=seed, split="test", size=fmt.height).frames  # [N,T,S,S,1]
         return clips.expand(*clips.shape[:-1], fmt.channels).contiguous()
     return load_training_clips(data, frames, fmt)[:count]
@@ -344,8 +344,10 @@ def evaluate(pipe: MaskFlowPipeline | None, tokenizer: FrameTokenizer, device: t
              suites: tuple[str, ...], settings: WindowSettings | None, options: SamplingOptions, data_seed: int,
              log: Callable[[str], None] = lambda _: None) -> dict:
     """Run the chosen suites; ``pipe`` may be None for tokenizer-only weights (then only the
-    tokenizer suite runs). Returns one JSON-ready dict with a section per suite."""
-    fmt = FrameFormat(tokenizer.config.height, tokenizer.config.width, tokenizer.config.channels)
+    tokenizer suite runs). Returns one JSON-ready dict with a section per suite; ``options.seed``
+    None draws one fresh seed for all suites (each section reports it)."""
+    options = options.resolved()
+    fmt = FrameFormat.of(tokenizer.config)
     result: dict = {"size": size.__dict__, "data": data or "moving-mnist test digits", "data_seed": data_seed}
     if "tokenizer" in suites:
         log("tokenizer reconstruction")

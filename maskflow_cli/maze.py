@@ -348,7 +348,7 @@ def check_maze_output(output: str | os.PathLike, overwrite: bool) -> Path:
     if not target.parent.is_dir():
         raise OutputError(str(output), f"folder {target.parent} does not exist")
     if target.is_dir() and any(target.glob(SHARD_GLOB)) and not overwrite:
-        raise OutputError(str(output), "already holds shards; pass --overwrite to replace them")
+        raise OutputError(str(output), "already holds shards; pass {param:overwrite=True} to replace them")
     return target
 
 

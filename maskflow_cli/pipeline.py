@@ -9,102 +9,37 @@ while later windows are still being sampled and memory stays flat in the video's
     video = torch.cat([c.frames for c in pipe.generate(48, settings, SamplingOptions(seed=0))])
 
 Frames are uint8 [T,Y,X,C] at the model's frame format (``pipe.frame_format``); frames given by the
-caller are passed through unchanged, generated frames are decoded tokens.
+caller are passed through unchanged, generated frames are decoded tokens. The windows are sampled by
+the rollout engine (engine.py); device, precision and the tokenizer's batching live in runtime.py.
+
+Axis legend: T frames, Y, X pixels, C channels, H, W token grid.
 """
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterator, NamedTuple, Sequence
 
 import torch
 from torch import Tensor
 
+from .engine import SamplingOptions, roll_out
 from .errors import InvalidArgumentError, WeightsError
-from .planner import Plan, Window, WindowSettings, parse_ranges, plan_extend, plan_generate, plan_infill
-from .sampling import SAMPLERS, Callback
-from .schedules import SCHEDULERS
+from .planner import Plan, WindowSettings, parse_ranges, plan_extend, plan_generate, plan_infill
+from .runtime import ModelDenoiser, autocast_dtype, decode_tokens, encode_frames, resolve_device
+from .sampling import Callback
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
 from .video_io import FrameFormat
 from .weights import Component, load_models
 
-PRECISIONS = ("auto", "bf16", "fp32")
 DEFAULT_FPS = Fraction(10)  # for weights that do not say, and for stills
-MAX_STEPS = 10_000
-CODEC_BATCH = 64  # frames through the tokenizer at once
-
-
-@dataclass(frozen=True)
-class SamplingOptions:
-    sampler: str = "mgm"  # "mgm" or "fm"
-    steps: int = 20  # K, network calls per window (at most)
-    seed: int | None = None  # None: a fresh random seed (see Run.seed)
-
-    def __post_init__(self) -> None:
-        if self.sampler not in SAMPLERS:
-            raise InvalidArgumentError("--sampler", self.sampler, f"choose one of {', '.join(SAMPLERS)}")
-        if not 1 <= self.steps <= MAX_STEPS:
-            raise InvalidArgumentError("--steps", self.steps, f"must be between 1 and {MAX_STEPS}")
-        if self.seed is not None and not 0 <= self.seed < 2**63:
-            raise InvalidArgumentError("--seed", self.seed, "must be between 0 and 2**63 - 1")
 
 
 class Chunk(NamedTuple):
     start: int  # index of the first frame in the output video
     frames: Tensor  # uint8 [n,Y,X,C]
     nfe: int  # network calls spent to make these frames (0 for frames passed through)
-
-
-class ModelDenoiser:
-    """Adapts the transformer to the samplers' denoiser signature, under autocast; counts calls."""
-
-    def __init__(self, model: MaskFlowTransformer, autocast_dtype: torch.dtype | None) -> None:
-        self.model, self.autocast_dtype = model, autocast_dtype
-        self.mask_id = model.config.mask_id
-        self.calls = 0
-
-    def __call__(self, tokens: Tensor, levels: Tensor) -> Tensor:
-        self.calls += 1
-        device_type = tokens.device.type
-        with torch.autocast(device_type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
-            return self.model(tokens, levels)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise InvalidArgumentError("--device", name, "use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidArgumentError("--device", name, "CUDA is not available on this machine; use cpu or auto")
-    if device.type not in ("cpu", "cuda"):
-        raise InvalidArgumentError("--device", name, "use auto, cpu, cuda or cuda:N")
-    return device
-
-
-def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
-    """bf16 where the device runs it fast (CUDA with bf16, a CPU with AVX512-BF16/AMX), else fp32."""
-    if precision not in PRECISIONS:
-        raise InvalidArgumentError("--precision", precision, f"choose one of {', '.join(PRECISIONS)}")
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16 if _cpu_has_fast_bf16() else None
-
-
-def _cpu_has_fast_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 class MaskFlowPipeline:
@@ -132,12 +67,15 @@ class MaskFlowPipeline:
     # ---- facts -----------------------------------------------------------------------------------
     @property
     def frame_format(self) -> FrameFormat:
-        c = self.tokenizer.config
-        return FrameFormat(c.height, c.width, c.channels)
+        return FrameFormat.of(self.tokenizer.config)
 
     @property
     def window(self) -> int:
         return self.transformer.config.frames
+
+    def denoiser(self) -> ModelDenoiser:
+        """A fresh call-counting denoiser over the transformer, at the pipeline's precision."""
+        return ModelDenoiser(self.transformer, self.autocast_dtype)
 
     # ---- commands --------------------------------------------------------------------------------
     def generate(self, frames: int, settings: WindowSettings, options: SamplingOptions, callback: Callback = None) -> "Run":
@@ -167,10 +105,9 @@ class MaskFlowPipeline:
         """Execute a plan: sample its windows in order and hand out the output video in order.
 
         ``video`` holds the input frames the plan's ``given`` runs refer to. ``callback(step)`` is
-        called after every sampler step.
+        called after every sampler step. ``options.seed`` None draws a fresh seed (``Run.seed``).
         """
-        seed = options.seed if options.seed is not None else secrets.randbits(63)
-        return Run(self, plan, video, options, seed, callback)
+        return Run(self, plan, video, options.resolved(), callback)
 
     def encode(self, frames: Tensor) -> Tensor:
         """uint8 [T,Y,X,C] at the model's format -> long tokens [T,H,W]."""
@@ -189,47 +126,41 @@ def _stored_fps(component: Component) -> Fraction:
         raise WeightsError(str(component.file), f"fps {value!r} in the transformer's info is not a number") from None
 
 
-@torch.inference_mode()
-def encode_frames(tokenizer: FrameTokenizer, frames: Tensor, device: torch.device) -> Tensor:
-    """uint8 [T,Y,X,C] -> long tokens [T,H,W] on the CPU, a batch of frames at a time."""
-    out = [tokenizer.encode(frames[i : i + CODEC_BATCH].to(device)) for i in range(0, len(frames), CODEC_BATCH)]
-    return torch.cat(out).cpu()
-
-
-@torch.inference_mode()
-def decode_tokens(tokenizer: FrameTokenizer, tokens: Tensor, device: torch.device) -> Tensor:
-    """long tokens [T,H,W] -> uint8 [T,Y,X,C] on the CPU, a batch of frames at a time."""
-    out = [tokenizer.decode(tokens[i : i + CODEC_BATCH].to(device)) for i in range(0, len(tokens), CODEC_BATCH)]
-    return torch.cat(out).cpu()
-
-
 class Run:
     """The chunks of one plan's execution, in order (see MaskFlowPipeline.run); ``seed`` is the seed
     it samples with, ``plan`` the plan."""
 
-    def __init__(self, pipe: MaskFlowPipeline, plan: Plan, video: Tensor | None, options: SamplingOptions, seed: int, callback: Callback) -> None:
-        self.pipe, self.plan, self.video, self.options, self.seed, self.callback = pipe, plan, video, options, seed, callback
+    def __init__(self, pipe: MaskFlowPipeline, plan: Plan, video: Tensor | None, options: SamplingOptions, callback: Callback) -> None:
+        assert options.seed is not None, "run with resolved options"
+        self.pipe, self.plan, self.video, self.options, self.seed, self.callback = pipe, plan, video, options, options.seed, callback
         assert not plan.given or (video is not None and plan.given[-1][1] <= len(video)), "plan needs input frames"
 
     def __iter__(self) -> Iterator[Chunk]:
+        """Sample window by window (the engine), decode each window's kept frames, and hand out every
+        frame as soon as it and all frames before it are final."""
         pipe, plan = self.pipe, self.plan
-        generator = torch.Generator(pipe.device).manual_seed(self.seed)
-        denoiser = ModelDenoiser(pipe.transformer, pipe.autocast_dtype)
-        tokens: dict[int, Tensor] = {}  # frame -> long [H,W], for frames usable as context
+        denoiser = pipe.denoiser()
+        windows = roll_out(plan, denoiser, self.options, self.seed, self._context_tokens, callback=self.callback)
         ready: dict[int, Tensor] = {}  # generated frame -> uint8 [Y,X,C], final but not yet handed out
         given = {i for a, b in plan.given for i in range(a, b)}
         emitted = pending_nfe = 0
-        for window in [*plan.windows, None]:  # None: hand out what is left after the last window
+        while True:
             for chunk in self._final_runs(emitted, given, ready):
                 yield chunk._replace(nfe=pending_nfe)
                 pending_nfe, emitted = 0, chunk.start + len(chunk.frames)
-            if window is None:
-                break
             calls_before = denoiser.calls
-            kept = self._sample_window(window, tokens, denoiser, generator)  # long [K,H,W]
-            ready.update(zip(window.keep, pipe.decode(kept)))
+            step = next(windows, None)
+            if step is None:
+                break
+            window, kept = step  # long [1,K,H,W]
+            ready.update(zip(window.keep, pipe.decode(kept[0])))
             pending_nfe += denoiser.calls - calls_before
         assert emitted == plan.length and not ready, "the plan left frames unmade"
+
+    def _context_tokens(self, frames: list[int]) -> Tensor:
+        """Tokens of input frames, long [1,n,H,W], encoded when a window first needs them."""
+        assert self.video is not None, "context frame with neither tokens nor input"
+        return self.pipe.encode(self.video[frames])[None]
 
     def _final_runs(self, start: int, given: set[int], ready: dict[int, Tensor]) -> Iterator[Chunk]:
         """Hand out, in order from ``start``, every frame that is final: runs of given frames as
@@ -249,28 +180,3 @@ class Run:
             else:
                 return
             i = j
-
-    @torch.inference_mode()
-    def _sample_window(self, window: Window, tokens: dict[int, Tensor], denoiser, generator) -> Tensor:
-        pipe = self.pipe
-        missing = [i for i in window.context if i not in tokens]
-        if missing:
-            assert self.video is not None, "context frame with neither tokens nor input"
-            for i, tok in zip(missing, pipe.encode(self.video[missing])):
-                tokens[i] = tok
-        cfg = pipe.transformer.config
-        length = window.stop - window.start
-        x = torch.full((1, length, cfg.height, cfg.width), cfg.mask_id, dtype=torch.long)
-        known = torch.zeros_like(x, dtype=torch.bool)
-        for i in window.context:
-            x[0, i - window.start] = tokens[i]
-            known[0, i - window.start] = True
-        sampler = SAMPLERS[self.options.sampler]
-        out = sampler(
-            denoiser, x.to(pipe.device), known.to(pipe.device),
-            steps=self.options.steps, scheduler=SCHEDULERS[cfg.scheduler], generator=generator, callback=self.callback,
-        )[0].cpu()  # [T,H,W]
-        kept = out[[i - window.start for i in window.keep]]
-        for i, tok in zip(window.keep, kept):
-            tokens[i] = tok
-        return kept

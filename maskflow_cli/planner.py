@@ -65,31 +65,31 @@ class WindowSettings:
 
 
 def window_settings(window: int, mode: str = "ar", context: int | None = None, stride: int | None = None) -> WindowSettings:
-    """Validate ``--mode/--context/--stride`` against the model's window W and fill defaults.
+    """Validate ``mode``, ``context`` and ``stride`` against the model's window W and fill defaults.
 
     Defaults in ar mode: context = W // 2, stride = W − context (no generated frame is thrown away).
     """
     if mode not in MODES:
-        raise InvalidArgumentError("--mode", mode, "choose 'full' or 'ar'")
+        raise InvalidArgumentError("mode", mode, "choose 'full' or 'ar'")
     if mode == "full":
-        for name, value in (("--context", context), ("--stride", stride)):
+        for name, value in (("context", context), ("stride", stride)):
             if value is not None:
-                raise InvalidArgumentError(name, value, "only used with --mode ar")
+                raise InvalidArgumentError(name, value, "only used with {param:mode=ar}")
         return WindowSettings(window, mode, 0, 0)
     if window < 2:
-        raise InvalidArgumentError("--mode", mode, f"the model's window of {window} frame is too short; use --mode full")
+        raise InvalidArgumentError("mode", mode, f"the model's window of {window} frame is too short; use {{param:mode=full}}")
     context = window // 2 if context is None else context
     if not 1 <= context <= window - 1:
-        raise InvalidArgumentError("--context", context, f"must be between 1 and {window - 1} for this model's {window}-frame window")
+        raise InvalidArgumentError("context", context, f"must be between 1 and {window - 1} for this model's {window}-frame window")
     stride = window - context if stride is None else stride
     if not 1 <= stride <= window - context:
-        raise InvalidArgumentError("--stride", stride, f"must be between 1 and {window - context} (window {window} − context {context})")
+        raise InvalidArgumentError("stride", stride, f"must be between 1 and {window - context} (window {window} − context {context})")
     return WindowSettings(window, mode, context, stride)
 
 
 def check_frame_count(frames: int) -> None:
     if not 1 <= frames <= MAX_FRAMES:
-        raise InvalidArgumentError("--frames", frames, f"must be between 1 and {MAX_FRAMES:,}")
+        raise InvalidArgumentError("frames", frames, f"must be between 1 and {MAX_FRAMES:,}")
 
 
 _HUGE = 10**18
@@ -101,7 +101,7 @@ def check_ranges(texts: Sequence[str]) -> None:
     empty or reversed, overlapping. Used before any work starts; :func:`parse_ranges` checks the
     rest once the input's length is known."""
     if not texts:
-        raise InvalidArgumentError("RANGES", "", "give at least one frame range such as 10:20")
+        raise InvalidArgumentError("ranges", "", "give at least one frame range such as 10:20")
     bounds = []
     for text in texts:
         a, b = _range_bounds(text)
@@ -109,7 +109,7 @@ def check_ranges(texts: Sequence[str]) -> None:
     previous: tuple[int, int, str] | None = None
     for a, stop, text in sorted(bounds):
         if previous is not None and a < previous[1]:
-            raise InvalidArgumentError("RANGES", text, f"overlaps {previous[2]}; give disjoint ranges")
+            raise InvalidArgumentError("ranges", text, f"overlaps {previous[2]}; give disjoint ranges")
         previous = (a, stop, text)
 
 
@@ -122,7 +122,7 @@ def parse_ranges(texts: Sequence[str], length: int) -> list[tuple[int, int]]:
     merged: list[tuple[int, int]] = []
     for (a, b), text in ranges:
         if merged and a < merged[-1][1]:
-            raise InvalidArgumentError("RANGES", text, f"overlaps {merged[-1][0]}:{merged[-1][1]}; give disjoint ranges")
+            raise InvalidArgumentError("ranges", text, f"overlaps {merged[-1][0]}:{merged[-1][1]}; give disjoint ranges")
         if merged and a == merged[-1][1]:
             merged[-1] = (merged[-1][0], b)
         else:
@@ -137,7 +137,7 @@ def _frame_number(part: str, text: str) -> int | None:
     if not part:
         return None
     if re.fullmatch(r"-?[0-9]+", part) is None:
-        raise InvalidArgumentError("RANGES", text, RANGE_FORMAT)
+        raise InvalidArgumentError("ranges", text, RANGE_FORMAT)
     if len(part.lstrip("-")) > 18:
         return -_HUGE if part.startswith("-") else _HUGE
     return int(part)
@@ -149,24 +149,24 @@ def _range_bounds(text: str) -> tuple[int, int | None]:
     if len(parts) == 1:
         a = _frame_number(parts[0], text)
         if a is None:
-            raise InvalidArgumentError("RANGES", text, RANGE_FORMAT)
+            raise InvalidArgumentError("ranges", text, RANGE_FORMAT)
         b: int | None = a + 1
     elif len(parts) == 2:
         a = _frame_number(parts[0], text) or 0
         b = _frame_number(parts[1], text)
     else:
-        raise InvalidArgumentError("RANGES", text, RANGE_FORMAT)
+        raise InvalidArgumentError("ranges", text, RANGE_FORMAT)
     if a < 0 or (b is not None and b < 0):
-        raise InvalidArgumentError("RANGES", text, "frame numbers must not be negative; they are 0-based, e.g. 0:10 is the first ten frames")
+        raise InvalidArgumentError("ranges", text, "frame numbers must not be negative; they are 0-based, e.g. 0:10 is the first ten frames")
     if b is not None and a >= b:
-        raise InvalidArgumentError("RANGES", text, "empty or reversed; STOP must be greater than START (STOP is exclusive)")
+        raise InvalidArgumentError("ranges", text, "empty or reversed; STOP must be greater than START (STOP is exclusive)")
     return a, b
 
 
 def _parse_range(text: str, length: int) -> tuple[int, int]:
     a, b = _range_bounds(text)
     if a >= length or (b is not None and b > length):
-        raise InvalidArgumentError("RANGES", text, f"beyond the end: the input has {length} frames (0..{length - 1})")
+        raise InvalidArgumentError("ranges", text, f"beyond the end: the input has {length} frames (0..{length - 1})")
     return a, length if b is None else b
 
 
@@ -175,13 +175,13 @@ def _parse_range(text: str, length: int) -> tuple[int, int]:
 
 def plan_generate(frames: int, settings: WindowSettings) -> Plan:
     check_frame_count(frames)
-    return Plan(frames, (), tuple(_fill_gap(0, frames, 0, 0, settings, "--frames")))
+    return Plan(frames, (), tuple(_fill_gap(0, frames, 0, 0, settings, "frames")))
 
 
 def plan_extend(input_frames: int, frames: int, settings: WindowSettings) -> Plan:
     check_frame_count(frames)
     total = input_frames + frames
-    windows = _fill_gap(input_frames, total, input_frames, 0, settings, "--frames")
+    windows = _fill_gap(input_frames, total, input_frames, 0, settings, "frames")
     return Plan(total, ((0, input_frames),), tuple(windows))
 
 
@@ -202,14 +202,14 @@ def plan_infill(input_frames: int, gaps: Sequence[tuple[int, int]], settings: Wi
 
 def _fill_gap(a: int, b: int, left: int, right: int, settings: WindowSettings, label: str) -> list[Window]:
     """Windows that fill frames [a, b), with ``left`` known frames just before a and ``right`` just
-    after b. ``label`` names the gap in errors: "--frames" or "range A:B"."""
+    after b. ``label`` names the gap in errors: "frames" or "range A:B"."""
     size = b - a
     if settings.mode == "full":
         need = min(left, 1) + min(right, 1)
         if size + need > settings.window:
             sides = f" plus {need} context frame{'s' * (need > 1)}" if need else ""
-            name, value = ("--frames", size) if label == "--frames" else ("RANGES", f"{a}:{b}")
-            fix = f"{size} frames{sides} do not fit the model's {settings.window}-frame window in --mode full; use --mode ar"
+            name, value = ("frames", size) if label == "frames" else ("ranges", f"{a}:{b}")
+            fix = f"{size} frames{sides} do not fit the model's {settings.window}-frame window in {{param:mode=full}}; use {{param:mode=ar}}"
             raise InvalidArgumentError(name, value, fix)
         rel = [_final_window(0, size, left, right, settings.window - size)]
     elif left == 0 and right > 0:  # known frames only on the right: fill from the right

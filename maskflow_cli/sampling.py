@@ -2,13 +2,15 @@
 
 Every sampler has the same signature::
 
-    sampler(denoiser, tokens, known, *, steps, scheduler, generator, callback=None) -> tokens
+    sampler(denoiser, tokens, known, *, steps, scheduler, generator, callback=None, temperature=1.0, **own) -> tokens
 
 - ``denoiser(tokens, levels)`` (with attribute ``mask_id``): long [B,T,H,W] with mask id V, float [B,T] -> logits [B,T,H,W,V]
 - ``tokens``: long [B,T,H,W]; values at unknown positions are ignored (they start masked)
 - ``known``: bool [B,T,H,W]; True where the token is given and must not change
 - ``steps``: the step budget K; ``scheduler``: the κ scheduler of the model (schedules.py)
 - ``callback(step)``: called after each of the K steps (for progress displays)
+- ``temperature``: tokens are drawn from softmax(logits / temperature) (1: as predicted)
+- ``own``: options of one sampler only (MGM's ``noise``); ``engine.SamplingOptions`` carries them
 The result is long [B,T,H,W] with no mask token left and ``result[known] == tokens[known]``.
 
 Levels fed to a timestep-dependent model: each frame gets κ⁻¹ of its current unmasked fraction,
@@ -25,7 +27,6 @@ from torch import Tensor
 from .schedules import Scheduler, arccos_commit_counts
 
 
-
 class Denoiser(Protocol):
     mask_id: int  # the model's mask token id (= its vocabulary size)
 
@@ -38,6 +39,11 @@ Callback = Optional[Callable[[int], None]]
 def frame_levels(unmasked: Tensor, scheduler: Scheduler) -> Tensor:
     """bool [B,T,H,W] -> per-frame level t = κ⁻¹(unmasked fraction), float [B,T]."""
     return scheduler.inverse(unmasked.float().mean(dim=(2, 3)))
+
+
+def _tempered(logits: Tensor, temperature: float) -> Tensor:
+    """Logits divided by the sampling temperature (unchanged at 1)."""
+    return logits if temperature == 1.0 else logits / temperature
 
 
 def gumbel(shape: torch.Size, generator: torch.Generator, device: torch.device) -> Tensor:
@@ -55,6 +61,7 @@ def sample_mgm(
     scheduler: Scheduler,
     generator: torch.Generator,
     callback: Callback = None,
+    temperature: float = 1.0,
     noise: float = 4.5,
 ) -> Tensor:
     """MaskGIT-style confidence sampling (Chang et al. 2022; MaskFlow's "MGM" sampler).
@@ -72,7 +79,7 @@ def sample_mgm(
     for k in range(steps):
         commit_now = torch.tensor([s[k] for s in schedules], device=x.device)  # [B]
         if int(commit_now.max()) > 0:
-            x = _commit_confident(denoiser, x, commit_now, scheduler, generator, noise * (1 - (k + 1) / steps))
+            x = _commit_confident(denoiser, x, commit_now, scheduler, generator, noise * (1 - (k + 1) / steps), temperature)
         if callback is not None:
             callback(k)
     assert not bool((x == mask_id).any()), "MGM left masked tokens"
@@ -80,7 +87,8 @@ def sample_mgm(
 
 
 def _commit_confident(
-    denoiser: Denoiser, x: Tensor, commit_now: Tensor, scheduler: Scheduler, generator: torch.Generator, noise: float
+    denoiser: Denoiser, x: Tensor, commit_now: Tensor, scheduler: Scheduler, generator: torch.Generator, noise: float,
+    temperature: float,
 ) -> Tensor:
     """One MGM step: sample every masked token, commit the ``commit_now[b]`` most confident ones.
 
@@ -88,7 +96,7 @@ def _commit_confident(
     batch, mask_id = x.shape[0], denoiser.mask_id
     masked = x == mask_id
     logits = denoiser(x, frame_levels(~masked, scheduler))[masked].float()  # [M,V]
-    logp = torch.log_softmax(logits, dim=-1)
+    logp = torch.log_softmax(_tempered(logits, temperature), dim=-1)
     drawn = (logp + gumbel(logp.shape, generator, x.device)).argmax(-1)  # [M]
     drawn_score = logp.gather(-1, drawn[:, None])[:, 0] + noise * gumbel(drawn.shape, generator, x.device)  # [M]
     sampled = x.masked_scatter(masked, drawn)  # [B,T,H,W]
@@ -107,6 +115,7 @@ def sample_fm(
     scheduler: Scheduler,
     generator: torch.Generator,
     callback: Callback = None,
+    temperature: float = 1.0,
 ) -> Tensor:
     """Discrete flow-matching Euler sampler (Gat et al. 2024, Alg. 1; MaskFlow's "FM" sampler).
 
@@ -125,7 +134,7 @@ def sample_fm(
         unmask = masked & (torch.rand(x.shape, generator=generator, device=x.device) < min(rate, 1.0))
         if bool(unmask.any()):
             logits = denoiser(x, frame_levels(~masked, scheduler))[unmask].float()  # [U,V]
-            drawn = (torch.log_softmax(logits, -1) + gumbel(logits.shape, generator, x.device)).argmax(-1)  # [U]
+            drawn = (torch.log_softmax(_tempered(logits, temperature), -1) + gumbel(logits.shape, generator, x.device)).argmax(-1)  # [U]
             x = x.masked_scatter(unmask, drawn)
         if callback is not None:
             callback(k)

@@ -1,4 +1,8 @@
-"""Signals that stop a run, and a block that holds them back for a few statements."""
+"""Signals that stop a run, and a block that holds them back for a few statements.
+
+Light on purpose (no torch, no FFmpeg): the command line installs its handlers for
+:data:`STOP_SIGNALS` from here before anything heavy is imported.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# The signals that end a run cleanly (outputs removed, one line, exit 128 + number) and their words.
+# (SIGHUP and SIGQUIT do not exist on Windows.)
+STOP_SIGNALS: dict[int, str] = {
+    getattr(signal, name): word
+    for name, word in (("SIGINT", "interrupted"), ("SIGTERM", "terminated"), ("SIGHUP", "hung up"), ("SIGQUIT", "quit"))
+    if hasattr(signal, name)
+}
 
 
 @contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back while the block runs; one that arrives meanwhile is handed to
+    """Hold the :data:`STOP_SIGNALS` back while the block runs; one that arrives meanwhile is handed to
     its handler (which may raise) as the block ends.
 
     For the few statements between creating a temporary file and handing it to the code that
@@ -25,7 +36,7 @@ def signals_deferred() -> Iterator[None]:
     caught: list[int] = []
     previous: dict[int, object] = {}
     try:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             handler = signal.getsignal(signum)
             if handler is not None:  # None: not set from Python, cannot be put back
                 previous[signum] = signal.signal(signum, lambda number, frame: caught.append(number))

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from .errors import ConfigError
 
 ENCODERS = ("conv", "patch")
 
@@ -39,13 +40,16 @@ class TokenizerConfig:
 
     def __post_init__(self) -> None:
         if self.channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, not {self.channels}")
+            raise ConfigError("channels", self.channels, "must be 1 or 3")
         if self.encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, not {self.encoder!r}")
-        if not self.channel_multipliers or min(self.levels, default=0) < 2:
-            raise ValueError("need at least one stage and FSQ levels of at least 2")
-        if self.height % self.downsample or self.width % self.downsample:
-            raise ValueError(f"frame size {self.height}x{self.width} is not divisible by {self.downsample}")
+            raise ConfigError("encoder", self.encoder, f"choose one of {', '.join(ENCODERS)}")
+        if not self.channel_multipliers:
+            raise ConfigError("channel_multipliers", self.channel_multipliers, "need at least one stage")
+        if min(self.levels, default=0) < 2:
+            raise ConfigError("levels", self.levels, "FSQ levels must be at least 2")
+        for name in ("height", "width"):
+            if getattr(self, name) < 1 or getattr(self, name) % self.downsample:
+                raise ConfigError(name, getattr(self, name), f"must be a positive multiple of {self.downsample} (the tokenizer's downsampling)")
 
     @property
     def downsample(self) -> int:

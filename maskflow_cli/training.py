@@ -31,10 +31,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, OutputError, WeightsError
 from .objective import masking_loss
-from .pipeline import autocast_dtype, encode_frames
-from .schedules import SCHEDULERS
+from .runtime import autocast_dtype, encode_frames, model_scheduler
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
 from .weights import save_weights
@@ -61,14 +60,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            ("--steps", self.steps, self.steps >= 1, "must be at least 1"),
-            ("--batch-size", self.batch_size, self.batch_size >= 1, "must be at least 1"),
-            ("--lr", self.lr, self.lr > 0, "must be positive"),
-            ("--warmup", self.warmup, self.warmup >= 0, "must not be negative"),
-            ("--ema", self.ema, 0 <= self.ema < 1, "must be in [0, 1)"),
-            ("--grad-clip", self.grad_clip, self.grad_clip > 0, "must be positive"),
-            ("--checkpoint-every", self.checkpoint_every, self.checkpoint_every >= 1, "must be at least 1"),
-            ("--log-every", self.log_every, self.log_every >= 1, "must be at least 1"),
+            ("steps", self.steps, self.steps >= 1, "must be at least 1"),
+            ("batch_size", self.batch_size, self.batch_size >= 1, "must be at least 1"),
+            ("lr", self.lr, math.isfinite(self.lr) and self.lr > 0, "must be a positive finite number"),
+            ("warmup", self.warmup, self.warmup >= 0, "must not be negative"),
+            ("ema", self.ema, 0 <= self.ema < 1, "must be in [0, 1)"),
+            ("grad_clip", self.grad_clip, math.isfinite(self.grad_clip) and self.grad_clip > 0, "must be a positive finite number"),
+            ("min_lr_ratio", self.min_lr_ratio, 0 <= self.min_lr_ratio <= 1, "must be in [0, 1]"),
+            ("weight_decay", self.weight_decay, math.isfinite(self.weight_decay) and self.weight_decay >= 0, "must be a finite number >= 0"),
+            ("checkpoint_every", self.checkpoint_every, self.checkpoint_every >= 1, "must be at least 1"),
+            ("log_every", self.log_every, self.log_every >= 1, "must be at least 1"),
         ]
         for name, value, ok, expected in checks:
             if not ok:
@@ -131,17 +132,17 @@ class TransformerTask:
                  *, snr_weighting: bool = False, constant_level_prob: float = 0.0, context_prob: float = 0.0) -> None:
         self.model, self.tokens, self.batch_size, self.device = model, tokens, batch_size, device  # tokens [N,T,H,W]
         self.snr_weighting, self.constant_level_prob, self.context_prob = snr_weighting, constant_level_prob, context_prob
-        self.window = model.config.frames
-        assert tokens.shape[1] >= self.window, "clips shorter than the window"
+        self.window_length = model.config.frames  # W
+        assert tokens.shape[1] >= self.window_length, "clips shorter than the window"
 
     def loss(self, model: nn.Module, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]:
         n, t = self.tokens.shape[:2]
         index = torch.randint(n, (self.batch_size,), generator=generator)
-        start = torch.randint(t - self.window + 1, (self.batch_size,), generator=generator)
-        offsets = start[:, None] + torch.arange(self.window)  # [B,T]
+        start = torch.randint(t - self.window_length + 1, (self.batch_size,), generator=generator)
+        offsets = start[:, None] + torch.arange(self.window_length)  # [B,T]
         clean = self.tokens[index[:, None], offsets].long().to(self.device)  # [B,T,H,W]
         cfg = self.model.config
-        out = masking_loss(model, clean, SCHEDULERS[cfg.scheduler], cfg.mask_id, generator,
+        out = masking_loss(model, clean, model_scheduler(cfg), cfg.mask_id, generator,
                            snr_weighting=self.snr_weighting, constant_level_prob=self.constant_level_prob,
                            context_prob=self.context_prob)
         return out.loss, {"accuracy": out.accuracy.item(), "masked": out.masked_fraction.item()}
@@ -224,7 +225,7 @@ def fit(
     """Train ``task.model`` for ``cfg.steps`` steps; export ``out_dir / export_name`` (rank 0)."""
     rank, world = _distributed_rank()
     device = next(task.model.parameters()).device
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out_dir)
     torch.manual_seed(cfg.seed)
     model = task.model.train()
     trainable = [p for p in model.parameters() if p.requires_grad]  # e.g. a tokenizer's decoder alone
@@ -236,11 +237,11 @@ def fit(
     if resume and checkpoint.exists():
         start_step, wall_before, loss_value = _load_checkpoint(checkpoint, model, optimizer, ema, generator, rank)
         if start_step > cfg.steps:
-            raise InvalidArgumentError("--steps", cfg.steps, f"the checkpoint in {out_dir} is at step {start_step}: pass "
-                                       f"--steps {start_step} to export it as it is, or more to train on")
+            raise InvalidArgumentError("steps", cfg.steps, f"the checkpoint in {out_dir} is at step {start_step}: pass "
+                                       f"{{param:steps={start_step}}} to export it as it is, or more to train on")
     trained = _wrap(model, cfg, device, world)
     dtype = autocast_dtype(device, cfg.precision)
-    started, window, metrics = time.perf_counter(), [], {}
+    started, recent_losses, metrics = time.perf_counter(), [], {}  # losses since the last log record
     for step in range(start_step, cfg.steps):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, cfg)
@@ -253,14 +254,14 @@ def fit(
         if ema is not None:
             ema.update(model, step)
         loss_value = loss.item()
-        window.append(loss_value)
+        recent_losses.append(loss_value)
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             elapsed = time.perf_counter() - started
-            record = {"step": done, "loss": sum(window) / len(window), "lr": learning_rate(step, cfg),
+            record = {"step": done, "loss": sum(recent_losses) / len(recent_losses), "lr": learning_rate(step, cfg),
                       "grad_norm": float(grad_norm), **metrics,
                       "steps_per_second": (done - start_step) / max(elapsed, 1e-9), "wall_seconds": wall_before + elapsed}
-            window = []
+            recent_losses = []
             if rank == 0:
                 with open(out_dir / METRICS, "a") as log:
                     log.write(json.dumps(record) + "\n")
@@ -326,10 +327,39 @@ def _save_checkpoint(path: Path, step: int, model, optimizer, ema, generator, wa
         raise
 
 
+def make_output_dir(out_dir: Path) -> None:
+    """Create the training output folder (and its parents); OutputError, one line, if that is
+    impossible: a file of that name, a file on the way, no permission."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(str(out_dir), "is a file, not a folder; give a folder for the weights, checkpoint and metrics")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(str(out_dir), f"cannot create the folder: {error.strerror or error}") from None
+
+
+_RESUME_FIX = "delete it (or pick another output folder) to train from the start"
+
+
 def _load_checkpoint(path: Path, model, optimizer, ema, generator, rank: int) -> tuple[int, float, float]:
     """Restore the training state in place; -> (step, wall seconds so far, loss of the last step; NaN in
-    checkpoints written before the loss was kept)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)  # no arbitrary pickle
+    checkpoints written before the loss was kept). WeightsError, one line, for a checkpoint that
+    cannot be read (empty, truncated, corrupt, a pickle with code in it) or that belongs to
+    another model or settings."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # no arbitrary pickle
+    except Exception as error:  # torch raises many kinds: EOFError, RuntimeError, UnpicklingError, ...
+        raise WeightsError(str(path), f"is not a readable training checkpoint ({type(error).__name__}); {_RESUME_FIX}") from None
+    try:
+        return _restore(state, model, optimizer, ema, generator, rank)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError, OverflowError) as error:
+        raise WeightsError(str(path), f"does not fit this model and settings ({type(error).__name__}); {_RESUME_FIX}") from None
+
+
+def _restore(state, model, optimizer, ema, generator, rank: int) -> tuple[int, float, float]:
+    step, wall, loss = int(state["step"]), float(state["wall_seconds"]), float(state.get("loss", float("nan")))
+    if step < 0 or not math.isfinite(wall):
+        raise ValueError("step or time out of range")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if ema is not None and state["ema"] is not None:
@@ -339,4 +369,4 @@ def _load_checkpoint(path: Path, model, optimizer, ema, generator, rank: int) ->
     else:  # other ranks continue their own stream, offset deterministically from rank 0's position
         generator.manual_seed(int(state["step"]) * 7919 + rank)
     torch.set_rng_state(state["torch_rng"])
-    return int(state["step"]), float(state["wall_seconds"]), float(state.get("loss", float("nan")))
+    return step, wall, loss

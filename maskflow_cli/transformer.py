@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from .errors import ConfigError
 from .schedules import SCHEDULERS
 
 ATTENTION_KINDS = ("full", "factorized")
@@ -60,18 +61,18 @@ class TransformerConfig:
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_KINDS:
-            raise ValueError(f"attention must be one of {ATTENTION_KINDS}, not {self.attention!r}")
+            raise ConfigError("attention", self.attention, f"choose one of {', '.join(ATTENTION_KINDS)}")
         if self.scheduler not in SCHEDULERS:
-            raise ValueError(f"scheduler must be one of {sorted(SCHEDULERS)}, not {self.scheduler!r}")
+            raise ConfigError("scheduler", self.scheduler, f"choose one of {', '.join(SCHEDULERS)}")
         if self.dim % self.heads:
-            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
-        if min(self.vocab_size, self.frames, self.height, self.width, self.depth) < 1:
-            raise ValueError("vocab_size, frames, height, width and depth must be positive")
+            raise ConfigError("dim", self.dim, f"must be divisible by heads ({self.heads})")
+        for name in ("vocab_size", "frames", "height", "width", "depth"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, getattr(self, name), "must be at least 1")
         if self.code_features < 0:
-            raise ValueError(f"code_features must not be negative, not {self.code_features}")
+            raise ConfigError("code_features", self.code_features, "must not be negative")
         if self.code_digits and (min(self.code_digits) < 2 or math.prod(self.code_digits) != self.vocab_size):
-            raise ValueError(f"code_digits {list(self.code_digits)} must be levels of at least 2 whose product is the "
-                             f"vocabulary {self.vocab_size}")
+            raise ConfigError("code_digits", list(self.code_digits), f"must be levels of at least 2 whose product is the vocabulary {self.vocab_size}")
 
     @property
     def mask_id(self) -> int:

@@ -20,7 +20,6 @@ import functools
 import json
 import math
 import os
-import tempfile
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .errors import WeightsError
+from .partial_files import create_partial
 from .tokenizer import FrameTokenizer, TokenizerConfig
 from .transformer import MaskFlowTransformer, TransformerConfig
 from .signals import signals_deferred
@@ -52,14 +52,14 @@ LIMITS: dict[str, dict[str, Any]] = {
                     "mlp_ratio": 64.0},
 }
 MAX_CONFIG_INT = 2**20
-NO_DEFAULT = "no default weights are installed; pass --weights with a folder, a .safetensors file or hf://owner/repo"
+NO_DEFAULT = "no default weights are installed; pass {param:weights} with a folder, a .safetensors file or hf://owner/repo"
 DEFAULT_NAME = "digits"
 # Weights picked by name: name -> (subfolder of the shipped weights, what to do when it holds none).
 # "digits" is the default (the top folder); a file or folder of the same name takes precedence.
 NAMED_WEIGHTS: dict[str, tuple[str, str]] = {
     DEFAULT_NAME: ("", NO_DEFAULT),
     "maze": ("maze", "no maze weights are installed yet; train them with the commands in the maze model card "
-                     "(weights/maze/README.md of the maskflow repository) and pass their folder to --weights"),
+                     "(weights/maze/README.md of the maskflow repository) and pass their folder as {param:weights}"),
 }
 
 
@@ -107,12 +107,8 @@ def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
     tmp = None
     try:
         with signals_deferred():  # no Ctrl-C between creating the temporary file and knowing its name
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            os.close(fd)
+            tmp = create_partial(path)  # mode 0o666 minus umask, like any new file
         save_file(tensors, tmp, metadata=metadata)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # temporary files are 0600; give the result the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if tmp is not None:

@@ -223,6 +223,7 @@ def test_output_safety(cli, weights_dir, clip_mkv, tmp_path):
     check_failure(cli("generate", "-w", weights_dir, "-o", tmp_path / "x.gif", *FAST), tmp_path, ["taken.mkv"], "unsupported suffix")
 
 
+@pytest.mark.slow
 def test_pipeline_through_stdin_and_stdout(weights_dir, tmp_path):
     generated = run_subprocess(["generate", "-w", weights_dir, "-o", "-", "--frames", "5", *FAST, "--seed", "1"])
     assert generated.returncode == 0 and generated.stdout.startswith(b"YUV4MPEG2"), generated.stderr
@@ -244,6 +245,7 @@ def test_json_is_refused_when_stdout_carries_the_video(cli, weights_dir, tmp_pat
     check_failure(cli("generate", "-w", weights_dir, "-o", "-", "--json", *FAST), tmp_path, [], "--json")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal_name, code", [("SIGINT", 130), ("SIGTERM", 143)])
 def test_interrupt_leaves_no_output_and_no_temporary_file(weights_dir, tmp_path, signal_name, code):
     import os

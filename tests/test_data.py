@@ -61,7 +61,7 @@ def test_mnist_digits_are_real_images():
     train, test = mnist_digits("train"), mnist_digits("test")
     assert train.shape == (4000, 28, 28) and test.shape == (1000, 28, 28) and train.dtype == torch.uint8
     assert int(train.max()) == 255 and int(train[:, 0, 0].max()) == 0  # bright strokes, dark corners
-    with pytest.raises(InvalidArgumentError, match="--split"):
+    with pytest.raises(InvalidArgumentError, match="for split:"):
         mnist_digits("validation")
 
 
@@ -142,9 +142,9 @@ def test_splits_use_only_their_own_digits(built):
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"sequences": 0}, "--sequences"), ({"frames": 10_001}, "--frames"), ({"split": "val"}, "--split"),
-     ({"size": 31}, "--size"), ({"digits": 0}, "--digits"), ({"seed": -1}, "--seed"),
-     ({"sequences": 1_000_000, "frames": 10_000}, "--sequences")],
+    [({"sequences": 0}, "sequences"), ({"frames": 10_001}, "frames"), ({"split": "val"}, "split"),
+     ({"size": 31}, "size"), ({"digits": 0}, "digits"), ({"seed": -1}, "seed"),
+     ({"sequences": 1_000_000, "frames": 10_000}, "sequences")],
 )
 def test_builder_rejects_bad_arguments(kwargs, name):
     arguments = {"sequences": 2, "frames": 3, "seed": 0, **kwargs}
@@ -235,11 +235,11 @@ def test_load_training_clips_cuts_a_clips_file_into_windows(tmp_path):
     assert torch.equal(load_training_clips(path, 10, fmt), built.frames)
     with pytest.raises(InvalidArgumentError, match="fewer than the 11 frames") as too_long:
         load_training_clips(path, 11, fmt)
-    assert too_long.value.name == "DATA"
+    assert too_long.value.name == "data"
     for other in (FrameFormat(64, 64, 1), FrameFormat(32, 32, 3)):
         with pytest.raises(InvalidArgumentError, match="the model needs") as mismatch:
             load_training_clips(path, 4, other)
-        assert mismatch.value.name == "DATA"
+        assert mismatch.value.name == "data"
 
 
 # ---- folders of videos ---------------------------------------------------------------------------

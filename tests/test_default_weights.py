@@ -2,10 +2,11 @@
 
 import json
 
+import pytest
 import torch
 
 from maskflow_cli.evaluation import frame_psnr, held_out_sequences
-from maskflow_cli.pipeline import decode_tokens, encode_frames
+from maskflow_cli.runtime import decode_tokens, encode_frames
 from maskflow_cli.video_io import FrameFormat
 from maskflow_cli.weights import default_weights_dir, inspect_weights, load_tokenizer
 
@@ -31,6 +32,7 @@ def test_default_tokenizer_reconstructs_held_out_digits_above_the_floor():
     assert float(frame_psnr(recon[None], frames[None]).mean()) >= PSNR_FLOOR
 
 
+@pytest.mark.slow
 def test_default_weights_generate_through_the_cli(cli, tmp_path):
     out = tmp_path / "sample.mkv"
     r = cli("generate", "-o", out, "--frames", 16, "--steps", 4, "--seed", 0, "--json")

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from maskflow_cli.evaluation import (
-    continue_batch, count_blobs, frame_mse, frame_psnr, frame_ssim, frame_stats, infill_baselines, sample_batch, summarize,
+    count_blobs, frame_mse, frame_psnr, frame_ssim, frame_stats, infill_baselines, sample_videos, summarize,
 )
-from maskflow_cli.pipeline import MaskFlowPipeline, SamplingOptions
-from maskflow_cli.planner import plan_infill, window_settings
+from maskflow_cli.engine import SamplingOptions
+from maskflow_cli.pipeline import MaskFlowPipeline
+from maskflow_cli.planner import plan_extend, plan_infill, window_settings
 
 from conftest import moving_square_frames
 
@@ -66,11 +67,12 @@ def test_batched_continuation_matches_the_pipeline(weights_dir):
     settings = window_settings(pipe.window, "ar", 3, 2)
     options = SamplingOptions(steps=3, seed=9)
     single = torch.cat([c.frames for c in pipe.extend(given, 4, settings, options)])[5:]
-    alone, nfe = continue_batch(pipe, given[None], 4, settings, options, seed=9)
-    assert torch.equal(alone[0], single)  # the same plan, samples and seed stream as the pipeline
+    plan = plan_extend(5, 4, settings)
+    alone, nfe = sample_videos(pipe, plan, options, given[None], batch=1)
+    assert torch.equal(alone[0, 5:], single)  # the same plan, samples and seed stream as the pipeline
     assert nfe == 3 * 2  # two windows of 3 steps
-    pair, _ = continue_batch(pipe, torch.stack([given, given]), 4, settings, options, seed=9)
-    assert pair.shape == (2, 4, 32, 32, 1)
+    pair, _ = sample_videos(pipe, plan, options, torch.stack([given, given]), batch=2)
+    assert pair.shape == (2, 9, 32, 32, 1)
 
 
 def test_batched_infill_matches_the_pipeline(weights_dir):
@@ -80,9 +82,9 @@ def test_batched_infill_matches_the_pipeline(weights_dir):
     options = SamplingOptions(steps=3, seed=4)
     single = torch.cat([c.frames for c in pipe.infill(video, ["3:7"], settings, options)])
     plan = plan_infill(10, [(3, 7)], settings)
-    alone, nfe = sample_batch(pipe, plan, options, 4, video[None])
+    alone, nfe = sample_videos(pipe, plan, options, video[None], batch=1)
     assert torch.equal(alone[0], single) and nfe == 3 * len(plan.windows)  # the same plan, samples and seed stream
-    pair, _ = sample_batch(pipe, plan, options, 4, torch.stack([video, video]))
+    pair, _ = sample_videos(pipe, plan, options, torch.stack([video, video]), batch=2)
     assert pair.shape == (2, 10, 32, 32, 1)
     assert torch.equal(pair[1, :3], video[:3]) and torch.equal(pair[1, 7:], video[7:])
 

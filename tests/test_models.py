@@ -175,6 +175,7 @@ def test_fused_snr_weights():
     assert w[0, 0] < w[0, 1] < w[0, 2]
 
 
+@pytest.mark.slow
 def test_objective_trains_a_tiny_model():
     torch.manual_seed(0)
     _, model = tiny_models()

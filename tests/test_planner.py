@@ -105,14 +105,14 @@ def test_full_mode_uses_one_window_with_most_context():
 
 @pytest.mark.parametrize("make", [lambda s: plan_generate(17, s), lambda s: plan_extend(5, 16, s), lambda s: plan_infill(40, [(2, 18)], s)])
 def test_full_mode_rejects_what_does_not_fit(make):
-    with pytest.raises(InvalidArgumentError, match="--mode ar"):
+    with pytest.raises(InvalidArgumentError, match="mode=ar"):
         make(window_settings(16, "full"))
 
 
 @pytest.mark.parametrize(
     "args, name",
-    [((16, "ar", 0, None), "--context"), ((16, "ar", 16, None), "--context"), ((16, "ar", 8, 9), "--stride"),
-     ((16, "ar", 8, 0), "--stride"), ((16, "sideways", None, None), "--mode"), ((16, "full", 4, None), "--context")],
+    [((16, "ar", 0, None), "context"), ((16, "ar", 16, None), "context"), ((16, "ar", 8, 9), "stride"),
+     ((16, "ar", 8, 0), "stride"), ((16, "sideways", None, None), "mode"), ((16, "full", 4, None), "context")],
 )
 def test_window_settings_are_validated(args, name):
     with pytest.raises(InvalidArgumentError) as error:
@@ -127,7 +127,7 @@ def test_window_settings_defaults():
 
 @pytest.mark.parametrize("frames", [0, -3, 10**9])
 def test_frame_count_is_validated(frames):
-    with pytest.raises(InvalidArgumentError, match="--frames"):
+    with pytest.raises(InvalidArgumentError, match="for frames:"):
         plan_generate(frames, window_settings(16))
 
 

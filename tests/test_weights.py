@@ -116,6 +116,7 @@ def make_hub_cache(cache: Path, repo: str, source: Path, revision: str = "main")
     (entry / "refs" / revision).write_text(commit)
 
 
+@pytest.mark.slow
 def test_hub_weights_load_from_the_local_cache_offline(tmp_path, weights_dir):
     cache = tmp_path / "hub"
     make_hub_cache(cache, "someone/tiny-maskflow", weights_dir)

@@ -10,14 +10,15 @@ import torch
 
 from .. import token_files
 from ..errors import InvalidArgumentError
-from ..pipeline import CODEC_BATCH, DEFAULT_FPS, MaskFlowPipeline, SamplingOptions, decode_tokens, encode_frames, resolve_device
+from ..engine import SamplingOptions
+from ..pipeline import DEFAULT_FPS, MaskFlowPipeline
 from ..planner import Plan, check_frame_count, check_ranges, parse_ranges, plan_extend, plan_generate, plan_infill, window_settings
-from ..video_io import FrameFormat, Video, check_not_input, check_output, open_writer, read_video
+from ..video_io import FrameFormat, InputLimits, Video, check_not_input, check_output, open_writer, read_video
+from ..runtime import CODEC_BATCH, decode_tokens, encode_frames, resolve_device
 from ..tokenizer import FrameTokenizer
 from ..weights import inspect_weights, load_tokenizer
 from . import options as opt
 from .report import Reporter
-
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,8 @@ class Job:
     reporter: Reporter
 
 
-def _job(weights, device, precision, sampler, steps, seed, json_, quiet) -> Job:
-    sampling = SamplingOptions(sampler=sampler, steps=steps, seed=seed)  # validate before loading
+def _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet) -> Job:
+    sampling = SamplingOptions(sampler=sampler, steps=steps, seed=seed, noise=noise, temperature=temperature)  # validate before loading
     pipe = MaskFlowPipeline.from_weights(weights, device=device, precision=precision)
     return Job(pipe, sampling, Reporter(json_output=json_, quiet=quiet))
 
@@ -44,7 +45,7 @@ def _fps_option(value: float | None) -> Fraction | None:
     if value is None:
         return None
     if not (math.isfinite(value) and MIN_FPS <= value <= MAX_FPS):
-        raise InvalidArgumentError("--fps", value, f"must be {FPS_RANGE}")
+        raise InvalidArgumentError("fps", value, f"must be {FPS_RANGE}")
     return Fraction(value).limit_denominator(1001)
 
 
@@ -54,33 +55,37 @@ def _fps(value: Fraction | None, default: Fraction, source: str) -> Fraction:
     if value is not None:
         return value
     if not MIN_FPS <= default <= MAX_FPS:
-        raise InvalidArgumentError("--fps", None, f"{source} frame rate {float(default):g} is not {FPS_RANGE}; give --fps")
+        raise InvalidArgumentError("fps", None, f"{source} frame rate {float(default):g} is not {FPS_RANGE}; give --fps")
     return default
 
 
 def _require_output(output: str | None) -> str:
     if not output:
-        raise InvalidArgumentError("--output", output, "give an output file such as out.mp4, or - for stdout")
+        raise InvalidArgumentError("output", output, "give an output file such as out.mp4, or - for stdout")
     return output
 
 
 def _check_video_output(output: str, overwrite: bool, json_: bool, inputs: list[str]) -> None:
     """Refuse an output that could not or may not be written, before any work is done."""
     if output == "-" and json_:
-        raise InvalidArgumentError("--json", True, "with -o - stdout carries the video; write to a file or drop --json")
+        raise InvalidArgumentError("json", True, "with -o - stdout carries the video; write to a file or drop --json")
     check_not_input(output, inputs)
     check_output(output, overwrite)
 
 
-def _read_input(job: Job, source: str) -> Video:
-    job.reporter.log(f"reading {source}")
-    return read_video(source, job.pipe.frame_format)
+def _read_input(reporter: Reporter, source: str, fmt: FrameFormat) -> Video:
+    """Read the input within the limits of the environment; say which stream of several is used."""
+    reporter.log(f"reading {source}")
+    video = read_video(source, fmt, InputLimits.from_env())
+    if video.video_streams > 1:
+        reporter.log(f"{source}: {video.video_streams} video streams; using the first (stream #{video.stream})")
+    return video
 
 
 def _execute(job: Job, command: str, plan: Plan, video: Video | None, output: str, fps: Fraction, inputs: list[str], overwrite: bool) -> None:
     """Sample the plan and stream the frames into the output file."""
     if output == "-" and job.reporter.json_output:
-        raise InvalidArgumentError("--json", True, "with -o - stdout carries the video; write to a file or drop --json")
+        raise InvalidArgumentError("json", True, "with -o - stdout carries the video; write to a file or drop --json")
     check_not_input(output, inputs)
     fmt = job.pipe.frame_format
     generated = sum(len(w.keep) for w in plan.windows)
@@ -113,7 +118,7 @@ def _dry_run(job: Job, plan: Plan, settings) -> None:
 def generate(
     output: opt.Output = None, frames: opt.Frames = 16, weights: opt.Weights = None, mode: opt.Mode = "ar",
     sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None, stride: opt.Stride = None,
-    seed: opt.Seed = None, fps: opt.Fps = None, device: opt.Device = "auto", precision: opt.Precision = "auto",
+    seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = 1.0, fps: opt.Fps = None, device: opt.Device = "auto", precision: opt.Precision = "auto",
     json_: opt.Json = False, quiet: opt.Quiet = False, overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
 ) -> None:
     """Generate a video from nothing.
@@ -128,7 +133,7 @@ def generate(
     if not dry_run:
         output = _require_output(output)
         _check_video_output(output, overwrite, json_, [])
-    job = _job(weights, device, precision, sampler, steps, seed, json_, quiet)
+    job = _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet)
     settings = window_settings(job.pipe.window, mode, context, stride)
     plan = plan_generate(frames, settings)
     if dry_run:
@@ -139,7 +144,7 @@ def generate(
 def extend(
     input: opt.Input, output: opt.Output = None, frames: opt.Frames = 16, weights: opt.Weights = None,
     mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None,
-    stride: opt.Stride = None, seed: opt.Seed = None, fps: opt.Fps = None, device: opt.Device = "auto",
+    stride: opt.Stride = None, seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = 1.0, fps: opt.Fps = None, device: opt.Device = "auto",
     precision: opt.Precision = "auto", json_: opt.Json = False, quiet: opt.Quiet = False,
     overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
 ) -> None:
@@ -155,12 +160,12 @@ def extend(
     if not dry_run:
         output = _require_output(output)
         _check_video_output(output, overwrite, json_, [input])
-    job = _job(weights, device, precision, sampler, steps, seed, json_, quiet)
+    job = _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet)
     settings = window_settings(job.pipe.window, mode, context, stride)
     check_frame_count(frames)  # --frames checked before the input is read
     if settings.mode == "full":
         plan_extend(1, frames, settings)  # one window: does --frames fit it?
-    video = _read_input(job, input)
+    video = _read_input(job.reporter, input, job.pipe.frame_format)
     plan = plan_extend(len(video.frames), frames, settings)
     if dry_run:
         return _dry_run(job, plan, settings)
@@ -171,7 +176,7 @@ def extend(
 def infill(
     input: opt.Input, ranges: opt.Ranges, output: opt.Output = None, weights: opt.Weights = None,
     mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None,
-    stride: opt.Stride = None, seed: opt.Seed = None, fps: opt.Fps = None, device: opt.Device = "auto",
+    stride: opt.Stride = None, seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = 1.0, fps: opt.Fps = None, device: opt.Device = "auto",
     precision: opt.Precision = "auto", json_: opt.Json = False, quiet: opt.Quiet = False,
     overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
 ) -> None:
@@ -191,9 +196,9 @@ def infill(
     if not dry_run:
         output = _require_output(output)
         _check_video_output(output, overwrite, json_, [input])
-    job = _job(weights, device, precision, sampler, steps, seed, json_, quiet)
+    job = _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet)
     settings = window_settings(job.pipe.window, mode, context, stride)
-    video = _read_input(job, input)
+    video = _read_input(job.reporter, input, job.pipe.frame_format)
     plan = plan_infill(len(video.frames), parse_ranges(ranges, len(video.frames)), settings)
     if dry_run:
         return _dry_run(job, plan, settings)
@@ -225,7 +230,7 @@ def encode(
     token_files.check_tokens_output(output, overwrite)  # before any work
     tokenizer, dev = _tokenizer(weights, device)
     cfg = tokenizer.config
-    video = read_video(input, FrameFormat(cfg.height, cfg.width, cfg.channels))
+    video = _read_input(reporter, input, FrameFormat.of(cfg))
     tokens = encode_frames(tokenizer, video.frames, dev)  # [T,H,W]
     fps = video.fps or DEFAULT_FPS
     token_files.save_tokens(output, tokens, fps, cfg, overwrite=overwrite)
@@ -252,7 +257,7 @@ def decode(
     cfg = tokenizer.config
     tokens, stored_fps = token_files.load_tokens(input, cfg)
     rate = _fps(rate, stored_fps, "the tokens file's")
-    with open_writer(output, FrameFormat(cfg.height, cfg.width, cfg.channels), rate, overwrite=overwrite) as writer:
+    with open_writer(output, FrameFormat.of(cfg), rate, overwrite=overwrite) as writer:
         for start in range(0, len(tokens), CODEC_BATCH):
             writer.write(decode_tokens(tokenizer, tokens[start : start + CODEC_BATCH], dev))
     summary = {"command": "decode", "output": output, "frames": len(tokens), "fps": float(rate),

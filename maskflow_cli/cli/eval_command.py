@@ -13,7 +13,9 @@ from rich.table import Table
 
 from ..errors import InvalidArgumentError
 from ..evaluation import SIZES, SUITES, evaluate
-from ..pipeline import MaskFlowPipeline, SamplingOptions, resolve_device
+from ..engine import SamplingOptions
+from ..pipeline import MaskFlowPipeline
+from ..runtime import resolve_device
 from ..planner import window_settings
 from ..weights import inspect_weights, load_tokenizer
 from . import options as opt
@@ -30,7 +32,7 @@ Plots = Annotated[Optional[str], typer.Option("--plots", metavar="DIR", rich_hel
 def eval_(
     weights: opt.Weights = None, data: EvalData = None, quick: Quick = False, suite: Suite = None,
     mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None,
-    stride: opt.Stride = None, seed: EvalSeed = 0, data_seed: DataSeed = 1234, device: opt.Device = "auto",
+    stride: opt.Stride = None, seed: EvalSeed = 0, noise: opt.Noise = None, temperature: opt.Temperature = 1.0, data_seed: DataSeed = 1234, device: opt.Device = "auto",
     precision: opt.Precision = "auto", json_: opt.Json = False, quiet: opt.Quiet = False, plots: Plots = None,
 ) -> None:
     """Measure a set of weights: tokenizer reconstruction, 10 -> 10 continuation, long-horizon drift, infill.
@@ -49,8 +51,8 @@ def eval_(
     suites = tuple(suite or SUITES)
     for name in suites:
         if name not in SUITES:
-            raise InvalidArgumentError("--suite", name, f"choose from {', '.join(SUITES)}")
-    options = SamplingOptions(sampler=sampler, steps=steps, seed=seed)
+            raise InvalidArgumentError("suite", name, f"choose from {', '.join(SUITES)}")
+    options = SamplingOptions(sampler=sampler, steps=steps, seed=seed, noise=noise, temperature=temperature)
     if plots is not None:
         _check_plotting()
     reporter = Reporter(json_output=json_, quiet=quiet)
@@ -77,7 +79,7 @@ def _check_plotting() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise InvalidArgumentError("--plots", "", "needs matplotlib: pip install 'maskflow[plot]'") from None
+        raise InvalidArgumentError("plots", "", "needs matplotlib: pip install 'maskflow[plot]'") from None
 
 
 def _row(name: str, r: dict) -> list[str]:

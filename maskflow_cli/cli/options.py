@@ -6,6 +6,24 @@ from typing import Annotated, Optional
 
 import typer
 
+# ---- parameter names -> what the command line calls them -----------------------------------------
+# The library's errors name Python parameters; the error boundary (app.py) spells them as these.
+_OPTIONS = (
+    "steps", "sampler", "seed", "noise", "temperature", "device", "precision", "mode", "context", "stride", "frames",
+    "fps", "output", "weights", "json", "overwrite", "suite", "plots", "split", "sequences", "size", "digits", "channels",
+    "preset", "scheduler", "window", "attention", "batch_size", "lr", "warmup", "ema", "grad_clip", "checkpoint_every",
+    "log_every", "constant_level_prob", "context_prob", "tokenizer", "decoder_only", "resume", "data_seed",
+    "clips", "workers", "shard_clips",
+)
+FLAGS = {name: "--" + name.replace("_", "-") for name in _OPTIONS} | {"ranges": "RANGES", "data": "DATA"}
+COMMAND_FLAGS = {"eval": {"data": "--data"}}  # where one command spells a parameter its own way
+
+
+def flags_for(command: str | None) -> dict[str, str]:
+    """The parameter -> flag table of one command."""
+    return FLAGS | COMMAND_FLAGS.get(command or "", {})
+
+
 SAMPLING = "Sampling"
 OUTPUT = "Output"
 
@@ -25,6 +43,8 @@ Steps = Annotated[int, typer.Option("--steps", rich_help_panel=SAMPLING, help="S
 Context = Annotated[Optional[int], typer.Option("--context", rich_help_panel=SAMPLING, help="ar mode: known frames at the start of each window. Default: half the window.")]
 Stride = Annotated[Optional[int], typer.Option("--stride", rich_help_panel=SAMPLING, help="ar mode: new frames kept from each window. Default: window − context.")]
 Seed = Annotated[Optional[int], typer.Option("--seed", rich_help_panel=SAMPLING, help="Random seed; the same seed on the same machine and device gives the same video. Default: a fresh one, reported with --json.")]
+Noise = Annotated[Optional[float], typer.Option("--noise", rich_help_panel=SAMPLING, help="mgm only: scale of the Gumbel noise added to the confidence scores, annealed to 0 over the steps. Default: 4.5.")]
+Temperature = Annotated[float, typer.Option("--temperature", rich_help_panel=SAMPLING, help="Divide the predicted logits by this before drawing tokens: below 1 sharper, above 1 more varied.")]
 Fps = Annotated[Optional[float], typer.Option("--fps", rich_help_panel=OUTPUT, help="Output frame rate. Default: the input's (extend, infill) or the model's (generate).")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 Precision = Annotated[str, typer.Option("--precision", help="auto (bf16 where the device runs it fast), bf16 or fp32.")]

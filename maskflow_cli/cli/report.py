@@ -16,6 +16,8 @@ from typing import Iterator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from ..errors import OutputError
+
 
 @dataclass(frozen=True)
 class ProgressBar:
@@ -62,12 +64,21 @@ class Reporter:
     def result(self, summary: dict, message: str) -> None:
         """Report a finished command: the JSON object on stdout with --json, else a log line."""
         if self.json_output:
-            sys.stdout.write(json.dumps(summary) + "\n")
-            sys.stdout.flush()
+            _print_out(json.dumps(summary))
         else:
             self.log(message)
 
     def data(self, payload: dict) -> None:
         """Print a data result (a plan, model facts) as JSON to stdout, whatever the flags."""
-        sys.stdout.write(json.dumps(payload, indent=None if self.json_output else 2) + "\n")
+        _print_out(json.dumps(payload, indent=None if self.json_output else 2))
+
+
+def _print_out(text: str) -> None:
+    """One result line on stdout; OutputError when stdout is closed or its reader has gone."""
+    if sys.stdout is None:
+        raise OutputError("<stdout>", "is closed; the result cannot be printed (redirect stdout to a file or a pipe)")
+    try:
+        sys.stdout.write(text + "\n")
         sys.stdout.flush()
+    except (OSError, ValueError) as error:
+        raise OutputError("<stdout>", f"cannot write: {getattr(error, 'strerror', None) or error}") from None

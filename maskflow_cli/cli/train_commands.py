@@ -1,30 +1,16 @@
-"""Training commands: ``maskflow train-tokenizer`` and ``maskflow train``."""
+"""Training commands: ``maskflow train-tokenizer`` and ``maskflow train`` parse their options, call the
+recipes (recipes.py) and report."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from ..data import load_training_clips
-from ..errors import InvalidArgumentError
-from ..pipeline import resolve_device
-from ..schedules import SCHEDULERS
-from ..tokenizer import PRESETS as TOKENIZER_PRESETS
-from ..tokenizer import FrameTokenizer, TokenizerConfig
-from ..training import TokenizerTask, TrainConfig, TransformerTask, code_centroids, fit, pretokenize
-from ..transformer import PRESETS as TRANSFORMER_PRESETS
-from ..transformer import MaskFlowTransformer, TransformerConfig
-from ..video_io import FrameFormat
-from ..weights import inspect_weights, load_tokenizer, save_weights
+from ..recipes import TOKENIZER_FILE, TRANSFORMER_FILE
+from ..recipes import train_tokenizer as tokenizer_recipe
+from ..recipes import train_transformer as transformer_recipe
+from ..training import TrainConfig
 from . import options as opt
 from .report import Reporter
-
-
-def _preset(presets: dict, name: str) -> dict:
-    if name not in presets:
-        raise InvalidArgumentError("--preset", name, f"choose one of {', '.join(presets)}")
-    return presets[name]
 
 
 def _describe(record: dict) -> str:
@@ -32,9 +18,10 @@ def _describe(record: dict) -> str:
     return f"loss {record['loss']:.4f}{extra}  {record['steps_per_second']:.2f} steps/s"
 
 
-def _run_fit(reporter: Reporter, task, cfg: TrainConfig, out: Path, name: str, info: dict, resume: bool):
-    """Train with a progress bar on a terminal, plain log lines on stderr otherwise (not --quiet)."""
-    with reporter.progress(cfg.steps, f"training {name}") as bar:
+def _progress(reporter: Reporter, steps: int, name: str, recipe):
+    """Run ``recipe(on_log)`` with a progress bar on a terminal, plain log lines on stderr otherwise
+    (not --quiet)."""
+    with reporter.progress(steps, f"training {name}") as bar:
         done = 0
 
         def on_log(record: dict) -> None:
@@ -46,7 +33,7 @@ def _run_fit(reporter: Reporter, task, cfg: TrainConfig, out: Path, name: str, i
             elif not (reporter.quiet or reporter.json_output):
                 reporter.console.print(f"step {record['step']}  {_describe(record)}", highlight=False)
 
-        return fit(task, cfg, out, name, info, resume=resume, on_log=on_log)
+        return recipe(on_log)
 
 
 def train_tokenizer(
@@ -71,26 +58,13 @@ def train_tokenizer(
     reporter = Reporter(json_output=json_, quiet=quiet)
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema=ema, grad_clip=grad_clip, precision=precision,
                       seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, compile=compile)
-    dev = resolve_device(device)
-    torch.manual_seed(seed)
-    if decoder_only is None:
-        try:
-            config = TokenizerConfig(height=size, width=size, channels=channels, **_preset(TOKENIZER_PRESETS, preset))
-        except ValueError as error:
-            raise InvalidArgumentError("--size", size, str(error)) from None
-        model = FrameTokenizer(config)
-    else:
-        model = load_tokenizer(decoder_only)
-        model.encoder.requires_grad_(False)
-        config = model.config
-    clips = load_training_clips(data, 1, FrameFormat(config.height, config.width, config.channels))
-    task = TokenizerTask(model.to(dev), clips, batch_size, dev)
+    result = _progress(reporter, cfg.steps, TOKENIZER_FILE, lambda on_log: tokenizer_recipe(
+        data, output, cfg, preset=preset, size=size, channels=channels, decoder_only=decoder_only, device=device,
+        resume=resume, on_log=on_log))
     out = Path(output)
-    info = {"dataset": str(data), "frames": len(clips), **({"decoder_only_from": decoder_only} if decoder_only else {})}
-    result = _run_fit(reporter, task, cfg, out, "tokenizer.safetensors", info, resume)
-    reporter.result({"command": "train-tokenizer", "output": str(out / "tokenizer.safetensors"), "steps": result.steps,
+    reporter.result({"command": "train-tokenizer", "output": str(out / TOKENIZER_FILE), "steps": result.steps,
                      "final_loss": result.final_loss, "psnr": result.metrics.get("psnr"), "seconds": round(result.wall_seconds, 1)},
-                    f"wrote {out / 'tokenizer.safetensors'}: {result.steps} steps, PSNR {result.metrics.get('psnr', float('nan')):.2f} dB")
+                    f"wrote {out / TOKENIZER_FILE}: {result.steps} steps, PSNR {result.metrics.get('psnr', float('nan')):.2f} dB")
 
 
 def train(
@@ -116,38 +90,12 @@ def train(
     reporter = Reporter(json_output=json_, quiet=quiet)
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema=ema, grad_clip=grad_clip, precision=precision,
                       seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, compile=compile)
-    if scheduler not in SCHEDULERS:
-        raise InvalidArgumentError("--scheduler", scheduler, f"choose one of {', '.join(SCHEDULERS)}")
-    if not 0 <= constant_level_prob <= 1:
-        raise InvalidArgumentError("--constant-level-prob", constant_level_prob, "must be in [0, 1]")
-    if not 0 <= context_prob <= 1:
-        raise InvalidArgumentError("--context-prob", context_prob, "must be in [0, 1]")
-    if window < 1:
-        raise InvalidArgumentError("--window", window, "must be at least 1")
-    dev = resolve_device(device)
-    tok = load_tokenizer(tokenizer).to(dev)
-    tok_info = inspect_weights(tokenizer)["tokenizer"].info
-    tc = tok.config
-    patch_size = (tc.height // tc.token_height) * (tc.width // tc.token_width) * tc.channels
-    try:
-        config = TransformerConfig(vocab_size=tc.vocab_size, frames=window, height=tc.token_height, width=tc.token_width,
-                                   attention=attention, time_conditioning=not timestep_independent, scheduler=scheduler,
-                                   code_features=patch_size if code_features else 0,
-                                   code_digits=tuple(tc.levels) if code_digits else (), **_preset(TRANSFORMER_PRESETS, preset))
-    except ValueError as error:
-        raise InvalidArgumentError("--attention", attention, str(error)) from None
-    clips = load_training_clips(data, window, FrameFormat(tc.height, tc.width, tc.channels))
-    tokens = pretokenize(tok, clips, dev)  # [N,T,H,W], once
-    torch.manual_seed(seed)
-    model = MaskFlowTransformer(config)
-    if code_features:
-        model.set_code_features(code_centroids(clips, tokens, tc.vocab_size))
-    task = TransformerTask(model.to(dev), tokens, batch_size, dev,
-                           snr_weighting=snr_weighting, constant_level_prob=constant_level_prob, context_prob=context_prob)
+    result = _progress(reporter, cfg.steps, TRANSFORMER_FILE, lambda on_log: transformer_recipe(
+        data, output, cfg, tokenizer=tokenizer, preset=preset, window=window, timestep_independent=timestep_independent,
+        attention=attention, scheduler=scheduler, code_features=code_features, code_digits=code_digits,
+        snr_weighting=snr_weighting, constant_level_prob=constant_level_prob, context_prob=context_prob, fps=fps,
+        device=device, resume=resume, on_log=on_log))
     out = Path(output)
-    info = {"fps": fps, "dataset": str(data), "clips": len(clips), "window": window}
-    result = _run_fit(reporter, task, cfg, out, "transformer.safetensors", info, resume)
-    save_weights(out / "tokenizer.safetensors", {"tokenizer": tok.cpu()}, {"tokenizer": tok_info})  # DIR is complete
     reporter.result({"command": "train", "output": str(out), "steps": result.steps, "final_loss": result.final_loss,
                      "accuracy": result.metrics.get("accuracy"), "seconds": round(result.wall_seconds, 1)},
-                    f"wrote {out / 'transformer.safetensors'}: {result.steps} steps, loss {result.final_loss:.4f}")
+                    f"wrote {out / TRANSFORMER_FILE}: {result.steps} steps, loss {result.final_loss:.4f}")

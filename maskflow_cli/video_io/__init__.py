@@ -5,6 +5,7 @@ Frames are handed around as ``torch.uint8`` tensors laid out ``[H,W,C]`` (one fr
 
 =============  ==========================================================================
 ``frames``     :class:`FrameFormat` and :func:`resize_frame` (cover, centre crop, channels)
+``limits``     :class:`InputLimits`: frame size, decoded pixels, bytes spooled from a pipe
 ``sources``    a path, ``"-"`` or a file object made seekable (pipes are spooled)
 ``reading``    :func:`open_video`, :func:`read_video`: decoded, resized frames; ``VideoError``
 ``writing``    :func:`open_writer` (temporary file, renamed at the end), :func:`check_output`,
@@ -23,12 +24,14 @@ import av.logging
 av.logging.set_level(None)  # no FFmpeg log lines on stderr
 
 from .frames import FrameFormat, resize_frame  # noqa: E402
-from .reading import MAX_FRAME_PIXELS, Video, VideoReader, open_video, read_video  # noqa: E402
+from .limits import MAX_FRAME_PIXELS, InputLimits  # noqa: E402
+from .reading import Video, VideoReader, open_video, read_video  # noqa: E402
 from .writing import VideoWriter, check_not_input, check_output, open_writer  # noqa: E402
 
 __all__ = [
     "MAX_FRAME_PIXELS",
     "FrameFormat",
+    "InputLimits",
     "Video",
     "VideoReader",
     "VideoWriter",

@@ -34,6 +34,11 @@ class FrameFormat:
         """``(height, width, channels)``: the shape of one frame tensor."""
         return (self.height, self.width, self.channels)
 
+    @classmethod
+    def of(cls, tokenizer_config) -> "FrameFormat":
+        """The frame format a tokenizer config (``height``, ``width``, ``channels``) implies."""
+        return cls(tokenizer_config.height, tokenizer_config.width, tokenizer_config.channels)
+
 
 def resize_frame(frame: torch.Tensor, fmt: FrameFormat) -> torch.Tensor:
     """Convert one frame of any size and channel count to ``fmt``.
@@ -52,7 +57,8 @@ def resize_frame(frame: torch.Tensor, fmt: FrameFormat) -> torch.Tensor:
       through bit-exact.
     * Channels: alpha is dropped; RGB -> gray uses BT.601 luma ``0.299 R + 0.587 G + 0.114 B``,
       rounded to the nearest integer (halves up); gray -> RGB repeats the gray value three times.
-    * All arithmetic of a resampled frame is done in float32 and rounded once at the end.
+    * All arithmetic of a resampled frame is done in float32 and rounded once at the end, one
+      plane at a time (a 4096x4096 frame costs one 64 MiB float plane at a time).
     """
     _check_frame(frame)
     rgb_or_gray = frame[..., :3]  # [H,W,C<=3] alpha dropped
@@ -101,19 +107,34 @@ def _convert_channels_exact(frame: torch.Tensor, channels: int) -> torch.Tensor:
 
 
 def _resample(window: torch.Tensor, fmt: FrameFormat) -> torch.Tensor:
-    """Resample a uint8 [h',w',C] window to uint8 [fmt.height, fmt.width, fmt.channels]."""
-    planes = window.permute(2, 0, 1).to(torch.float32)  # [C,h',w']
-    if fmt.channels == 1 and planes.shape[0] == 3:
-        weights = torch.tensor(_LUMA_WEIGHTS, dtype=torch.float32).view(3, 1, 1)
-        planes = (planes * weights).sum(dim=0, keepdim=True)  # [1,h',w']
-    resized = F.interpolate(
-        planes.unsqueeze(0),  # [1,C,h',w']
-        size=(fmt.height, fmt.width),
-        mode="bilinear",
-        align_corners=False,
-        antialias=True,
-    )[0]  # [C,h,w]
+    """Resample a uint8 [h',w',C] window to uint8 [fmt.height, fmt.width, fmt.channels].
+
+    One plane at a time, so a large frame costs one float32 plane at a time, not C of them."""
+    if fmt.channels == 1 and window.shape[2] == 3:
+        planes = [_luma_plane(window)]  # [h',w'] float32
+    else:
+        planes = [window[..., c].to(torch.float32) for c in range(window.shape[2])]  # C x [h',w']
+    resized = torch.stack([_resize_plane(plane, fmt) for plane in planes])  # [C,h,w]
     if fmt.channels == 3 and resized.shape[0] == 1:
         resized = resized.expand(3, -1, -1)  # [3,h,w]
     pixels = resized.round().clamp(0, 255).to(torch.uint8)  # [C,h,w]
     return pixels.permute(1, 2, 0).contiguous()  # [h,w,C]
+
+
+def _luma_plane(window: torch.Tensor) -> torch.Tensor:
+    """BT.601 luma of a uint8 [h',w',3] window in float32 -> [h',w'], one channel at a time."""
+    luma = window[..., 0].to(torch.float32) * _LUMA_WEIGHTS[0]
+    for c in (1, 2):
+        luma += window[..., c].to(torch.float32) * _LUMA_WEIGHTS[c]
+    return luma
+
+
+def _resize_plane(plane: torch.Tensor, fmt: FrameFormat) -> torch.Tensor:
+    """float32 [h',w'] -> [fmt.height, fmt.width], antialiased bilinear."""
+    return F.interpolate(
+        plane[None, None],  # [1,1,h',w']
+        size=(fmt.height, fmt.width),
+        mode="bilinear",
+        align_corners=False,
+        antialias=True,
+    )[0, 0]

@@ -23,13 +23,13 @@ from maskflow_cli.errors import VideoError
 
 from .frames import FrameFormat, resize_frame
 from .reasons import av_reason, describe_error, os_reason
+from .limits import MAX_FRAME_PIXELS, PIXEL_BUDGET_ENV, InputLimits
 from .sources import PathOrFile, check_not_empty, open_source, peek
 
 _STILL_IMAGE_FORMATS = {"image2", "image2pipe"}  # plus every "<codec>_pipe" demuxer
 _SAFE_DEMUXING = {"protocol_whitelist": "none"}  # no nested opens: concat lists, playlists, ...
 _CANNOT_OPEN = "truncated, corrupt or not a video: FFmpeg cannot open it"
-MAX_FRAME_PIXELS = 8192 * 8192  # larger frames are refused before FFmpeg allocates them
-
+_RATE_DISAGREEMENT = Fraction(1, 50)  # timestamps overrule a declared rate that is 2 % off
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,17 @@ class Video:
 
     frames: torch.Tensor  # uint8 [T,H,W,C]
     fps: Fraction | None  # None for a still image
+    stream: int = 0  # the file's stream that was read (its index among all streams)
+    video_streams: int = 1  # how many video streams the file holds (cover art not counted)
 
 
 class VideoReader:
     """Decoded frames of one video stream, resized to a :class:`FrameFormat`, one at a time.
 
     Make one with :func:`open_video`. Iterate it once; each item is a uint8 ``[H,W,C]`` tensor at
-    the reader's format. Problems found while decoding raise :class:`VideoError`.
+    the reader's format, turned upright. Problems found while decoding raise :class:`VideoError`.
+    ``fps`` is the container's rate until the last frame is decoded, then the timestamps' rate
+    where they disagree with it (see :func:`open_video`).
     """
 
     fps: Fraction | None
@@ -58,9 +62,14 @@ class VideoReader:
         stream: av.VideoStream,
         fmt: FrameFormat,
         owned_file: BinaryIO | None,
+        limits: InputLimits,
+        video_streams: int,
     ) -> None:
         self.name = name
         self.fmt = fmt
+        self.limits = limits
+        self.stream = stream.index
+        self.video_streams = video_streams
         self._container = container
         self._stream = stream
         self._owned_file = owned_file  # closed with the reader; None for a caller's file object
@@ -76,16 +85,26 @@ class VideoReader:
         return self._frames()
 
     def _frames(self) -> Iterator[torch.Tensor]:
-        """Decode, convert and yield frames; check the count against the container's claim."""
-        decoded = 0
+        """Decode, turn upright, convert and yield frames; check the count against the container's
+        claim and the frame rate against the timestamps."""
+        decoded = pixels = 0
         end: Fraction | None = None  # where the latest decoded frame ends, in seconds
+        starts: list[Fraction] = []  # the first and last frame start seen, in seconds
         for frame in self._decoded_frames():
             _check_frame_size(self.name, frame.width, frame.height)
-            yield resize_frame(self._to_tensor(frame, decoded), self.fmt)  # [H,W,C] uint8
+            pixels += frame.width * frame.height
+            if pixels > self.limits.pixel_budget:
+                raise VideoError(self.name, _over_budget(f"{decoded + 1} frames", self.limits))
+            upright = _upright(self._to_tensor(frame, decoded), _rotation(frame))  # [H,W,C] uint8
+            yield resize_frame(upright, self.fmt)  # [H,W,C] uint8 at self.fmt
             decoded += 1
+            if frame.pts is not None and frame.time_base is not None:
+                start = frame.pts * Fraction(frame.time_base)
+                starts = [min(starts[0], start), max(starts[1], start)] if starts else [start, start]
             frame_end = self._frame_end(frame)
             if frame_end is not None and (end is None or frame_end > end):
                 end = frame_end
+        self.fps = _rate_from_timestamps(self.fps, decoded, starts)
         if self.declared_frames is not None and decoded < self.declared_frames:
             raise VideoError(
                 self.name,
@@ -150,10 +169,17 @@ class VideoReader:
             raise VideoError(self.name, f"{problem} ({error})") from error
 
     def _corrupt_problem(self, decoded: int, error: Exception) -> str:
-        """One line describing a decoding failure after ``decoded`` good frames."""
+        """One line describing a decoding failure after ``decoded`` good frames.
+
+        A decoder refuses a picture over MAX_FRAME_PIXELS with EINVAL, before allocating it; when the
+        header did not say the size at open, that is all there is to tell, so the first frame's
+        EINVAL names the limit as a possible cause."""
+        what = "truncated or corrupt"
+        if decoded == 0 and getattr(error, "errno", None) == errno.EINVAL:
+            what = f"truncated, corrupt or over the {MAX_FRAME_PIXELS:,}-pixel frame limit (e.g. 4096x4096)"
         if self.declared_frames is not None:
-            return f"truncated or corrupt: decoded {decoded} of {self.declared_frames} frames"
-        return f"truncated or corrupt: decoding failed after {decoded} frames ({describe_error(error)})"
+            return f"{what}: decoded {decoded} of {self.declared_frames} frames"
+        return f"{what}: decoding failed after {decoded} frames ({describe_error(error)})"
 
     def close(self) -> None:
         """Release FFmpeg's resources and any file this reader opened itself."""
@@ -176,16 +202,25 @@ class VideoReader:
         self.close()
 
 
-def open_video(source: PathOrFile, fmt: FrameFormat) -> VideoReader:
+def open_video(source: PathOrFile, fmt: FrameFormat, limits: InputLimits = InputLimits()) -> VideoReader:
     """Open a video (or a still PNG/JPEG image) for reading, resizing frames to ``fmt``.
 
     ``source`` is a path, ``"-"`` for ``sys.stdin.buffer``, or a binary file object (which stays
-    the caller's to close). A stream that cannot seek (a pipe) is first copied into a
-    ``tempfile.SpooledTemporaryFile``, so containers that need to seek (an MP4 with its index at
-    the end, ...) also work from a pipe. Raises :class:`VideoError` for anything that is not a
-    readable video.
+    the caller's to close). A source that cannot seek (a pipe, a named pipe, process substitution)
+    is first copied into a ``tempfile.SpooledTemporaryFile``, up to ``limits.spool_bytes``, so
+    containers that need to seek (an MP4 with its index at the end, ...) also work from a pipe.
+
+    Frames are turned upright as the file's display matrix says (a phone video's rotation) before
+    they are resized. The first video stream is read (cover art does not count); the reader's
+    ``stream`` and ``video_streams`` say which and of how many. ``fps`` is the container's declared
+    rate until the frames are decoded; then, if the frame timestamps disagree with it by more than
+    2 %, the rate the timestamps give (millisecond-stamped or variable-rate Matroska).
+
+    Raises :class:`VideoError` for anything that is not a readable video, and for inputs over
+    ``limits`` (frames above :data:`MAX_FRAME_PIXELS`, more decoded pixels than
+    ``limits.pixel_budget``), before FFmpeg allocates them where the header says so.
     """
-    name, file, owned = open_source(source)
+    name, file, owned = open_source(source, limits.spool_bytes)
     try:
         check_not_empty(name, file)
         container = _open_container(name, file)
@@ -194,22 +229,21 @@ def open_video(source: PathOrFile, fmt: FrameFormat) -> VideoReader:
             file.close()
         raise
     try:
-        stream = _video_stream(name, container)
+        stream, video_streams = _video_stream(name, container)
+        _check_declared_pixels(name, stream, limits)
     except BaseException:
         container.close()
         if owned:
             file.close()
         raise
-    return VideoReader(name, container, stream, fmt, file if owned else None)
+    return VideoReader(name, container, stream, fmt, file if owned else None, limits, video_streams)
 
 
-def read_video(source: PathOrFile, fmt: FrameFormat) -> Video:
+def read_video(source: PathOrFile, fmt: FrameFormat, limits: InputLimits = InputLimits()) -> Video:
     """Decode a whole video into memory: :func:`open_video` plus stacking all frames."""
-    with open_video(source, fmt) as reader:
+    with open_video(source, fmt, limits) as reader:
         frames = torch.stack(list(reader))  # [T,H,W,C] uint8
-        return Video(frames=frames, fps=reader.fps)
-
-
+        return Video(frames=frames, fps=reader.fps, stream=reader.stream, video_streams=reader.video_streams)
 
 
 def _open_container(name: str, file: BinaryIO) -> av.container.InputContainer:
@@ -247,8 +281,9 @@ def _unreadable_problem(head: bytes) -> str:
     return "not a video file that FFmpeg can read"
 
 
-def _video_stream(name: str, container: av.container.InputContainer) -> av.VideoStream:
-    """The first real video stream (cover art attached to audio files does not count)."""
+def _video_stream(name: str, container: av.container.InputContainer) -> tuple[av.VideoStream, int]:
+    """The first real video stream (cover art attached to audio files does not count), and how
+    many real video streams there are."""
     if not container.streams:
         raise VideoError(name, "not a video file that FFmpeg can read (no streams found)")
     videos = [s for s in container.streams.video if not _is_attached_picture(s)]
@@ -261,7 +296,19 @@ def _video_stream(name: str, container: av.container.InputContainer) -> av.Video
     _check_frame_size(name, stream.codec_context.width, stream.codec_context.height)
     # the decoder refuses larger pictures itself, before allocating them
     stream.codec_context.options = {**stream.codec_context.options, "max_pixels": str(MAX_FRAME_PIXELS)}
-    return stream
+    return stream, len(videos)
+
+
+def _check_declared_pixels(name: str, stream: av.VideoStream, limits: InputLimits) -> None:
+    """Refuse before decoding when the declared frame count times the canvas is over the budget."""
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if stream.frames > 0 and stream.frames * width * height > limits.pixel_budget:
+        raise VideoError(name, _over_budget(f"{stream.frames} frames of {width}x{height}", limits))
+
+
+def _over_budget(what: str, limits: InputLimits) -> str:
+    return (f"{what} are more than the {limits.pixel_budget:,} decoded pixels an input may have; "
+            f"set {PIXEL_BUDGET_ENV} higher to read it")
 
 
 def _check_frame_size(name: str, width: int, height: int) -> None:
@@ -270,7 +317,7 @@ def _check_frame_size(name: str, width: int, height: int) -> None:
         raise VideoError(
             name,
             f"frame size {width}x{height} is too large (at most {MAX_FRAME_PIXELS:,} pixels, "
-            "e.g. 8192x8192)",
+            "e.g. 4096x4096); scale it down first",
         )
 
 
@@ -308,6 +355,40 @@ def _frame_rate(stream: av.VideoStream) -> Fraction | None:
         if rate is not None and rate > 0:
             return Fraction(rate)
     return None
+
+
+def _rotation(frame: av.VideoFrame) -> int:
+    """Quarter turns counter-clockwise that show ``frame`` upright, from its display matrix
+    (PyAV >= 14 reads it; 0 without one). Angles between quarter turns are rounded."""
+    try:
+        degrees = getattr(frame, "rotation", 0) or 0
+    except (ValueError, TypeError, av.FFmpegError):  # a malformed matrix: show the frame as stored
+        return 0
+    return round(degrees / 90) % 4
+
+
+def _upright(frame: torch.Tensor, quarter_turns: int) -> torch.Tensor:
+    """uint8 [H,W,C] turned counter-clockwise by ``quarter_turns`` -> [H,W,C] or [W,H,C]."""
+    return torch.rot90(frame, quarter_turns, dims=(0, 1)) if quarter_turns else frame
+
+
+def _rate_from_timestamps(declared: Fraction | None, frames: int, starts: list[Fraction]) -> Fraction | None:
+    """The declared rate, or the mean rate of the frame timestamps when they disagree with it.
+
+    ``starts`` is [earliest, latest] frame start in seconds. Matroska keeps millisecond timestamps
+    and may declare a default rate (24) that the frames do not follow; a variable-rate file has no
+    single rate at all, so its mean one is used. The mean rate is rounded to a common rate (an
+    integer or an NTSC n*1000/1001) when it is within 0.5 % of one."""
+    if frames < 2 or len(starts) != 2 or starts[1] <= starts[0]:
+        return declared
+    measured = (frames - 1) / (starts[1] - starts[0])
+    if declared is not None and abs(declared - measured) <= measured * _RATE_DISAGREEMENT:
+        return declared
+    candidates = [Fraction(round(measured)), Fraction(round(measured * Fraction(1001, 1000)) * 1000, 1001)]
+    nearest = min((c for c in candidates if c > 0), key=lambda c: abs(c - measured), default=None)
+    if nearest is not None and abs(nearest - measured) <= measured / 200:
+        return nearest
+    return measured.limit_denominator(1000)
 
 
 def _frame_to_tensor(frame: av.VideoFrame) -> torch.Tensor:

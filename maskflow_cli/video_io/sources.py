@@ -7,44 +7,56 @@ seek (a pipe) is first copied into a ``tempfile.SpooledTemporaryFile``.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 from typing import BinaryIO
 
 from maskflow_cli.errors import VideoError
 
+from .limits import SPOOL_BYTES_ENV
 from .reasons import os_reason
 
 PathOrFile = str | os.PathLike[str] | BinaryIO
 
 _SPOOL_IN_MEMORY_BYTES = 64 * 1024 * 1024  # larger piped inputs roll over to a temporary file
 _COPY_CHUNK_BYTES = 1024 * 1024
+STDIN_NAME = "<stdin>"
 
 
-def open_source(source: PathOrFile) -> tuple[str, BinaryIO, bool]:
-    """``(name for messages, seekable binary file, whether we own it)`` for any kind of source."""
+def open_source(source: PathOrFile, spool_bytes: int) -> tuple[str, BinaryIO, bool]:
+    """``(name for messages, seekable binary file, whether we own it)`` for any kind of source.
+
+    A source that cannot seek is copied aside, at most ``spool_bytes`` of it."""
     if isinstance(source, (str, os.PathLike)):
         if os.fspath(source) == "-":
-            return _open_stream("<stdin>", sys.stdin.buffer)
-        return _open_path(os.fspath(source))
+            if sys.stdin is None:  # the process was started with its standard input closed
+                raise VideoError(STDIN_NAME, "is closed; pipe or redirect a video into it, or give a file")
+            return _open_stream(STDIN_NAME, sys.stdin.buffer, spool_bytes)
+        return _open_path(os.fspath(source), spool_bytes)
     raw_name = getattr(source, "name", None)
-    return _open_stream(raw_name if isinstance(raw_name, str) else "<stdin>", source)
+    return _open_stream(raw_name if isinstance(raw_name, str) else STDIN_NAME, source, spool_bytes)
 
 
-def _open_path(path: str) -> tuple[str, BinaryIO, bool]:
-    """Open a file path ourselves, so FFmpeg never interprets its name (``x:y``, ``%d``)."""
+def _open_path(path: str, spool_bytes: int) -> tuple[str, BinaryIO, bool]:
+    """Open a file path ourselves, so FFmpeg never interprets its name (``x:y``, ``%d``); a named
+    pipe or ``<(...)`` (``/dev/fd/N``) is spooled like standard input."""
     if os.path.isdir(path):
         raise VideoError(path, "is a directory, not a video file")
     try:
-        return path, open(path, "rb"), True
+        file = open(path, "rb")
     except FileNotFoundError as error:
         raise VideoError(path, "no such file") from error
     except OSError as error:
         raise VideoError(path, f"cannot open: {os_reason(error)}") from error
+    if _is_seekable(file):
+        return path, file, True
+    try:
+        return _open_stream(path, file, spool_bytes)
+    finally:
+        file.close()  # its bytes are in the spool now (or it failed)
 
 
-def _open_stream(name: str, stream: BinaryIO) -> tuple[str, BinaryIO, bool]:
+def _open_stream(name: str, stream: BinaryIO, spool_bytes: int) -> tuple[str, BinaryIO, bool]:
     """Use a seekable stream as it is; copy a non-seekable one (a pipe) into a spool file."""
     if _is_seekable(stream):
         return name, stream, False
@@ -52,7 +64,7 @@ def _open_stream(name: str, stream: BinaryIO) -> tuple[str, BinaryIO, bool]:
         raise VideoError(name, "is a terminal; pipe a video file into it")
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES)
     try:
-        shutil.copyfileobj(stream, spool, _COPY_CHUNK_BYTES)
+        _copy_at_most(name, stream, spool, spool_bytes)
         spool.seek(0)
     except OSError as error:
         spool.close()
@@ -61,6 +73,17 @@ def _open_stream(name: str, stream: BinaryIO) -> tuple[str, BinaryIO, bool]:
         spool.close()
         raise
     return name, spool, True  # type: ignore[return-value]  # a SpooledTemporaryFile is binary IO
+
+
+def _copy_at_most(name: str, stream: BinaryIO, spool: BinaryIO, limit: int) -> None:
+    """Copy ``stream`` into ``spool``; VideoError as soon as it is longer than ``limit`` bytes."""
+    copied = 0
+    while chunk := stream.read(min(_COPY_CHUNK_BYTES, limit + 1 - copied)):
+        copied += len(chunk)
+        if copied > limit:
+            raise VideoError(name, f"is a pipe of more than {limit:,} bytes, the most copied aside to read one; "
+                                   f"set {SPOOL_BYTES_ENV} higher, or give a file")
+        spool.write(chunk)
 
 
 def _is_seekable(stream: BinaryIO) -> bool:

@@ -10,7 +10,6 @@ a bad target before any work is done.
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from maskflow_cli.errors import OutputError
+from maskflow_cli.partial_files import create_partial
 from maskflow_cli.signals import signals_deferred
 
 from .frames import FrameFormat
@@ -237,7 +237,7 @@ def open_writer(
         raise ValueError(f"fps must be positive, got {fps}")
     fps = Fraction(fps)
     if os.fspath(target) == "-":
-        sink = stdout if stdout is not None else sys.stdout.buffer
+        sink = stdout if stdout is not None else _stdout()
         return _start_writer(_STDOUT_NAME, sink, None, _Y4M, fmt, fps, overwrite)
     path = os.fspath(target)
     encoding = _encoding_for(path)
@@ -258,13 +258,21 @@ def open_writer(
 
 def check_output(target: str | os.PathLike[str], overwrite: bool = False) -> None:
     """Everything :func:`open_writer` would refuse about ``target``, checked before any work:
-    its suffix, a directory, a missing parent directory, an existing file without ``overwrite``.
-    ``"-"`` (stdout) is always fine."""
+    its suffix, a directory, a missing parent directory, an existing file without ``overwrite``,
+    and for ``"-"`` a closed stdout."""
     path = os.fspath(target)
     if path == "-":
+        _stdout()
         return
     _encoding_for(path)
     _check_target(path, overwrite)
+
+
+def _stdout() -> BinaryIO:
+    """``sys.stdout.buffer``; OutputError when the process was started with stdout closed."""
+    if sys.stdout is None:
+        raise OutputError(_STDOUT_NAME, "is closed; redirect it to a file or a pipe, or write to a file")
+    return sys.stdout.buffer
 
 
 def _encoding_for(path: str) -> _Encoding:
@@ -297,20 +305,12 @@ def _check_size(path: str, encoding: _Encoding, fmt: FrameFormat) -> None:
 
 
 def _create_temp_file(path: str) -> str:
-    """Create ``.NAME.maskflow-XXXXXXXX.SUFFIX`` beside ``path`` (mode 0o666 minus umask)."""
-    target = Path(os.path.abspath(path))
-    for _ in range(100):
-        temp = target.with_name(f".{target.stem}.maskflow-{secrets.token_hex(4)}{target.suffix}")
-        try:
-            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except FileExistsError:
-            continue
-        except OSError as error:
-            raise OutputError(
-                path, f"cannot create a file in '{target.parent}': {os_reason(error)}"
-            ) from error
-        return str(temp)
-    raise OutputError(path, f"cannot create a temporary file in '{target.parent}'")
+    """Create ``.STEM.maskflow-PID-XXXXXXXX.SUFFIX`` beside ``path`` (see :mod:`maskflow_cli.partial_files`)."""
+    try:
+        return create_partial(path)
+    except OSError as error:
+        parent = os.path.dirname(os.path.abspath(path))
+        raise OutputError(path, f"cannot create a file in '{parent}': {os_reason(error)}") from error
 
 
 def _start_writer(
@@ -374,14 +374,16 @@ def check_not_input(
     """Raise OutputError if ``target`` is the same file as one of ``inputs``.
 
     Compares resolved paths and, where both exist, device and inode (catching hard links and
-    symlinks). ``"-"`` (stdin/stdout) never equals anything.
+    symlinks). An input ``"-"`` is standard input: redirected from a file (``< in.mkv``), that
+    file's identity is compared. An output ``"-"`` never equals anything.
     """
     target_path = os.fspath(target)
     if target_path == "-":
         return
     for source in inputs:
         source_path = os.fspath(source)
-        if source_path != "-" and _same_file(target_path, source_path):
+        same = _is_stdin(target_path) if source_path == "-" else _same_file(target_path, source_path)
+        if same:
             raise OutputError(target_path, "is the input file; choose another output")
 
 
@@ -391,3 +393,13 @@ def _same_file(a: str, b: str) -> bool:
     except OSError:
         return os.path.realpath(a) == os.path.realpath(b)
 
+
+def _is_stdin(path: str) -> bool:
+    """Whether ``path`` is the file that standard input reads (``< path``)."""
+    if sys.stdin is None:
+        return False
+    try:
+        given, target = os.fstat(sys.stdin.fileno()), os.stat(path)
+    except (OSError, ValueError, AttributeError):  # closed, replaced by an object without a descriptor, missing
+        return False
+    return (given.st_dev, given.st_ino) == (target.st_dev, target.st_ino)

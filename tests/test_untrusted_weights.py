@@ -1,4 +1,4 @@
-"""Hardening: weights files are untrusted input.
+"""Weights files are untrusted input.
 
 Truncated files, headers that claim more data than the file holds, wrong dtypes and shapes,
 configs that disagree with their tensors or hold values of the wrong type, forged configs that

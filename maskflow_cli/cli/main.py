@@ -1,0 +1,99 @@
+"""The command-line error boundary: ``main``, the console script.
+
+It turns every failure into one line on stderr and an exit code: library errors
+(MaskflowError.exit_code, their Python parameter names spelled as the command's flags by
+options.FLAGS), bad command-line syntax (2), SIGINT (130), SIGTERM (143), SIGHUP (129),
+SIGQUIT (131). The signal handlers are installed before the Typer app, torch and FFmpeg are
+imported, so a signal during start-up is answered the same way. Set MASKFLOW_DEBUG=1 to see
+tracebacks instead.
+
+This module imports nothing heavy; the app is imported inside :func:`main`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+
+from ..errors import InvalidArgumentError, MaskflowError
+from ..signals import STOP_SIGNALS
+
+
+class Stopped(BaseException):
+    """Raised in the main thread on a stop signal, so open outputs are removed on the way out.
+
+    A BaseException of our own (not KeyboardInterrupt, which Typer turns into a silent exit)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+def _raise_stopped(signum: int, frame) -> None:
+    raise Stopped(128 + signum, STOP_SIGNALS.get(signum, "stopped"))
+
+
+def _fail(message: str, code: int) -> int:
+    if sys.stderr is not None:  # started with stderr closed: the exit code is all that is left
+        try:
+            sys.stderr.write(f"maskflow: error: {message}\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+    return code
+
+
+def _command(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _negative_range(message: str, argv: list[str]) -> InvalidArgumentError | None:
+    """``maskflow infill clip.mp4 -5:10``: the parser takes a negative range for an unknown option
+    ("No such option: -5"); name the range instead, with what is allowed."""
+    match = re.match(r"No such option: (-[0-9]\S*)", message)
+    if match is None or _command(argv) != "infill":
+        return None
+    text = next((a for a in argv if a.startswith(match.group(1))), match.group(1))
+    return InvalidArgumentError("ranges", text, "frame numbers must not be negative; they are 0-based, e.g. 0:10 is the first ten frames")
+
+
+def main(argv: list[str] | None = None) -> int:
+    debug = os.environ.get("MASKFLOW_DEBUG", "") not in ("", "0")
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in STOP_SIGNALS}
+    try:
+        return _run(argv, debug)
+    except Stopped as stop:
+        return _fail(stop.reason, stop.code)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(argv: list[str] | None, debug: bool) -> int:
+    """Import the app (heavy: Typer, torch, FFmpeg), run it, map its failures to exit codes."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        from typer.exceptions import TyperException
+
+        from .options import flags_for  # before anything that can raise a MaskflowError
+        from .app import app
+
+        try:
+            result = app(args=argv, prog_name="maskflow", standalone_mode=False)
+        except TyperException as error:  # bad syntax: unknown option, not an integer, ...
+            message = " ".join(error.format_message().split())
+            negative = _negative_range(message, args)
+            if negative is not None:
+                return _fail(negative.message(flags_for("infill")), negative.exit_code)
+            return _fail(message, error.exit_code) if message else error.exit_code  # empty: help was shown
+        return result if isinstance(result, int) else 0
+    except MaskflowError as error:
+        if debug:
+            raise
+        return _fail(error.message(flags_for(_command(args))), error.exit_code)
+    except Exception as error:  # a bug: say so in one line, traceback only on request
+        if debug:
+            raise
+        return _fail(f"internal error: {type(error).__name__}: {error} (set MASKFLOW_DEBUG=1 for the traceback)", 1)

@@ -1,0 +1,108 @@
+"""The rollout engine: one function that executes a window plan (planner.py) with a denoiser.
+
+``roll_out`` samples the plan's windows in order for a batch of B token sequences that share the
+plan: each window starts from its context frames' tokens (given frames, encoded by the caller, or
+frames kept from earlier windows) and the rest masked; the sampler fills it; the frames the window
+keeps are handed out as they are made. The pipeline streams chunks of one video over it, and the
+evaluation suites and the benchmarks run batches of videos through it, so they cannot drift apart.
+
+``SamplingOptions`` is the one object that says how to sample: which sampler, its step budget, the
+seed, and the sampler-specific options (MGM's ``noise``, both samplers' ``temperature``).
+
+Axis legend: B sequences, T frames in a window, K frames a window keeps, H, W token grid.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass, replace
+from typing import Callable, Iterator
+
+import torch
+from torch import Tensor
+
+from .errors import InvalidArgumentError
+from .planner import Plan, Window
+from .runtime import ModelDenoiser
+from .sampling import SAMPLERS, Callback
+
+MAX_STEPS = 10_000
+SEED_LIMIT = 2**63
+NOISE_SAMPLERS = ("mgm",)  # samplers that take ``noise``
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """How to sample a plan's windows.
+
+    ``seed`` None means a fresh random seed (``resolved()`` draws it; runs report the seed used).
+    ``noise``: MGM's Gumbel noise scale on the confidence scores, annealed to zero (None: the
+    sampler's default, 4.5). ``temperature``: the predicted distributions are sharpened (< 1) or
+    flattened (> 1) before tokens are drawn; 1 draws from them as they are."""
+
+    sampler: str = "mgm"  # "mgm" or "fm"
+    steps: int = 20  # K, network calls per window (at most)
+    seed: int | None = None
+    noise: float | None = None
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise InvalidArgumentError("sampler", self.sampler, f"choose one of {', '.join(SAMPLERS)}")
+        if not 1 <= self.steps <= MAX_STEPS:
+            raise InvalidArgumentError("steps", self.steps, f"must be between 1 and {MAX_STEPS}")
+        if self.seed is not None and not 0 <= self.seed < SEED_LIMIT:
+            raise InvalidArgumentError("seed", self.seed, "must be between 0 and 2**63 - 1")
+        if self.noise is not None:
+            if self.sampler not in NOISE_SAMPLERS:
+                raise InvalidArgumentError("noise", self.noise, f"only the {', '.join(NOISE_SAMPLERS)} sampler takes it; drop it or use {{param:sampler}} mgm")
+            if not (math.isfinite(self.noise) and self.noise >= 0):
+                raise InvalidArgumentError("noise", self.noise, "must be a finite number, 0 or more")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise InvalidArgumentError("temperature", self.temperature, "must be a finite number above 0")
+
+    def resolved(self) -> "SamplingOptions":
+        """These options with a concrete seed: ``seed`` if given, else a fresh random one."""
+        return self if self.seed is not None else replace(self, seed=secrets.randbits(63))
+
+    def sampler_options(self) -> dict:
+        """The keyword arguments of the chosen sampler beyond the shared signature."""
+        extra: dict = {"temperature": self.temperature}
+        if self.noise is not None:
+            extra["noise"] = self.noise
+        return extra
+
+
+ContextTokens = Callable[[list[int]], Tensor]  # frame indices -> their tokens, long [B,n,H,W]
+
+
+def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed: int, context_tokens: ContextTokens,
+             *, batch: int = 1, callback: Callback = None) -> Iterator[tuple[Window, Tensor]]:
+    """Execute ``plan`` for ``batch`` sequences at once; yield ``(window, kept)`` per window in order,
+    ``kept`` the tokens of ``window.keep``, long [B,K,H,W] on the CPU.
+
+    ``context_tokens(frames)`` gives the tokens of given (input) frames the first time a window
+    needs them as context; frames made by earlier windows come from those windows. One generator
+    seeded with ``seed`` drives every window, so the same plan, options and seed give the same
+    tokens. ``callback(step)`` is called after every sampler step; ``denoiser.calls`` counts the
+    network calls (shared by the batch)."""
+    sampler, extra = SAMPLERS[options.sampler], options.sampler_options()
+    generator = torch.Generator(denoiser.device).manual_seed(seed)
+    height, width = denoiser.grid
+    tokens: dict[int, Tensor] = {}  # frame -> long [B,H,W], for frames usable as context
+    for window in plan.windows:
+        missing = [i for i in window.context if i not in tokens]
+        if missing:
+            tokens.update(zip(missing, context_tokens(missing).unbind(1)))
+        x = torch.full((batch, window.stop - window.start, height, width), denoiser.mask_id, dtype=torch.long)  # [B,T,H,W]
+        known = torch.zeros_like(x, dtype=torch.bool)
+        for i in window.context:
+            x[:, i - window.start] = tokens[i]
+            known[:, i - window.start] = True
+        with torch.inference_mode():
+            out = sampler(denoiser, x.to(denoiser.device), known.to(denoiser.device), steps=options.steps,
+                          scheduler=denoiser.scheduler, generator=generator, callback=callback, **extra).cpu()  # [B,T,H,W]
+        kept = out[:, [i - window.start for i in window.keep]]  # [B,K,H,W]
+        tokens.update(zip(window.keep, kept.unbind(1)))
+        yield window, kept

@@ -1,0 +1,64 @@
+"""Hidden temporary files beside an output, named so that a killed run's leftovers can be found.
+
+Every output (video, tokens file, weights) is written to ``.STEM.maskflow-PID-XXXXXXXX.SUFFIX``
+beside the target and renamed over it when complete; an error or a signal removes it. Only SIGKILL
+(or a power cut) leaves one behind. The next run that writes the same target removes those whose
+PID is no longer a running process on this machine; ``find DIR -name '.*.maskflow-*'`` lists any.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+
+_MARK = ".maskflow-"
+
+
+def create_partial(target: str | os.PathLike[str]) -> str:
+    """Create an empty hidden temporary file for ``target`` (mode 0o666 minus umask) and return
+    its path, after removing stale ones of dead processes. Raises OSError if it cannot."""
+    where = Path(os.path.abspath(target))
+    remove_stale_partials(where)
+    for _ in range(100):
+        partial = where.with_name(f".{where.stem}{_MARK}{os.getpid()}-{secrets.token_hex(4)}{where.suffix}")
+        try:
+            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return str(partial)
+    raise FileExistsError(f"no free temporary name beside {where}")
+
+
+def remove_stale_partials(target: str | os.PathLike[str]) -> list[str]:
+    """Remove the temporary files of ``target`` left by processes that no longer run; -> their paths."""
+    where = Path(os.path.abspath(target))
+    pattern = re.compile(re.escape(f".{where.stem}{_MARK}") + r"(\d+)-[0-9a-f]{8}" + re.escape(where.suffix) + "$")
+    removed = []
+    try:
+        names = os.listdir(where.parent)
+    except OSError:
+        return removed
+    for name in names:
+        match = pattern.match(name)
+        if match is None or _running(int(match.group(1))):
+            continue
+        try:
+            os.remove(where.parent / name)
+        except OSError:
+            continue  # gone already, or not ours to remove
+        removed.append(str(where.parent / name))
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process (or an odd number): leave its file alone
+    return True

@@ -1,0 +1,133 @@
+"""Training recipes: everything ``maskflow train-tokenizer`` and ``maskflow train`` do, as library
+functions a Python caller can run too.
+
+- ``train_tokenizer``: build a tokenizer from a preset (or start from one and train its decoder
+  only, so its tokens stay the same), read the clips, train, export ``tokenizer.safetensors``;
+- ``train_transformer``: derive the transformer's config from the tokenizer (vocabulary, token grid,
+  FSQ digits, code patch size), tokenize the clips once, measure the code features if asked, train,
+  export ``transformer.safetensors`` and copy the tokenizer beside it (a complete weights folder).
+
+The loop itself is ``training.fit``. Every config is validated by its own constructor
+(``TrainConfig``, ``TokenizerConfig``, ``TransformerConfig``); a recipe only renames a config
+field in the error to the recipe parameter that set it.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from .data import MAX_FRAMES, load_training_clips
+from .errors import ConfigError, InvalidArgumentError
+from .runtime import resolve_device
+from .tokenizer import PRESETS as TOKENIZER_PRESETS
+from .tokenizer import FrameTokenizer, TokenizerConfig
+from .training import FitResult, TokenizerTask, TrainConfig, TransformerTask, code_centroids, fit, make_output_dir, pretokenize
+from .transformer import PRESETS as TRANSFORMER_PRESETS
+from .transformer import MaskFlowTransformer, TransformerConfig
+from .video_io import FrameFormat
+from .weights import inspect_weights, load_tokenizer, save_weights
+
+OnLog = Callable[[dict], None] | None
+MIN_MODEL_FPS, MAX_MODEL_FPS = 0.001, 1000  # the frame rates generate can write
+TOKENIZER_FILE, TRANSFORMER_FILE = "tokenizer.safetensors", "transformer.safetensors"
+# Config fields set by a recipe parameter of another name (the rest come from presets or are fixed).
+TOKENIZER_FIELDS = {"height": "size", "width": "size", "channels": "channels"}
+TRANSFORMER_FIELDS = {"frames": "window", "attention": "attention", "scheduler": "scheduler", "code_digits": "code_digits",
+                      "vocab_size": "tokenizer", "height": "tokenizer", "width": "tokenizer"}
+
+
+@contextmanager
+def _fields_named(fields: dict[str, str], fallback: str, value: object) -> Iterator[None]:
+    """Re-raise a ConfigError under the recipe parameter that set its field (``fallback``, with its
+    ``value``, for fields a preset set)."""
+    try:
+        yield
+    except ConfigError as error:
+        if error.name in fields:
+            raise InvalidArgumentError(fields[error.name], error.value, error.expected) from None
+        raise InvalidArgumentError(fallback, value, f"{error.name} {error.value!r}: {error.expected}") from None
+
+
+def _preset(presets: dict, name: str) -> dict:
+    if name not in presets:
+        raise InvalidArgumentError("preset", name, f"choose one of {', '.join(presets)}")
+    return presets[name]
+
+
+def _probability(name: str, value: float) -> None:
+    if not 0 <= value <= 1:
+        raise InvalidArgumentError(name, value, "must be in [0, 1]")
+
+
+def train_tokenizer(data: str, output: str | Path, train: TrainConfig, *, preset: str = "base", size: int = 64,
+                    channels: int = 1, decoder_only: str | None = None, device: str = "auto", resume: bool = False,
+                    on_log: OnLog = None) -> FitResult:
+    """Train the frame tokenizer (conv autoencoder + FSQ) on ``data`` (a clips file or a folder of
+    videos); writes ``output/tokenizer.safetensors``.
+
+    ``decoder_only``: weights holding a tokenizer to start from; only its decoder trains, so its
+    encoder and every token stay as they are. ``on_log(record)`` gets every logged metrics record."""
+    make_output_dir(Path(output))  # before any data is read
+    dev = resolve_device(device)
+    torch.manual_seed(train.seed)
+    if decoder_only is None:
+        with _fields_named(TOKENIZER_FIELDS, "preset", preset):
+            config = TokenizerConfig(height=size, width=size, channels=channels, **_preset(TOKENIZER_PRESETS, preset))
+        model = FrameTokenizer(config)
+    else:
+        model = load_tokenizer(decoder_only)
+        model.encoder.requires_grad_(False)
+        config = model.config
+    clips = load_training_clips(data, 1, FrameFormat.of(config))
+    task = TokenizerTask(model.to(dev), clips, train.batch_size, dev)
+    info = {"dataset": str(data), "frames": len(clips), **({"decoder_only_from": decoder_only} if decoder_only else {})}
+    return fit(task, train, Path(output), TOKENIZER_FILE, info, resume=resume, on_log=on_log)
+
+
+def train_transformer(data: str, output: str | Path, train: TrainConfig, *, tokenizer: str | None = None,
+                      preset: str = "base", window: int = 16, timestep_independent: bool = False, attention: str = "full",
+                      scheduler: str = "sigmoid", code_features: bool = False, code_digits: bool = False,
+                      snr_weighting: bool = False, constant_level_prob: float = 0.0, context_prob: float = 0.0,
+                      fps: float = 10.0, device: str = "auto", resume: bool = False, on_log: OnLog = None) -> FitResult:
+    """Train the MaskFlow transformer with frame-level masking on ``data``, on the tokens of the
+    tokenizer in ``tokenizer`` (weights as for ``MaskFlowPipeline.from_weights``; None: the installed
+    ones). Writes ``output/transformer.safetensors`` and copies the tokenizer beside it.
+
+    ``window`` is the model's window W (frames per training clip); ``code_features`` and
+    ``code_digits`` give the model each code's mean pixel patch and FSQ digits; ``constant_level_prob``
+    and ``context_prob`` are the shares of clips masked with one level and given clean context."""
+    _probability("constant_level_prob", constant_level_prob)
+    _probability("context_prob", context_prob)
+    if not 1 <= window <= MAX_FRAMES:
+        raise InvalidArgumentError("window", window, f"must be between 1 and {MAX_FRAMES:,}")
+    if not (math.isfinite(fps) and MIN_MODEL_FPS <= fps <= MAX_MODEL_FPS):
+        raise InvalidArgumentError("fps", fps, f"must be between {MIN_MODEL_FPS} and {MAX_MODEL_FPS}")
+    make_output_dir(Path(output))  # before the tokenizer and the data are read
+    dev = resolve_device(device)
+    tok = load_tokenizer(tokenizer).to(dev)
+    tok_info = inspect_weights(tokenizer)["tokenizer"].info
+    tc = tok.config
+    patch_size = (tc.height // tc.token_height) * (tc.width // tc.token_width) * tc.channels
+    with _fields_named(TRANSFORMER_FIELDS, "preset", preset):
+        config = TransformerConfig(vocab_size=tc.vocab_size, frames=window, height=tc.token_height, width=tc.token_width,
+                                   attention=attention, time_conditioning=not timestep_independent, scheduler=scheduler,
+                                   code_features=patch_size if code_features else 0,
+                                   code_digits=tuple(tc.levels) if code_digits else (), **_preset(TRANSFORMER_PRESETS, preset))
+    clips = load_training_clips(data, window, FrameFormat.of(tc))
+    tokens = pretokenize(tok, clips, dev)  # [N,T,H,W], once
+    torch.manual_seed(train.seed)
+    model = MaskFlowTransformer(config)
+    if code_features:
+        model.set_code_features(code_centroids(clips, tokens, tc.vocab_size))
+    task = TransformerTask(model.to(dev), tokens, train.batch_size, dev,
+                           snr_weighting=snr_weighting, constant_level_prob=constant_level_prob, context_prob=context_prob)
+    out = Path(output)
+    info = {"fps": fps, "dataset": str(data), "clips": len(clips), "window": window}
+    result = fit(task, train, out, TRANSFORMER_FILE, info, resume=resume, on_log=on_log)
+    save_weights(out / TOKENIZER_FILE, {"tokenizer": tok.cpu()}, {"tokenizer": tok_info})  # the folder is complete
+    return result
