@@ -310,30 +310,25 @@ def maze_clips(clips: int, frames: int, *, seed: int, split: str = "train", size
     """Render ``clips`` clips of ``frames`` frames from mazes of ``split``, maze by maze, in order.
 
     Yields (uint8 [n,T,S,S,3] clips of one maze, the maze seed of each of those clips); ``workers``
-    processes render mazes in parallel (results come back in maze order). ``on_maze(n)`` is called
+    processes render mazes in parallel (results come back in maze order; never in this process). ``on_maze(n)`` is called
     with the clip count of every finished maze (for progress).
     """
     check_maze_args(clips, frames, seed=seed, split=split, size=size, workers=workers)
     check_maze_installed()
     jobs = [(maze_seed(seed, split, i), count, frames, size) for i, count in enumerate(maze_plan(clips))]
-    if workers == 1:
-        _init_worker()
-        results: Iterator = map(_render_job, jobs)
-        pool = None
-    else:
-        import multiprocessing
+    # Always in worker processes, even one: MuJoCo, its GL context and the maze assets take ~1.5 GB,
+    # which then leaves with the worker instead of staying in the caller's process.
+    import multiprocessing
 
-        pool = multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_init_worker)
-        results = pool.imap(_render_job, jobs)
+    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_init_worker)
     try:
-        for maze, video in results:
+        for maze, video in pool.imap(_render_job, jobs):
             if on_maze is not None:
                 on_maze(len(video))
             yield video, [maze] * len(video)
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        pool.terminate()
+        pool.join()
 
 
 def check_maze_output(output: str | os.PathLike, overwrite: bool) -> Path:
