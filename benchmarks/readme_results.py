@@ -29,6 +29,8 @@ COMMANDS = {
     "samplers": "OMP_NUM_THREADS=1 python benchmarks/samplers.py --sequences 8 --batch 8 --out benchmarks/results/samplers.json",
     "timestep_feeding": "OMP_NUM_THREADS=1 python benchmarks/timestep_feeding.py --sequences 8 --batch 8 --out benchmarks/results/timestep_feeding.json",
     "next_frame_knowledge": "OMP_NUM_THREADS=1 python benchmarks/next_frame_knowledge.py --sequences 32 --out benchmarks/results/next_frame_knowledge.json",
+    "infill_plans": ("OMP_NUM_THREADS=1 python benchmarks/infill_plans.py --weights weights --sequences 8 --batch 8 --steps 8 --gaps 8 "
+                     "--out benchmarks/results/infill_plans.json"),
     "maze_data_speed": "OMP_NUM_THREADS=1 python benchmarks/maze_data_speed.py --out benchmarks/results/maze_data_speed.json",
     "maze_tokenizer": ("OMP_NUM_THREADS=1 python benchmarks/maze_tokenizer.py --train maze_train/ --test maze_test.safetensors "
                        "--runs runs/maze_tok --out benchmarks/results/maze_tokenizer.json (see weights/maze/README.md)"),
@@ -150,10 +152,29 @@ def render_maze_eval(r: dict) -> list[str]:
     return [f"### Maze smoke model (`{COMMANDS['maze_eval']}`)"] + render_eval(r)[1:]
 
 
+def render_infill_plans(r: dict) -> list[str]:
+    out = [f"### Infill plans (`{COMMANDS['infill_plans']}`)", "",
+           (f"Machine: {_machine(r['machine'])}; weights: {r['weights']}; a gap centred in {r['frames']}-frame test clips, "
+            f"{r['sequences']} sequences, MGM {r['steps']} steps, window {r['window']}, context {r['context']}, stride {r['stride']}, seed {r['seed']}. "
+            f"both: known frames on both sides of every window that can hold them (the default); left: forward from the left, "
+            f"the right side in the last window only. On the eval's infill suite the two plans are "
+            f"{'the same' if r['eval_suite_plans_identical'] else 'different'}."), ""]
+    rows = []
+    for x in r["rows"]:
+        for name in ("both", "left"):
+            y = x[name]
+            rows.append([f"{x['gap']}", f"maskflow, {name}", f"{y['mse']:.1f} ± {y['mse_ci95']:.1f}", f"{y['psnr']:.2f}", f"{y['ssim']:.3f}",
+                         f"{y['frames_seeing_both_sides']} / {x['gap']}", f"{y['windows']}"])
+        for name in ("crossfade", "repeat_nearest"):
+            y = x[name]
+            rows.append([f"{x['gap']}", name, f"{y['mse']:.1f} ± {y['mse_ci95']:.1f}", f"{y['psnr']:.2f}", f"{y['ssim']:.3f}", "", ""])
+    return out + _table(["gap", "method", "MSE/frame", "PSNR", "SSIM", "frames made seeing both sides", "windows"], rows) + [""]
+
+
 RENDERERS = {"eval": render_eval, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
              "samplers": render_samplers, "timestep_feeding": render_timestep_feeding,
-             "next_frame_knowledge": render_next_frame_knowledge, "maze_data_speed": render_maze_data_speed,
-             "maze_tokenizer": render_maze_tokenizer, "maze_eval": render_maze_eval}
+             "next_frame_knowledge": render_next_frame_knowledge, "infill_plans": render_infill_plans,
+             "maze_data_speed": render_maze_data_speed, "maze_tokenizer": render_maze_tokenizer, "maze_eval": render_maze_eval}
 
 
 def render(results: Path = RESULTS) -> str:

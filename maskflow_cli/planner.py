@@ -9,10 +9,21 @@ Every command fills *gaps*: ``generate`` fills [0, N) with nothing known, ``exte
 after n known frames, ``infill`` fills each user range between known frames. A gap is filled by
 
 - full mode: one window holding the gap and as much context on each side as fits;
-- autoregressive (ar) mode: windows of ``context`` known frames and W − context new ones, of which the
-  first ``stride`` are kept, moving forward until the rest of the gap fits in a final window; that
-  final window also holds context from the right side when there is any, so both sides constrain the
-  fill. A gap with known frames only on its right is filled the same way from the right.
+- autoregressive (ar) mode, a gap with known frames on one side only (``generate``, ``extend``, an
+  infill range at either end of the video): windows of ``context`` known frames and W − context new
+  ones, of which the first ``stride`` are kept, moving away from the known side until the rest of
+  the gap fits in a final window;
+- ar mode, a gap with known frames on both sides (``infill`` between known frames): one window with
+  context on both sides whenever the gap leaves room for at least one known frame on each side
+  (gap ≤ W − 2), the spare room split evenly between the sides. A longer gap is filled from both
+  ends toward the middle, windows alternating between the left and the right end (each with
+  ``context`` known frames of its side and at most ``stride`` kept), keeping only as many frames as
+  it takes for the rest to fit one final window with ``context // 2`` (at least 1) known frames on
+  each side; so as many frames as possible are made with both sides in view.
+
+``plan_infill(..., order="left")`` keeps the earlier plan for gaps between known frames (forward from
+the left; only the last window sees the right side), which ``benchmarks/infill_plans.py`` measures
+against the default.
 """
 
 from __future__ import annotations
@@ -185,13 +196,21 @@ def plan_extend(input_frames: int, frames: int, settings: WindowSettings) -> Pla
     return Plan(total, ((0, input_frames),), tuple(windows))
 
 
-def plan_infill(input_frames: int, gaps: Sequence[tuple[int, int]], settings: WindowSettings) -> Plan:
-    """Gaps sorted, disjoint and not touching (as :func:`parse_ranges` returns them)."""
+INFILL_ORDERS = ("both", "left")
+
+
+def plan_infill(input_frames: int, gaps: Sequence[tuple[int, int]], settings: WindowSettings, order: str = "both") -> Plan:
+    """Gaps sorted, disjoint and not touching (as :func:`parse_ranges` returns them), filled in order,
+    so a gap's left context may hold frames made for an earlier gap and its right context only input
+    frames. ``order`` (ar mode, gaps between known frames): "both" fills from both sides (the
+    default), "left" forward from the left with the right side in the last window only."""
+    if order not in INFILL_ORDERS:
+        raise InvalidArgumentError("order", order, f"choose one of {', '.join(INFILL_ORDERS)}")
     windows: list[Window] = []
     given, known_from = [], 0
     for i, (a, b) in enumerate(gaps):
         right_end = gaps[i + 1][0] if i + 1 < len(gaps) else input_frames
-        windows += _fill_gap(a, b, a, right_end - b, settings, f"range {a}:{b}")
+        windows += _fill_gap(a, b, a, right_end - b, settings, f"range {a}:{b}", order)
         if a > known_from:
             given.append((known_from, a))
         known_from = b
@@ -200,7 +219,7 @@ def plan_infill(input_frames: int, gaps: Sequence[tuple[int, int]], settings: Wi
     return Plan(input_frames, tuple(given), tuple(windows))
 
 
-def _fill_gap(a: int, b: int, left: int, right: int, settings: WindowSettings, label: str) -> list[Window]:
+def _fill_gap(a: int, b: int, left: int, right: int, settings: WindowSettings, label: str, order: str = "both") -> list[Window]:
     """Windows that fill frames [a, b), with ``left`` known frames just before a and ``right`` just
     after b. ``label`` names the gap in errors: "frames" or "range A:B"."""
     size = b - a
@@ -215,6 +234,8 @@ def _fill_gap(a: int, b: int, left: int, right: int, settings: WindowSettings, l
     elif left == 0 and right > 0:  # known frames only on the right: fill from the right
         mirrored = _fill_autoregressive(size, right, 0, settings)
         return [_to_absolute(w, lambda i: b - 1 - i) for w in mirrored]
+    elif left > 0 and right > 0 and order == "both":
+        rel = _fill_from_both_sides(size, left, right, settings)
     else:
         rel = _fill_autoregressive(size, left, right, settings)
     return [_to_absolute(w, lambda i: a + i) for w in rel]
@@ -235,6 +256,34 @@ def _fill_autoregressive(size: int, left: int, right: int, s: WindowSettings) ->
         assert keep >= 1, "the planner must make progress"
         windows.append(Window(pos - ctx, pos + new, tuple(range(pos - ctx, pos)), tuple(range(pos, pos + keep))))
         pos += keep
+
+
+def _fill_from_both_sides(size: int, left: int, right: int, s: WindowSettings) -> list[Window]:
+    """Relative coordinates as in :func:`_fill_autoregressive`; ``left`` and ``right`` ≥ 1.
+
+    A gap of at most W − 2 frames is one window. In a longer one, windows from one end (alternating,
+    left first) keep the frames next to that end, no more than it takes for the unfilled middle
+    [lo, hi) to shrink to ``W − 2·side`` frames; the final window holds the middle and the spare
+    room as context, split evenly between the sides."""
+    side = max(1, s.context // 2)  # known frames per side the final window of a long gap is sized for
+    last = size if size + 2 <= s.window else s.window - 2 * side  # frames the final window makes
+    windows, lo, hi, from_left = [], 0, size, True
+    while hi - lo > last:
+        excess = (hi - lo) - last
+        known = left + lo if from_left else right + size - hi
+        ctx = min(s.context, known)
+        new = min(s.window - ctx, hi - lo)  # the window stays inside the gap
+        keep = min(s.stride, new, excess)
+        if from_left:
+            windows.append(Window(lo - ctx, lo + new, tuple(range(lo - ctx, lo)), tuple(range(lo, lo + keep))))
+            lo += keep
+        else:
+            windows.append(Window(hi - new, hi + ctx, tuple(range(hi, hi + ctx)), tuple(range(hi - keep, hi))))
+            hi -= keep
+        from_left = not from_left
+    if hi > lo:  # (a 2-frame window has no room for both sides: nothing is left then)
+        windows.append(_final_window(lo, hi, left + lo, right + size - hi, s.window - (hi - lo)))
+    return windows
 
 
 def _final_window(pos: int, stop: int, known_left: int, right: int, budget: int) -> Window:

@@ -133,7 +133,11 @@ def test_info_describes_the_weights(cli, weights_dir):
     assert info["transformer"]["config"]["frames"] == 6 and info["tokenizer"]["config"]["levels"] == [4, 4]
     assert info["transformer"]["parameters"] > 0 and info["transformer"]["info"]["fps"] == 8
     text = cli("info", "-w", weights_dir)
-    assert text.code == 0 and "transformer" in text.out and "vocab_size" in text.out
+    assert text.code == 0 and "transformer" in text.out
+    first = text.out.splitlines()[0]  # one readable line, then labelled tables
+    assert first.startswith("32×32 gray frames, 6-frame window, vocabulary 16 (8×8 tokens per frame), 8 fps, transformer ")
+    assert "window (frames)" in text.out and "token grid height" in text.out and "fps (stored)" in text.out
+    assert info["summary"].startswith("32×32 gray frames, 6-frame window")
 
 
 def test_no_default_weights_says_so(cli, tmp_path, monkeypatch):

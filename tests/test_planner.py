@@ -63,14 +63,46 @@ def random_gaps(rng: random.Random, length: int) -> list[tuple[int, int]]:
     return parse_ranges([f"{a}:{b}" for a, b in gaps], length) if gaps else [(0, 1)]
 
 
-def test_infill_plans_hold_invariants():
-    rng = random.Random(0)
+def random_infills(rng: random.Random):
+    """(settings, length, gaps, given) over all small ar settings, a few random gap sets each."""
     for s in ar_settings():
         for _ in range(4):
             length = rng.randint(2, 40)
             gaps = random_gaps(rng, length)
-            given = set(range(length)) - {i for a, b in gaps for i in range(a, b)}
-            check_plan(plan_infill(length, gaps, s), s, given)
+            yield s, length, gaps, set(range(length)) - {i for a, b in gaps for i in range(a, b)}
+
+
+@pytest.mark.parametrize("order", ["both", "left"])
+def test_infill_plans_hold_invariants(order):
+    for s, length, gaps, given in random_infills(random.Random(0)):
+        check_plan(plan_infill(length, gaps, s, order), s, given)
+
+
+def windows_of_gap(plan, a, b):
+    return [w for w in plan.windows if set(w.keep) <= set(range(a, b))]
+
+
+def test_infill_windows_see_both_sides_whenever_they_can():
+    """A gap with known frames on both sides: one window with context on each side when the gap has
+    room for it (gap ≤ W − 2); else one-sided windows from alternating ends that keep only what the
+    final both-sided window (context // 2 frames a side) cannot hold."""
+    for s, length, gaps, _ in random_infills(random.Random(1)):
+        plan = plan_infill(length, gaps, s)
+        for a, b in gaps:
+            if a == 0 or b == length or s.window == 2:
+                continue  # known frames on one side only; no room for both sides
+            windows = windows_of_gap(plan, a, b)
+            assert sum(len(w.keep) for w in windows) == b - a
+            last = windows[-1]
+            assert min(last.context) < min(last.keep) and max(last.context) > max(last.keep), "the final window sees both sides"
+            if b - a <= s.window - 2:
+                assert len(windows) == 1
+            else:
+                side = max(1, s.context // 2)
+                assert len(last.keep) == s.window - 2 * side
+                assert all(max(w.context) < min(w.keep) or min(w.context) > max(w.keep) for w in windows[:-1])
+                sides = ["left" if max(w.context) < min(w.keep) else "right" for w in windows[:-1]]
+                assert sides[::2] == ["left"] * len(sides[::2]) and sides[1::2] == ["right"] * len(sides[1::2])
 
 
 def test_infill_uses_both_sides_when_the_gap_fits():
@@ -78,14 +110,31 @@ def test_infill_uses_both_sides_when_the_gap_fits():
     (window,) = plan_infill(60, [(20, 24)], s).windows
     assert window.keep == (20, 21, 22, 23)
     assert window.context == tuple(range(14, 20)) + tuple(range(24, 30))
+    (window,) = plan_infill(60, [(40, 48)], s).windows  # all 8 frames between 4 known on each side
+    assert window.context == (36, 37, 38, 39, 48, 49, 50, 51) and window.keep == tuple(range(40, 48))
+    (window,) = plan_infill(60, [(40, 54)], s).windows  # W − 2 frames: one known frame a side
+    assert window.context == (39, 54)
 
 
-def test_long_gap_fills_from_the_left_and_ends_with_right_context():
+def test_long_gap_fills_from_both_ends_toward_the_middle():
+    s = window_settings(16, "ar", 8, 8)
+    plan = plan_infill(60, [(10, 40)], s)
+    assert [(w.context, w.keep) for w in plan.windows] == [
+        (tuple(range(2, 10)), tuple(range(10, 18))),  # from the left
+        (tuple(range(40, 48)), tuple(range(32, 40))),  # from the right
+        (tuple(range(10, 18)), tuple(range(18, 24))),  # from the left, only what the last cannot hold
+        ((20, 21, 22, 23, 32, 33, 34, 35), tuple(range(24, 32))),  # both sides
+    ]
+
+
+def test_left_order_keeps_the_earlier_plan():
     s = window_settings(8, "ar", 4, 2)
-    plan = plan_infill(40, [(5, 25)], s)
+    plan = plan_infill(40, [(5, 25)], s, order="left")
     assert all(max(w.context) < min(w.keep) for w in plan.windows[:-1])
     last = plan.windows[-1]
     assert max(last.context) >= 25 and min(last.context) < min(last.keep)
+    with pytest.raises(InvalidArgumentError, match="order"):
+        plan_infill(40, [(5, 25)], s, order="middle")
 
 
 def test_gap_at_the_start_fills_from_the_right():

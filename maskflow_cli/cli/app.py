@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import platform
+import sys
+from typing import Annotated
+
+import torch
 import typer
 
+from .. import __version__
 from . import commands, eval_command, train_commands
 from .data_commands import data_app
+from .help_format import Command, Group
 
 app = typer.Typer(
     name="maskflow",
@@ -14,14 +21,30 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
+    cls=Group,
 )
-app.command(epilog="Results go to stdout or the output file; progress and logs to stderr, only on a terminal.")(commands.generate)
-app.command()(commands.extend)
-app.command()(commands.infill)
-app.command()(commands.encode)
-app.command()(commands.decode)
-app.command()(commands.info)
-app.command(name="eval")(eval_command.eval_)
-app.command(name="train-tokenizer")(train_commands.train_tokenizer)
-app.command()(train_commands.train)
+EPILOG = ("Results go to stdout or the output file; one summary line to stderr (not with --quiet or --json); "
+          "progress to stderr, only on a terminal.")
+app.command(cls=Command, epilog=EPILOG)(commands.generate)
+app.command(cls=Command)(commands.extend)
+app.command(cls=Command)(commands.infill)
+app.command(cls=Command)(commands.encode)
+app.command(cls=Command)(commands.decode)
+app.command(cls=Command)(commands.info)
+app.command(cls=Command, name="eval")(eval_command.eval_)
+app.command(cls=Command, name="train-tokenizer")(train_commands.train_tokenizer)
+app.command(cls=Command)(train_commands.train)
 app.add_typer(data_app, name="data")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"maskflow {__version__} (torch {torch.__version__}, Python {platform.python_version()})\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    pass

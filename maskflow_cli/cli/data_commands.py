@@ -9,6 +9,7 @@ import typer
 from ..data import check_clips_output, check_moving_mnist, moving_mnist, save_clips
 from ..maze import SHARD_CLIPS, check_maze_args, check_maze_installed, check_maze_output, maze_plan, write_maze_dataset
 from . import options as opt
+from .help_format import Command, Group
 from .report import Reporter
 
 DIGITS = 2  # digits per sequence, as in Srivastava et al. (2015)
@@ -16,6 +17,7 @@ DIGITS = 2  # digits per sequence, as in Srivastava et al. (2015)
 data_app = typer.Typer(
     help="Build training datasets as clips files for 'maskflow train-tokenizer' and 'maskflow train'.",
     no_args_is_help=True,
+    cls=Group,
 )
 
 ClipsOut = Annotated[str, typer.Argument(metavar="OUT", help="The clips file to write (.safetensors).", show_default=False)]
@@ -26,7 +28,7 @@ Split = Annotated[str, typer.Option("--split", help="MNIST digits to use: train 
 Size = Annotated[int, typer.Option("--size", help="Frame width and height in pixels (32 to 1024).")]
 
 
-@data_app.command("moving-mnist")
+@data_app.command("moving-mnist", cls=Command)
 def moving_mnist_command(
     output: ClipsOut, sequences: Sequences, frames: SequenceFrames, seed: DataSeed, split: Split = "train",
     size: Size = 64, overwrite: opt.Overwrite = False, json_: opt.Json = False, quiet: opt.Quiet = False,

@@ -73,6 +73,7 @@ def eval_(
         sys.stdout.write(json.dumps(result) + "\n")
     else:
         print_tables(result, Console())
+    reporter.summary_line(f"eval: {', '.join(suites)} on {result['data']}, {result['seconds']:.1f} s")
 
 
 def _check_plotting() -> None:

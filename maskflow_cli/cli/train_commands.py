@@ -64,7 +64,8 @@ def train_tokenizer(
     out = Path(output)
     reporter.result({"command": "train-tokenizer", "output": str(out / TOKENIZER_FILE), "steps": result.steps,
                      "final_loss": result.final_loss, "psnr": result.metrics.get("psnr"), "seconds": round(result.wall_seconds, 1)},
-                    f"wrote {out / TOKENIZER_FILE}: {result.steps} steps, PSNR {result.metrics.get('psnr', float('nan')):.2f} dB")
+                    f"wrote {out / TOKENIZER_FILE}: {result.steps} steps, PSNR {result.metrics.get('psnr', float('nan')):.2f} dB, "
+                    f"{result.wall_seconds:.1f} s")
 
 
 def train(
@@ -98,4 +99,4 @@ def train(
     out = Path(output)
     reporter.result({"command": "train", "output": str(out), "steps": result.steps, "final_loss": result.final_loss,
                      "accuracy": result.metrics.get("accuracy"), "seconds": round(result.wall_seconds, 1)},
-                    f"wrote {out / TRANSFORMER_FILE}: {result.steps} steps, loss {result.final_loss:.4f}")
+                    f"wrote {out / TRANSFORMER_FILE}: {result.steps} steps, loss {result.final_loss:.4f}, {result.wall_seconds:.1f} s")
