@@ -39,6 +39,11 @@ COMMANDS = {
     "levers": "OMP_NUM_THREADS=1 python benchmarks/levers.py --weights weights --out benchmarks/results/levers.json",
     "infill_plans": ("OMP_NUM_THREADS=1 python benchmarks/infill_plans.py --weights weights --sequences 8 --batch 8 --steps 8 --gaps 8 "
                      "--out benchmarks/results/infill_plans.json"),
+    "maze_data_speed": "OMP_NUM_THREADS=1 python benchmarks/maze_data_speed.py --out benchmarks/results/maze_data_speed.json",
+    "maze_tokenizer": ("OMP_NUM_THREADS=1 python benchmarks/maze_tokenizer.py --train maze_train/ --test maze_test.safetensors "
+                       "--runs runs/maze_tok --out benchmarks/results/maze_tokenizer.json (see weights/maze/README.md)"),
+    "maze_eval": ("OMP_NUM_THREADS=1 maskflow eval -w runs/maze_smoke --data maze_test160.safetensors --quick --json "
+                  "> benchmarks/results/maze_eval.json (see weights/maze/README.md)"),
 }
 
 
@@ -86,6 +91,11 @@ def render_eval(r: dict) -> list[str]:
                 "(ink = summed intensity, crisp = solid / inked pixels, blobs = solid components ≈ digits):", ""]
         rows = [[i, *(f"{h[n]['ink'][i]:.0f} / {h[n]['crisp'][i]:.2f} / {h[n]['blobs'][i]:.2f}" for n in ("real", "generate", "extend"))] for i in range(len(h["real"]["ink"]))]
         out += _table(["bin", "real", "generate", "extend"], rows) + [""]
+        if "colour" in h["real"]:
+            out += ["Colour (total-variation distance of each frame's colour histogram from that of all real frames) / "
+                    "sharpness (mean difference of neighbouring pixels, luma in [0, 1]), mean per bin:", ""]
+            rows = [[i, *(f"{h[n]['colour'][i]:.3f} / {h[n]['sharpness'][i]:.4f}" for n in ("real", "generate", "extend"))] for i in range(len(h["real"]["colour"]))]
+            out += _table(["bin", "real", "generate", "extend"], rows) + [""]
     for key, s in r.get("infill", {}).items():
         a, b = s["range"]
         out += [f"Infill of frames {a}:{b} from both sides ({_tag(s)}):", ""] + _scores(s, ("maskflow", "repeat_nearest", "crossfade")) + [""]
@@ -202,6 +212,29 @@ def render_levers(r: dict) -> list[str]:
     rows = [[x["lever"], f"{x['baseline_cpu_s']:.3f}", f"{x['variant_cpu_s']:.3f}", f"{x['ratio']:.3f}", x["note"]] for x in r["rows"]]
     return out + _table(["lever", "baseline CPU s", "variant CPU s", "ratio", "note"], rows) + [""]
 
+def render_maze_data_speed(r: dict) -> list[str]:
+    e = r["estimate"]
+    out = [f"### Maze data: rendering speed per core (`{COMMANDS['maze_data_speed']}`)", "",
+           f"Machine: {_machine(r['machine'])}; CPU time of one process, {r['size']}×{r['size']} RGB, {len(r['rows'])} train mazes.", ""]
+    rows = [[x["cells"], f"{x['build_cpu_s']:.1f}", f"{x['frames_per_cpu_s']:.0f}"] for x in r["rows"]]
+    out += _table(["maze (cells a side)", "build (CPU s)", "frames per CPU second"], rows) + [""]
+    return out + [f"Estimate for {e['clips']:,} clips × {e['frames']} frames ({e['mazes']:,} mazes of {r['clips_per_maze']} clips): "
+                  f"{e['cpu_hours']:.1f} CPU hours, about {e['wall_minutes']:.0f} minutes on {e['cores']} cores.", ""]
+
+
+def render_maze_tokenizer(r: dict) -> list[str]:
+    out = [f"### Maze tokenizer candidates (`{COMMANDS['maze_tokenizer']}`)", "",
+           f"Machine: {_machine(r['machine'])}; each trained on {r['train_frames']:,} frames of train mazes (batch {r['batch_size']}, "
+           f"lr {r['lr']}), measured on frames of test mazes.", ""]
+    rows = [[x["preset"], x["tokens_per_frame"], f"{x['vocabulary']:,}", f"{x['parameters'] / 1e6:.2f}M", x["steps"],
+             f"{x['psnr']['mean']:.2f}", f"{x['ssim']['mean']:.3f}", f"{x['decode_ms_per_frame']:.1f}"] for x in r["rows"]]
+    return out + _table(["preset", "tokens / frame", "vocabulary", "parameters", "steps", "test PSNR (dB)", "test SSIM",
+                         "decode ms / frame"], rows) + [""]
+
+
+def render_maze_eval(r: dict) -> list[str]:
+    return [f"### Maze smoke model (`{COMMANDS['maze_eval']}`)"] + render_eval(r)[1:]
+
 
 def render_infill_plans(r: dict) -> list[str]:
     out = [f"### Infill plans (`{COMMANDS['infill_plans']}`)", "",
@@ -225,7 +258,8 @@ def render_infill_plans(r: dict) -> list[str]:
 RENDERERS = {"eval": render_eval, "eval_h100": render_eval_h100, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
              "samplers": render_samplers, "sampler_tuning": render_sampler_tuning, "timestep_feeding": render_timestep_feeding,
              "next_frame_knowledge": render_next_frame_knowledge, "infill_plans": render_infill_plans, "frame_cost": render_frame_cost,
-             "generate_speedup": render_generate_speedup, "levers": render_levers}
+             "generate_speedup": render_generate_speedup, "levers": render_levers,
+             "maze_data_speed": render_maze_data_speed, "maze_tokenizer": render_maze_tokenizer, "maze_eval": render_maze_eval}
 
 
 def render(results: Path = RESULTS) -> str:

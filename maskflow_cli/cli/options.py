@@ -13,6 +13,7 @@ _OPTIONS = (
     "fps", "output", "weights", "json", "overwrite", "suite", "plots", "split", "sequences", "size", "digits", "channels",
     "preset", "scheduler", "window", "attention", "batch_size", "lr", "warmup", "ema", "grad_clip", "checkpoint_every",
     "log_every", "constant_level_prob", "context_prob", "tokenizer", "decoder_only", "resume", "data_seed",
+    "clips", "workers", "shard_clips",
 )
 FLAGS = {name: "--" + name.replace("_", "-") for name in _OPTIONS} | {"ranges": "RANGES", "data": "DATA"}
 COMMAND_FLAGS = {"eval": {"data": "--data"}}  # where one command spells a parameter its own way
@@ -29,7 +30,7 @@ OUTPUT = "Output"
 Weights = Annotated[
     Optional[str],
     typer.Option("--weights", "-w", metavar="PATH|hf://OWNER/REPO[@REV]", envvar="MASKFLOW_WEIGHTS",
-                 help="Folder with tokenizer and transformer .safetensors files, one .safetensors file, or a Hugging Face repo. Default: the weights installed with maskflow."),
+                 help="Folder with tokenizer and transformer .safetensors files, one .safetensors file, a Hugging Face repo, or a shipped set by name (digits, maze). Default: digits, the weights installed with maskflow."),
 ]
 Output = Annotated[
     str, typer.Option("--output", "-o", metavar="FILE", rich_help_panel=OUTPUT,
