@@ -23,11 +23,14 @@ FACTS = ("parameters", "dataset", "frames", "clips", "window", "steps", "batch_s
          "hardware", "wall_seconds", "final_loss", "decoder_only_from", "storage")
 
 COMMANDS = {
-    "eval": "OMP_NUM_THREADS=1 maskflow eval --json --plots benchmarks/results/plots > benchmarks/results/eval.json",
+    "eval": ("for s in tokenizer continuation horizon infill; do OMP_NUM_THREADS=1 maskflow eval --suite $s --json > eval_$s.json; done; "
+             "python benchmarks/merge_eval.py eval_*.json --label weights/ --out benchmarks/results/eval.json"),
+    "eval_h100": "maskflow eval -w runs/C --suite continuation --suite infill --device cuda --json > eval_h100.json  # on one H100",
     "window_speed": "python benchmarks/window_speed.py --weights weights --repeats 2 --out benchmarks/results/window_speed.json",
     "length_scaling": "python benchmarks/length_scaling.py --out benchmarks/results/length_scaling.json",
     "samplers": "OMP_NUM_THREADS=1 python benchmarks/samplers.py --sequences 8 --batch 8 --out benchmarks/results/samplers.json",
     "timestep_feeding": "OMP_NUM_THREADS=1 python benchmarks/timestep_feeding.py --sequences 8 --batch 8 --out benchmarks/results/timestep_feeding.json",
+    "sampler_tuning": "OMP_NUM_THREADS=1 python benchmarks/sampler_tuning.py --weights weights --sequences 8 --batch 8 --out benchmarks/results/sampler_tuning.json",
     "next_frame_knowledge": "OMP_NUM_THREADS=1 python benchmarks/next_frame_knowledge.py --sequences 32 --out benchmarks/results/next_frame_knowledge.json",
     "frame_cost": "python benchmarks/frame_cost.py --weights weights --out benchmarks/results/frame_cost.json",
     "generate_speedup": ('W=$PWD/weights; python benchmarks/compare.py --variant "before=709f1d4 -w $W" '
@@ -36,6 +39,11 @@ COMMANDS = {
     "levers": "OMP_NUM_THREADS=1 python benchmarks/levers.py --weights weights --out benchmarks/results/levers.json",
     "infill_plans": ("OMP_NUM_THREADS=1 python benchmarks/infill_plans.py --weights weights --sequences 8 --batch 8 --steps 8 --gaps 8 "
                      "--out benchmarks/results/infill_plans.json"),
+    "maze_data_speed": "OMP_NUM_THREADS=1 python benchmarks/maze_data_speed.py --out benchmarks/results/maze_data_speed.json",
+    "maze_tokenizer": ("OMP_NUM_THREADS=1 python benchmarks/maze_tokenizer.py --train maze_train/ --test maze_test.safetensors "
+                       "--runs runs/maze_tok --out benchmarks/results/maze_tokenizer.json (see weights/maze/README.md)"),
+    "maze_eval": ("OMP_NUM_THREADS=1 maskflow eval -w runs/maze_smoke --data maze_test160.safetensors --quick --json "
+                  "> benchmarks/results/maze_eval.json (see weights/maze/README.md)"),
 }
 
 
@@ -65,7 +73,11 @@ def _tag(s: dict) -> str:
 
 
 def render_eval(r: dict) -> list[str]:
-    out = [f"### Quality (`{COMMANDS['eval']}`)", "", f"Weights: {r['weights']}; data: {r['data']}; device {r['device']}; {r['seconds']:.0f} s in all.", ""]
+    measured = [s for s in ("tokenizer", "continuation", "horizon", "infill") if s in r]
+    missing = [s for s in ("tokenizer", "continuation", "horizon", "infill") if s not in r]
+    out = [f"### Quality (`{COMMANDS['eval']}`)", "",
+           (f"Weights: {r['weights']}; data: {r['data']}; device {r['device']}; {r['seconds']:.0f} s in all. Suites measured: "
+            f"{', '.join(measured)}" + (f"; not measured here yet: {', '.join(missing)}." if missing else ".")), ""]
     if "tokenizer" in r:
         t = r["tokenizer"]
         out += [f"Tokenizer reconstruction on {t['frames']} test frames: PSNR {t['psnr']['mean']:.2f} dB, SSIM {t['ssim']['mean']:.3f}.", ""]
@@ -79,10 +91,39 @@ def render_eval(r: dict) -> list[str]:
                 "(ink = summed intensity, crisp = solid / inked pixels, blobs = solid components ≈ digits):", ""]
         rows = [[i, *(f"{h[n]['ink'][i]:.0f} / {h[n]['crisp'][i]:.2f} / {h[n]['blobs'][i]:.2f}" for n in ("real", "generate", "extend"))] for i in range(len(h["real"]["ink"]))]
         out += _table(["bin", "real", "generate", "extend"], rows) + [""]
+        if "colour" in h["real"]:
+            out += ["Colour (total-variation distance of each frame's colour histogram from that of all real frames) / "
+                    "sharpness (mean difference of neighbouring pixels, luma in [0, 1]), mean per bin:", ""]
+            rows = [[i, *(f"{h[n]['colour'][i]:.3f} / {h[n]['sharpness'][i]:.4f}" for n in ("real", "generate", "extend"))] for i in range(len(h["real"]["colour"]))]
+            out += _table(["bin", "real", "generate", "extend"], rows) + [""]
     for key, s in r.get("infill", {}).items():
         a, b = s["range"]
         out += [f"Infill of frames {a}:{b} from both sides ({_tag(s)}):", ""] + _scores(s, ("maskflow", "repeat_nearest", "crossfade")) + [""]
     return out
+
+
+def render_eval_h100(r: dict, results: Path = RESULTS) -> list[str]:
+    """The same suites measured on the H100 that trained the weights, next to this machine's eval.json."""
+    here = json.loads((results / "eval.json").read_text()) if (results / "eval.json").exists() else {}
+    out = [f"### The H100 measurement reproduced here (`{COMMANDS['eval_h100']}`)", "",
+           (f"Weights {r['weights']} on {r['device']} ({r['seconds']:.0f} s), with the tokenizer decoder from before its "
+            "fine-tuning; this machine: `benchmarks/results/eval.json` (weights/, fine-tuned decoder). Same test sequences "
+            f"(data seed {r['data_seed']}), sampler settings and seed; the random streams of CUDA and the CPU differ."), ""]
+    pairs = [("continuation 10 → 10", "black", r.get("continuation"), here.get("continuation"))]
+    pairs += [(f"infill {s['range'][0]}:{s['range'][1]}", "crossfade", s, here.get("infill", {}).get(k)) for k, s in r.get("infill", {}).items()]
+    rows = []
+    for name, baseline, theirs, ours in pairs:
+        if theirs is None:
+            continue
+        a = theirs["maskflow"]["mse"]
+        row = [name, f"{baseline.replace('crossfade', 'cross-fade')} {theirs[baseline]['mse']['mean']:.1f}", f"{a['mean']:.1f} ± {a['ci95']:.1f}"]
+        if ours is None:
+            rows.append(row + ["not measured", "–"])
+            continue
+        b = ours["maskflow"]["mse"]
+        inside = abs(a["mean"] - b["mean"]) <= b["ci95"]
+        rows.append(row + [f"{b['mean']:.1f} ± {b['ci95']:.1f}", "yes" if inside else "no"])
+    return out + _table(["MSE/frame", "baseline", "H100", "this machine", "H100 mean inside this machine's 95 % interval"], rows) + [""]
 
 
 def render_window_speed(r: dict) -> list[str]:
@@ -104,6 +145,20 @@ def render_samplers(r: dict) -> list[str]:
            f"Machine: {_machine(r['machine'])}; continuation 10 → 10 on {r['sequences']} test sequences, {r['mode']} (context {r['context']}, stride {r['stride']}), seed {r['seed']}.", ""]
     rows = [[x["sampler"], x["steps"], x["nfe"], f"{x['mse']:.1f} ± {x['mse_ci95']:.1f}", f"{x['psnr']:.2f}", f"{x['ssim']:.3f}", f"{x['seconds_per_frame']:.3f}"] for x in r["rows"]]
     return out + _table(["sampler", "steps", "NFE / sequence", "MSE/frame", "PSNR", "SSIM", "s / generated frame"], rows) + [""]
+
+
+def render_sampler_tuning(r: dict) -> list[str]:
+    b = r["base"]
+    out = [f"### Sampler settings (`{COMMANDS['sampler_tuning']}`)", "",
+           (f"Machine: {_machine(r['machine'])}; continuation 10 → 10 on {r['sequences']} test sequences, seed {r['seed']}, "
+            f"one setting changed at a time from MGM {b['steps']} steps, Gumbel noise {b['noise']:g} annealed to 0, temperature "
+            f"{b['temperature']:g}, ar context {b['context']}; all-black frames score {r['black_mse']:.1f}. "
+            "Plot: `benchmarks/results/sampler_tuning.png`."), ""]
+    rows = [[x["group"], x["sampler"], x["steps"], f"{x['noise']:g}" if x["sampler"] == "mgm" else "–", f"{x['temperature']:g}", x["context"], x["nfe"],
+             f"{x['mse']:.1f} ± {x['mse_ci95']:.1f}", f"{x['psnr']:.2f}", f"{x['ssim']:.3f}", f"{x['seconds_per_frame']:.2f}"]
+            for x in r["rows"]]
+    return out + _table(["question", "sampler", "steps", "noise", "temperature", "context", "NFE / sequence", "MSE/frame",
+                         "PSNR", "SSIM", "s / generated frame"], rows) + [""]
 
 
 def render_timestep_feeding(r: dict) -> list[str]:
@@ -157,6 +212,29 @@ def render_levers(r: dict) -> list[str]:
     rows = [[x["lever"], f"{x['baseline_cpu_s']:.3f}", f"{x['variant_cpu_s']:.3f}", f"{x['ratio']:.3f}", x["note"]] for x in r["rows"]]
     return out + _table(["lever", "baseline CPU s", "variant CPU s", "ratio", "note"], rows) + [""]
 
+def render_maze_data_speed(r: dict) -> list[str]:
+    e = r["estimate"]
+    out = [f"### Maze data: rendering speed per core (`{COMMANDS['maze_data_speed']}`)", "",
+           f"Machine: {_machine(r['machine'])}; CPU time of one process, {r['size']}×{r['size']} RGB, {len(r['rows'])} train mazes.", ""]
+    rows = [[x["cells"], f"{x['build_cpu_s']:.1f}", f"{x['frames_per_cpu_s']:.0f}"] for x in r["rows"]]
+    out += _table(["maze (cells a side)", "build (CPU s)", "frames per CPU second"], rows) + [""]
+    return out + [f"Estimate for {e['clips']:,} clips × {e['frames']} frames ({e['mazes']:,} mazes of {r['clips_per_maze']} clips): "
+                  f"{e['cpu_hours']:.1f} CPU hours, about {e['wall_minutes']:.0f} minutes on {e['cores']} cores.", ""]
+
+
+def render_maze_tokenizer(r: dict) -> list[str]:
+    out = [f"### Maze tokenizer candidates (`{COMMANDS['maze_tokenizer']}`)", "",
+           f"Machine: {_machine(r['machine'])}; each trained on {r['train_frames']:,} frames of train mazes (batch {r['batch_size']}, "
+           f"lr {r['lr']}), measured on frames of test mazes.", ""]
+    rows = [[x["preset"], x["tokens_per_frame"], f"{x['vocabulary']:,}", f"{x['parameters'] / 1e6:.2f}M", x["steps"],
+             f"{x['psnr']['mean']:.2f}", f"{x['ssim']['mean']:.3f}", f"{x['decode_ms_per_frame']:.1f}"] for x in r["rows"]]
+    return out + _table(["preset", "tokens / frame", "vocabulary", "parameters", "steps", "test PSNR (dB)", "test SSIM",
+                         "decode ms / frame"], rows) + [""]
+
+
+def render_maze_eval(r: dict) -> list[str]:
+    return [f"### Maze smoke model (`{COMMANDS['maze_eval']}`)"] + render_eval(r)[1:]
+
 
 def render_infill_plans(r: dict) -> list[str]:
     out = [f"### Infill plans (`{COMMANDS['infill_plans']}`)", "",
@@ -177,10 +255,11 @@ def render_infill_plans(r: dict) -> list[str]:
     return out + _table(["gap", "method", "MSE/frame", "PSNR", "SSIM", "frames made seeing both sides", "windows"], rows) + [""]
 
 
-RENDERERS = {"eval": render_eval, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
-             "samplers": render_samplers, "timestep_feeding": render_timestep_feeding,
+RENDERERS = {"eval": render_eval, "eval_h100": render_eval_h100, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
+             "samplers": render_samplers, "sampler_tuning": render_sampler_tuning, "timestep_feeding": render_timestep_feeding,
              "next_frame_knowledge": render_next_frame_knowledge, "infill_plans": render_infill_plans, "frame_cost": render_frame_cost,
-             "generate_speedup": render_generate_speedup, "levers": render_levers}
+             "generate_speedup": render_generate_speedup, "levers": render_levers,
+             "maze_data_speed": render_maze_data_speed, "maze_tokenizer": render_maze_tokenizer, "maze_eval": render_maze_eval}
 
 
 def render(results: Path = RESULTS) -> str:
@@ -209,6 +288,9 @@ def render_card(weights: Path = ROOT / "weights", results: Path = RESULTS) -> st
     if path.exists():
         lines += ["Measured quality, from `benchmarks/results/eval.json` (see the main README's Results for all of it):", ""]
         lines += render_eval(json.loads(path.read_text()))[2:]
+    if (results / "eval_h100.json").exists():
+        lines += ["The H100's own evaluation, from `benchmarks/results/eval_h100.json`, next to this machine's:", ""]
+        lines += render_eval_h100(json.loads((results / "eval_h100.json").read_text()), results)[2:]
     return "\n".join(lines + [CARD_END])
 
 

@@ -1,6 +1,6 @@
 """Make the sample videos and PNG strips in examples/ with the installed (or given) weights.
 
-    python examples/make_samples.py [--weights DIR] [--frames 160] [--out examples/]
+    python examples/make_samples.py [--weights DIR] [--frames 160] [--steps K] [--out examples/]
 
 Writes, all seeded so a rerun on the same machine gives the same files:
 - generate.mp4: a video made from nothing;
@@ -20,7 +20,8 @@ import av
 import torch
 
 from maskflow_cli.evaluation import held_out_sequences
-from maskflow_cli.pipeline import MaskFlowPipeline, SamplingOptions
+from maskflow_cli.engine import SamplingOptions
+from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import window_settings
 from maskflow_cli.video_io import open_writer
 
@@ -62,12 +63,13 @@ def main() -> None:
     parser.add_argument("--weights", default=None)
     parser.add_argument("--frames", type=int, default=160)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=SamplingOptions.steps, help="MGM steps per window (default: the library's)")
     parser.add_argument("--out", default=str(Path(__file__).parent))
     args = parser.parse_args()
     out = Path(args.out)
     pipe = MaskFlowPipeline.from_weights(args.weights)
     settings = window_settings(pipe.window, "ar")
-    options = SamplingOptions(seed=args.seed)
+    options = SamplingOptions(steps=args.steps, seed=args.seed)
     real = held_out_sequences(None, args.frames, 1, pipe.frame_format, seed=7)[0]  # [T,Y,X,C]
 
     generated = torch.cat([c.frames for c in pipe.generate(args.frames, settings, options)])

@@ -378,13 +378,18 @@ def load_training_clips(source: str | os.PathLike, frames: int, fmt: FrameFormat
     A ``.safetensors`` source must be a clips file (:func:`save_clips`) whose frames already have
     ``fmt``'s size and channels (else InvalidArgumentError naming DATA); its sequences are cut into
     windows of ``frames`` starting every ``stride`` frames (default: no overlap), and a sequence
-    shorter than ``frames`` is an error. A folder goes through :func:`clips_from_folder`; any other
+    shorter than ``frames`` is an error. A folder that holds ``.safetensors`` files is a sharded clips
+    dataset: every such file, in name order, is read as above. Any other folder goes through
+    :func:`clips_from_folder`; any other
     file is read as one video (resized to ``fmt``) and cut the same way.
     """
     step = _check_lengths(frames, stride)
     where = os.fspath(source)
     path = Path(where)
     if path.is_dir():
+        shards = sorted(path.glob(f"*{CLIPS_SUFFIX}"))  # a sharded clips dataset (e.g. 'maskflow data maze')
+        if shards:
+            return torch.cat([_clips_from_file(str(shard), frames, fmt, step) for shard in shards])
         return clips_from_folder(where, frames, fmt, stride=stride)
     if not path.exists():
         raise VideoError(where, "no such file or folder")

@@ -2,7 +2,8 @@
 
 Metrics (frames uint8, compared in [0, 1]):
 - per-frame MSE summed over the pixels (the Moving MNIST literature's convention), PSNR, SSIM;
-- frame statistics for long-horizon drift: ink mass, crisp-pixel fraction, digit blobs.
+- frame statistics for long-horizon drift: ink mass, crisp-pixel fraction, digit blobs; for RGB
+  video also colour (histogram distance from the real frames) and sharpness.
 
 Suites, each a function returning a JSON-ready dict tagged with how it sampled:
 - tokenizer reconstruction; continuation (given -> future frames); long horizon (generate and extend
@@ -110,6 +111,36 @@ def frame_stats(frames: Tensor) -> dict[str, Tensor]:
     crisp = solid.flatten(2).sum(-1).float() / ink.clamp(min=1)
     blobs = count_blobs(solid.flatten(0, 1)).view(gray.shape[:2]).float()
     return {"ink": gray.flatten(2).sum(-1), "crisp": crisp, "blobs": blobs}
+
+
+COLOUR_LEVELS = 4  # per RGB channel: 64 joint colour bins for the colour histograms
+
+
+def colour_histograms(frames: Tensor) -> Tensor:
+    """uint8 RGB [B,T,Y,X,3] -> each frame's joint colour histogram, COLOUR_LEVELS per channel,
+    normalised to sum 1: [B,T,COLOUR_LEVELS**3]."""
+    levels = (frames.long() * COLOUR_LEVELS) // 256  # [B,T,Y,X,3] in 0..L-1
+    index = ((levels[..., 0] * COLOUR_LEVELS + levels[..., 1]) * COLOUR_LEVELS + levels[..., 2]).flatten(2)  # [B,T,P]
+    counts = torch.zeros(*index.shape[:2], COLOUR_LEVELS**3).scatter_add_(2, index, torch.ones(index.shape))
+    return counts / index.shape[-1]
+
+
+def sharpness(frames: Tensor) -> Tensor:
+    """uint8 [B,T,Y,X,C] -> mean absolute difference of neighbouring pixels (luma in [0, 1], both
+    directions), [B,T]: edges and textures raise it, blur lowers it."""
+    luma = _unit(frames).mean(-1)  # [B,T,Y,X]
+    dy = (luma[:, :, 1:] - luma[:, :, :-1]).abs().flatten(2).mean(-1)
+    dx = (luma[:, :, :, 1:] - luma[:, :, :, :-1]).abs().flatten(2).mean(-1)
+    return (dx + dy) / 2
+
+
+def world_stats(frames: Tensor, reference: Tensor) -> dict[str, Tensor]:
+    """Drift statistics of RGB first-person video, uint8 [B,T,Y,X,3], each per frame [B,T]: colour
+    (total-variation distance, 0..1, of the frame's colour histogram from ``reference`` [L**3], the
+    histogram of all real frames) and sharpness. Means per bin are taken later; the colour distance
+    of a bin is then the mean of its frames' distances."""
+    colour = 0.5 * (colour_histograms(frames) - reference).abs().sum(-1)  # [B,T]
+    return {"colour": colour, "sharpness": sharpness(frames)}
 
 
 def summarize(values: Tensor) -> dict:
@@ -244,7 +275,13 @@ def horizon_suite(pipe: MaskFlowPipeline, real: Tensor, settings: WindowSettings
     options = options.resolved()  # seed None: one fresh seed, reported in the tags
     count, length = real.shape[:2]
     fmt = pipe.frame_format
-    out = {"frames": length, "sequences": count, "bin": BIN, "real": _binned(frame_stats(real))}
+    rgb = real.shape[-1] == 3  # colour and sharpness beside the digit statistics (first-person worlds)
+    reference = colour_histograms(real).mean((0, 1)) if rgb else None  # [L**3]
+
+    def stats(video: Tensor) -> dict[str, Tensor]:
+        return {**frame_stats(video), **(world_stats(video, reference) if rgb else {})}
+
+    out = {"frames": length, "sequences": count, "bin": BIN, "real": _binned(stats(real))}
     runs = {
         "generate": (plan_generate(length, settings), torch.empty((count, 0, fmt.height, fmt.width, fmt.channels), dtype=torch.uint8)),
         "extend": (plan_extend(GIVEN, length - GIVEN, settings), real[:, :GIVEN]),
@@ -252,7 +289,7 @@ def horizon_suite(pipe: MaskFlowPipeline, real: Tensor, settings: WindowSettings
     for name, (plan, given) in runs.items():
         started = time.perf_counter()
         video, nfe = sample_videos(pipe, plan, options, given, batch)
-        out[name] = {**_tags(settings, options, nfe, time.perf_counter() - started), **_binned(frame_stats(video))}
+        out[name] = {**_tags(settings, options, nfe, time.perf_counter() - started), **_binned(stats(video))}
     return out
 
 

@@ -26,7 +26,7 @@ from torch import Tensor
 from .engine import SamplingOptions, roll_out
 from .errors import InvalidArgumentError, WeightsError
 from .planner import Plan, WindowSettings, parse_ranges, plan_extend, plan_generate, plan_infill
-from .runtime import ModelDenoiser, autocast_dtype, decode_tokens, encode_frames, resolve_device
+from .runtime import PRECISIONS, ModelDenoiser, autocast_dtype, decode_tokens, encode_frames, parameter_count, resolve_device
 from .sampling import Callback
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
@@ -64,8 +64,10 @@ class MaskFlowPipeline:
         ``compile``: run the network through ``torch.compile`` (see ``runtime.ModelDenoiser``): on CUDA
         as CUDA graphs, worth it for long videos; on a CPU it compiles for minutes and gains little."""
         dev = resolve_device(device)
-        dtype = autocast_dtype(dev, precision)
+        if precision not in PRECISIONS:  # checked before the weights load
+            autocast_dtype(dev, precision)
         tokenizer, transformer, components = load_models(source)
+        dtype = autocast_dtype(dev, precision, parameter_count(transformer))
         fps = _stored_fps(components["transformer"])
         return cls(tokenizer.to(dev), transformer.to(dev), device=dev, autocast_dtype=dtype, fps=fps, compile=compile)
 

@@ -66,6 +66,31 @@ def write_sampler_plot(rows: list[dict], path: Path) -> Path:
     return _save(fig, path, plt)
 
 
+def write_tuning_plot(result: dict, path: Path) -> Path:
+    """Continuation MSE against NFE for every point of the sampler-tuning benchmark, one colour per group."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for group in dict.fromkeys(r["group"] for r in result["rows"]):
+        mine = [r for r in result["rows"] if r["group"] == group]
+        ax.errorbar([r["nfe"] for r in mine], [r["mse"] for r in mine], yerr=[r["mse_ci95"] for r in mine], fmt="o",
+                    capsize=3, label=group)
+        for r in mine:
+            changed = ", ".join(f"{k} {r[k]:g}" for k in ("steps", "noise", "temperature", "context")
+                                if r[k] != result["base"][k]) or "base"
+            ax.annotate(f"{r['sampler']}: {changed}", (r["nfe"], r["mse"]), fontsize=7, xytext=(4, 2), textcoords="offset points")
+    if "black_mse" in result:
+        ax.axhline(result["black_mse"], color="gray", linestyle="--", label="all-black frames")
+    ax.set_xscale("log")
+    nfes = sorted({r["nfe"] for r in result["rows"]})
+    ax.set_xticks(nfes, [f"{n:g}" for n in nfes])
+    ax.minorticks_off()
+    ax.set_xlabel("NFE per sequence")
+    ax.set_ylabel("MSE per frame (10 -> 10)")
+    ax.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _save(fig, path, plt)
+
+
 def _save(fig, path: Path, plt) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)

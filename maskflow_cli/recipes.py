@@ -59,6 +59,12 @@ def _preset(presets: dict, name: str) -> dict:
     return presets[name]
 
 
+def _public_name(source: str) -> str:
+    """What weights' metadata records of a data or weights source: its file or folder name only, so
+    published weights do not carry a path of the training machine (``hf://`` sources stay whole)."""
+    return source if str(source).startswith("hf://") else Path(source).name
+
+
 def _probability(name: str, value: float) -> None:
     if not 0 <= value <= 1:
         raise InvalidArgumentError(name, value, "must be in [0, 1]")
@@ -85,7 +91,8 @@ def train_tokenizer(data: str, output: str | Path, train: TrainConfig, *, preset
         config = model.config
     clips = load_training_clips(data, 1, FrameFormat.of(config))
     task = TokenizerTask(model.to(dev), clips, train.batch_size, dev)
-    info = {"dataset": str(data), "frames": len(clips), **({"decoder_only_from": decoder_only} if decoder_only else {})}
+    info = {"dataset": _public_name(data), "frames": len(clips),
+            **({"decoder_only_from": _public_name(decoder_only)} if decoder_only else {})}
     return fit(task, train, Path(output), TOKENIZER_FILE, info, resume=resume, on_log=on_log)
 
 
@@ -130,7 +137,7 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
     task = TransformerTask(model.to(dev), tokens, train.batch_size, dev,
                            snr_weighting=snr_weighting, constant_time_prob=constant_time_prob, context_prob=context_prob)
     out = Path(output)
-    info = {"fps": fps, "dataset": str(data), "clips": len(clips), "window": window}
+    info = {"fps": fps, "dataset": _public_name(data), "clips": len(clips), "window": window}
     result = fit(task, train, out, TRANSFORMER_FILE, info, resume=resume, on_log=on_log)
     save_weights(out / TOKENIZER_FILE, {"tokenizer": tok.cpu()}, {"tokenizer": tok_info})  # the folder is complete
     return result

@@ -75,6 +75,14 @@ PRESETS: dict[str, dict] = {
     "base": {  # 64x64 -> 8x8 tokens of 1000
         "base_channels": 32, "channel_multipliers": (1, 2, 4), "levels": (8, 5, 5, 5), "encoder": "patch",
     },
+    # RGB first-person mazes (maskflow data maze): textured walls need finer tokens than digits.
+    # benchmarks/maze_tokenizer.py compares these by held-out PSNR/SSIM, tokens per frame and decode time.
+    "maze8": {  # 64x64 RGB -> 8x8 tokens of 64,000
+        "base_channels": 32, "channel_multipliers": (1, 2, 4), "levels": (8, 8, 8, 5, 5, 5), "encoder": "conv",
+    },
+    "maze16": {  # 64x64 RGB -> 16x16 tokens of 1,000
+        "base_channels": 32, "channel_multipliers": (1, 2), "levels": (8, 5, 5, 5), "encoder": "conv",
+    },
 }
 
 

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from .errors import InvalidArgumentError, OutputError, WeightsError
 from .objective import masking_loss
-from .runtime import autocast_dtype, encode_frames, model_scheduler
+from .runtime import autocast_dtype, encode_frames, model_scheduler, parameter_count
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
 from .weights import save_weights
@@ -240,7 +240,7 @@ def fit(
             raise InvalidArgumentError("steps", cfg.steps, f"the checkpoint in {out_dir} is at step {start_step}: pass "
                                        f"{{param:steps={start_step}}} to export it as it is, or more to train on")
     trained = _wrap(model, cfg, device, world)
-    dtype = autocast_dtype(device, cfg.precision)
+    dtype = autocast_dtype(device, cfg.precision, parameter_count(model))
     started, recent_losses, metrics = time.perf_counter(), [], {}  # losses since the last log record
     for step in range(start_step, cfg.steps):
         for group in optimizer.param_groups:

@@ -7,9 +7,10 @@ A weights file holds one or more *components* (``tokenizer``, ``transformer``). 
      "components": {"tokenizer": {"config": {...}, "info": {"dataset": ..., "steps": ...}}, ...}}
 
 ``config`` rebuilds the module (its frozen dataclass); ``info`` holds facts about the weights (fps,
-dataset, training steps, ...). A weights *source* is a file, a folder of such files, or
+dataset, training steps, ...). A weights *source* is a file, a folder of such files,
 ``hf://owner/repo[@revision]`` (fetched through huggingface_hub's cache, which honours
-``HF_HUB_OFFLINE``); ``None`` means the default weights shipped with the package.
+``HF_HUB_OFFLINE``), or the name of a shipped set (``NAMED_WEIGHTS``: ``digits``, ``maze``); ``None``
+means the default weights shipped with the package (``digits``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ MAX_CONFIG_INT = 2**20
 # the new names; the old ones are read as these (the transformer's token grid was height/width).
 RENAMED_FIELDS: dict[str, dict[str, str]] = {"transformer": {"height": "grid_height", "width": "grid_width"}}
 NO_DEFAULT = "no default weights are installed; pass {param:weights} with a folder, a .safetensors file or hf://owner/repo"
+DEFAULT_NAME = "digits"
+# Weights picked by name: name -> (subfolder of the shipped weights, what to do when it holds none).
+# "digits" is the default (the top folder); a file or folder of the same name takes precedence.
+NAMED_WEIGHTS: dict[str, tuple[str, str]] = {
+    DEFAULT_NAME: ("", NO_DEFAULT),
+    "maze": ("maze", "no maze weights are installed yet; train them with the commands in the maze model card "
+                     "(weights/maze/README.md of the maskflow repository) and pass their folder as {param:weights}"),
+}
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,15 @@ def default_weights_dir() -> Path | None:
     return None
 
 
+def named_weights_dir(name: str) -> Path:
+    """The folder of the named weights ``name`` (a key of NAMED_WEIGHTS), installed or not: a
+    subfolder of the shipped weights (inside an installed package, or ``weights/`` of a checkout)."""
+    here = Path(__file__).resolve().parent
+    roots = [here / "default_weights", here.parent / "weights"]
+    root = next((r for r in roots if r.is_dir()), roots[0])
+    return root / NAMED_WEIGHTS[name][0]
+
+
 def resolve_weights(source: str | os.PathLike | None) -> list[Path]:
     """The safetensors files of a weights source (see module docstring)."""
     if source is None:
@@ -131,6 +149,8 @@ def resolve_weights(source: str | os.PathLike | None) -> list[Path]:
             raise WeightsError("(default)", NO_DEFAULT)
         return sorted(folder.glob("*.safetensors"))
     text = os.fspath(source)
+    if text in NAMED_WEIGHTS and not Path(text).exists():  # a file or folder of that name wins
+        return _named_weights(text)
     if text.startswith("hf://"):
         return sorted(_download_from_hub(text).glob("*.safetensors"))
     path = Path(text)
@@ -142,6 +162,15 @@ def resolve_weights(source: str | os.PathLike | None) -> list[Path]:
     if not path.exists():
         raise WeightsError(text, "no such file or folder")
     return [path]
+
+
+def _named_weights(name: str) -> list[Path]:
+    if name == DEFAULT_NAME:
+        return resolve_weights(None)
+    files = sorted(named_weights_dir(name).glob("*.safetensors"))
+    if not files:
+        raise WeightsError(name, NAMED_WEIGHTS[name][1])
+    return files
 
 
 def _download_from_hub(url: str) -> Path:

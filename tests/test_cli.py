@@ -261,11 +261,16 @@ def test_interrupt_leaves_no_output_and_no_temporary_file(weights_dir, tmp_path,
     out = tmp_path / "long.mkv"
     args = [sys.executable, "-m", "maskflow_cli", "generate", "-w", str(weights_dir), "-o", str(out), "--frames", "100000", "--steps", "2"]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.iterdir()) and time.monotonic() < deadline:  # wait until the writer has started
-        time.sleep(0.05)
-    assert list(tmp_path.iterdir()), "the temporary output never appeared"
-    os.kill(process.pid, getattr(signal, signal_name))
-    _, err = process.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.iterdir()) and time.monotonic() < deadline:  # wait until the writer has started
+            time.sleep(0.05)
+        assert list(tmp_path.iterdir()), "the temporary output never appeared"
+        os.kill(process.pid, getattr(signal, signal_name))
+        _, err = process.communicate(timeout=60)
+    finally:  # a failed wait must not leave a 100,000-frame run behind
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     assert process.returncode == code and err.decode().strip().splitlines() == [f"maskflow: error: {'interrupted' if code == 130 else 'terminated'}"]
     assert list(tmp_path.iterdir()) == []

@@ -1,18 +1,22 @@
-"""The weights shipped in weights/ load, reconstruct held-out digits above the floor, and sample."""
+"""The weights shipped in weights/ load, reconstruct held-out digits above the floor, continue
+held-out sequences better than all-black frames, and sample through the CLI."""
 
 import json
 
 import pytest
 import torch
 
-from maskflow_cli.evaluation import frame_psnr, held_out_sequences
+from maskflow_cli.engine import SamplingOptions
+from maskflow_cli.evaluation import frame_mse, frame_psnr, held_out_sequences, sample_videos
+from maskflow_cli.pipeline import MaskFlowPipeline
+from maskflow_cli.planner import plan_extend, window_settings
 from maskflow_cli.runtime import decode_tokens, encode_frames
 from maskflow_cli.video_io import FrameFormat
 from maskflow_cli.weights import default_weights_dir, inspect_weights, load_tokenizer
 
-# A regression floor for the shipped tokenizer: it measures 19.9 dB on these clips. The training
-# issue's 24 dB floor is NOT met by the patch-local tokenizer; weights/README.md says why.
-PSNR_FLOOR = 19.5
+# A regression floor for the shipped tokenizer: it measures 23.4 dB on these clips (the project's
+# 24 dB bar is not met yet; weights/README.md gives the full-size measurement).
+PSNR_FLOOR = 23.0
 
 
 def test_default_weights_are_installed_and_complete():
@@ -30,6 +34,16 @@ def test_default_tokenizer_reconstructs_held_out_digits_above_the_floor():
     frames = clips.flatten(0, 1)
     recon = decode_tokens(tokenizer, encode_frames(tokenizer, frames, torch.device("cpu")), torch.device("cpu"))
     assert float(frame_psnr(recon[None], frames[None]).mean()) >= PSNR_FLOOR
+
+
+def test_default_weights_continue_held_out_sequences_better_than_black_frames():
+    pipe = MaskFlowPipeline.from_weights(None, device="cpu")
+    clips = held_out_sequences(None, 20, 3, pipe.frame_format, seed=7)  # reserved test digits only
+    plan = plan_extend(10, 10, window_settings(pipe.window))
+    video, _ = sample_videos(pipe, plan, SamplingOptions(steps=8, seed=0), clips[:, :10], batch=3)
+    mse = frame_mse(video[:, 10:], clips[:, 10:]).mean(1)  # [3] per sequence
+    black = frame_mse(torch.zeros_like(clips[:, 10:]), clips[:, 10:]).mean(1)
+    assert bool((mse < black).all()), (mse, black)
 
 
 @pytest.mark.slow

@@ -173,6 +173,8 @@ def test_decoder_only_fine_tuning_keeps_every_token(cli, tmp_path):
     frames = torch.from_numpy(moving_square_frames(4))
     old, new = (load_tokenizer(str(tmp_path / name)) for name in ("tok", "dec"))
     assert torch.equal(old.encode(frames), new.encode(frames))
+    info = inspect_weights(tmp_path / "dec")["tokenizer"].info  # names only: no path of the training machine
+    assert info["dataset"] == "mm.safetensors" and info["decoder_only_from"] == "tok"
 
 
 def test_ema_warms_up_so_the_initial_weights_fade():

@@ -21,7 +21,7 @@ from ..weights import inspect_weights, load_tokenizer
 from . import options as opt
 from .report import Reporter
 
-EvalData = Annotated[Optional[str], typer.Option("--data", metavar="PATH", help="A clips file or a folder of videos to test on. Default: Moving MNIST made from the reserved test digits (needs maskflow[data]).")]
+EvalData = Annotated[Optional[str], typer.Option("--data", metavar="PATH", help="A clips file, a folder of clips shards (maskflow data maze) or a folder of videos to test on. Default: Moving MNIST made from the reserved test digits (needs maskflow[data]).")]
 Quick = Annotated[bool, typer.Option("--quick", help="A small run (about a minute on two cores) instead of the full size.")]
 Suite = Annotated[Optional[list[str]], typer.Option("--suite", metavar="NAME", help=f"Run only these suites ({', '.join(SUITES)}); repeat the option for several. Default: all.")]
 DataSeed = Annotated[int, typer.Option("--data-seed", help="Seed of the Moving MNIST test sequences.")]
@@ -100,6 +100,18 @@ def _tag(s: dict) -> str:
     return f"{s['sampler']} {s['steps']} steps, {s['mode']} (context {s['context']}, stride {s['stride']}), seed {s['seed']}, NFE {s['nfe_per_sequence']}, {s['seconds']} s"
 
 
+def _bin_table(horizon: dict, key: str, cell) -> Table:
+    """One row per bin of the horizon suite, a column each for real, generate and extend."""
+    table = Table()
+    table.add_column("bin")
+    names = ("real", "generate", "extend")
+    for name in names:
+        table.add_column(name, justify="right")
+    for i in range(len(horizon["real"][key])):
+        table.add_row(str(i), *(cell(horizon[n], i) for n in names))
+    return table
+
+
 def print_tables(result: dict, console: Console) -> None:
     """The results as rich tables (stdout)."""
     if "tokenizer" in result:
@@ -113,13 +125,10 @@ def print_tables(result: dict, console: Console) -> None:
         h = result["horizon"]
         console.print(f"\nlong horizon: {h['frames']} frames, {h['sequences']} sequences, per {h['bin']}-frame bin (ink / crisp / blobs)")
         console.print(f"generate: {_tag(h['generate'])}\nextend: {_tag(h['extend'])}")
-        table = Table()
-        table.add_column("bin")
-        for name in ("real", "generate", "extend"):
-            table.add_column(name, justify="right")
-        for i in range(len(h["real"]["ink"])):
-            table.add_row(str(i), *(f"{h[n]['ink'][i]:.0f} / {h[n]['crisp'][i]:.2f} / {h[n]['blobs'][i]:.1f}" for n in ("real", "generate", "extend")))
-        console.print(table)
+        console.print(_bin_table(h, "ink", lambda r, i: f"{r['ink'][i]:.0f} / {r['crisp'][i]:.2f} / {r['blobs'][i]:.1f}"))
+        if "colour" in h["real"]:
+            console.print("colour (histogram distance from all real frames) / sharpness (mean neighbour difference)")
+            console.print(_bin_table(h, "colour", lambda r, i: f"{r['colour'][i]:.3f} / {r['sharpness'][i]:.4f}"))
     for key, section in result.get("infill", {}).items():
         a, b = section["range"]
         console.print(f"\ninfill frames {a}:{b}; {_tag(section)}")

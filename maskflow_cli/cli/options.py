@@ -13,6 +13,7 @@ _OPTIONS = (
     "fps", "output", "weights", "json", "overwrite", "suite", "plots", "split", "sequences", "size", "digits", "channels",
     "preset", "scheduler", "window", "attention", "batch_size", "lr", "warmup", "ema", "grad_clip", "checkpoint_every",
     "log_every", "constant_time_prob", "context_prob", "tokenizer", "decoder_only", "resume", "data_seed",
+    "clips", "workers", "shard_clips",
 )
 FLAGS = {name: "--" + name.replace("_", "-") for name in _OPTIONS} | {"ranges": "RANGES", "data": "DATA"}
 COMMAND_FLAGS = {"eval": {"data": "--data"}}  # where one command spells a parameter its own way
@@ -29,7 +30,7 @@ OUTPUT = "Output"
 Weights = Annotated[
     Optional[str],
     typer.Option("--weights", "-w", metavar="PATH|hf://OWNER/REPO[@REV]", envvar="MASKFLOW_WEIGHTS",
-                 help="Folder with tokenizer and transformer .safetensors files, one .safetensors file, or a Hugging Face repo. Default: the weights installed with maskflow."),
+                 help="Folder with tokenizer and transformer .safetensors files, one .safetensors file, a Hugging Face repo, or a shipped set by name (digits, maze). Default: digits, the weights installed with maskflow."),
 ]
 Output = Annotated[
     str, typer.Option("--output", "-o", metavar="FILE", rich_help_panel=OUTPUT,
@@ -46,7 +47,7 @@ Noise = Annotated[Optional[float], typer.Option("--noise", rich_help_panel=SAMPL
 Temperature = Annotated[float, typer.Option("--temperature", rich_help_panel=SAMPLING, help="Divide the predicted logits by this before drawing tokens: below 1 sharper, above 1 more varied.")]
 Fps = Annotated[Optional[float], typer.Option("--fps", rich_help_panel=OUTPUT, help="Output frame rate. Default: the input's (extend, infill) or the model's (generate).")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
-Precision = Annotated[str, typer.Option("--precision", help="auto (bf16 where the device runs it fast), bf16 or fp32.")]
+Precision = Annotated[str, typer.Option("--precision", help="auto (what runs fast: fp32 with TF32 matmuls on CUDA for models under 100M parameters, else bf16 autocast where the device has fast bf16), bf16 or fp32.")]
 CompileNetwork = Annotated[bool, typer.Option("--compile", help="Run the network through torch.compile: on CUDA as CUDA graphs, worth it for long videos; on a CPU it compiles for minutes and gains little.")]
 Json = Annotated[bool, typer.Option("--json", rich_help_panel=OUTPUT, help="Print one JSON summary to stdout (no progress, no logs).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", rich_help_panel=OUTPUT, help="No progress and no logs.")]
