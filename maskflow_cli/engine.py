@@ -37,8 +37,8 @@ class SamplingOptions:
     """How to sample a plan's windows.
 
     ``seed`` None means a fresh random seed (``resolved()`` draws it; runs report the seed used).
-    ``noise``: MGM's Gumbel noise scale on the confidence scores, annealed to zero (None: the
-    sampler's default, 4.5). ``temperature``: the predicted distributions are sharpened (< 1) or
+    ``noise``: MGM's Gumbel noise scale on the confidence scores, annealed to zero over the steps
+    unless ``anneal`` is False (None: the sampler's default, 4.5). ``temperature``: the predicted distributions are sharpened (< 1) or
     flattened (> 1) before tokens are drawn; 1 draws from them as they are."""
 
     sampler: str = "mgm"  # "mgm" or "fm"
@@ -46,6 +46,7 @@ class SamplingOptions:
     seed: int | None = None
     noise: float | None = None
     temperature: float = 1.0
+    anneal: bool = True
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -59,6 +60,8 @@ class SamplingOptions:
                 raise InvalidArgumentError("noise", self.noise, f"only the {', '.join(NOISE_SAMPLERS)} sampler takes it; drop it or use {{param:sampler}} mgm")
             if not (math.isfinite(self.noise) and self.noise >= 0):
                 raise InvalidArgumentError("noise", self.noise, "must be a finite number, 0 or more")
+        if not self.anneal and self.sampler not in NOISE_SAMPLERS:
+            raise InvalidArgumentError("anneal", self.anneal, f"only the {', '.join(NOISE_SAMPLERS)} sampler takes it; drop it or use {{param:sampler}} mgm")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise InvalidArgumentError("temperature", self.temperature, "must be a finite number above 0")
 
@@ -71,6 +74,8 @@ class SamplingOptions:
         extra: dict = {"temperature": self.temperature}
         if self.noise is not None:
             extra["noise"] = self.noise
+        if not self.anneal:
+            extra["anneal"] = False
         return extra
 
 

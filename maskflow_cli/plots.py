@@ -75,7 +75,7 @@ def write_tuning_plot(result: dict, path: Path) -> Path:
         ax.errorbar([r["nfe"] for r in mine], [r["mse"] for r in mine], yerr=[r["mse_ci95"] for r in mine], fmt="o",
                     capsize=3, label=group)
         for r in mine:
-            changed = ", ".join(f"{k} {r[k]:g}" for k in ("steps", "noise", "temperature", "context")
+            changed = ", ".join(f"{k} {r[k]:g}" for k in ("steps", "noise", "anneal", "temperature", "context")
                                 if r[k] != result["base"][k]) or "base"
             ax.annotate(f"{r['sampler']}: {changed}", (r["nfe"], r["mse"]), fontsize=7, xytext=(4, 2), textcoords="offset points")
     if "black_mse" in result:

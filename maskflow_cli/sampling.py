@@ -76,12 +76,13 @@ def sample_mgm(
     callback: Callback = None,
     temperature: float = 1.0,
     noise: float = 4.5,
+    anneal: bool = True,
 ) -> Tensor:
     """MaskGIT-style confidence sampling (Chang et al. 2022; MaskFlow's "MGM" sampler).
 
     At step k: predict every masked token, draw a token from the predicted distribution, score it by
-    its log-probability plus Gumbel noise scaled by ``noise·(1 − k/K)`` (annealed to zero), and commit
-    the best-scoring ones; how many follows the arccos schedule, so all are committed after K steps.
+    its log-probability plus Gumbel noise scaled by ``noise·(1 − k/K)`` (annealed to zero; with
+    ``anneal`` False the scale stays ``noise``), and commit the best-scoring ones; how many follows the arccos schedule, so all are committed after K steps.
     One network call a step; a step with nothing to commit makes none (this happens only when fewer
     tokens than steps are masked).
     """
@@ -93,7 +94,7 @@ def sample_mgm(
     counts = torch.tensor(schedules, device=x.device).T  # [K,B], copied once
     for k in range(steps):
         if max(s[k] for s in schedules) > 0:
-            x = _commit_confident(denoiser, x, context, counts[k], scheduler, generator, noise * (1 - (k + 1) / steps), temperature)
+            x = _commit_confident(denoiser, x, context, counts[k], scheduler, generator, noise * (1 - (k + 1) / steps) if anneal else noise, temperature)
         if callback is not None:
             callback(k)
     assert not bool((x == mask_id).any()), "MGM left masked tokens"
