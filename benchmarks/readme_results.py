@@ -30,7 +30,7 @@ COMMANDS = {
     "length_scaling": "python benchmarks/length_scaling.py --out benchmarks/results/length_scaling.json",
     "samplers": "OMP_NUM_THREADS=1 python benchmarks/samplers.py --sequences 8 --batch 8 --out benchmarks/results/samplers.json",
     "timestep_feeding": "OMP_NUM_THREADS=1 python benchmarks/timestep_feeding.py --sequences 8 --batch 8 --out benchmarks/results/timestep_feeding.json",
-    "sampler_tuning": "OMP_NUM_THREADS=1 python benchmarks/sampler_tuning.py --weights weights --sequences 8 --batch 8 --out benchmarks/results/sampler_tuning.json",
+    "sampler_tuning": "OMP_NUM_THREADS=1 python benchmarks/sampler_tuning.py --weights weights --sequences 32 --batch 16 --out benchmarks/results/sampler_tuning.json",
     "next_frame_knowledge": "OMP_NUM_THREADS=1 python benchmarks/next_frame_knowledge.py --sequences 32 --out benchmarks/results/next_frame_knowledge.json",
     "frame_cost": "python benchmarks/frame_cost.py --weights weights --out benchmarks/results/frame_cost.json",
     "generate_speedup": ('W=$PWD/weights; python benchmarks/compare.py --variant "before=709f1d4 -w $W" '
@@ -151,14 +151,18 @@ def render_sampler_tuning(r: dict) -> list[str]:
     b = r["base"]
     out = [f"### Sampler settings (`{COMMANDS['sampler_tuning']}`)", "",
            (f"Machine: {_machine(r['machine'])}; continuation 10 → 10 on {r['sequences']} test sequences, seed {r['seed']}, "
-            f"one setting changed at a time from MGM {b['steps']} steps, Gumbel noise {b['noise']:g} annealed to 0, temperature "
-            f"{b['temperature']:g}, ar context {b['context']}; all-black frames score {r['black_mse']:.1f}. "
-            "Plot: `benchmarks/results/sampler_tuning.png`."), ""]
-    rows = [[x["group"], x["sampler"], x["steps"], f"{x['noise']:g}" if x["sampler"] == "mgm" else "–", f"{x['temperature']:g}", x["context"], x["nfe"],
-             f"{x['mse']:.1f} ± {x['mse_ci95']:.1f}", f"{x['psnr']:.2f}", f"{x['ssim']:.3f}", f"{x['seconds_per_frame']:.2f}"]
+            f"one setting changed at a time from MGM {b['steps']} steps, Gumbel noise {b['noise']:g} "
+            f"{'annealed to 0' if b.get('anneal', True) else 'not annealed'}, temperature {b['temperature']:g}, ar context "
+            f"{b['context']}; all-black frames score {r['black_mse']:.1f}. \"vs base\" is the mean per-sequence difference to "
+            "the base point on the same sequences and seed (negative: better), with its 95 % interval. Noise 1e+09 ranks the "
+            "masked tokens in random order. Plot: `benchmarks/results/sampler_tuning.png`."), ""]
+    rows = [[x["group"], x["sampler"], x["steps"], f"{x['noise']:g}" if x["sampler"] == "mgm" else "–",
+             ("yes" if x.get("anneal", True) else "no") if x["sampler"] == "mgm" else "–", f"{x['temperature']:g}", x["context"], x["nfe"],
+             f"{x['mse']:.1f} ± {x['mse_ci95']:.1f}", f"{x['mse_vs_base']:+.1f} ± {x['mse_vs_base_ci95']:.1f}" if "mse_vs_base" in x else "–",
+             f"{x['psnr']:.2f}", f"{x['ssim']:.3f}", f"{x['seconds_per_frame']:.2f}"]
             for x in r["rows"]]
-    return out + _table(["question", "sampler", "steps", "noise", "temperature", "context", "NFE / sequence", "MSE/frame",
-                         "PSNR", "SSIM", "s / generated frame"], rows) + [""]
+    return out + _table(["question", "sampler", "steps", "noise", "annealed", "temperature", "context", "NFE / sequence", "MSE/frame",
+                         "vs base", "PSNR", "SSIM", "s / generated frame"], rows) + [""]
 
 
 def render_timestep_feeding(r: dict) -> list[str]:

@@ -28,6 +28,9 @@ from .runtime import ModelDenoiser
 from .sampling import SAMPLERS, Callback
 
 MAX_STEPS = 10_000
+# The defaults, chosen by measurement on the shipped weights (benchmarks/sampler_tuning.py; README Results)
+DEFAULT_STEPS = 20
+DEFAULT_TEMPERATURE = 1.0
 SEED_LIMIT = 2**63
 NOISE_SAMPLERS = ("mgm",)  # samplers that take ``noise``
 
@@ -38,14 +41,14 @@ class SamplingOptions:
 
     ``seed`` None means a fresh random seed (``resolved()`` draws it; runs report the seed used).
     ``noise``: MGM's Gumbel noise scale on the confidence scores, annealed to zero over the steps
-    unless ``anneal`` is False (None: the sampler's default, 4.5). ``temperature``: the predicted distributions are sharpened (< 1) or
+    unless ``anneal`` is False (None: the sampler's default, ``sampling.MGM_NOISE``). ``temperature``: the predicted distributions are sharpened (< 1) or
     flattened (> 1) before tokens are drawn; 1 draws from them as they are."""
 
     sampler: str = "mgm"  # "mgm" or "fm"
-    steps: int = 20  # K, network calls per window (at most)
+    steps: int = DEFAULT_STEPS  # K, network calls per window (at most)
     seed: int | None = None
     noise: float | None = None
-    temperature: float = 1.0
+    temperature: float = DEFAULT_TEMPERATURE
     anneal: bool = True
 
     def __post_init__(self) -> None:

@@ -75,10 +75,19 @@ class WindowSettings:
     stride: int  # ar: new frames kept from each window
 
 
+DEFAULT_CONTEXT_TEXT = "half the window"  # ar mode's default context, W // 2, as --help says it
+
+
+def default_context(window: int) -> int:
+    """ar mode's context when none is given (chosen by benchmarks/sampler_tuning.py on the shipped weights)."""
+    return window // 2
+
+
 def window_settings(window: int, mode: str = "ar", context: int | None = None, stride: int | None = None) -> WindowSettings:
     """Validate ``mode``, ``context`` and ``stride`` against the model's window W and fill defaults.
 
-    Defaults in ar mode: context = W // 2, stride = W − context (no generated frame is thrown away).
+    Defaults in ar mode: context = :func:`default_context` (W // 2), stride = W − context (no generated
+    frame is thrown away).
     """
     if mode not in MODES:
         raise InvalidArgumentError("mode", mode, "choose 'full' or 'ar'")
@@ -89,7 +98,7 @@ def window_settings(window: int, mode: str = "ar", context: int | None = None, s
         return WindowSettings(window, mode, 0, 0)
     if window < 2:
         raise InvalidArgumentError("mode", mode, f"the model's window of {window} frame is too short; use {{param:mode=full}}")
-    context = window // 2 if context is None else context
+    context = default_context(window) if context is None else context
     if not 1 <= context <= window - 1:
         raise InvalidArgumentError("context", context, f"must be between 1 and {window - 1} for this model's {window}-frame window")
     stride = window - context if stride is None else stride

@@ -42,6 +42,7 @@ class Denoiser(Protocol):
 
 
 Callback = Optional[Callable[[int], None]]
+MGM_NOISE = 4.5  # MGM's default Gumbel noise scale (chosen by benchmarks/sampler_tuning.py)
 
 
 def frame_times(unmasked: Tensor, scheduler: Scheduler) -> Tensor:
@@ -75,7 +76,7 @@ def sample_mgm(
     generator: torch.Generator,
     callback: Callback = None,
     temperature: float = 1.0,
-    noise: float = 4.5,
+    noise: float = MGM_NOISE,
     anneal: bool = True,
 ) -> Tensor:
     """MaskGIT-style confidence sampling (Chang et al. 2022; MaskFlow's "MGM" sampler).

@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from maskflow_cli import evaluation
-from maskflow_cli.engine import SamplingOptions
+from maskflow_cli.engine import DEFAULT_TEMPERATURE, SamplingOptions
 from maskflow_cli.errors import InvalidArgumentError
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import plan_infill, window_settings
 from maskflow_cli.recipes import train_transformer
+from maskflow_cli.sampling import MGM_NOISE
 from maskflow_cli.training import TrainConfig
 
 from conftest import moving_square_frames
@@ -53,8 +54,9 @@ def test_sampler_options_reach_the_sampler(weights_dir):
         return torch.cat([c.frames for c in pipe.generate(6, settings, SamplingOptions("mgm", 4, seed=1, **kw))])
 
     default = tokens()
-    assert torch.equal(default, tokens(noise=4.5, temperature=1.0))  # the defaults, spelled out
+    assert torch.equal(default, tokens(noise=MGM_NOISE, temperature=DEFAULT_TEMPERATURE, anneal=True))  # the defaults, spelled out
     assert not torch.equal(default, tokens(noise=0.0)) or not torch.equal(default, tokens(temperature=3.0))
+    assert not torch.equal(tokens(noise=8.0), tokens(noise=8.0, anneal=False))  # the noise stays at 8 instead of falling
 
 
 def test_batches_sum_their_network_calls_and_seed_none_is_fresh(weights_dir, monkeypatch):
@@ -71,7 +73,7 @@ def test_batches_sum_their_network_calls_and_seed_none_is_fresh(weights_dir, mon
 
 
 @pytest.mark.parametrize("kwargs, name", [({"steps": 0}, "steps"), ({"sampler": "ddim"}, "sampler"), ({"seed": -1}, "seed"),
-                                          ({"sampler": "fm", "noise": 1.0}, "noise"), ({"noise": -1.0}, "noise"),
+                                          ({"sampler": "fm", "noise": 1.0}, "noise"), ({"noise": -1.0}, "noise"), ({"sampler": "fm", "anneal": False}, "anneal"),
                                           ({"temperature": 0.0}, "temperature"), ({"temperature": float("nan")}, "temperature")])
 def test_sampling_options_name_the_python_parameter(kwargs, name):
     with pytest.raises(InvalidArgumentError) as caught:

@@ -14,7 +14,7 @@ import re
 import pytest
 
 from maskflow_cli.errors import InvalidArgumentError
-from maskflow_cli.planner import check_ranges, parse_ranges
+from maskflow_cli.planner import check_ranges, default_context, parse_ranges
 
 from conftest import TINY_TRANSFORMER
 
@@ -236,7 +236,7 @@ def expected_bad_options(options: dict, command: str) -> set[str]:
         if frames is not None and 1 <= frames <= 1_000_000 and frames + min(known, 1) > W:
             bad.add("--frames")
     elif mode == "ar":
-        c = W // 2 if options.get("--context") is None else context
+        c = default_context(W) if options.get("--context") is None else context
         if c is not None and not 1 <= c <= W - 1:
             bad.add("--context")
         elif c is not None:
@@ -279,7 +279,7 @@ def test_random_option_combinations(cli, weights_dir, clip_mkv):
             mode = chosen["--mode"] or "ar"
             assert plan["mode"] == mode
             if mode == "ar":
-                context = W // 2 if chosen["--context"] is None else _int(chosen["--context"])
+                context = default_context(W) if chosen["--context"] is None else _int(chosen["--context"])
                 assert plan["context"] == context
                 assert plan["stride"] == (W - context if chosen["--stride"] is None else _int(chosen["--stride"]))
             frames = 16 if chosen["--frames"] is None else _int(chosen["--frames"])

@@ -11,7 +11,7 @@ import torch
 from .. import token_files
 from ..domain import check_domain
 from ..errors import InvalidArgumentError, MaskflowError
-from ..engine import SamplingOptions
+from ..engine import DEFAULT_STEPS, DEFAULT_TEMPERATURE, SamplingOptions
 from ..pipeline import DEFAULT_FPS, MaskFlowPipeline
 from ..planner import Plan, check_frame_count, check_ranges, parse_ranges, plan_extend, plan_generate, plan_infill, window_settings
 from ..video_io import FrameFormat, InputLimits, Video, check_not_input, check_output, open_video, open_writer
@@ -161,8 +161,8 @@ def _dry_run(job: Job, plan: Plan, settings) -> None:
 
 def generate(
     output: opt.Output = None, frames: opt.Frames = 16, weights: opt.Weights = None, mode: opt.Mode = "ar",
-    sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None, stride: opt.Stride = None,
-    seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = 1.0, fps: opt.Fps = None, device: opt.Device = "auto", precision: opt.Precision = "auto",
+    sampler: opt.Sampler = "mgm", steps: opt.Steps = DEFAULT_STEPS, context: opt.Context = None, stride: opt.Stride = None,
+    seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = DEFAULT_TEMPERATURE, fps: opt.Fps = None, device: opt.Device = "auto", precision: opt.Precision = "auto",
     compile_: opt.CompileNetwork = False, json_: opt.Json = False, quiet: opt.Quiet = False, overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
 ) -> None:
     """Generate a video from nothing.
@@ -187,8 +187,8 @@ def generate(
 
 def extend(
     input: opt.Input, output: opt.Output = None, frames: opt.Frames = 16, weights: opt.Weights = None,
-    mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None,
-    stride: opt.Stride = None, seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = 1.0, fps: opt.Fps = None, device: opt.Device = "auto",
+    mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = DEFAULT_STEPS, context: opt.Context = None,
+    stride: opt.Stride = None, seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = DEFAULT_TEMPERATURE, fps: opt.Fps = None, device: opt.Device = "auto",
     precision: opt.Precision = "auto", compile_: opt.CompileNetwork = False, json_: opt.Json = False, quiet: opt.Quiet = False,
     overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
 ) -> None:
@@ -220,8 +220,8 @@ def extend(
 
 def infill(
     input: opt.Input, ranges: opt.Ranges, output: opt.Output = None, weights: opt.Weights = None,
-    mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None,
-    stride: opt.Stride = None, seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = 1.0, fps: opt.Fps = None, device: opt.Device = "auto",
+    mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = DEFAULT_STEPS, context: opt.Context = None,
+    stride: opt.Stride = None, seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = DEFAULT_TEMPERATURE, fps: opt.Fps = None, device: opt.Device = "auto",
     precision: opt.Precision = "auto", compile_: opt.CompileNetwork = False, json_: opt.Json = False, quiet: opt.Quiet = False,
     overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
 ) -> None:

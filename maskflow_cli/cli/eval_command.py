@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ..errors import InvalidArgumentError
 from ..evaluation import SIZES, SUITES, evaluate
-from ..engine import SamplingOptions
+from ..engine import DEFAULT_STEPS, DEFAULT_TEMPERATURE, SamplingOptions
 from ..pipeline import MaskFlowPipeline
 from ..runtime import resolve_device
 from ..planner import window_settings
@@ -31,8 +31,8 @@ Plots = Annotated[Optional[str], typer.Option("--plots", metavar="DIR", rich_hel
 
 def eval_(
     weights: opt.Weights = None, data: EvalData = None, quick: Quick = False, suite: Suite = None,
-    mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None,
-    stride: opt.Stride = None, seed: EvalSeed = 0, noise: opt.Noise = None, temperature: opt.Temperature = 1.0, data_seed: DataSeed = 1234, device: opt.Device = "auto",
+    mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = DEFAULT_STEPS, context: opt.Context = None,
+    stride: opt.Stride = None, seed: EvalSeed = 0, noise: opt.Noise = None, temperature: opt.Temperature = DEFAULT_TEMPERATURE, data_seed: DataSeed = 1234, device: opt.Device = "auto",
     precision: opt.Precision = "auto", json_: opt.Json = False, quiet: opt.Quiet = False, plots: Plots = None,
 ) -> None:
     """Measure a set of weights: tokenizer reconstruction, 10 -> 10 continuation, long-horizon drift, infill.

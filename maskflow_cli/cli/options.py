@@ -6,6 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..planner import DEFAULT_CONTEXT_TEXT
+from ..sampling import MGM_NOISE
+
 # ---- parameter names -> what the command line calls them -----------------------------------------
 # The library's errors name Python parameters; the error boundary (app.py) spells them as these.
 _OPTIONS = (
@@ -40,10 +43,10 @@ Frames = Annotated[int, typer.Option("--frames", "-n", help="Frames to generate.
 Mode = Annotated[str, typer.Option("--mode", rich_help_panel=SAMPLING, help="full: one window (at most the model's window length); ar: sliding windows, any length.")]
 Sampler = Annotated[str, typer.Option("--sampler", rich_help_panel=SAMPLING, help="mgm: MaskGIT-style confidence sampling; fm: discrete flow-matching Euler.")]
 Steps = Annotated[int, typer.Option("--steps", rich_help_panel=SAMPLING, help="Sampler steps per window (network calls per window).")]
-Context = Annotated[Optional[int], typer.Option("--context", rich_help_panel=SAMPLING, help="ar mode: known frames at the start of each window. Default: half the window.")]
+Context = Annotated[Optional[int], typer.Option("--context", rich_help_panel=SAMPLING, help=f"ar mode: known frames at the start of each window. Default: {DEFAULT_CONTEXT_TEXT}.")]
 Stride = Annotated[Optional[int], typer.Option("--stride", rich_help_panel=SAMPLING, help="ar mode: new frames kept from each window. Default: window − context.")]
 Seed = Annotated[Optional[int], typer.Option("--seed", rich_help_panel=SAMPLING, help="Random seed; the same seed on the same machine and device gives the same video. Default: a fresh one, reported with --json.")]
-Noise = Annotated[Optional[float], typer.Option("--noise", rich_help_panel=SAMPLING, help="mgm only: scale of the Gumbel noise added to the confidence scores, annealed to 0 over the steps. Default: 4.5.")]
+Noise = Annotated[Optional[float], typer.Option("--noise", rich_help_panel=SAMPLING, help=f"mgm only: scale of the Gumbel noise added to the confidence scores, annealed to 0 over the steps. Default: {MGM_NOISE:g}.")]
 Temperature = Annotated[float, typer.Option("--temperature", rich_help_panel=SAMPLING, help="Divide the predicted logits by this before drawing tokens: below 1 sharper, above 1 more varied.")]
 Fps = Annotated[Optional[float], typer.Option("--fps", rich_help_panel=OUTPUT, help="Output frame rate. Default: the input's (extend, infill) or the model's (generate).")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
