@@ -31,6 +31,9 @@ COMMANDS = {
     "samplers": "OMP_NUM_THREADS=1 python benchmarks/samplers.py --sequences 8 --batch 8 --out benchmarks/results/samplers.json",
     "timestep_feeding": "OMP_NUM_THREADS=1 python benchmarks/timestep_feeding.py --sequences 8 --batch 8 --out benchmarks/results/timestep_feeding.json",
     "sampler_tuning": "OMP_NUM_THREADS=1 python benchmarks/sampler_tuning.py --weights weights --sequences 32 --batch 16 --out benchmarks/results/sampler_tuning.json",
+    "sampler_tuning_8_steps": ("git show 54d5a04:benchmarks/sampler_tuning.py > /tmp/tuning_8.py; OMP_NUM_THREADS=1 PYTHONPATH=benchmarks:. python "
+                               "/tmp/tuning_8.py --weights weights --sequences 32 --batch 16 --out benchmarks/results/sampler_tuning_8_steps.json "
+                               "(stopped after 4 points)"),
     "next_frame_knowledge": "OMP_NUM_THREADS=1 python benchmarks/next_frame_knowledge.py --sequences 32 --out benchmarks/results/next_frame_knowledge.json",
     "frame_cost": "python benchmarks/frame_cost.py --weights weights --out benchmarks/results/frame_cost.json",
     "generate_speedup": ('W=$PWD/weights; python benchmarks/compare.py --variant "before=709f1d4 -w $W" '
@@ -147,15 +150,16 @@ def render_samplers(r: dict) -> list[str]:
     return out + _table(["sampler", "steps", "NFE / sequence", "MSE/frame", "PSNR", "SSIM", "s / generated frame"], rows) + [""]
 
 
-def render_sampler_tuning(r: dict) -> list[str]:
+def render_sampler_tuning(r: dict, command: str = COMMANDS["sampler_tuning"]) -> list[str]:
     b = r["base"]
-    out = [f"### Sampler settings (`{COMMANDS['sampler_tuning']}`)", "",
+    plot = "benchmarks/results/" + command.split("--out benchmarks/results/")[1].split(".json")[0] + ".png"
+    out = [f"### Sampler settings around MGM {b['steps']} steps, context {b['context']} (`{command}`)", "",
            (f"Machine: {_machine(r['machine'])}; continuation 10 → 10 on {r['sequences']} test sequences, seed {r['seed']}, "
             f"one setting changed at a time from MGM {b['steps']} steps, Gumbel noise {b['noise']:g} "
             f"{'annealed to 0' if b.get('anneal', True) else 'not annealed'}, temperature {b['temperature']:g}, ar context "
             f"{b['context']}; all-black frames score {r['black_mse']:.1f}. \"vs base\" is the mean per-sequence difference to "
             "the base point on the same sequences and seed (negative: better), with its 95 % interval. Noise 1e+09 ranks the "
-            "masked tokens in random order. Plot: `benchmarks/results/sampler_tuning.png`."), ""]
+            f"masked tokens in random order. Plot: `{plot}`."), ""]
     rows = [[x["group"], x["sampler"], x["steps"], f"{x['noise']:g}" if x["sampler"] == "mgm" else "–",
              ("yes" if x.get("anneal", True) else "no") if x["sampler"] == "mgm" else "–", f"{x['temperature']:g}", x["context"], x["nfe"],
              f"{x['mse']:.1f} ± {x['mse_ci95']:.1f}", f"{x['mse_vs_base']:+.1f} ± {x['mse_vs_base_ci95']:.1f}" if "mse_vs_base" in x else "–",
@@ -260,7 +264,8 @@ def render_infill_plans(r: dict) -> list[str]:
 
 
 RENDERERS = {"eval": render_eval, "eval_h100": render_eval_h100, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
-             "samplers": render_samplers, "sampler_tuning": render_sampler_tuning, "timestep_feeding": render_timestep_feeding,
+             "samplers": render_samplers, "sampler_tuning": render_sampler_tuning,
+             "sampler_tuning_8_steps": lambda r: render_sampler_tuning(r, COMMANDS["sampler_tuning_8_steps"]), "timestep_feeding": render_timestep_feeding,
              "next_frame_knowledge": render_next_frame_knowledge, "infill_plans": render_infill_plans, "frame_cost": render_frame_cost,
              "generate_speedup": render_generate_speedup, "levers": render_levers,
              "maze_data_speed": render_maze_data_speed, "maze_tokenizer": render_maze_tokenizer, "maze_eval": render_maze_eval}
