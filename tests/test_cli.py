@@ -28,9 +28,9 @@ def test_generate_writes_the_frames_at_the_models_fps(cli, weights_dir, tmp_path
     summary = json.loads(result.out)
     frames, fps = read_frames(out)
     assert len(frames) == 14 and fps == 8 and frames.shape[1:] == (32, 32)
-    # window 6, context 3, stride 3: one window of 6, then 3 windows of 3 new frames, the last shrunk to 2
-    assert summary["frames"] == summary["generated"] == 14 and summary["windows"] == 4
-    assert summary["nfe"] == 4 * 3 and summary["seed"] == 1 and summary["fps"] == 8.0
+    # window 6, default context 3·6//8 = 2, stride 4: one window of 6, then 2 windows of 4 new frames
+    assert summary["frames"] == summary["generated"] == 14 and summary["windows"] == 3
+    assert summary["nfe"] == 3 * 3 and summary["seed"] == 1 and summary["fps"] == 8.0
     assert result.err == ""  # no progress or logs off a terminal
 
 

@@ -289,7 +289,7 @@ def test_random_option_combinations(cli, weights_dir, clip_mkv):
 
 
 @pytest.mark.parametrize("options, needle", [
-    (["--stride", "4"], "--stride: 4 (must be between 1 and 3 (window 6 − context 3))"),
+    (["--stride", "5"], "--stride: 5 (must be between 1 and 4 (window 6 − context 2))"),
     (["--context", "5", "--stride", "2"], "--stride: 2 (must be between 1 and 1"),
     (["--context", "6"], "--context: 6 (must be between 1 and 5 for this model's 6-frame window)"),
     (["--context", "99999999999999999999"], "--context"),

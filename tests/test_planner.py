@@ -171,7 +171,8 @@ def test_window_settings_are_validated(args, name):
 
 def test_window_settings_defaults():
     s = window_settings(16, "ar")
-    assert (s.context, s.stride) == (8, 8)
+    assert (s.context, s.stride) == (6, 10)  # 3/8 of the window, the rest new
+    assert [window_settings(w, "ar").context for w in (2, 3, 8, 32)] == [1, 1, 3, 12]
 
 
 @pytest.mark.parametrize("frames", [0, -3, 10**9])
