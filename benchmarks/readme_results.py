@@ -106,11 +106,14 @@ def render_eval(r: dict) -> list[str]:
 
 
 def render_eval_h100(r: dict, results: Path = RESULTS) -> list[str]:
-    """The same suites measured on the H100 that trained the weights, next to this machine's eval.json."""
-    here = json.loads((results / "eval.json").read_text()) if (results / "eval.json").exists() else {}
+    """The same suites measured on the H100 that trained the weights, next to this machine's eval at the
+    H100's sampler settings (``h100_settings/eval.json``; ``eval.json`` holds the eval at the defaults)."""
+    path = results / "h100_settings" / "eval.json"
+    here = json.loads(path.read_text()) if path.exists() else {}
     out = [f"### The H100 measurement reproduced here (`{COMMANDS['eval_h100']}`)", "",
            (f"Weights {r['weights']} on {r['device']} ({r['seconds']:.0f} s), with the tokenizer decoder from before its "
-            "fine-tuning; this machine: `benchmarks/results/eval.json` (weights/, fine-tuned decoder). Same test sequences "
+            "fine-tuning; this machine: `benchmarks/results/h100_settings/eval.json` (weights/, fine-tuned decoder; the same "
+            "`maskflow eval` command with `--steps 20 --context 8`, the defaults when it ran). Same test sequences "
             f"(data seed {r['data_seed']}), sampler settings and seed; the random streams of CUDA and the CPU differ."), ""]
     pairs = [("continuation 10 → 10", "black", r.get("continuation"), here.get("continuation"))]
     pairs += [(f"infill {s['range'][0]}:{s['range'][1]}", "crossfade", s, here.get("infill", {}).get(k)) for k, s in r.get("infill", {}).items()]
@@ -297,6 +300,10 @@ def render_card(weights: Path = ROOT / "weights", results: Path = RESULTS) -> st
     if path.exists():
         lines += ["Measured quality, from `benchmarks/results/eval.json` (see the main README's Results for all of it):", ""]
         lines += render_eval(json.loads(path.read_text()))[2:]
+    for name in ("sampler_tuning", "sampler_tuning_8_steps"):
+        if (results / f"{name}.json").exists():
+            lines += [f"Sampler settings on these weights, from `benchmarks/results/{name}.json` (the defaults were chosen from these):", ""]
+            lines += RENDERERS[name](json.loads((results / f"{name}.json").read_text()))[2:]
     if (results / "eval_h100.json").exists():
         lines += ["The H100's own evaluation, from `benchmarks/results/eval_h100.json`, next to this machine's:", ""]
         lines += render_eval_h100(json.loads((results / "eval_h100.json").read_text()), results)[2:]
