@@ -201,12 +201,13 @@ def render_next_frame_knowledge(r: dict) -> list[str]:
 def render_frame_cost(r: dict) -> list[str]:
     out = [f"### Cost of a generated frame (`{COMMANDS['frame_cost']}`)", "",
            (f"Machine: {_machine(r['machine'])}. One steady-state window of a long `generate` ({r['window']} frames: "
-            f"{r['context']} given as context, {r['stride']} new; MGM), its new frames decoded; the variants interleaved "
+            "the context frames given, the rest new; MGM), its new frames decoded; the variants interleaved "
             f"in one process, {r['rounds']} rounds. GFLOP count every matmul, convolution and attention, decoder included. "
             f"{r['note']}"), ""]
-    rows = [[x["name"], x["steps"], f"{x['gflop_per_frame']:.1f}", f"{x['frames_per_s']:.2f}", f"{x['frames_per_cpu_s']:.2f}",
-             f"{x['cpu_ratio']:.2f}"] for x in r["rows"]]
-    return out + _table(["model", "steps", "GFLOP / new frame", "frames/s", "frames per CPU-second", "CPU time vs first row"], rows) + [""]
+    rows = [[x["name"], x["steps"], f"{x['context']} / {x['stride']}", f"{x['gflop_per_frame']:.1f}", f"{x['frames_per_s']:.2f}",
+             f"{x['frames_per_cpu_s']:.2f}", f"{x['cpu_per_frame_ratio']:.2f}"] for x in r["rows"]]
+    return out + _table(["model", "steps", "context / new", "GFLOP / new frame", "frames/s", "frames per CPU-second",
+                         "CPU time per frame vs first row"], rows) + [""]
 
 
 def render_generate_speedup(r: dict) -> list[str]:
