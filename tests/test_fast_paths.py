@@ -209,3 +209,17 @@ def test_compile_option_reaches_the_network(cli, weights_dir, tmp_path, monkeypa
     assert compiled and compiled[0]["dynamic"] is False and compiled[0]["mode"] is None  # CPU: the default mode
     assert cli("generate", "-w", weights_dir, "-o", tmp_path / "b.mkv", "--frames", 4, "--steps", 2).code == 0
     assert len(compiled) == 1
+
+
+def test_context_cache_option_reaches_the_denoiser(cli, weights_dir, tmp_path, monkeypatch):
+    made = []
+    original = MaskFlowTransformer.encode_context
+    monkeypatch.setattr(MaskFlowTransformer, "encode_context", lambda self, *a: made.append(1) or original(self, *a))
+    args = ("generate", "-w", weights_dir, "--frames", 10, "--steps", 3, "--seed", 0)
+    assert cli(*args, "-o", tmp_path / "a.mkv").code == 0 and made == []  # exact: a bidirectional model runs uncached
+    out = cli(*args, "-o", tmp_path / "b.mkv", "--context-cache", "frozen")
+    assert out.code == 0, out.err
+    assert made  # the windows with context reused their context's keys and values
+    bad = cli(*args, "-o", tmp_path / "c.mkv", "--context-cache", "sometimes")
+    assert bad.code != 0 and "--context-cache" in bad.err and len(bad.err.strip().splitlines()) == 1
+    assert not (tmp_path / "c.mkv").exists()
