@@ -25,6 +25,7 @@ FACTS = ("parameters", "dataset", "frames", "clips", "window", "steps", "batch_s
 COMMANDS = {
     "eval": ("for s in tokenizer continuation horizon infill; do OMP_NUM_THREADS=1 maskflow eval --suite $s --json > eval_$s.json; done; "
              "python benchmarks/merge_eval.py eval_*.json --label weights/ --out benchmarks/results/eval.json"),
+    "long_horizon": "OMP_NUM_THREADS=1 python benchmarks/long_horizon.py --weights weights --frames 1600 --sequences 1 --out benchmarks/results/long_horizon.json",
     "eval_h100": "maskflow eval -w runs/C --suite continuation --suite infill --device cuda --json > eval_h100.json  # on one H100",
     "window_speed": "python benchmarks/window_speed.py --weights weights --repeats 2 --out benchmarks/results/window_speed.json",
     "length_scaling": "python benchmarks/length_scaling.py --out benchmarks/results/length_scaling.json",
@@ -39,6 +40,8 @@ COMMANDS = {
     "generate_speedup": ('W=$PWD/weights; python benchmarks/compare.py --variant "before=709f1d4 -w $W" '
                          '--variant "now_8_steps=HEAD -w $W --steps 8" --rounds 1 --out benchmarks/results/generate_speedup.json '
                          '-- generate --frames 160 --seed 0 -o {out}.mkv'),
+    "context_cache": ("OMP_NUM_THREADS=1 python benchmarks/context_cache.py --weights weights --sequences 32 --batch 8 --steps 8 "
+                      "--out benchmarks/results/context_cache.json"),
     "levers": "OMP_NUM_THREADS=1 python benchmarks/levers.py --weights weights --out benchmarks/results/levers.json",
     "infill_plans": ("OMP_NUM_THREADS=1 python benchmarks/infill_plans.py --weights weights --sequences 8 --batch 8 --steps 8 --gaps 8 "
                      "--out benchmarks/results/infill_plans.json"),
@@ -103,6 +106,18 @@ def render_eval(r: dict) -> list[str]:
         a, b = s["range"]
         out += [f"Infill of frames {a}:{b} from both sides ({_tag(s)}):", ""] + _scores(s, ("maskflow", "repeat_nearest", "crossfade")) + [""]
     return out
+
+
+def render_long_horizon(r: dict) -> list[str]:
+    h = r["horizon"]
+    g = h["generate"]
+    out = [f"### Far past the training length (`{COMMANDS['long_horizon']}`)", "",
+           (f"{h['frames']}-frame videos ({h['frames'] // 16}× the 16-frame training window), {h['sequences']} held-out sequence(s), "
+            f"{_tag(g)}; {r['seconds']:.0f} s on {_machine(r['machine'])}. Mean of the {h['bin']}-frame bins in each tenth of the "
+            "video, as ink / crisp / blobs (see the horizon table above):"), ""]
+    rows = [[f"{s['first_frame']}–{s['last_frame']}", *("/".join(f"{s[n][k]:.{d}f}" for k, d in (("ink", 0), ("crisp", 2), ("blobs", 2)))
+                                                     for n in ("real", "generate", "extend"))] for s in r["spans"]]
+    return out + _table(["frames", "real", "generate", "extend"], rows) + [""]
 
 
 def render_eval_h100(r: dict, results: Path = RESULTS) -> list[str]:
@@ -199,12 +214,25 @@ def render_next_frame_knowledge(r: dict) -> list[str]:
 def render_frame_cost(r: dict) -> list[str]:
     out = [f"### Cost of a generated frame (`{COMMANDS['frame_cost']}`)", "",
            (f"Machine: {_machine(r['machine'])}. One steady-state window of a long `generate` ({r['window']} frames: "
-            f"{r['context']} given as context, {r['stride']} new; MGM), its new frames decoded; the variants interleaved "
+            "the context frames given, the rest new; MGM), its new frames decoded; the variants interleaved "
             f"in one process, {r['rounds']} rounds. GFLOP count every matmul, convolution and attention, decoder included. "
             f"{r['note']}"), ""]
-    rows = [[x["name"], x["steps"], f"{x['gflop_per_frame']:.1f}", f"{x['frames_per_s']:.2f}", f"{x['frames_per_cpu_s']:.2f}",
-             f"{x['cpu_ratio']:.2f}"] for x in r["rows"]]
-    return out + _table(["model", "steps", "GFLOP / new frame", "frames/s", "frames per CPU-second", "CPU time vs first row"], rows) + [""]
+    rows = [[x["name"], x["steps"], f"{x['context']} / {x['stride']}", f"{x['gflop_per_frame']:.1f}", f"{x['frames_per_s']:.2f}",
+             f"{x['frames_per_cpu_s']:.2f}", f"{x['cpu_per_frame_ratio']:.2f}"] for x in r["rows"]]
+    return out + _table(["model", "steps", "context / new", "GFLOP / new frame", "frames/s", "frames per CPU-second",
+                         "CPU time per frame vs first row"], rows) + [""]
+
+
+def render_context_cache(r: dict) -> list[str]:
+    d = r["mse_difference"]
+    out = [f"### Frozen context of a bidirectional model (`{COMMANDS['context_cache']}`)", "",
+           (f"Machine: {_machine(r['machine'])}. Continuation 10 → 10 of {r['sequences']} held-out sequences, {r['sampler']}, "
+            f"{r['steps']} steps, ar context {r['context']}, seed {r['seed']}, both settings on the same sequences and seed. "
+            f"Frozen minus uncached (exact) MSE/frame: {d['mean']:+.1f} ± {d['ci95']:.1f} (95 % interval of the paired difference); "
+            f"CPU time frozen / uncached: {r['cpu_ratio']:.2f}; frames with identical tokens: {100 * r['identical_frames']:.1f} % "
+            "(sampling diverges once one draw differs)."), ""]
+    rows = [[x["context_cache"], f"{x['mse']['mean']:.1f} ± {x['mse']['ci95']:.1f}", f"{x['cpu_s_per_frame']:.3f}"] for x in r["rows"]]
+    return out + _table(["context cache", "MSE/frame", "CPU-s / generated frame"], rows) + [""]
 
 
 def render_generate_speedup(r: dict) -> list[str]:
@@ -266,11 +294,11 @@ def render_infill_plans(r: dict) -> list[str]:
     return out + _table(["gap", "method", "MSE/frame", "PSNR", "SSIM", "frames made seeing both sides", "windows"], rows) + [""]
 
 
-RENDERERS = {"eval": render_eval, "eval_h100": render_eval_h100, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
+RENDERERS = {"eval": render_eval, "long_horizon": render_long_horizon, "eval_h100": render_eval_h100, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
              "samplers": render_samplers, "sampler_tuning": render_sampler_tuning,
              "sampler_tuning_8_steps": lambda r: render_sampler_tuning(r, COMMANDS["sampler_tuning_8_steps"]), "timestep_feeding": render_timestep_feeding,
              "next_frame_knowledge": render_next_frame_knowledge, "infill_plans": render_infill_plans, "frame_cost": render_frame_cost,
-             "generate_speedup": render_generate_speedup, "levers": render_levers,
+             "context_cache": render_context_cache, "generate_speedup": render_generate_speedup, "levers": render_levers,
              "maze_data_speed": render_maze_data_speed, "maze_tokenizer": render_maze_tokenizer, "maze_eval": render_maze_eval}
 
 
