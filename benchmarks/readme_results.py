@@ -31,7 +31,8 @@ COMMANDS = {
     "length_scaling": "python benchmarks/length_scaling.py --out benchmarks/results/length_scaling.json",
     "samplers": "OMP_NUM_THREADS=1 python benchmarks/samplers.py --sequences 8 --batch 8 --out benchmarks/results/samplers.json",
     "timestep_feeding": "OMP_NUM_THREADS=1 python benchmarks/timestep_feeding.py --sequences 8 --batch 8 --out benchmarks/results/timestep_feeding.json",
-    "sampler_tuning": "OMP_NUM_THREADS=1 python benchmarks/sampler_tuning.py --weights weights --sequences 32 --batch 16 --out benchmarks/results/sampler_tuning.json",
+    "sampler_tuning": ("OMP_NUM_THREADS=1 python benchmarks/sampler_tuning.py --weights weights --sequences 32 --batch 16 --out benchmarks/results/sampler_tuning.json "
+                       "(stopped after 10 of its 16 points)"),
     "sampler_tuning_8_steps": ("git show 54d5a04:benchmarks/sampler_tuning.py > /tmp/tuning_8.py; OMP_NUM_THREADS=1 PYTHONPATH=benchmarks:. python "
                                "/tmp/tuning_8.py --weights weights --sequences 32 --batch 16 --out benchmarks/results/sampler_tuning_8_steps.json "
                                "(stopped after 4 points)"),

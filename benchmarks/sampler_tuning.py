@@ -5,10 +5,11 @@ temperature 1, ar context 6): MGM step count, the noise scale on the confidence 
 order (noise so large that confidence no longer matters), annealing the noise or not, the sampling
 temperature, the context length of each sliding window, and FM at about the same NFE. Every point
 continues the same held-out Moving MNIST sequences (10 given -> 10 new frames) with the same seed,
-so differences between points are paired (each row has its paired difference to the base point). Prints one line per point as it finishes, rewrites the
-JSON after each point, and with matplotlib writes a PNG of MSE against NFE:
+so differences between points are paired: each row has its mean per-sequence difference to the base
+point with a 95 % interval. Prints one line per point as it finishes, and rewrites the JSON and (with
+matplotlib) a PNG of MSE against NFE after each point, so a run stopped early keeps what it measured:
 
-    OMP_NUM_THREADS=1 python benchmarks/sampler_tuning.py --weights weights --sequences 16 \\
+    OMP_NUM_THREADS=1 python benchmarks/sampler_tuning.py --weights weights --sequences 32 --batch 16 \\
         --out benchmarks/results/sampler_tuning.json
 """
 
