@@ -25,6 +25,7 @@ FACTS = ("parameters", "dataset", "frames", "clips", "window", "steps", "batch_s
 COMMANDS = {
     "eval": ("for s in tokenizer continuation horizon infill; do OMP_NUM_THREADS=1 maskflow eval --suite $s --json > eval_$s.json; done; "
              "python benchmarks/merge_eval.py eval_*.json --label weights/ --out benchmarks/results/eval.json"),
+    "long_horizon": "OMP_NUM_THREADS=1 python benchmarks/long_horizon.py --weights weights --frames 1600 --sequences 1 --out benchmarks/results/long_horizon.json",
     "eval_h100": "maskflow eval -w runs/C --suite continuation --suite infill --device cuda --json > eval_h100.json  # on one H100",
     "window_speed": "python benchmarks/window_speed.py --weights weights --repeats 2 --out benchmarks/results/window_speed.json",
     "length_scaling": "python benchmarks/length_scaling.py --out benchmarks/results/length_scaling.json",
@@ -100,6 +101,18 @@ def render_eval(r: dict) -> list[str]:
         a, b = s["range"]
         out += [f"Infill of frames {a}:{b} from both sides ({_tag(s)}):", ""] + _scores(s, ("maskflow", "repeat_nearest", "crossfade")) + [""]
     return out
+
+
+def render_long_horizon(r: dict) -> list[str]:
+    h = r["horizon"]
+    g = h["generate"]
+    out = [f"### Far past the training length (`{COMMANDS['long_horizon']}`)", "",
+           (f"{h['frames']}-frame videos ({h['frames'] // 16}× the 16-frame training window), {h['sequences']} held-out sequence(s), "
+            f"{_tag(g)}; {r['seconds']:.0f} s on {_machine(r['machine'])}. Mean of the {h['bin']}-frame bins in each tenth of the "
+            "video, as ink / crisp / blobs (see the horizon table above):"), ""]
+    rows = [[f"{s['first_frame']}–{s['last_frame']}", *("/".join(f"{s[n][k]:.{d}f}" for k, d in (("ink", 0), ("crisp", 2), ("blobs", 2)))
+                                                     for n in ("real", "generate", "extend"))] for s in r["spans"]]
+    return out + _table(["frames", "real", "generate", "extend"], rows) + [""]
 
 
 def render_eval_h100(r: dict, results: Path = RESULTS) -> list[str]:
@@ -188,12 +201,13 @@ def render_next_frame_knowledge(r: dict) -> list[str]:
 def render_frame_cost(r: dict) -> list[str]:
     out = [f"### Cost of a generated frame (`{COMMANDS['frame_cost']}`)", "",
            (f"Machine: {_machine(r['machine'])}. One steady-state window of a long `generate` ({r['window']} frames: "
-            f"{r['context']} given as context, {r['stride']} new; MGM), its new frames decoded; the variants interleaved "
+            "the context frames given, the rest new; MGM), its new frames decoded; the variants interleaved "
             f"in one process, {r['rounds']} rounds. GFLOP count every matmul, convolution and attention, decoder included. "
             f"{r['note']}"), ""]
-    rows = [[x["name"], x["steps"], f"{x['gflop_per_frame']:.1f}", f"{x['frames_per_s']:.2f}", f"{x['frames_per_cpu_s']:.2f}",
-             f"{x['cpu_ratio']:.2f}"] for x in r["rows"]]
-    return out + _table(["model", "steps", "GFLOP / new frame", "frames/s", "frames per CPU-second", "CPU time vs first row"], rows) + [""]
+    rows = [[x["name"], x["steps"], f"{x['context']} / {x['stride']}", f"{x['gflop_per_frame']:.1f}", f"{x['frames_per_s']:.2f}",
+             f"{x['frames_per_cpu_s']:.2f}", f"{x['cpu_per_frame_ratio']:.2f}"] for x in r["rows"]]
+    return out + _table(["model", "steps", "context / new", "GFLOP / new frame", "frames/s", "frames per CPU-second",
+                         "CPU time per frame vs first row"], rows) + [""]
 
 
 def render_generate_speedup(r: dict) -> list[str]:
@@ -255,7 +269,7 @@ def render_infill_plans(r: dict) -> list[str]:
     return out + _table(["gap", "method", "MSE/frame", "PSNR", "SSIM", "frames made seeing both sides", "windows"], rows) + [""]
 
 
-RENDERERS = {"eval": render_eval, "eval_h100": render_eval_h100, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
+RENDERERS = {"eval": render_eval, "long_horizon": render_long_horizon, "eval_h100": render_eval_h100, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
              "samplers": render_samplers, "sampler_tuning": render_sampler_tuning, "timestep_feeding": render_timestep_feeding,
              "next_frame_knowledge": render_next_frame_knowledge, "infill_plans": render_infill_plans, "frame_cost": render_frame_cost,
              "generate_speedup": render_generate_speedup, "levers": render_levers,
