@@ -37,6 +37,8 @@ COMMANDS = {
     "generate_speedup": ('W=$PWD/weights; python benchmarks/compare.py --variant "before=709f1d4 -w $W" '
                          '--variant "now_8_steps=HEAD -w $W --steps 8" --rounds 1 --out benchmarks/results/generate_speedup.json '
                          '-- generate --frames 160 --seed 0 -o {out}.mkv'),
+    "context_cache": ("OMP_NUM_THREADS=1 python benchmarks/context_cache.py --weights weights --sequences 32 --batch 8 --steps 8 "
+                      "--out benchmarks/results/context_cache.json"),
     "levers": "OMP_NUM_THREADS=1 python benchmarks/levers.py --weights weights --out benchmarks/results/levers.json",
     "infill_plans": ("OMP_NUM_THREADS=1 python benchmarks/infill_plans.py --weights weights --sequences 8 --batch 8 --steps 8 --gaps 8 "
                      "--out benchmarks/results/infill_plans.json"),
@@ -210,6 +212,18 @@ def render_frame_cost(r: dict) -> list[str]:
                          "CPU time per frame vs first row"], rows) + [""]
 
 
+def render_context_cache(r: dict) -> list[str]:
+    d = r["mse_difference"]
+    out = [f"### Frozen context of a bidirectional model (`{COMMANDS['context_cache']}`)", "",
+           (f"Machine: {_machine(r['machine'])}. Continuation 10 → 10 of {r['sequences']} held-out sequences, {r['sampler']}, "
+            f"{r['steps']} steps, ar context {r['context']}, seed {r['seed']}, both settings on the same sequences and seed. "
+            f"Frozen minus uncached (exact) MSE/frame: {d['mean']:+.1f} ± {d['ci95']:.1f} (95 % interval of the paired difference); "
+            f"CPU time frozen / uncached: {r['cpu_ratio']:.2f}; frames with identical tokens: {100 * r['identical_frames']:.1f} % "
+            "(sampling diverges once one draw differs)."), ""]
+    rows = [[x["context_cache"], f"{x['mse']['mean']:.1f} ± {x['mse']['ci95']:.1f}", f"{x['cpu_s_per_frame']:.3f}"] for x in r["rows"]]
+    return out + _table(["context cache", "MSE/frame", "CPU-s / generated frame"], rows) + [""]
+
+
 def render_generate_speedup(r: dict) -> list[str]:
     out = [f"### `maskflow generate` now against before (`{COMMANDS['generate_speedup']}`)", "",
            (f"Machine: {_machine(r['machine'])}. `{' '.join(r['command'])}`, each variant in its own process (start-up "
@@ -272,7 +286,7 @@ def render_infill_plans(r: dict) -> list[str]:
 RENDERERS = {"eval": render_eval, "long_horizon": render_long_horizon, "eval_h100": render_eval_h100, "window_speed": render_window_speed, "length_scaling": render_length_scaling,
              "samplers": render_samplers, "sampler_tuning": render_sampler_tuning, "timestep_feeding": render_timestep_feeding,
              "next_frame_knowledge": render_next_frame_knowledge, "infill_plans": render_infill_plans, "frame_cost": render_frame_cost,
-             "generate_speedup": render_generate_speedup, "levers": render_levers,
+             "context_cache": render_context_cache, "generate_speedup": render_generate_speedup, "levers": render_levers,
              "maze_data_speed": render_maze_data_speed, "maze_tokenizer": render_maze_tokenizer, "maze_eval": render_maze_eval}
 
 

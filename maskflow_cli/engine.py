@@ -100,6 +100,7 @@ def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed
         for i in window.context:
             x[:, i - window.start] = tokens[i]
             known[:, i - window.start] = True
+        denoiser.start_window()
         with torch.inference_mode():
             out = sampler(denoiser, x.to(denoiser.device), known.to(denoiser.device), steps=options.steps,
                           scheduler=denoiser.scheduler, generator=generator, callback=callback, **extra).cpu()  # [B,T,H,W]

@@ -26,7 +26,7 @@ from torch import Tensor
 from .engine import SamplingOptions, roll_out
 from .errors import InvalidArgumentError, WeightsError
 from .planner import Plan, WindowSettings, parse_ranges, plan_extend, plan_generate, plan_infill
-from .runtime import PRECISIONS, ModelDenoiser, autocast_dtype, decode_tokens, encode_frames, parameter_count, resolve_device
+from .runtime import PRECISIONS, ModelDenoiser, autocast_dtype, check_context_cache, decode_tokens, encode_frames, parameter_count, resolve_device
 from .sampling import Callback
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
@@ -52,24 +52,30 @@ class MaskFlowPipeline:
         autocast_dtype: torch.dtype | None,
         fps: Fraction = DEFAULT_FPS,
         compile: bool = False,
+        context_cache: str = "exact",
     ) -> None:
         self.tokenizer, self.transformer = tokenizer, transformer
         self.device, self.autocast_dtype, self.fps, self.compile = device, autocast_dtype, fps, compile
+        self.context_cache = context_cache
 
     @classmethod
     def from_weights(cls, source: str | None = None, *, device: str = "auto", precision: str = "auto",
-                     compile: bool = False) -> "MaskFlowPipeline":
+                     compile: bool = False, context_cache: str = "exact") -> "MaskFlowPipeline":
         """Load weights (see weights.py for what ``source`` may be) onto a device.
 
         ``compile``: run the network through ``torch.compile`` (see ``runtime.ModelDenoiser``): on CUDA
-        as CUDA graphs, worth it for long videos; on a CPU it compiles for minutes and gains little."""
+        as CUDA graphs, worth it for long videos; on a CPU it compiles for minutes and gains little.
+        ``context_cache``: "exact", "frozen" or "off", when a window's context keys and values are
+        computed once and reused (see ``runtime.ModelDenoiser``)."""
         dev = resolve_device(device)
+        check_context_cache(context_cache)  # before the weights load
         if precision not in PRECISIONS:  # checked before the weights load
             autocast_dtype(dev, precision)
         tokenizer, transformer, components = load_models(source)
         dtype = autocast_dtype(dev, precision, parameter_count(transformer))
         fps = _stored_fps(components["transformer"])
-        return cls(tokenizer.to(dev), transformer.to(dev), device=dev, autocast_dtype=dtype, fps=fps, compile=compile)
+        return cls(tokenizer.to(dev), transformer.to(dev), device=dev, autocast_dtype=dtype, fps=fps, compile=compile,
+                   context_cache=context_cache)
 
     # ---- facts -----------------------------------------------------------------------------------
     @property
@@ -82,7 +88,7 @@ class MaskFlowPipeline:
 
     def denoiser(self) -> ModelDenoiser:
         """A fresh call-counting denoiser over the transformer, at the pipeline's precision."""
-        return ModelDenoiser(self.transformer, self.autocast_dtype, compile=self.compile)
+        return ModelDenoiser(self.transformer, self.autocast_dtype, context_cache=self.context_cache, compile=self.compile)
 
     # ---- commands --------------------------------------------------------------------------------
     def generate(self, frames: int, settings: WindowSettings, options: SamplingOptions, callback: Callback = None) -> "Run":

@@ -98,34 +98,55 @@ def model_scheduler(config) -> Scheduler:
     return SCHEDULERS[config.scheduler]
 
 
+CONTEXT_CACHES = ("exact", "frozen", "off")
+
+
+def check_context_cache(context_cache: str) -> None:
+    """InvalidArgumentError unless ``context_cache`` is one of CONTEXT_CACHES (see ``ModelDenoiser``)."""
+    if context_cache not in CONTEXT_CACHES:
+        raise InvalidArgumentError("context_cache", context_cache, f"choose one of {', '.join(CONTEXT_CACHES)}")
+
+
 class ModelDenoiser:
     """Adapts the transformer to the samplers' denoiser signature, under autocast; counts calls.
 
     ``mask_id``, ``scheduler`` (the κ the model was trained with), ``grid`` (H, W) and ``device``
     are what the engine needs to build a window's tokens.
 
-    A call returns logits at the wanted positions only (``MaskFlowTransformer.logits_at``). For a
-    block-causal model with ``cache_context`` the context frames' keys and values are computed on the
-    first call that sees them and reused while later calls bring the same context frames and tokens
-    (exactly the uncached result). ``compile``: the network runs through ``torch.compile`` on the
-    whole window (static shapes; on CUDA in "reduce-overhead" mode, i.e. as CUDA graphs), the wanted
-    logits picked afterwards; no context cache then. ``compile_backend`` is for tests ("eager")."""
+    A call returns logits at the wanted positions only (``MaskFlowTransformer.logits_at``).
+    ``context_cache`` says when the context frames' keys and values are computed once per window and
+    reused by the window's later calls, which then run the network on the other frames only:
+    - "exact": for block-causal models, whose context never sees the other frames (exactly the
+      uncached result); a bidirectional model runs uncached;
+    - "frozen": for every model; a bidirectional model keeps the keys and values its context frames
+      have at the window's first call, while the other frames are still masked. An approximation: in
+      the uncached model they drift a little as the other frames unmask;
+    - "off": every call runs the whole window.
+    The engine calls ``start_window()`` before each window, so no cache outlives its window.
+    ``compile``: the network runs through ``torch.compile`` on the whole window (static shapes; on
+    CUDA in "reduce-overhead" mode, i.e. as CUDA graphs), the wanted logits picked afterwards; no
+    context cache then. ``compile_backend`` is for tests ("eager")."""
 
-    def __init__(self, model: nn.Module, autocast_dtype: torch.dtype | None, *, cache_context: bool = True,
+    def __init__(self, model: nn.Module, autocast_dtype: torch.dtype | None, *, context_cache: str = "exact",
                  compile: bool = False, compile_backend: str = "inductor") -> None:
+        check_context_cache(context_cache)
         self.model, self.autocast_dtype = model, autocast_dtype
         config = model.config
         self.mask_id: int = config.mask_id
         self.scheduler = model_scheduler(config)
         self.grid: tuple[int, int] = (config.grid_height, config.grid_width)
         self.device: torch.device = next(model.parameters()).device
-        self.cache_context = cache_context and config.block_causal and not compile
+        self.cache_context = not compile and (context_cache == "frozen" or (context_cache == "exact" and config.block_causal))
         self.compiled = None
         if compile:
             mode = "reduce-overhead" if self.device.type == "cuda" else None
             self.compiled = torch.compile(model, mode=mode, dynamic=False, backend=compile_backend)
         self._cache: ContextCache | None = None
         self.calls = 0
+
+    def start_window(self) -> None:
+        """Forget the last window's context cache."""
+        self._cache = None
 
     def __call__(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor) -> Tensor:
         """long [B,T,H,W], float [B,T], bool [B,T,H,W] positions whose logits are wanted, bool [T]

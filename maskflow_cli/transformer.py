@@ -25,7 +25,8 @@ sampling) and the frames to generate: context tokens attend only to context toke
 Context frames then do not depend on the frames being generated, so their keys and values are the same
 at every sampler step and are computed once per window (``encode_context`` -> ``ContextCache``, used
 by ``logits_at``): each step then runs the network on the frames to generate only, with exactly the
-result of the uncached model.
+result of the uncached model. A bidirectional model's context keys and values can be cached the same
+way from a full-window pass ("frozen"): cheaper by the same share, but an approximation.
 
 Axis legend:
     B  batch                    T  frames in the window (<= config.frames)
@@ -321,8 +322,8 @@ class MaskFlowTransformer(nn.Module):
         """``forward(tokens, times, context)[wanted]`` [M,V] for bool ``wanted`` [B,T,H,W], computed more cheaply.
 
         The last block runs its queries and MLP only on the frames that hold wanted positions, and the
-        head only on the wanted positions. With a ``cache`` of this window's context frames (block-causal
-        models, ``encode_context``) the network runs on the other frames only; wanted positions must lie
+        head only on the wanted positions. With a ``cache`` of this window's context frames
+        (``encode_context``) the network runs on the other frames only (exact for block-causal models); wanted positions must lie
         in those, and the context frames must hold the cached tokens."""
         b, frames, h, w = tokens.shape
         positions = torch.arange(frames, device=tokens.device)
@@ -349,17 +350,31 @@ class MaskFlowTransformer(nn.Module):
 
     @torch.no_grad()
     def encode_context(self, tokens: Tensor, times: Tensor, frames: Tensor) -> ContextCache:
-        """Keys and values of the context frames (long [Tc] window positions) of a block-causal model,
-        from the window's tokens [B,T,H,W] and masking times [B,T]: context frames attend to each other only,
-        so one pass over them gives what every later call with the same context needs."""
-        assert self.config.block_causal, "only a block-causal model's context can be cached"
-        clean = tokens[:, frames]  # [B,Tc,H,W]
-        x, cond, _ = self._embed(clean, times[:, frames], frames)
-        memory: list[Optional[KeysValues]] = []
+        """Keys and values of the context frames (long [Tc] window positions) in every block, from the
+        window's tokens [B,T,H,W] and masking times [B,T].
+
+        Block-causal model: context frames attend to each other only, so one pass over them gives
+        exactly what every later call with the same context needs. Bidirectional model: one pass over
+        the whole window, keeping the context frames' keys and values as they are at this state of the
+        other frames; they would drift a little as those frames unmask, so calls that reuse them
+        approximate the uncached model ("frozen" context, ``runtime.ModelDenoiser``)."""
+        if self.config.block_causal:
+            clean = tokens[:, frames]  # [B,Tc,H,W]
+            x, cond, _ = self._embed(clean, times[:, frames], frames)
+            memory: list[Optional[KeysValues]] = []
+            for block in self.blocks:
+                x, kv = block(x, cond)
+                memory.append(None if block.axis == "space" else kv)
+            return ContextCache(frames, rearrange(clean, "b t h w -> b t (h w)"), memory)
+        x, cond, _ = self._embed(tokens, times, torch.arange(tokens.shape[1], device=tokens.device))
+        s = tokens.shape[2] * tokens.shape[3]
+        rows = (frames[:, None] * s + torch.arange(s, device=tokens.device)).flatten()  # [Tc*S] context rows of a full block
+        memory = []
         for block in self.blocks:
-            x, kv = block(x, cond)
-            memory.append(None if block.axis == "space" else kv)
-        return ContextCache(frames, rearrange(clean, "b t h w -> b t (h w)"), memory)
+            x, (k, v) = block(x, cond)
+            picked = {"space": None, "full": rows, "time": frames}[block.axis]
+            memory.append(None if picked is None else (k[:, :, picked], v[:, :, picked]))
+        return ContextCache(frames, rearrange(tokens[:, frames], "b t h w -> b t (h w)"), memory)
 
     def _embed(self, tokens: Tensor, times: Tensor, positions: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """Tokens [B,T,H,W] at window frames ``positions`` [T] -> x [B,T,S,D], conditions [B,T,D] and the

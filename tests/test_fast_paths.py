@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from maskflow_cli.engine import SamplingOptions, roll_out
+from maskflow_cli.errors import InvalidArgumentError
 from maskflow_cli.planner import plan_extend, plan_generate, plan_infill, window_settings
 from maskflow_cli.runtime import ModelDenoiser
 from maskflow_cli.transformer import MaskFlowTransformer
@@ -83,13 +84,47 @@ def test_context_cache_gives_the_uncached_logits(attention):
             reference = model(tokens, times, CONTEXT.expand(2, -1))[wanted]
 
 
-def test_only_a_block_causal_model_caches_its_context():
-    model = lively(TINY_TRANSFORMER)
-    tokens, times, _ = window()
-    with pytest.raises(AssertionError):
-        model.encode_context(tokens, times, CONTEXT.nonzero()[:, 0])
+@pytest.mark.parametrize("attention", ["full", "factorized"])
+def test_frozen_context_of_a_bidirectional_model_is_exact_at_first_and_then_approximate(attention):
+    """A bidirectional model's cache holds the context's keys and values of the state it was made
+    from: the same logits for that state, close but no longer equal ones once other tokens change
+    (with two blocks that mix frames, so that the second one's context depends on the other frames)."""
+    model = lively(dataclasses.replace(TINY_TRANSFORMER, attention=attention, depth=2 if attention == "full" else 4))
+    tokens, times, wanted = window()
+    with torch.no_grad():
+        cache = model.encode_context(tokens, times, CONTEXT.nonzero()[:, 0])
+        assert torch.allclose(model.logits_at(tokens, times, wanted, cache=cache), model(tokens, times)[wanted], atol=1e-5)
+        later = tokens.masked_fill(~CONTEXT[None, :, None, None] & ~wanted, 7)  # other frames' tokens change
+        frozen, exact = model.logits_at(later, times, wanted, cache=cache), model(later, times)[wanted]
+        assert not torch.allclose(frozen, exact, atol=1e-5)
+        assert (frozen.softmax(-1) - exact.softmax(-1)).abs().max() < 0.2
+
+
+def test_context_cache_modes_decide_which_models_reuse_their_context():
+    bidirectional, block_causal = lively(TINY_TRANSFORMER), lively(dataclasses.replace(TINY_TRANSFORMER, context_attention="block_causal"))
+    reuses = {(name, mode): ModelDenoiser(m, None, context_cache=mode).cache_context
+              for name, m in (("bidirectional", bidirectional), ("block_causal", block_causal)) for mode in ("exact", "frozen", "off")}
+    assert [k for k, v in reuses.items() if v] == [("bidirectional", "frozen"), ("block_causal", "exact"), ("block_causal", "frozen")]
+    with pytest.raises(InvalidArgumentError, match="context_cache"):
+        ModelDenoiser(bidirectional, None, context_cache="always")
     with pytest.raises(ValueError, match="context_attention"):
         dataclasses.replace(TINY_TRANSFORMER, context_attention="causal")
+
+
+def test_frozen_context_is_made_anew_for_every_window():
+    """Two windows with the same context tokens but other frames still get their own cache."""
+    model = lively(TINY_TRANSFORMER)
+    denoiser = ModelDenoiser(model, None, context_cache="frozen")
+    tokens, times, wanted = window()
+    made = []
+    original = model.encode_context
+    model.encode_context = lambda *a: made.append(1) or original(*a)
+    with torch.no_grad():
+        for _ in range(2):
+            denoiser.start_window()
+            denoiser(tokens, times, wanted, CONTEXT)
+            denoiser(tokens, times, wanted, CONTEXT)
+    assert len(made) == 2 and denoiser.calls == 4
 
 
 def test_weights_record_the_context_attention_and_old_configs_load_unchanged(tmp_path):
@@ -149,7 +184,7 @@ def test_cached_context_sampler_gives_exactly_the_uncached_tokens(sampler, steps
     for plan in (plan_extend(4, 7, settings), plan_infill(9, [(3, 6)], settings)):  # context before; on both sides
         context = lambda frames: given[:, frames]  # noqa: E731
         cached, calls = rolled_out(model, plan, options, context)
-        uncached, uncached_calls = rolled_out(model, plan, options, context, cache_context=False)
+        uncached, uncached_calls = rolled_out(model, plan, options, context, context_cache="off")
         assert torch.equal(cached, uncached) and calls == uncached_calls
 
 
@@ -174,3 +209,17 @@ def test_compile_option_reaches_the_network(cli, weights_dir, tmp_path, monkeypa
     assert compiled and compiled[0]["dynamic"] is False and compiled[0]["mode"] is None  # CPU: the default mode
     assert cli("generate", "-w", weights_dir, "-o", tmp_path / "b.mkv", "--frames", 4, "--steps", 2).code == 0
     assert len(compiled) == 1
+
+
+def test_context_cache_option_reaches_the_denoiser(cli, weights_dir, tmp_path, monkeypatch):
+    made = []
+    original = MaskFlowTransformer.encode_context
+    monkeypatch.setattr(MaskFlowTransformer, "encode_context", lambda self, *a: made.append(1) or original(self, *a))
+    args = ("generate", "-w", weights_dir, "--frames", 10, "--steps", 3, "--seed", 0)
+    assert cli(*args, "-o", tmp_path / "a.mkv").code == 0 and made == []  # exact: a bidirectional model runs uncached
+    out = cli(*args, "-o", tmp_path / "b.mkv", "--context-cache", "frozen")
+    assert out.code == 0, out.err
+    assert made  # the windows with context reused their context's keys and values
+    bad = cli(*args, "-o", tmp_path / "c.mkv", "--context-cache", "sometimes")
+    assert bad.code != 0 and "--context-cache" in bad.err and len(bad.err.strip().splitlines()) == 1
+    assert not (tmp_path / "c.mkv").exists()

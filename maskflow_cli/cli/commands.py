@@ -32,11 +32,11 @@ class Job:
     weights: str | None  # as given: where the tokenizer's metadata is read for the domain check
 
 
-def _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet, compile_) -> Job:
+def _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet, compile_, context_cache) -> Job:
     reporter = Reporter(json_output=json_, quiet=quiet)
     sampling = SamplingOptions(sampler=sampler, steps=steps, seed=seed, noise=noise, temperature=temperature)  # validate before loading
     with reporter.stage("load"):
-        pipe = MaskFlowPipeline.from_weights(weights, device=device, precision=precision, compile=compile_)
+        pipe = MaskFlowPipeline.from_weights(weights, device=device, precision=precision, compile=compile_, context_cache=context_cache)
     return Job(pipe, sampling, reporter, weights)
 
 
@@ -163,7 +163,7 @@ def generate(
     output: opt.Output = None, frames: opt.Frames = 16, weights: opt.Weights = None, mode: opt.Mode = "ar",
     sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None, stride: opt.Stride = None,
     seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = 1.0, fps: opt.Fps = None, device: opt.Device = "auto", precision: opt.Precision = "auto",
-    compile_: opt.CompileNetwork = False, json_: opt.Json = False, quiet: opt.Quiet = False, overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
+    compile_: opt.CompileNetwork = False, context_cache: opt.ContextCache = "exact", json_: opt.Json = False, quiet: opt.Quiet = False, overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
 ) -> None:
     """Generate a video from nothing.
 
@@ -177,7 +177,7 @@ def generate(
     if not dry_run:
         output = _require_output(output, "digits.mp4")
         _check_video_output(output, overwrite, json_, [])
-    job = _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet, compile_)
+    job = _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet, compile_, context_cache)
     settings = window_settings(job.pipe.window, mode, context, stride)
     plan = plan_generate(frames, settings)
     if dry_run:
@@ -189,7 +189,7 @@ def extend(
     input: opt.Input, output: opt.Output = None, frames: opt.Frames = 16, weights: opt.Weights = None,
     mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None,
     stride: opt.Stride = None, seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = 1.0, fps: opt.Fps = None, device: opt.Device = "auto",
-    precision: opt.Precision = "auto", compile_: opt.CompileNetwork = False, json_: opt.Json = False, quiet: opt.Quiet = False,
+    precision: opt.Precision = "auto", compile_: opt.CompileNetwork = False, context_cache: opt.ContextCache = "exact", json_: opt.Json = False, quiet: opt.Quiet = False,
     overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
 ) -> None:
     """Continue a video by --frames new frames (the output holds the input's frames, then the new ones).
@@ -204,7 +204,7 @@ def extend(
     if not dry_run:
         output = _require_output(output, "longer.mp4")
         _check_video_output(output, overwrite, json_, [input])
-    job = _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet, compile_)
+    job = _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet, compile_, context_cache)
     settings = window_settings(job.pipe.window, mode, context, stride)
     check_frame_count(frames)  # --frames checked before the input is read
     if settings.mode == "full":
@@ -222,7 +222,7 @@ def infill(
     input: opt.Input, ranges: opt.Ranges, output: opt.Output = None, weights: opt.Weights = None,
     mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None,
     stride: opt.Stride = None, seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = 1.0, fps: opt.Fps = None, device: opt.Device = "auto",
-    precision: opt.Precision = "auto", compile_: opt.CompileNetwork = False, json_: opt.Json = False, quiet: opt.Quiet = False,
+    precision: opt.Precision = "auto", compile_: opt.CompileNetwork = False, context_cache: opt.ContextCache = "exact", json_: opt.Json = False, quiet: opt.Quiet = False,
     overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
 ) -> None:
     """Regenerate frame ranges of a video from the frames on both sides of each.
@@ -241,7 +241,7 @@ def infill(
     if not dry_run:
         output = _require_output(output, "fixed.mp4")
         _check_video_output(output, overwrite, json_, [input])
-    job = _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet, compile_)
+    job = _job(weights, device, precision, sampler, steps, seed, noise, temperature, json_, quiet, compile_, context_cache)
     settings = window_settings(job.pipe.window, mode, context, stride)
     video = _read_input(job.reporter, input, job.pipe.frame_format)
     plan = plan_infill(len(video.frames), parse_ranges(ranges, len(video.frames)), settings)

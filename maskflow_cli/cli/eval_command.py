@@ -33,7 +33,8 @@ def eval_(
     weights: opt.Weights = None, data: EvalData = None, quick: Quick = False, suite: Suite = None,
     mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = 20, context: opt.Context = None,
     stride: opt.Stride = None, seed: EvalSeed = 0, noise: opt.Noise = None, temperature: opt.Temperature = 1.0, data_seed: DataSeed = 1234, device: opt.Device = "auto",
-    precision: opt.Precision = "auto", json_: opt.Json = False, quiet: opt.Quiet = False, plots: Plots = None,
+    precision: opt.Precision = "auto", context_cache: opt.ContextCache = "exact", json_: opt.Json = False, quiet: opt.Quiet = False,
+    plots: Plots = None,
 ) -> None:
     """Measure a set of weights: tokenizer reconstruction, 10 -> 10 continuation, long-horizon drift, infill.
 
@@ -58,13 +59,13 @@ def eval_(
     reporter = Reporter(json_output=json_, quiet=quiet)
     dev = resolve_device(device)
     if "transformer" in inspect_weights(weights):
-        pipe = MaskFlowPipeline.from_weights(weights, device=device, precision=precision)
+        pipe = MaskFlowPipeline.from_weights(weights, device=device, precision=precision, context_cache=context_cache)
         tokenizer, settings = pipe.tokenizer, window_settings(pipe.window, mode, context, stride)
     else:
         pipe, settings, tokenizer = None, None, load_tokenizer(weights).to(dev)
     result = evaluate(pipe, tokenizer, dev, data=data, size=SIZES["quick" if quick else "full"], suites=suites,
                       settings=settings, options=options, data_seed=data_seed, log=reporter.log)
-    result = {"weights": weights or "(installed)", "device": str(dev), "seconds": reporter.seconds(), **result}
+    result = {"weights": weights or "(installed)", "device": str(dev), "context_cache": context_cache, "seconds": reporter.seconds(), **result}
     if plots is not None:
         from ..plots import write_eval_plots
 

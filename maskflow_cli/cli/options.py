@@ -13,7 +13,7 @@ _OPTIONS = (
     "fps", "output", "weights", "json", "overwrite", "suite", "plots", "split", "sequences", "size", "digits", "channels",
     "preset", "scheduler", "window", "attention", "batch_size", "lr", "warmup", "ema", "grad_clip", "checkpoint_every",
     "log_every", "constant_time_prob", "context_prob", "tokenizer", "decoder_only", "resume", "data_seed",
-    "clips", "workers", "shard_clips", "loss",
+    "clips", "workers", "shard_clips", "context_cache", "loss",
 )
 FLAGS = {name: "--" + name.replace("_", "-") for name in _OPTIONS} | {"ranges": "RANGES", "data": "DATA"}
 COMMAND_FLAGS = {"eval": {"data": "--data"}}  # where one command spells a parameter its own way
@@ -48,6 +48,7 @@ Temperature = Annotated[float, typer.Option("--temperature", rich_help_panel=SAM
 Fps = Annotated[Optional[float], typer.Option("--fps", rich_help_panel=OUTPUT, help="Output frame rate. Default: the input's (extend, infill) or the model's (generate).")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 Precision = Annotated[str, typer.Option("--precision", help="auto (what runs fast: fp32 with TF32 matmuls on CUDA for models under 100M parameters, else bf16 autocast where the device has fast bf16), bf16 or fp32.")]
+ContextCache = Annotated[str, typer.Option("--context-cache", rich_help_panel=SAMPLING, help="When a window's context keys and values are computed once and reused by its later steps: exact (block-causal models, where reuse changes nothing), frozen (every model; for a bidirectional one an approximation, about 0.6x the time at 8 steps) or off.")]
 CompileNetwork = Annotated[bool, typer.Option("--compile", help="Run the network through torch.compile: on CUDA as CUDA graphs, worth it for long videos; on a CPU it compiles for minutes and gains little.")]
 Json = Annotated[bool, typer.Option("--json", rich_help_panel=OUTPUT, help="Print one JSON summary to stdout (no progress, no logs).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", rich_help_panel=OUTPUT, help="No progress and no logs.")]
