@@ -20,7 +20,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 CARD_START, CARD_END = "<!-- card:start -->", "<!-- card:end -->"
 FACTS = ("parameters", "dataset", "frames", "clips", "window", "steps", "batch_size", "lr", "ema", "seed", "precision",
-         "hardware", "wall_seconds", "final_loss", "decoder_only_from", "storage")
+         "hardware", "wall_seconds", "final_loss", "decoder_only_from", "loss", "reconstruction_psnr", "storage")
 
 COMMANDS = {
     "eval": ("for s in tokenizer continuation horizon infill; do OMP_NUM_THREADS=1 maskflow eval --suite $s --json > eval_$s.json; done; "

@@ -26,7 +26,7 @@ from .errors import ConfigError, InvalidArgumentError
 from .runtime import resolve_device
 from .tokenizer import PRESETS as TOKENIZER_PRESETS
 from .tokenizer import FrameTokenizer, TokenizerConfig
-from .training import FitResult, TokenizerTask, TrainConfig, TransformerTask, code_centroids, fit, make_output_dir, pretokenize
+from .training import RECONSTRUCTION_LOSSES, FitResult, TokenizerTask, TrainConfig, TransformerTask, code_centroids, fit, make_output_dir, pretokenize
 from .transformer import PRESETS as TRANSFORMER_PRESETS
 from .transformer import MaskFlowTransformer, TransformerConfig
 from .video_io import FrameFormat
@@ -71,13 +71,17 @@ def _probability(name: str, value: float) -> None:
 
 
 def train_tokenizer(data: str, output: str | Path, train: TrainConfig, *, preset: str = "base", size: int = 64,
-                    channels: int = 1, decoder_only: str | None = None, device: str = "auto", resume: bool = False,
-                    on_log: OnLog = None) -> FitResult:
+                    channels: int = 1, decoder_only: str | None = None, loss: str = "l1+mse", device: str = "auto",
+                    resume: bool = False, on_log: OnLog = None) -> FitResult:
     """Train the frame tokenizer (conv autoencoder + FSQ) on ``data`` (a clips file or a folder of
     videos); writes ``output/tokenizer.safetensors``.
 
     ``decoder_only``: weights holding a tokenizer to start from; only its decoder trains, so its
-    encoder and every token stay as they are. ``on_log(record)`` gets every logged metrics record."""
+    encoder and every token stay as they are. ``loss``: the reconstruction loss, one of
+    ``training.RECONSTRUCTION_LOSSES`` ("l1+mse", or "mse" for the best PSNR); the weights' metadata
+    records it. ``on_log(record)`` gets every logged metrics record."""
+    if loss not in RECONSTRUCTION_LOSSES:
+        raise InvalidArgumentError("loss", loss, f"choose one of {', '.join(RECONSTRUCTION_LOSSES)}")
     make_output_dir(Path(output))  # before any data is read
     dev = resolve_device(device)
     torch.manual_seed(train.seed)
@@ -90,8 +94,8 @@ def train_tokenizer(data: str, output: str | Path, train: TrainConfig, *, preset
         model.encoder.requires_grad_(False)
         config = model.config
     clips = load_training_clips(data, 1, FrameFormat.of(config))
-    task = TokenizerTask(model.to(dev), clips, train.batch_size, dev)
-    info = {"dataset": _public_name(data), "frames": len(clips),
+    task = TokenizerTask(model.to(dev), clips, train.batch_size, dev, reconstruction_loss=loss)
+    info = {"dataset": _public_name(data), "frames": len(clips), "loss": loss,
             **({"decoder_only_from": _public_name(decoder_only)} if decoder_only else {})}
     return fit(task, train, Path(output), TOKENIZER_FILE, info, resume=resume, on_log=on_log)
 

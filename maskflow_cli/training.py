@@ -1,6 +1,7 @@
 """Training loops for the tokenizer and the transformer, sharing one ``fit`` loop.
 
-- tokenizer: per-frame reconstruction (L1 + MSE) through the FSQ bottleneck; reports PSNR.
+- tokenizer: per-frame reconstruction through the FSQ bottleneck, by L1 + MSE (the default) or MSE
+  alone (``RECONSTRUCTION_LOSSES``); reports PSNR.
 - transformer: the frame-level masking objective (objective.py) on tokens made once up front by
   the tokenizer (the ``encode`` path), so no step runs the tokenizer.
 
@@ -39,6 +40,9 @@ from .transformer import MaskFlowTransformer
 from .weights import save_weights
 
 CHECKPOINT = "checkpoint.pt"
+# The tokenizer's reconstruction losses. L1 pulls each pixel toward the median of what the tokens
+# leave open, MSE toward the mean: "mse" maximises PSNR (an MSE metric); "l1+mse" gives crisper edges.
+RECONSTRUCTION_LOSSES = ("l1+mse", "mse")
 METRICS = "metrics.jsonl"
 
 
@@ -95,10 +99,15 @@ class Task(Protocol):
 
 
 class TokenizerTask:
-    """Reconstruct random frames of the clips: L1 + MSE in [-1, 1] pixel space."""
+    """Reconstruct random frames of the clips in [-1, 1] pixel space; ``reconstruction_loss`` is one
+    of RECONSTRUCTION_LOSSES."""
 
-    def __init__(self, model: FrameTokenizer, clips: Tensor, batch_size: int, device: torch.device) -> None:
+    def __init__(self, model: FrameTokenizer, clips: Tensor, batch_size: int, device: torch.device,
+                 *, reconstruction_loss: str = "l1+mse") -> None:
+        if reconstruction_loss not in RECONSTRUCTION_LOSSES:
+            raise InvalidArgumentError("reconstruction_loss", reconstruction_loss, f"choose one of {', '.join(RECONSTRUCTION_LOSSES)}")
         self.model, self.device, self.batch_size = model, device, batch_size
+        self.reconstruction_loss = reconstruction_loss
         self.frames = rearrange(clips, "n t y x c -> (n t) y x c")  # [N*T,Y,X,C] uint8
 
     def loss(self, model: nn.Module, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]:
@@ -106,7 +115,7 @@ class TokenizerTask:
         x = rearrange(self.frames[index], "b y x c -> b c y x").to(self.device).float() / 127.5 - 1
         recon = model(x)  # the wrapped reconstruct pass (see _wrap)
         mse = F.mse_loss(recon.float(), x)
-        loss = F.l1_loss(recon.float(), x) + mse
+        loss = mse if self.reconstruction_loss == "mse" else F.l1_loss(recon.float(), x) + mse
         psnr = 10 * math.log10(4.0 / max(mse.item(), 1e-10))  # peak-to-peak 2 in [-1, 1]
         return loss, {"mse": mse.item(), "psnr": psnr}
 

@@ -112,7 +112,9 @@ def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
     try:
         with signals_deferred():  # no Ctrl-C between creating the temporary file and knowing its name
             tmp = create_partial(path)  # mode 0o666 minus umask, like any new file
+        mode = os.stat(tmp).st_mode & 0o777
         save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, mode)  # save_file makes the file anew, readable by its owner only
         os.replace(tmp, path)
     except BaseException:
         if tmp is not None:

@@ -36,6 +36,17 @@ def test_default_tokenizer_reconstructs_held_out_digits_above_the_floor():
     assert float(frame_psnr(recon[None], frames[None]).mean()) >= PSNR_FLOOR
 
 
+def test_default_tokenizer_states_its_reference_and_held_out_digits_pass_the_domain_check():
+    from maskflow_cli.domain import REFERENCE_KEY, check_domain
+
+    info = inspect_weights(None)["tokenizer"].info
+    assert PSNR_FLOOR <= info[REFERENCE_KEY] < 30  # measured by benchmarks/tokenizer_reference.py
+    clips = held_out_sequences(None, 8, 4, FrameFormat(64, 64, 1), seed=5)  # reserved test digits only
+    for clip in clips:
+        check = check_domain(load_tokenizer(None), info, clip, torch.device("cpu"))
+        assert check.reference == info[REFERENCE_KEY] and not check.out_of_domain, check
+
+
 def test_default_weights_continue_held_out_sequences_better_than_black_frames():
     pipe = MaskFlowPipeline.from_weights(None, device="cpu")
     clips = held_out_sequences(None, 20, 3, pipe.frame_format, seed=7)  # reserved test digits only

@@ -62,6 +62,21 @@ def test_tokenizer_training_improves_reconstruction(tmp_path):
     assert metrics[-1]["psnr"] > metrics[0]["psnr"] + 1.0
 
 
+def test_reconstruction_loss_mse_is_the_mse_alone():
+    tokenizer, _ = tiny_models()
+    clips = torch.from_numpy(moving_square_frames(16))[None]  # [1,16,32,32,1]
+    losses = {}
+    for name in ("l1+mse", "mse"):
+        task = TokenizerTask(tokenizer, clips, 8, torch.device("cpu"), reconstruction_loss=name)
+        loss, metrics = task.loss(lambda x: tokenizer.reconstruct(x), torch.Generator().manual_seed(3))
+        losses[name] = (loss.item(), metrics["mse"])
+    assert losses["mse"][0] == pytest.approx(losses["mse"][1], rel=1e-6)
+    assert losses["l1+mse"][1] == pytest.approx(losses["mse"][1], rel=1e-6)  # the same batch
+    assert losses["l1+mse"][0] > losses["mse"][0] + 0.05  # the L1 term on top
+    with pytest.raises(InvalidArgumentError, match="reconstruction_loss"):
+        TokenizerTask(tokenizer, clips, 8, torch.device("cpu"), reconstruction_loss="l2")
+
+
 def test_resume_after_an_interrupt_gives_the_same_weights(tmp_path):
     straight, broken = tmp_path / "straight", tmp_path / "broken"
     fit(transformer_task(), quick(), straight, "transformer.safetensors", {})
@@ -155,6 +170,8 @@ def test_train_rejects_bad_options(cli, tmp_path):
     assert result.code == 2 and "--steps" in result.err and len(result.err.strip().splitlines()) == 1
     result = cli("train", tmp_path / "none.safetensors", "-o", tmp_path / "mf", "--context-prob", 1.5)
     assert result.code == 2 and "--context-prob" in result.err and len(result.err.strip().splitlines()) == 1
+    result = cli("train-tokenizer", tmp_path / "none.safetensors", "-o", tmp_path / "tok", "--loss", "l2")
+    assert result.code == 2 and "--loss" in result.err and "mse" in result.err and len(result.err.strip().splitlines()) == 1
 
 
 def test_decoder_only_fine_tuning_keeps_every_token(cli, tmp_path):
@@ -162,7 +179,8 @@ def test_decoder_only_fine_tuning_keeps_every_token(cli, tmp_path):
     assert cli("data", "moving-mnist", data, "--sequences", 4, "--frames", 4, "--seed", 0, "--size", 32).code == 0
     common = ["--batch-size", 4, "--warmup", 1, "--log-every", 1, "--device", "cpu", "--precision", "fp32", "--ema", 0, "--json"]
     assert cli("train-tokenizer", data, "-o", tmp_path / "tok", "--preset", "tiny", "--size", 32, "--steps", 3, *common).code == 0
-    r = cli("train-tokenizer", data, "-o", tmp_path / "dec", "--decoder-only", tmp_path / "tok", "--steps", 8, "--lr", 3e-3, *common)
+    r = cli("train-tokenizer", data, "-o", tmp_path / "dec", "--decoder-only", tmp_path / "tok", "--steps", 8, "--lr", 3e-3,
+            "--loss", "mse", *common)
     assert r.code == 0, r.err
     before, after = (load_file(tmp_path / name / "tokenizer.safetensors") for name in ("tok", "dec"))
     encoder = [k for k in before if ".encoder." in f".{k}"]
@@ -174,7 +192,8 @@ def test_decoder_only_fine_tuning_keeps_every_token(cli, tmp_path):
     old, new = (load_tokenizer(str(tmp_path / name)) for name in ("tok", "dec"))
     assert torch.equal(old.encode(frames), new.encode(frames))
     info = inspect_weights(tmp_path / "dec")["tokenizer"].info  # names only: no path of the training machine
-    assert info["dataset"] == "mm.safetensors" and info["decoder_only_from"] == "tok"
+    assert info["dataset"] == "mm.safetensors" and info["decoder_only_from"] == "tok" and info["loss"] == "mse"
+    assert inspect_weights(tmp_path / "tok")["tokenizer"].info["loss"] == "l1+mse"
 
 
 def test_ema_warms_up_so_the_initial_weights_fade():

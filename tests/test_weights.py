@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import os
 import pickle
 import struct
 from pathlib import Path
@@ -27,6 +28,17 @@ def test_round_trip_rebuilds_identical_modules(tmp_path):
     assert torch.equal(transformer(tokens, t), tr2(tokens, t))
     frames = torch.randint(0, 256, (2, 32, 32, 1), dtype=torch.uint8)
     assert torch.equal(tokenizer.encode(frames), tok2.encode(frames))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_weights_get_the_mode_of_any_new_file(tmp_path, umask):
+    """0o666 minus the umask, as a plain open() would give: readable by others under umask 022."""
+    old = os.umask(umask)
+    try:
+        save_weights(tmp_path / "w.safetensors", {"tokenizer": tiny_models()[0]})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_bf16_storage_loads_as_float32(tmp_path):

@@ -16,7 +16,7 @@ _OPTIONS = (
     "fps", "output", "weights", "json", "overwrite", "suite", "plots", "split", "sequences", "size", "digits", "channels",
     "preset", "scheduler", "window", "attention", "batch_size", "lr", "warmup", "ema", "grad_clip", "checkpoint_every",
     "log_every", "constant_time_prob", "context_prob", "tokenizer", "decoder_only", "resume", "data_seed",
-    "clips", "workers", "shard_clips", "context_cache",
+    "clips", "workers", "shard_clips", "context_cache", "loss",
 )
 FLAGS = {name: "--" + name.replace("_", "-") for name in _OPTIONS} | {"ranges": "RANGES", "data": "DATA"}
 COMMAND_FLAGS = {"eval": {"data": "--data"}}  # where one command spells a parameter its own way
@@ -77,6 +77,7 @@ LogEvery = Annotated[int, typer.Option("--log-every", rich_help_panel=TRAINING, 
 Resume = Annotated[bool, typer.Option("--resume", rich_help_panel=TRAINING, help="Continue from the checkpoint in --output; with --steps at its step, export it without training.")]
 Compile = Annotated[bool, typer.Option("--compile", rich_help_panel=TRAINING, help="Use torch.compile.")]
 DecoderOnly = Annotated[Optional[str], typer.Option("--decoder-only", metavar="PATH", rich_help_panel=TRAINING, help="Fine-tune only the decoder of this tokenizer (weights as for --weights); its tokens stay the same.")]
+ReconstructionLoss = Annotated[str, typer.Option("--loss", rich_help_panel=TRAINING, help="Reconstruction loss: l1+mse (crisper edges) or mse (the best PSNR, e.g. to fine-tune a decoder with --decoder-only).")]
 TokenizerSource = Annotated[Optional[str], typer.Option("--tokenizer", "-t", metavar="PATH|hf://OWNER/REPO[@REV]", help="Weights holding the tokenizer to train on (as for --weights). Default: the installed weights.")]
 MODEL = "Model"
 TokenizerPreset = Annotated[str, typer.Option("--preset", rich_help_panel=MODEL, help="Tokenizer size: tiny (tests) or base (64x64 -> 8x8 tokens, vocabulary 1000).")]

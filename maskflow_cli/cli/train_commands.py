@@ -42,7 +42,7 @@ def train_tokenizer(
     checkpoint_every: opt.CheckpointEvery = 500, log_every: opt.LogEvery = 50, resume: opt.Resume = False,
     device: opt.Device = "auto", precision: opt.Precision = "auto", compile: opt.Compile = False,
     size: opt.FrameSize = 64, channels: opt.Channels = 1, decoder_only: opt.DecoderOnly = None,
-    json_: opt.Json = False, quiet: opt.Quiet = False,
+    loss: opt.ReconstructionLoss = "l1+mse", json_: opt.Json = False, quiet: opt.Quiet = False,
 ) -> None:
     """Train the frame tokenizer (conv autoencoder + FSQ) on DATA; writes DIR/tokenizer.safetensors.
 
@@ -54,12 +54,14 @@ def train_tokenizer(
       maskflow train-tokenizer mnist_train.safetensors -o runs/tok --steps 5000
 
       maskflow train-tokenizer mnist_train.safetensors -o runs/tok2 --decoder-only runs/tok --steps 2000
+
+      maskflow train-tokenizer mnist_train.safetensors -o runs/tok3 --decoder-only runs/tok --loss mse --lr 2e-4
     """
     reporter = Reporter(json_output=json_, quiet=quiet)
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema=ema, grad_clip=grad_clip, precision=precision,
                       seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, compile=compile)
     result = _progress(reporter, cfg.steps, TOKENIZER_FILE, lambda on_log: tokenizer_recipe(
-        data, output, cfg, preset=preset, size=size, channels=channels, decoder_only=decoder_only, device=device,
+        data, output, cfg, preset=preset, size=size, channels=channels, decoder_only=decoder_only, loss=loss, device=device,
         resume=resume, on_log=on_log))
     out = Path(output)
     reporter.result({"command": "train-tokenizer", "output": str(out / TOKENIZER_FILE), "steps": result.steps,
