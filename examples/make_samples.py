@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent))
     args = parser.parse_args()
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     pipe = MaskFlowPipeline.from_weights(args.weights)
     settings = window_settings(pipe.window, "ar")
     options = SamplingOptions(steps=args.steps, seed=args.seed)
