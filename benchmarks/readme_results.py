@@ -38,9 +38,9 @@ COMMANDS = {
                                "(stopped after 4 points)"),
     "next_frame_knowledge": "OMP_NUM_THREADS=1 python benchmarks/next_frame_knowledge.py --sequences 32 --out benchmarks/results/next_frame_knowledge.json",
     "frame_cost": "python benchmarks/frame_cost.py --weights weights --out benchmarks/results/frame_cost.json",
-    "generate_speedup": ('W=$PWD/weights; python benchmarks/compare.py --variant "before=709f1d4 -w $W" '
-                         '--variant "now_8_steps=HEAD -w $W --steps 8" --rounds 1 --out benchmarks/results/generate_speedup.json '
-                         '-- generate --frames 160 --seed 0 -o {out}.mkv'),
+    "generate_speedup": ('W=$PWD/weights; OMP_NUM_THREADS=1 python benchmarks/compare.py --variant "before=709f1d4 -w $W" '
+                         '--variant "now=HEAD -w $W" --variant "now_frozen=HEAD -w $W --context-cache frozen" --rounds 1 '
+                         '--out benchmarks/results/generate_speedup.json -- generate --frames 160 --seed 0 -o {out}.mkv'),
     "context_cache": ("OMP_NUM_THREADS=1 python benchmarks/context_cache.py --weights weights --sequences 32 --batch 8 --steps 8 "
                       "--out benchmarks/results/context_cache.json"),
     "levers": "OMP_NUM_THREADS=1 python benchmarks/levers.py --weights weights --out benchmarks/results/levers.json",
@@ -239,7 +239,8 @@ def render_context_cache(r: dict) -> list[str]:
 def render_generate_speedup(r: dict) -> list[str]:
     out = [f"### `maskflow generate` now against before (`{COMMANDS['generate_speedup']}`)", "",
            (f"Machine: {_machine(r['machine'])}. `{' '.join(r['command'])}`, each variant in its own process (start-up "
-            f"included), interleaved, {r['rounds']} rounds; medians, ratios per round."), ""]
+            f"included), interleaved, {r['rounds']} rounds; medians, ratios per round. Each revision runs at its own "
+            "default settings. On a shared machine read the CPU-time column: wall time also counts waiting for a core."), ""]
     rows = [[x["name"], x["commit"], " ".join(x["args"] + [f"{k}={v}" for k, v in x["env"].items()]) or "(defaults)",
              f"{x['median_wall_s']:.1f}", f"{x['median_cpu_s']:.1f}", f"{x['frames_per_s']:.2f}", f"{x['speedup_wall']:.2f}×",
              f"{x['speedup_cpu']:.2f}×"] for x in r["rows"]]
