@@ -27,7 +27,8 @@ COMMANDS = {
              "python benchmarks/merge_eval.py eval_*.json --label weights/ --out benchmarks/results/eval.json"),
     "long_horizon": "OMP_NUM_THREADS=1 python benchmarks/long_horizon.py --weights weights --frames 1600 --sequences 1 --out benchmarks/results/long_horizon.json",
     "eval_h100": "maskflow eval -w runs/C --suite continuation --suite infill --device cuda --json > eval_h100.json  # on one H100",
-    "window_speed": "python benchmarks/window_speed.py --weights weights --repeats 2 --out benchmarks/results/window_speed.json",
+    "window_speed": ("OMP_NUM_THREADS=1 python benchmarks/window_speed.py --weights weights --presets base --steps 8 --repeats 1 "
+                     "--out benchmarks/results/window_speed.json"),
     "length_scaling": "python benchmarks/length_scaling.py --out benchmarks/results/length_scaling.json",
     "samplers": "OMP_NUM_THREADS=1 python benchmarks/samplers.py --sequences 8 --batch 8 --out benchmarks/results/samplers.json",
     "timestep_feeding": "OMP_NUM_THREADS=1 python benchmarks/timestep_feeding.py --sequences 8 --batch 8 --out benchmarks/results/timestep_feeding.json",
@@ -153,7 +154,8 @@ def render_window_speed(r: dict) -> list[str]:
     out = [f"### Speed of one window (`{COMMANDS['window_speed']}`)", "", f"Machine: {_machine(r['machine'])}. Matmul peak: " + ", ".join(f"{ {'float32': 'fp32', 'bfloat16': 'bf16'}.get(k, k)} {v:.0f}" for k, v in p.items()) + " GFLOP/s.", ""]
     rows = [[x["model"], f"{x['parameters'] / 1e6:.1f}M", x["autocast"], f"{x['seconds_per_window']:.2f}", f"{x['ms_per_call']:.0f}", f"{x['gflop_per_call']:.1f}",
              f"{x['gflop_per_new_frame']:.0f}", f"{x['achieved_gflops']:.0f}", f"{100 * x['share_of_peak']:.0f}%"] for x in r["rows"]]
-    return out + _table(["model", "parameters", "precision", "s / 16-frame window (20 steps)", "ms / call", "GFLOP / call", "GFLOP / new frame", "GFLOP/s", "of peak"], rows) + [""]
+    first = r["rows"][0]
+    return out + _table(["model", "parameters", "precision", f"s / {first['frames']}-frame window ({first['steps']} steps)", "ms / call", "GFLOP / call", "GFLOP / new frame", "GFLOP/s", "of peak"], rows) + [""]
 
 
 def render_length_scaling(r: dict) -> list[str]:
