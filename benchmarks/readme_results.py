@@ -151,9 +151,12 @@ def render_eval_h100(r: dict, results: Path = RESULTS) -> list[str]:
 
 def render_window_speed(r: dict) -> list[str]:
     p = r["matmul_peak_gflops"]
-    out = [f"### Speed of one window (`{COMMANDS['window_speed']}`)", "", f"Machine: {_machine(r['machine'])}. Matmul peak: " + ", ".join(f"{ {'float32': 'fp32', 'bfloat16': 'bf16'}.get(k, k)} {v:.0f}" for k, v in p.items()) + " GFLOP/s.", ""]
+    out = [f"### Speed of one window (`{COMMANDS['window_speed']}`)", "",
+           f"Machine: {_machine(r['machine'])}. Square-matmul peak: " + ", ".join(f"{ {'float32': 'fp32', 'bfloat16': 'bf16'}.get(k, k)} {v:.1f}" for k, v in p.items()) +
+           " GFLOP/s. Where a precision's square matmul runs slower than the model does in it (bf16 on a CPU without bf16 instructions "
+           "falls back to a slow kernel), its share of peak is not shown.", ""]
     rows = [[x["model"], f"{x['parameters'] / 1e6:.1f}M", x["autocast"], f"{x['seconds_per_window']:.2f}", f"{x['ms_per_call']:.0f}", f"{x['gflop_per_call']:.1f}",
-             f"{x['gflop_per_new_frame']:.0f}", f"{x['achieved_gflops']:.0f}", f"{100 * x['share_of_peak']:.0f}%"] for x in r["rows"]]
+             f"{x['gflop_per_new_frame']:.0f}", f"{x['achieved_gflops']:.1f}", f"{100 * x['share_of_peak']:.0f}%" if x["share_of_peak"] <= 1 else "—"] for x in r["rows"]]
     first = r["rows"][0]
     return out + _table(["model", "parameters", "precision", f"s / {first['frames']}-frame window ({first['steps']} steps)", "ms / call", "GFLOP / call", "GFLOP / new frame", "GFLOP/s", "of peak"], rows) + [""]
 
