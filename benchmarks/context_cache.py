@@ -24,7 +24,7 @@ import torch
 
 from common import machine_facts, test_clips
 
-from maskflow_cli.engine import SamplingOptions
+from maskflow_cli.engine import DEFAULT_STEPS, SamplingOptions
 from maskflow_cli.evaluation import FUTURE, GIVEN, frame_mse, sample_videos, summarize
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import plan_extend, window_settings
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--weights", default=None)
     parser.add_argument("--sequences", type=int, default=32)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=None, help="MGM steps (default: the library's)")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="MGM steps")
     parser.add_argument("--context", type=int, default=None, help="ar context (default: the library's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="context_cache.json")
@@ -45,7 +45,7 @@ def main() -> None:
 
     pipes = {mode: MaskFlowPipeline.from_weights(args.weights, context_cache=mode) for mode in MODES}
     first = pipes[MODES[0]]
-    options = SamplingOptions(seed=args.seed) if args.steps is None else SamplingOptions(steps=args.steps, seed=args.seed)
+    options = SamplingOptions(steps=args.steps, seed=args.seed)
     settings = window_settings(first.window, context=args.context)
     plan = plan_extend(GIVEN, FUTURE, settings)
     clips = test_clips(first, GIVEN + FUTURE, args.sequences)

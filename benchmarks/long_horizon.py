@@ -20,7 +20,7 @@ from pathlib import Path
 
 from common import machine_facts
 
-from maskflow_cli.engine import SamplingOptions
+from maskflow_cli.engine import DEFAULT_STEPS, SamplingOptions
 from maskflow_cli.evaluation import held_out_sequences, horizon_suite
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import window_settings
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--weights", default=None)
     parser.add_argument("--frames", type=int, default=1600)
     parser.add_argument("--sequences", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=None, help="MGM steps (default: the library's)")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="MGM steps")
     parser.add_argument("--context", type=int, default=None, help="ar context (default: the library's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-seed", type=int, default=1235, help="as the eval's horizon suite")
@@ -56,7 +56,7 @@ def main() -> None:
 
     pipe = MaskFlowPipeline.from_weights(args.weights)
     settings = window_settings(pipe.window, context=args.context)
-    options = SamplingOptions(seed=args.seed) if args.steps is None else SamplingOptions(steps=args.steps, seed=args.seed)
+    options = SamplingOptions(steps=args.steps, seed=args.seed)
     real = held_out_sequences(None, args.frames, args.sequences, pipe.frame_format, args.data_seed)
     started = time.perf_counter()
     horizon = horizon_suite(pipe, real, settings, options, batch=args.sequences)

@@ -26,7 +26,7 @@ from torch import Tensor
 from .engine import SamplingOptions, roll_out
 from .errors import InvalidArgumentError, WeightsError
 from .planner import Plan, WindowSettings, parse_ranges, plan_extend, plan_generate, plan_infill
-from .runtime import PRECISIONS, ModelDenoiser, autocast_dtype, check_context_cache, decode_tokens, encode_frames, parameter_count, resolve_device
+from .runtime import DEFAULT_CONTEXT_CACHE, PRECISIONS, ModelDenoiser, autocast_dtype, check_context_cache, decode_tokens, encode_frames, parameter_count, resolve_device
 from .sampling import Callback
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
@@ -52,7 +52,7 @@ class MaskFlowPipeline:
         autocast_dtype: torch.dtype | None,
         fps: Fraction = DEFAULT_FPS,
         compile: bool = False,
-        context_cache: str = "exact",
+        context_cache: str = DEFAULT_CONTEXT_CACHE,
     ) -> None:
         self.tokenizer, self.transformer = tokenizer, transformer
         self.device, self.autocast_dtype, self.fps, self.compile = device, autocast_dtype, fps, compile
@@ -60,7 +60,7 @@ class MaskFlowPipeline:
 
     @classmethod
     def from_weights(cls, source: str | None = None, *, device: str = "auto", precision: str = "auto",
-                     compile: bool = False, context_cache: str = "exact") -> "MaskFlowPipeline":
+                     compile: bool = False, context_cache: str = DEFAULT_CONTEXT_CACHE) -> "MaskFlowPipeline":
         """Load weights (see weights.py for what ``source`` may be) onto a device.
 
         ``compile``: run the network through ``torch.compile`` (see ``runtime.ModelDenoiser``): on CUDA

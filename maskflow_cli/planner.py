@@ -75,9 +75,6 @@ class WindowSettings:
     stride: int  # ar: new frames kept from each window
 
 
-DEFAULT_CONTEXT_TEXT = "3/8 of the window, rounded down (6 of 16 frames)"  # default_context, as --help says it
-
-
 def default_context(window: int) -> int:
     """ar mode's context when none is given: 3/8 of the window W, at least 1.
 
@@ -85,6 +82,9 @@ def default_context(window: int) -> int:
     held-out sequences as well as 8 and context 4 clearly worse, and the shorter context leaves more
     new frames to each window (fewer windows for the same video)."""
     return max(1, 3 * window // 8)
+
+
+DEFAULT_CONTEXT_TEXT = f"3/8 of the window, rounded down ({default_context(16)} of 16 frames)"  # as --help says it
 
 
 def window_settings(window: int, mode: str = "ar", context: int | None = None, stride: int | None = None) -> WindowSettings:

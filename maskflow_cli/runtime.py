@@ -99,6 +99,7 @@ def model_scheduler(config) -> Scheduler:
 
 
 CONTEXT_CACHES = ("exact", "frozen", "off")
+DEFAULT_CONTEXT_CACHE = "exact"  # changes no result: an approximation is opt-in
 
 
 def check_context_cache(context_cache: str) -> None:
@@ -127,7 +128,7 @@ class ModelDenoiser:
     CUDA in "reduce-overhead" mode, i.e. as CUDA graphs), the wanted logits picked afterwards; no
     context cache then. ``compile_backend`` is for tests ("eager")."""
 
-    def __init__(self, model: nn.Module, autocast_dtype: torch.dtype | None, *, context_cache: str = "exact",
+    def __init__(self, model: nn.Module, autocast_dtype: torch.dtype | None, *, context_cache: str = DEFAULT_CONTEXT_CACHE,
                  compile: bool = False, compile_backend: str = "inductor") -> None:
         check_context_cache(context_cache)
         self.model, self.autocast_dtype = model, autocast_dtype

@@ -12,6 +12,7 @@ from .. import token_files
 from ..domain import check_domain
 from ..errors import InvalidArgumentError, MaskflowError
 from ..engine import DEFAULT_STEPS, DEFAULT_TEMPERATURE, SamplingOptions
+from ..runtime import DEFAULT_CONTEXT_CACHE
 from ..pipeline import DEFAULT_FPS, MaskFlowPipeline
 from ..planner import Plan, check_frame_count, check_ranges, parse_ranges, plan_extend, plan_generate, plan_infill, window_settings
 from ..video_io import FrameFormat, InputLimits, Video, check_not_input, check_output, open_video, open_writer
@@ -163,7 +164,7 @@ def generate(
     output: opt.Output = None, frames: opt.Frames = 16, weights: opt.Weights = None, mode: opt.Mode = "ar",
     sampler: opt.Sampler = "mgm", steps: opt.Steps = DEFAULT_STEPS, context: opt.Context = None, stride: opt.Stride = None,
     seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = DEFAULT_TEMPERATURE, fps: opt.Fps = None, device: opt.Device = "auto", precision: opt.Precision = "auto",
-    compile_: opt.CompileNetwork = False, context_cache: opt.ContextCache = "exact", json_: opt.Json = False, quiet: opt.Quiet = False, overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
+    compile_: opt.CompileNetwork = False, context_cache: opt.ContextCache = DEFAULT_CONTEXT_CACHE, json_: opt.Json = False, quiet: opt.Quiet = False, overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
 ) -> None:
     """Generate a video from nothing.
 
@@ -189,7 +190,7 @@ def extend(
     input: opt.Input, output: opt.Output = None, frames: opt.Frames = 16, weights: opt.Weights = None,
     mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = DEFAULT_STEPS, context: opt.Context = None,
     stride: opt.Stride = None, seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = DEFAULT_TEMPERATURE, fps: opt.Fps = None, device: opt.Device = "auto",
-    precision: opt.Precision = "auto", compile_: opt.CompileNetwork = False, context_cache: opt.ContextCache = "exact", json_: opt.Json = False, quiet: opt.Quiet = False,
+    precision: opt.Precision = "auto", compile_: opt.CompileNetwork = False, context_cache: opt.ContextCache = DEFAULT_CONTEXT_CACHE, json_: opt.Json = False, quiet: opt.Quiet = False,
     overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
 ) -> None:
     """Continue a video by --frames new frames (the output holds the input's frames, then the new ones).
@@ -222,7 +223,7 @@ def infill(
     input: opt.Input, ranges: opt.Ranges, output: opt.Output = None, weights: opt.Weights = None,
     mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = DEFAULT_STEPS, context: opt.Context = None,
     stride: opt.Stride = None, seed: opt.Seed = None, noise: opt.Noise = None, temperature: opt.Temperature = DEFAULT_TEMPERATURE, fps: opt.Fps = None, device: opt.Device = "auto",
-    precision: opt.Precision = "auto", compile_: opt.CompileNetwork = False, context_cache: opt.ContextCache = "exact", json_: opt.Json = False, quiet: opt.Quiet = False,
+    precision: opt.Precision = "auto", compile_: opt.CompileNetwork = False, context_cache: opt.ContextCache = DEFAULT_CONTEXT_CACHE, json_: opt.Json = False, quiet: opt.Quiet = False,
     overwrite: opt.Overwrite = False, dry_run: opt.DryRun = False,
 ) -> None:
     """Regenerate frame ranges of a video from the frames on both sides of each.

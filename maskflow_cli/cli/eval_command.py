@@ -15,7 +15,7 @@ from ..errors import InvalidArgumentError
 from ..evaluation import SIZES, SUITES, evaluate
 from ..engine import DEFAULT_STEPS, DEFAULT_TEMPERATURE, SamplingOptions
 from ..pipeline import MaskFlowPipeline
-from ..runtime import resolve_device
+from ..runtime import DEFAULT_CONTEXT_CACHE, resolve_device
 from ..planner import window_settings
 from ..weights import inspect_weights, load_tokenizer
 from . import options as opt
@@ -33,7 +33,7 @@ def eval_(
     weights: opt.Weights = None, data: EvalData = None, quick: Quick = False, suite: Suite = None,
     mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = DEFAULT_STEPS, context: opt.Context = None,
     stride: opt.Stride = None, seed: EvalSeed = 0, noise: opt.Noise = None, temperature: opt.Temperature = DEFAULT_TEMPERATURE, data_seed: DataSeed = 1234, device: opt.Device = "auto",
-    precision: opt.Precision = "auto", context_cache: opt.ContextCache = "exact", json_: opt.Json = False, quiet: opt.Quiet = False,
+    precision: opt.Precision = "auto", context_cache: opt.ContextCache = DEFAULT_CONTEXT_CACHE, json_: opt.Json = False, quiet: opt.Quiet = False,
     plots: Plots = None,
 ) -> None:
     """Measure a set of weights: tokenizer reconstruction, 10 -> 10 continuation, long-horizon drift, infill.
