@@ -25,7 +25,7 @@ from torch import Tensor
 from .errors import InvalidArgumentError
 from .planner import Plan, Window
 from .runtime import ModelDenoiser
-from .sampling import SAMPLERS, Callback
+from .sampling import SAMPLERS, Callback, SamplerState
 
 MAX_STEPS = 10_000
 # The defaults, chosen by measurement on the shipped weights (benchmarks/sampler_tuning.py; README Results):
@@ -94,13 +94,14 @@ def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed
     ``context_tokens(frames)`` gives the tokens of given (input) frames the first time a window
     needs them as context; frames made by earlier windows come from those windows. One generator
     seeded with ``seed`` drives every window, so the same plan, options and seed give the same
-    tokens. ``callback(step)`` is called after every sampler step; ``denoiser.calls`` counts the
+    tokens. ``callback(state)`` is called after every sampler step with the window's
+    :class:`~sampling.SamplerState` (its ``window`` the window's index in the plan); ``denoiser.calls`` counts the
     network calls (shared by the batch)."""
     sampler, extra = SAMPLERS[options.sampler], options.sampler_options()
     generator = torch.Generator(denoiser.device).manual_seed(seed)
     height, width = denoiser.grid
     tokens: dict[int, Tensor] = {}  # frame -> long [B,H,W], for frames usable as context
-    for window in plan.windows:
+    for index, window in enumerate(plan.windows):
         missing = [i for i in window.context if i not in tokens]
         if missing:
             tokens.update(zip(missing, context_tokens(missing).unbind(1)))
@@ -112,7 +113,14 @@ def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed
         denoiser.start_window()
         with torch.inference_mode():
             out = sampler(denoiser, x.to(denoiser.device), known.to(denoiser.device), steps=options.steps,
-                          scheduler=denoiser.scheduler, generator=generator, callback=callback, **extra).cpu()  # [B,T,H,W]
+                          scheduler=denoiser.scheduler, generator=generator, callback=_in_window(callback, index), **extra).cpu()  # [B,T,H,W]
         kept = out[:, [i - window.start for i in window.keep]]  # [B,K,H,W]
         tokens.update(zip(window.keep, kept.unbind(1)))
         yield window, kept
+
+
+def _in_window(callback: Callback, index: int) -> Callback:
+    """``callback`` with each state marked as the state of window ``index``."""
+    if callback is None:
+        return None
+    return lambda state: callback(replace(state, window=index))

@@ -117,8 +117,9 @@ class MaskFlowPipeline:
     def run(self, plan: Plan, video: Tensor | None, options: SamplingOptions, callback: Callback = None) -> "Run":
         """Execute a plan: sample its windows in order and hand out the output video in order.
 
-        ``video`` holds the input frames the plan's ``given`` runs refer to. ``callback(step)`` is
-        called after every sampler step. ``options.seed`` None draws a fresh seed (``Run.seed``).
+        ``video`` holds the input frames the plan's ``given`` runs refer to. ``callback(state)`` is
+        called after every sampler step with a ``sampling.SamplerState`` (window index, step, the
+        window's tokens so far), e.g. to render the sampling chain. ``options.seed`` None draws a fresh seed (``Run.seed``).
         """
         return Run(self, plan, video, options.resolved(), callback)
 

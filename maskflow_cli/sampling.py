@@ -12,7 +12,8 @@ Every sampler has the same signature::
 - ``tokens``: long [B,T,H,W]; values at unknown positions are ignored (they start masked)
 - ``known``: bool [B,T,H,W]; True where the token is given and must not change
 - ``steps``: the step budget K; ``scheduler``: the κ scheduler of the model (schedules.py)
-- ``callback(step)``: called after each of the K steps (for progress displays)
+- ``callback(state)``: called after each of the K steps with a :class:`SamplerState` (the step, the
+  window's tokens so far, which are committed), for progress displays and sampling-chain videos
 - ``temperature``: tokens are drawn from softmax(logits / temperature) (1: as predicted)
 - ``own``: options of one sampler only (MGM's ``noise``); ``engine.SamplingOptions`` carries them
 The result is long [B,T,H,W] with no mask token left and ``result[known] == tokens[known]``.
@@ -27,6 +28,7 @@ index), and for FM whether any token unmasks (which decides whether to call the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Optional, Protocol
 
 import torch
@@ -41,7 +43,27 @@ class Denoiser(Protocol):
     def __call__(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor) -> Tensor: ...
 
 
-Callback = Optional[Callable[[int], None]]
+@dataclass(frozen=True)
+class SamplerState:
+    """What a sampler's callback sees after step ``step`` (0-based) of ``steps``.
+
+    ``tokens`` is the window as it stands, long [B,T,H,W], with ``mask_id`` where nothing is committed
+    yet; it is the sampler's own tensor, to read (copy it to keep it), not to change. ``window`` is the
+    index of the window in its plan when the engine runs one (``engine.roll_out``), else 0."""
+
+    step: int
+    steps: int
+    tokens: Tensor  # long [B,T,H,W]
+    mask_id: int
+    window: int = 0
+
+    @property
+    def committed(self) -> Tensor:
+        """bool [B,T,H,W]: the positions whose token is final (the context included)."""
+        return self.tokens != self.mask_id
+
+
+Callback = Optional[Callable[[SamplerState], None]]
 MGM_NOISE = 4.5  # MGM's default Gumbel noise scale (chosen by benchmarks/sampler_tuning.py)
 
 
@@ -97,7 +119,7 @@ def sample_mgm(
         if max(s[k] for s in schedules) > 0:
             x = _commit_confident(denoiser, x, context, counts[k], scheduler, generator, noise * (1 - (k + 1) / steps) if anneal else noise, temperature)
         if callback is not None:
-            callback(k)
+            callback(SamplerState(k, steps, x, mask_id))
     assert not bool((x == mask_id).any()), "MGM left masked tokens"
     return x
 
@@ -155,7 +177,7 @@ def sample_fm(
             drawn = (torch.log_softmax(_tempered(logits, temperature), -1) + gumbel(logits.shape, generator, x.device)).argmax(-1)  # [U]
             x = x.masked_scatter(unmask, drawn)
         if callback is not None:
-            callback(k)
+            callback(SamplerState(k, steps, x, mask_id))
     assert not bool((x == mask_id).any()), "FM left masked tokens"
     return x
 

@@ -15,7 +15,7 @@ import torch
 from rich.console import Console
 
 from maskflow_cli import __version__
-from maskflow_cli.cli import commands
+from maskflow_cli.cli import steps
 from maskflow_cli.cli.report import Reporter
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.domain import FLOOR_DB, MARGIN_DB, check_domain
@@ -102,11 +102,11 @@ def test_dry_run_ends_with_a_summary_line_and_shows_a_both_sided_plan(cli, weigh
 def test_reading_shows_a_frame_counter_on_a_terminal(clip_mkv):
     buffer = io.StringIO()
     reporter = Reporter(console=Console(file=buffer, force_terminal=True, width=100))
-    video = commands._read_input(reporter, str(clip_mkv), FrameFormat(32, 32, 1))
+    video = steps.read_input(reporter, str(clip_mkv), FrameFormat(32, 32, 1))
     assert video.frames.shape == (20, 32, 32, 1) and "read" in reporter.timings
     assert "reading" in buffer.getvalue() and "20/?" in buffer.getvalue()  # FFV1 in Matroska states no frame count
     silent = io.StringIO()
-    commands._read_input(Reporter(console=Console(file=silent, force_terminal=False)), str(clip_mkv), FrameFormat(32, 32, 1))
+    steps.read_input(Reporter(console=Console(file=silent, force_terminal=False)), str(clip_mkv), FrameFormat(32, 32, 1))
     assert silent.getvalue() == ""  # no progress off a terminal
 
 

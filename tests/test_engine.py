@@ -113,3 +113,14 @@ def test_eval_reports_sampler_options_it_was_given(cli, weights_dir):
     assert r.code == 0, r.err
     section = json.loads(r.out)["continuation"]
     assert section["noise"] == 1.5 and section["temperature"] == 0.5
+
+
+def test_callback_states_name_their_window(weights_dir):
+    """The engine marks each sampler state with its window's index in the plan, in order."""
+    pipe = MaskFlowPipeline.from_weights(str(weights_dir), device="cpu")
+    settings = window_settings(pipe.window, "ar", 2, 2)
+    seen = []
+    run = pipe.generate(9, settings, SamplingOptions("mgm", 3, seed=1), callback=lambda s: seen.append((s.window, s.step)))
+    windows = len(run.plan.windows)
+    list(run)
+    assert windows > 1 and seen == [(w, k) for w in range(windows) for k in range(3)]

@@ -128,3 +128,19 @@ def test_gumbel_noise_is_finite_and_standard():
     g = gumbel(torch.Size([200_000]), torch.Generator().manual_seed(0), torch.device("cpu"))
     assert torch.isfinite(g).all()
     assert abs(float(g.mean()) - 0.5772) < 0.02 and abs(float(g.std()) - 1.2825) < 0.02
+
+
+@pytest.mark.parametrize("name", ["mgm", "fm"])
+def test_callback_sees_each_step_with_the_window_as_it_stands(name):
+    """callback(state): one call per step, tokens committed only grow, the last state is the result."""
+    _, model = tiny_models()
+    tokens, known = window()
+    states = []
+    with torch.inference_mode():
+        out = SAMPLERS[name](CountingDenoiser(model), tokens, known, steps=5, scheduler=SCHEDULERS["sigmoid"],
+                             generator=torch.Generator().manual_seed(2), callback=lambda s: states.append((s.step, s.steps, s.tokens.clone(), s.committed.clone())))
+    assert [s[0] for s in states] == list(range(5)) and {s[1] for s in states} == {5}
+    for (_, _, before, done_before), (_, _, after, done_after) in zip(states, states[1:]):
+        assert bool((done_after | ~done_before).all())  # nothing committed is taken back
+        assert torch.equal(after[done_before], before[done_before])
+    assert bool(states[0][3][known].all()) and torch.equal(states[-1][2], out) and bool(states[-1][3].all())

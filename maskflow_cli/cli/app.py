@@ -10,7 +10,7 @@ import torch
 import typer
 
 from .. import __version__
-from . import commands, eval_command, train_commands
+from . import codec_commands, commands, eval_command, info_command, train_commands
 from .data_commands import data_app
 from .help_format import Command, Group
 
@@ -28,9 +28,9 @@ EPILOG = ("Results go to stdout or the output file; one summary line to stderr (
 app.command(cls=Command, epilog=EPILOG)(commands.generate)
 app.command(cls=Command)(commands.extend)
 app.command(cls=Command)(commands.infill)
-app.command(cls=Command)(commands.encode)
-app.command(cls=Command)(commands.decode)
-app.command(cls=Command)(commands.info)
+app.command(cls=Command)(codec_commands.encode)
+app.command(cls=Command)(codec_commands.decode)
+app.command(cls=Command)(info_command.info)
 app.command(cls=Command, name="eval")(eval_command.eval_)
 app.command(cls=Command, name="train-tokenizer")(train_commands.train_tokenizer)
 app.command(cls=Command)(train_commands.train)

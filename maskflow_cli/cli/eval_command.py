@@ -13,28 +13,22 @@ from rich.table import Table
 
 from ..errors import InvalidArgumentError
 from ..evaluation import SIZES, SUITES, evaluate
-from ..engine import DEFAULT_STEPS, DEFAULT_TEMPERATURE, SamplingOptions
-from ..pipeline import MaskFlowPipeline
-from ..runtime import DEFAULT_CONTEXT_CACHE, resolve_device
-from ..planner import window_settings
+from ..runtime import resolve_device
 from ..weights import inspect_weights, load_tokenizer
 from . import options as opt
-from .report import Reporter
+from .groups import ReportGroup, SamplingGroup, command
 
 EvalData = Annotated[Optional[str], typer.Option("--data", metavar="PATH", help="A clips file, a folder of clips shards (maskflow data maze) or a folder of videos to test on. Default: Moving MNIST made from the reserved test digits (needs maskflow[data]).")]
 Quick = Annotated[bool, typer.Option("--quick", help="A small run (about a minute on two cores) instead of the full size.")]
 Suite = Annotated[Optional[list[str]], typer.Option("--suite", metavar="NAME", help=f"Run only these suites ({', '.join(SUITES)}); repeat the option for several. Default: all.")]
 DataSeed = Annotated[int, typer.Option("--data-seed", help="Seed of the Moving MNIST test sequences.")]
-EvalSeed = Annotated[int, typer.Option("--seed", rich_help_panel=opt.SAMPLING, help="Sampling seed.")]
 Plots = Annotated[Optional[str], typer.Option("--plots", metavar="DIR", rich_help_panel=opt.OUTPUT, help="Also write PNG plots into DIR (needs maskflow[plot]).")]
 
 
+@command
 def eval_(
-    weights: opt.Weights = None, data: EvalData = None, quick: Quick = False, suite: Suite = None,
-    mode: opt.Mode = "ar", sampler: opt.Sampler = "mgm", steps: opt.Steps = DEFAULT_STEPS, context: opt.Context = None,
-    stride: opt.Stride = None, seed: EvalSeed = 0, noise: opt.Noise = None, temperature: opt.Temperature = DEFAULT_TEMPERATURE, data_seed: DataSeed = 1234, device: opt.Device = "auto",
-    precision: opt.Precision = "auto", context_cache: opt.ContextCache = DEFAULT_CONTEXT_CACHE, json_: opt.Json = False, quiet: opt.Quiet = False,
-    plots: Plots = None,
+    data: EvalData = None, quick: Quick = False, suite: Suite = None, data_seed: DataSeed = 1234, plots: Plots = None,
+    run: SamplingGroup = SamplingGroup(seed=0), report: ReportGroup = ReportGroup(),
 ) -> None:
     """Measure a set of weights: tokenizer reconstruction, 10 -> 10 continuation, long-horizon drift, infill.
 
@@ -53,24 +47,24 @@ def eval_(
     for name in suites:
         if name not in SUITES:
             raise InvalidArgumentError("suite", name, f"choose from {', '.join(SUITES)}")
-    options = SamplingOptions(sampler=sampler, steps=steps, seed=seed, noise=noise, temperature=temperature)
+    options = run.sampling_options()
     if plots is not None:
         _check_plotting()
-    reporter = Reporter(json_output=json_, quiet=quiet)
-    dev = resolve_device(device)
-    if "transformer" in inspect_weights(weights):
-        pipe = MaskFlowPipeline.from_weights(weights, device=device, precision=precision, context_cache=context_cache)
-        tokenizer, settings = pipe.tokenizer, window_settings(pipe.window, mode, context, stride)
+    reporter = report.reporter()
+    dev = resolve_device(run.device)
+    if "transformer" in inspect_weights(run.weights):
+        pipe = run.load_pipeline()
+        tokenizer, settings = pipe.tokenizer, run.window_settings(pipe.window)
     else:
-        pipe, settings, tokenizer = None, None, load_tokenizer(weights).to(dev)
+        pipe, settings, tokenizer = None, None, load_tokenizer(run.weights).to(dev)
     result = evaluate(pipe, tokenizer, dev, data=data, size=SIZES["quick" if quick else "full"], suites=suites,
                       settings=settings, options=options, data_seed=data_seed, log=reporter.log)
-    result = {"weights": weights or "(installed)", "device": str(dev), "context_cache": context_cache, "seconds": reporter.seconds(), **result}
+    result = {"weights": run.weights or "(installed)", "device": str(dev), "context_cache": run.context_cache, "seconds": reporter.seconds(), **result}
     if plots is not None:
         from ..plots import write_eval_plots
 
         result["plots"] = [str(p) for p in write_eval_plots(result, Path(plots))]
-    if json_:
+    if report.json_:
         sys.stdout.write(json.dumps(result) + "\n")
     else:
         print_tables(result, Console())

@@ -2,7 +2,7 @@
 
 It turns every failure into one line on stderr and an exit code: library errors
 (MaskflowError.exit_code, their Python parameter names spelled as the command's flags by
-options.FLAGS), bad command-line syntax (2), SIGINT (130), SIGTERM (143), SIGHUP (129),
+the command's own declarations, options.flags_for), bad command-line syntax (2), SIGINT (130), SIGTERM (143), SIGHUP (129),
 SIGQUIT (131). The signal handlers are installed before the Typer app, torch and FFmpeg are
 imported, so a signal during start-up is answered the same way. Set MASKFLOW_DEBUG=1 to see
 tracebacks instead.
@@ -60,6 +60,17 @@ def _negative_range(message: str, argv: list[str]) -> InvalidArgumentError | Non
     return InvalidArgumentError("ranges", text, "frame numbers must not be negative; they are 0-based, e.g. 0:10 is the first ten frames")
 
 
+def _flags(argv: list[str]) -> dict[str, str] | None:
+    """The parameter -> flag table of the command ``argv`` runs; None (Python names) if the app
+    itself could not be imported."""
+    try:
+        from .app import app
+        from .options import flags_for
+    except Exception:
+        return None
+    return flags_for(app, argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get("MASKFLOW_DEBUG", "") not in ("", "0")
     previous = {sig: signal.signal(sig, _raise_stopped) for sig in STOP_SIGNALS}
@@ -79,8 +90,8 @@ def _run(argv: list[str] | None, debug: bool) -> int:
     try:
         from typer.exceptions import TyperException
 
-        from .options import flags_for  # before anything that can raise a MaskflowError
         from .app import app
+        from .options import flags_for
 
         try:
             result = app(args=argv, prog_name="maskflow", standalone_mode=False)
@@ -88,13 +99,13 @@ def _run(argv: list[str] | None, debug: bool) -> int:
             message = " ".join(error.format_message().split())
             negative = _negative_range(message, args)
             if negative is not None:
-                return _fail(negative.message(flags_for("infill")), negative.exit_code)
+                return _fail(negative.message(flags_for(app, ["infill"])), negative.exit_code)
             return _fail(message, error.exit_code) if message else error.exit_code  # empty: help was shown
         return result if isinstance(result, int) else 0
     except MaskflowError as error:
         if debug:
             raise
-        return _fail(error.message(flags_for(_command(args))), error.exit_code)
+        return _fail(error.message(_flags(args)), error.exit_code)
     except Exception as error:  # a bug: say so in one line, traceback only on request
         if debug:
             raise

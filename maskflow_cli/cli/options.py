@@ -1,4 +1,9 @@
-"""Option definitions shared by the commands, written once."""
+"""Option definitions shared by the commands, written once.
+
+Each is an ``Annotated`` type that carries its ``typer.Option`` (flags, help, help panel); commands
+and the option groups (groups.py) declare parameters with them. What the command line calls a
+Python parameter is read back from these declarations (``flags_for``), never kept by hand.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +13,6 @@ import typer
 
 from ..planner import DEFAULT_CONTEXT_TEXT
 from ..sampling import MGM_NOISE
-
-# ---- parameter names -> what the command line calls them -----------------------------------------
-# The library's errors name Python parameters; the error boundary (app.py) spells them as these.
-_OPTIONS = (
-    "steps", "sampler", "seed", "noise", "temperature", "device", "precision", "mode", "context", "stride", "frames",
-    "fps", "output", "weights", "json", "overwrite", "suite", "plots", "split", "sequences", "size", "digits", "channels",
-    "preset", "scheduler", "window", "attention", "batch_size", "lr", "warmup", "ema", "grad_clip", "checkpoint_every",
-    "log_every", "constant_time_prob", "context_prob", "tokenizer", "decoder_only", "resume", "data_seed",
-    "clips", "workers", "shard_clips", "context_cache", "loss",
-)
-FLAGS = {name: "--" + name.replace("_", "-") for name in _OPTIONS} | {"ranges": "RANGES", "data": "DATA"}
-COMMAND_FLAGS = {"eval": {"data": "--data"}}  # where one command spells a parameter its own way
-
-
-def flags_for(command: str | None) -> dict[str, str]:
-    """The parameter -> flag table of one command."""
-    return FLAGS | COMMAND_FLAGS.get(command or "", {})
-
 
 SAMPLING = "Sampling"
 OUTPUT = "Output"
@@ -45,7 +32,7 @@ Sampler = Annotated[str, typer.Option("--sampler", rich_help_panel=SAMPLING, hel
 Steps = Annotated[int, typer.Option("--steps", rich_help_panel=SAMPLING, help="Sampler steps per window (network calls per window).")]
 Context = Annotated[Optional[int], typer.Option("--context", rich_help_panel=SAMPLING, help=f"ar mode: known frames at the start of each window. Default: {DEFAULT_CONTEXT_TEXT}.")]
 Stride = Annotated[Optional[int], typer.Option("--stride", rich_help_panel=SAMPLING, help="ar mode: new frames kept from each window. Default: window − context.")]
-Seed = Annotated[Optional[int], typer.Option("--seed", rich_help_panel=SAMPLING, help="Random seed; the same seed on the same machine and device gives the same video. Default: a fresh one, reported with --json.")]
+Seed = Annotated[Optional[int], typer.Option("--seed", rich_help_panel=SAMPLING, help="Random seed; the same seed on the same machine and device gives the same video. Default: a fresh one, reported with --json (eval: 0).")]
 Noise = Annotated[Optional[float], typer.Option("--noise", rich_help_panel=SAMPLING, help=f"mgm only: scale of the Gumbel noise added to the confidence scores, annealed to 0 over the steps. Default: {MGM_NOISE:g}.")]
 Temperature = Annotated[float, typer.Option("--temperature", rich_help_panel=SAMPLING, help="Divide the predicted logits by this before drawing tokens: below 1 sharper, above 1 more varied.")]
 Fps = Annotated[Optional[float], typer.Option("--fps", rich_help_panel=OUTPUT, help="Output frame rate. Default: the input's (extend, infill) or the model's (generate).")]
@@ -95,3 +82,33 @@ CodeFeatures = Annotated[bool, typer.Option("--code-features", rich_help_panel=M
 BlockCausal = Annotated[bool, typer.Option("--block-causal", rich_help_panel=MODEL, help="Clean context frames attend to context frames only, so sampling computes their keys and values once per window (exactly the same result, about half the work per step with half a window of context). Train it with --context-prob, which makes such frames.")]
 CodeDigits = Annotated[bool, typer.Option("--code-digits", rich_help_panel=MODEL, help="Also embed and predict each code's FSQ digits, one small categorical per tokenizer channel, so a near miss still earns credit.")]
 ModelFps = Annotated[float, typer.Option("--fps", rich_help_panel=MODEL, help="Frame rate stored with the weights (generate's default).")]
+
+
+# ---- parameter names -> what the command line calls them -----------------------------------------
+
+
+def _spelling(param) -> str:
+    """How the command line writes a Click parameter: its first long flag, or an argument's name."""
+    if param.param_type_name == "argument":
+        return (param.metavar or param.name.upper()).removesuffix("...")
+    return next((o for o in param.opts if o.startswith("--")), param.opts[0])
+
+
+def flags_for(app: typer.Typer, argv: list[str]) -> dict[str, str]:
+    """The parameter -> flag table for the command ``argv`` runs: its own parameters, then (for a
+    name it lacks) any command's. The library's errors name Python parameters; the error boundary
+    (main.py) spells them with this table."""
+    root = typer.main.get_command(app)
+    every: dict[str, str] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for param in node.params:
+            every.setdefault(param.name, _spelling(param))
+        stack += list(getattr(node, "commands", {}).values())
+    node = root
+    for word in (w for w in argv if not w.startswith("-")):
+        if word not in getattr(node, "commands", {}):
+            break
+        node = node.commands[word]
+    return every | {param.name: _spelling(param) for param in node.params}

@@ -8,8 +8,8 @@ from pathlib import Path
 from ..recipes import TOKENIZER_FILE, TRANSFORMER_FILE
 from ..recipes import train_tokenizer as tokenizer_recipe
 from ..recipes import train_transformer as transformer_recipe
-from ..training import TrainConfig
 from . import options as opt
+from .groups import ReportGroup, TrainingGroup, TransformerShape, command
 from .report import Reporter
 
 
@@ -36,13 +36,11 @@ def _progress(reporter: Reporter, steps: int, name: str, recipe):
         return recipe(on_log)
 
 
+@command
 def train_tokenizer(
-    data: opt.Data, output: opt.OutDir, preset: opt.TokenizerPreset = "base", steps: opt.TrainSteps = 5000, batch_size: opt.BatchSize = 64,
-    lr: opt.Lr = 1e-3, warmup: opt.Warmup = 200, ema: opt.Ema = 0.999, grad_clip: opt.GradClip = 1.0, seed: opt.TrainSeed = 0,
-    checkpoint_every: opt.CheckpointEvery = 500, log_every: opt.LogEvery = 50, resume: opt.Resume = False,
-    device: opt.Device = "auto", precision: opt.Precision = "auto", compile: opt.Compile = False,
-    size: opt.FrameSize = 64, channels: opt.Channels = 1, decoder_only: opt.DecoderOnly = None,
-    loss: opt.ReconstructionLoss = "l1+mse", json_: opt.Json = False, quiet: opt.Quiet = False,
+    data: opt.Data, output: opt.OutDir, preset: opt.TokenizerPreset = "base", size: opt.FrameSize = 64, channels: opt.Channels = 1,
+    decoder_only: opt.DecoderOnly = None, loss: opt.ReconstructionLoss = "l1+mse",
+    training: TrainingGroup = TrainingGroup(steps=5000, batch_size=64, lr=1e-3, warmup=200), report: ReportGroup = ReportGroup(),
 ) -> None:
     """Train the frame tokenizer (conv autoencoder + FSQ) on DATA; writes DIR/tokenizer.safetensors.
 
@@ -57,12 +55,10 @@ def train_tokenizer(
 
       maskflow train-tokenizer mnist_train.safetensors -o runs/tok3 --decoder-only runs/tok --loss mse --lr 2e-4
     """
-    reporter = Reporter(json_output=json_, quiet=quiet)
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema=ema, grad_clip=grad_clip, precision=precision,
-                      seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, compile=compile)
+    reporter, cfg = report.reporter(), training.config()
     result = _progress(reporter, cfg.steps, TOKENIZER_FILE, lambda on_log: tokenizer_recipe(
-        data, output, cfg, preset=preset, size=size, channels=channels, decoder_only=decoder_only, loss=loss, device=device,
-        resume=resume, on_log=on_log))
+        data, output, cfg, preset=preset, size=size, channels=channels, decoder_only=decoder_only, loss=loss, device=training.device,
+        resume=training.resume, on_log=on_log))
     out = Path(output)
     reporter.result({"command": "train-tokenizer", "output": str(out / TOKENIZER_FILE), "steps": result.steps,
                      "final_loss": result.final_loss, "psnr": result.metrics.get("psnr"), "seconds": round(result.wall_seconds, 1)},
@@ -70,17 +66,11 @@ def train_tokenizer(
                     f"{result.wall_seconds:.1f} s")
 
 
+@command
 def train(
-    data: opt.Data, output: opt.OutDir, tokenizer: opt.TokenizerSource = None, preset: opt.TransformerPreset = "base",
-    window: opt.Window = 16, timestep_independent: opt.TimestepIndependent = False, attention: opt.Attention = "full",
-    scheduler: opt.Scheduler = "sigmoid", code_features: opt.CodeFeatures = False, code_digits: opt.CodeDigits = False,
-    block_causal: opt.BlockCausal = False,
-    snr_weighting: opt.SnrWeighting = False,
-    constant_time_prob: opt.ConstantTimeProb = 0.0, context_prob: opt.ContextProb = 0.0, fps: opt.ModelFps = 10.0,
-    steps: opt.TrainSteps = 20000, batch_size: opt.BatchSize = 32, lr: opt.Lr = 5e-4, warmup: opt.Warmup = 500,
-    ema: opt.Ema = 0.999, grad_clip: opt.GradClip = 1.0, seed: opt.TrainSeed = 0, checkpoint_every: opt.CheckpointEvery = 500,
-    log_every: opt.LogEvery = 50, resume: opt.Resume = False, device: opt.Device = "auto", precision: opt.Precision = "auto",
-    compile: opt.Compile = False, json_: opt.Json = False, quiet: opt.Quiet = False,
+    data: opt.Data, output: opt.OutDir, tokenizer: opt.TokenizerSource = None, model: TransformerShape = TransformerShape(),
+    snr_weighting: opt.SnrWeighting = False, constant_time_prob: opt.ConstantTimeProb = 0.0, context_prob: opt.ContextProb = 0.0,
+    training: TrainingGroup = TrainingGroup(), report: ReportGroup = ReportGroup(),
 ) -> None:
     """Train the MaskFlow transformer with frame-level masking on DATA, with the tokenizer of --tokenizer.
 
@@ -91,14 +81,11 @@ def train(
 
       maskflow train mnist_train.safetensors --tokenizer runs/tok -o runs/mf --window 16 --steps 20000
     """
-    reporter = Reporter(json_output=json_, quiet=quiet)
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema=ema, grad_clip=grad_clip, precision=precision,
-                      seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, compile=compile)
+    reporter, cfg = report.reporter(), training.config()
     result = _progress(reporter, cfg.steps, TRANSFORMER_FILE, lambda on_log: transformer_recipe(
-        data, output, cfg, tokenizer=tokenizer, preset=preset, window=window, timestep_independent=timestep_independent,
-        attention=attention, scheduler=scheduler, code_features=code_features, code_digits=code_digits, block_causal=block_causal,
-        snr_weighting=snr_weighting, constant_time_prob=constant_time_prob, context_prob=context_prob, fps=fps,
-        device=device, resume=resume, on_log=on_log))
+        data, output, cfg, tokenizer=tokenizer, **model.recipe_arguments(), snr_weighting=snr_weighting,
+        constant_time_prob=constant_time_prob, context_prob=context_prob, device=training.device, resume=training.resume,
+        on_log=on_log))
     out = Path(output)
     reporter.result({"command": "train", "output": str(out), "steps": result.steps, "final_loss": result.final_loss,
                      "accuracy": result.metrics.get("accuracy"), "seconds": round(result.wall_seconds, 1)},

@@ -1,0 +1,84 @@
+"""``maskflow encode`` and ``maskflow decode``: videos to tokens files and back, with the tokenizer alone."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import token_files
+from ..pipeline import DEFAULT_FPS
+from ..runtime import CODEC_BATCH, decode_tokens, encode_frames, resolve_device
+from ..tokenizer import FrameTokenizer
+from ..video_io import FrameFormat, check_not_input, open_writer
+from ..weights import load_tokenizer
+from . import options as opt
+from .groups import ReportGroup, command
+from .steps import check_domain_of, check_video_output, fps_option, output_fps, read_input, require_output
+
+
+
+def _tokenizer(weights: str | None, device: str) -> tuple[FrameTokenizer, torch.device]:
+    dev = resolve_device(device)
+    return load_tokenizer(weights).to(dev), dev
+
+
+@command
+def encode(
+    input: opt.Input, output: opt.Output = None, weights: opt.Weights = None, device: opt.Device = "auto",
+    report: ReportGroup = ReportGroup(), overwrite: opt.Overwrite = False,
+) -> None:
+    """Turn a video into a tokens file (safetensors) with the tokenizer of --weights.
+
+    Example:
+
+      maskflow encode clip.mp4 -o clip.tokens.safetensors
+    """
+    reporter = report.reporter()
+    output = require_output(output, "clip.tokens.safetensors")
+    check_not_input(output, [input])
+    token_files.check_tokens_output(output, overwrite)  # before any work
+    with reporter.stage("load"):
+        tokenizer, dev = _tokenizer(weights, device)
+    cfg = tokenizer.config
+    video = read_input(reporter, input, FrameFormat.of(cfg))
+    domain = check_domain_of(reporter, tokenizer, dev, weights, video, input)
+    with reporter.stage("encode"):
+        tokens = encode_frames(tokenizer, video.frames, dev)  # [T,H,W]
+    fps = video.fps or DEFAULT_FPS
+    with reporter.stage("write"):
+        token_files.save_tokens(output, tokens, fps, cfg, overwrite=overwrite)
+    summary = {"command": "encode", "output": output, "frames": len(tokens), "tokens": list(tokens.shape[1:]),
+               "vocab_size": cfg.vocab_size, "fps": float(fps), "seconds": reporter.seconds(),
+               "timings": reporter.stage_seconds(), "domain": domain}
+    reporter.result(summary, f"wrote {output}: {len(tokens)} frames of {tokens.shape[1]}x{tokens.shape[2]} tokens "
+                             f"at {float(fps):g} fps, {summary['seconds']:.1f} s")
+
+
+@command
+def decode(
+    input: opt.TokensInput, output: opt.Output = None, weights: opt.Weights = None, fps: opt.Fps = None,
+    device: opt.Device = "auto", report: ReportGroup = ReportGroup(), overwrite: opt.Overwrite = False,
+) -> None:
+    """Turn a tokens file back into a video (the tokenizer's reconstruction).
+
+    Example:
+
+      maskflow decode clip.tokens.safetensors -o reconstruction.mkv
+    """
+    reporter = report.reporter()
+    output = require_output(output, "reconstruction.mkv")
+    rate = fps_option(fps)
+    check_video_output(output, overwrite, report.json_, [input])
+    with reporter.stage("load"):
+        tokenizer, dev = _tokenizer(weights, device)
+    cfg = tokenizer.config
+    with reporter.stage("read"):
+        tokens, stored_fps = token_files.load_tokens(input, cfg)
+    rate = output_fps(rate, stored_fps, "the tokens file's")
+    with reporter.stage("write", inner="decode"), open_writer(output, FrameFormat.of(cfg), rate, overwrite=overwrite) as writer:
+        batches = (tokens[start : start + CODEC_BATCH] for start in range(0, len(tokens), CODEC_BATCH))
+        for frames in reporter.timed("decode", (decode_tokens(tokenizer, batch, dev) for batch in batches)):
+            writer.write(frames)
+    summary = {"command": "decode", "output": output, "frames": len(tokens), "fps": float(rate),
+               "width": cfg.width, "height": cfg.height, "seconds": reporter.seconds(), "timings": reporter.stage_seconds()}
+    reporter.result(summary, f"wrote {output}: {len(tokens)} frames at {float(rate):g} fps, "
+                             f"{cfg.width}x{cfg.height}, {summary['seconds']:.1f} s")

@@ -1,0 +1,96 @@
+"""The steps every file-handling command shares: the --fps choice, the output checks before any
+work, reading the whole input with a progress counter, and the tokenizer's domain check."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import torch
+
+from ..domain import check_domain
+from ..errors import InvalidArgumentError, MaskflowError
+from ..tokenizer import FrameTokenizer
+from ..video_io import FrameFormat, InputLimits, Video, check_not_input, check_output, open_video
+from ..weights import inspect_weights
+from .report import Reporter
+
+
+MIN_FPS, MAX_FPS = Fraction(1, 1000), Fraction(1000)
+FPS_RANGE = "between 0.001 and 1000"
+
+
+def fps_option(value: float | None) -> Fraction | None:
+    """--fps as a Fraction, checked before any work (None: not given)."""
+    if value is None:
+        return None
+    if not (math.isfinite(value) and MIN_FPS <= value <= MAX_FPS):
+        raise InvalidArgumentError("fps", value, f"must be {FPS_RANGE}")
+    return Fraction(value).limit_denominator(1001)
+
+
+def output_fps(value: Fraction | None, default: Fraction, source: str) -> Fraction:
+    """The output's frame rate: --fps, else ``default`` (the input's or the weights' rate), which
+    must be one the writers handle too."""
+    if value is not None:
+        return value
+    if not MIN_FPS <= default <= MAX_FPS:
+        raise InvalidArgumentError("fps", None, f"{source} frame rate {float(default):g} is not {FPS_RANGE}; give --fps")
+    return default
+
+
+class MissingOutputError(MaskflowError):
+    """A command that writes a file was not told where (no -o)."""
+
+    exit_code = 2
+
+    def __init__(self, example: str) -> None:
+        super().__init__(f"missing option -o/--output: say where to write, e.g. -o {example} (or -o - for a stream on stdout)")
+
+
+def require_output(output: str | None, example: str = "out.mp4") -> str:
+    if not output:
+        raise MissingOutputError(example)
+    return output
+
+
+def check_video_output(output: str, overwrite: bool, json_: bool, inputs: list[str]) -> None:
+    """Refuse an output that could not or may not be written, before any work is done."""
+    if output == "-" and json_:
+        raise InvalidArgumentError("json", True, "with -o - stdout carries the video; write to a file or drop --json")
+    check_not_input(output, inputs)
+    check_output(output, overwrite)
+
+
+def read_input(reporter: Reporter, source: str, fmt: FrameFormat) -> Video:
+    """Decode the whole input at ``fmt`` within the limits of the environment (timed as "read";
+    waiting for stdin counts here), with a frame counter on a terminal that moves while it decodes;
+    say which stream of several is used."""
+    with reporter.stage("read"), reporter.progress(None, f"reading {source}") as bar:
+        with open_video(source, fmt, InputLimits.from_env()) as reader:
+            if bar is not None and reader.declared_frames:
+                bar.set_total(reader.declared_frames)
+            frames = []
+            for frame in reader:  # uint8 [Y,X,C]
+                frames.append(frame)
+                if bar is not None:
+                    bar.advance()
+            video = Video(torch.stack(frames), reader.fps, stream=reader.stream, video_streams=reader.video_streams)  # [T,Y,X,C]
+    if video.video_streams > 1:
+        reporter.log(f"{source}: {video.video_streams} video streams; using the first (stream #{video.stream})")
+    return video
+
+
+def check_domain_of(reporter: Reporter, tokenizer: FrameTokenizer, device: torch.device, weights: str | None, video: Video, source: str) -> dict:
+    """Warn (stderr) when the tokenizer reconstructs the first input frames far worse than its own
+    domain (see domain.py); the measurement for the JSON summary."""
+    with reporter.stage("domain_check"):
+        check = check_domain(tokenizer, inspect_weights(weights)["tokenizer"].info, video.frames, device)
+    if check.out_of_domain:
+        reporter.warn(check.warning(source, frames_of(tokenizer.config)))
+    return check.to_dict()
+
+
+def frames_of(config) -> str:
+    """What frames a tokenizer takes: '64×64 gray frames'."""
+    return f"{config.width}×{config.height} {'gray' if config.channels == 1 else 'colour'} frames"
