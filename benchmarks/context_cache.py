@@ -25,7 +25,8 @@ import torch
 from common import machine_facts, test_clips
 
 from maskflow_cli.engine import DEFAULT_STEPS, SamplingOptions
-from maskflow_cli.evaluation import FUTURE, GIVEN, frame_mse, sample_videos, summarize
+from maskflow_cli.evaluation import FUTURE, GIVEN, sample_videos
+from maskflow_cli.metrics import frame_mse, summarize
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import plan_extend, window_settings
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from common import machine_facts, test_clips
 from maskflow_cli.engine import SamplingOptions
-from maskflow_cli.evaluation import INFILL_CLIP, INFILL_GAPS, infill_baselines, sample_videos, scores
+from maskflow_cli.evaluation import INFILL_CLIP, INFILL_GAPS, infill_baselines, sample_videos
+from maskflow_cli.metrics import scores
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import INFILL_ORDERS, plan_infill, window_settings
 

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_facts  # noqa: E402
 
-from maskflow_cli import maze  # noqa: E402
+from maskflow_cli.worlds import maze  # noqa: E402
 
 
 def cpu_seconds(seed: int, clips: int, frames: int, size: int) -> float:

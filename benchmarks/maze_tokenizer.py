@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_facts  # noqa: E402
 
-from maskflow_cli.data import load_training_clips  # noqa: E402
+from maskflow_cli.clips import load_training_clips  # noqa: E402
 from maskflow_cli.evaluation import tokenizer_suite  # noqa: E402
 from maskflow_cli.tokenizer import PRESETS, FrameTokenizer, TokenizerConfig  # noqa: E402
 from maskflow_cli.training import TokenizerTask, TrainConfig, fit  # noqa: E402

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from common import machine_facts, test_clips
-from maskflow_cli.evaluation import frame_mse
+from maskflow_cli.metrics import frame_mse
 from maskflow_cli.pipeline import MaskFlowPipeline
 
 

@@ -22,7 +22,8 @@ from safetensors.torch import load_file
 from maskflow_cli.domain import REFERENCE_KEY
 from maskflow_cli.engine import SamplingOptions
 from maskflow_cli.evaluation import SIZES, evaluate
-from maskflow_cli.weights import METADATA_KEY, load_tokenizer, write_safetensors
+from maskflow_cli.partial_files import write_safetensors
+from maskflow_cli.weights import METADATA_KEY, load_tokenizer
 
 
 def main() -> None:

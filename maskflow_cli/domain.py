@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .evaluation import reconstruction_psnr
+from .metrics import reconstruction_psnr
 from .tokenizer import FrameTokenizer
 
 DOMAIN_FRAMES = 4

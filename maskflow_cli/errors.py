@@ -86,3 +86,15 @@ class OutputError(MaskflowError):
     def __init__(self, path: str, problem: str) -> None:
         self.path, self.problem = path, problem
         super().__init__(f"output {path}: {problem}")
+
+
+def check_range(name: str, value: int, low: int, high: int) -> None:
+    """InvalidArgumentError naming parameter ``name`` unless ``low <= value <= high``."""
+    if not low <= value <= high:
+        raise InvalidArgumentError(name, value, f"must be between {low:,} and {high:,}")
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of a foreign exception's text (its type's name when it has none), for a message."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

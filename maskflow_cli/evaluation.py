@@ -1,17 +1,14 @@
-"""Quality measures and the evaluation suites behind ``maskflow eval``.
-
-Metrics (frames uint8, compared in [0, 1]):
-- per-frame MSE summed over the pixels (the Moving MNIST literature's convention), PSNR, SSIM;
-- frame statistics for long-horizon drift: ink mass, crisp-pixel fraction, digit blobs; for RGB
-  video also colour (histogram distance from the real frames) and sharpness.
+"""The evaluation suites behind ``maskflow eval``.
 
 Suites, each a function returning a JSON-ready dict tagged with how it sampled:
 - tokenizer reconstruction; continuation (given -> future frames); long horizon (generate and extend
-  to many windows, statistics per 16-frame bin against real sequences); infill (gaps between real
-  frames, against repeat-nearest and cross-fade baselines).
-Sequences are sampled in batches that share one window plan (the plan the pipeline would run for
-each) through the rollout engine (engine.py) that the pipeline uses too, so a batch costs one
-network call per step.
+  to many windows, drift statistics per 16-frame bin against real sequences: those of the worlds,
+  worlds/__init__.py); infill (gaps between real frames, against repeat-nearest and cross-fade
+  baselines).
+The measures themselves are in metrics.py. The default test data is the held-out set of a world
+(``evaluate``'s ``world``; the default world's unless told). Sequences are sampled in batches that
+share one window plan (the plan the pipeline would run for each) through the rollout engine
+(engine.py) that the pipeline uses too, so a batch costs one network call per step.
 
 Axis legend: B sequences, T frames, Y, X pixels, C channels, H, W token grid.
 """
@@ -24,140 +21,18 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from .data import load_training_clips, moving_mnist
-from .errors import InvalidArgumentError
+from .clips import load_training_clips
 from .engine import SEED_LIMIT, SamplingOptions, roll_out
+from .metrics import frame_psnr, frame_ssim, reconstruct, scores, summarize
 from .pipeline import MaskFlowPipeline
 from .planner import Plan, WindowSettings, plan_extend, plan_generate, plan_infill
-from .runtime import decode_tokens, encode_frames
 from .tokenizer import FrameTokenizer
 from .video_io import FrameFormat
+from .worlds import DEFAULT_WORLD, drift_stats, world_named
 
 BIN = 16  # frames per long-horizon statistics bin
-INK = 0.1  # a pixel above this is ink
-SOLID = 0.5  # ... and above this, solid ink (crisp); solid pixels form the blobs that are counted
-MIN_BLOB = 8  # pixels: smaller solid components are specks, not digits
-
-
-# ---- metrics -------------------------------------------------------------------------------------
-
-
-def _unit(frames: Tensor) -> Tensor:
-    return frames.float() / 255
-
-
-def frame_mse(prediction: Tensor, target: Tensor) -> Tensor:
-    """uint8 [B,T,Y,X,C] pair -> per-frame squared error summed over pixels in [0, 1], [B,T]."""
-    return (_unit(prediction) - _unit(target)).square().flatten(2).sum(-1)
-
-
-def frame_psnr(prediction: Tensor, target: Tensor) -> Tensor:
-    """uint8 [B,T,Y,X,C] pair -> per-frame PSNR in dB (peak 1), [B,T]; capped at 100 dB."""
-    mse = (_unit(prediction) - _unit(target)).square().flatten(2).mean(-1).clamp(min=1e-10)
-    return (10 * torch.log10(1 / mse)).clamp(max=100.0)
-
-
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
-    x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
-    g = torch.exp(-x.square() / (2 * sigma**2))
-    g = g / g.sum()
-    return torch.outer(g, g)[None, None]  # [1,1,size,size]
-
-
-def frame_ssim(prediction: Tensor, target: Tensor) -> Tensor:
-    """uint8 [B,T,Y,X,C] pair -> per-frame SSIM, [B,T] (Wang et al. 2004: 11×11 Gaussian window,
-    σ = 1.5, K1 = 0.01, K2 = 0.03, peak 1; valid positions only, averaged over positions and channels)."""
-    b, t, y, x, c = prediction.shape
-    p = _unit(prediction).permute(0, 1, 4, 2, 3).reshape(b * t * c, 1, y, x)
-    q = _unit(target).permute(0, 1, 4, 2, 3).reshape(b * t * c, 1, y, x)
-    w = _gaussian_window(min(11, y, x))
-    mu_p, mu_q = F.conv2d(p, w), F.conv2d(q, w)
-    var_p = F.conv2d(p * p, w) - mu_p.square()
-    var_q = F.conv2d(q * q, w) - mu_q.square()
-    cov = F.conv2d(p * q, w) - mu_p * mu_q
-    c1, c2 = 0.01**2, 0.03**2
-    ssim = ((2 * mu_p * mu_q + c1) * (2 * cov + c2)) / ((mu_p.square() + mu_q.square() + c1) * (var_p + var_q + c2))
-    return ssim.flatten(1).mean(-1).view(b, t, c).mean(-1)
-
-
-def count_blobs(solid: Tensor) -> Tensor:
-    """bool [N,Y,X] -> long [N]: 8-connected components of at least MIN_BLOB pixels.
-
-    Labels spread by 3×3 max-pooling inside the mask until nothing changes."""
-    n, y, x = solid.shape
-    labels = torch.arange(1, y * x + 1, dtype=torch.float32).view(1, y, x).expand(n, y, x) * solid  # [N,Y,X]
-    while True:
-        grown = F.max_pool2d(labels[:, None], 3, stride=1, padding=1)[:, 0] * solid
-        if torch.equal(grown, labels):
-            break
-        labels = grown
-    counts = []
-    for frame in labels.long():
-        _, sizes = torch.unique(frame[frame > 0], return_counts=True)
-        counts.append(int((sizes >= MIN_BLOB).sum()))
-    return torch.tensor(counts)
-
-
-def frame_stats(frames: Tensor) -> dict[str, Tensor]:
-    """uint8 [B,T,Y,X,C] -> per-frame statistics, each [B,T]:
-    ink (sum of pixel values in [0, 1]), crisp (solid pixels / ink pixels; blur lowers it) and
-    blobs (solid components of at least MIN_BLOB pixels: about the number of visible digits)."""
-    gray = _unit(frames).mean(-1)  # [B,T,Y,X]
-    ink = (gray > INK).flatten(2).sum(-1).float()
-    solid = gray > SOLID
-    crisp = solid.flatten(2).sum(-1).float() / ink.clamp(min=1)
-    blobs = count_blobs(solid.flatten(0, 1)).view(gray.shape[:2]).float()
-    return {"ink": gray.flatten(2).sum(-1), "crisp": crisp, "blobs": blobs}
-
-
-COLOUR_LEVELS = 4  # per RGB channel: 64 joint colour bins for the colour histograms
-
-
-def colour_histograms(frames: Tensor) -> Tensor:
-    """uint8 RGB [B,T,Y,X,3] -> each frame's joint colour histogram, COLOUR_LEVELS per channel,
-    normalised to sum 1: [B,T,COLOUR_LEVELS**3]."""
-    levels = (frames.long() * COLOUR_LEVELS) // 256  # [B,T,Y,X,3] in 0..L-1
-    index = ((levels[..., 0] * COLOUR_LEVELS + levels[..., 1]) * COLOUR_LEVELS + levels[..., 2]).flatten(2)  # [B,T,P]
-    counts = torch.zeros(*index.shape[:2], COLOUR_LEVELS**3).scatter_add_(2, index, torch.ones(index.shape))
-    return counts / index.shape[-1]
-
-
-def sharpness(frames: Tensor) -> Tensor:
-    """uint8 [B,T,Y,X,C] -> mean absolute difference of neighbouring pixels (luma in [0, 1], both
-    directions), [B,T]: edges and textures raise it, blur lowers it."""
-    luma = _unit(frames).mean(-1)  # [B,T,Y,X]
-    dy = (luma[:, :, 1:] - luma[:, :, :-1]).abs().flatten(2).mean(-1)
-    dx = (luma[:, :, :, 1:] - luma[:, :, :, :-1]).abs().flatten(2).mean(-1)
-    return (dx + dy) / 2
-
-
-def world_stats(frames: Tensor, reference: Tensor) -> dict[str, Tensor]:
-    """Drift statistics of RGB first-person video, uint8 [B,T,Y,X,3], each per frame [B,T]: colour
-    (total-variation distance, 0..1, of the frame's colour histogram from ``reference`` [L**3], the
-    histogram of all real frames) and sharpness. Means per bin are taken later; the colour distance
-    of a bin is then the mean of its frames' distances."""
-    colour = 0.5 * (colour_histograms(frames) - reference).abs().sum(-1)  # [B,T]
-    return {"colour": colour, "sharpness": sharpness(frames)}
-
-
-def summarize(values: Tensor) -> dict:
-    """Mean and 95% half-width of a 1-d tensor of per-sequence values."""
-    n = values.numel()
-    std = float(values.std()) if n > 1 else 0.0
-    return {"mean": round(float(values.mean()), 3), "ci95": round(1.96 * std / math.sqrt(max(n, 1)), 3), "n": n}
-
-
-def scores(prediction: Tensor, target: Tensor) -> dict:
-    """MSE, PSNR and SSIM of uint8 [B,T,...] against the truth: per-sequence summaries and per-frame means."""
-    out = {}
-    for name, metric in (("mse", frame_mse), ("psnr", frame_psnr), ("ssim", frame_ssim)):
-        values = metric(prediction, target)  # [B,T]
-        out[name] = summarize(values.mean(1))
-        out[f"{name}_per_frame"] = [round(float(v), 4) for v in values.mean(0)]
-    return out
 
 
 # ---- batched sampling ----------------------------------------------------------------------------
@@ -240,14 +115,9 @@ def _tags(settings: WindowSettings, options: SamplingOptions, nfe: int | float, 
 
 def tokenizer_suite(tokenizer: FrameTokenizer, frames: Tensor, device: torch.device) -> dict:
     """Reconstruction quality of uint8 [N,Y,X,C] real frames: PSNR and SSIM (mean over frames)."""
-    recon = decode_tokens(tokenizer, encode_frames(tokenizer, frames, device), device)
+    recon = reconstruct(tokenizer, frames, device)
     return {"frames": len(frames), "psnr": summarize(frame_psnr(recon[None], frames[None])[0]),
             "ssim": summarize(frame_ssim(recon[None], frames[None])[0])}
-
-
-def reconstruction_psnr(tokenizer: FrameTokenizer, frames: Tensor, device: torch.device) -> float:
-    """Mean PSNR of decode(encode(frames)) for uint8 [N,Y,X,C] frames."""
-    return tokenizer_suite(tokenizer, frames, device)["psnr"]["mean"]
 
 
 def continuation_suite(pipe: MaskFlowPipeline, clips: Tensor, settings: WindowSettings, options: SamplingOptions, batch: int) -> dict:
@@ -270,18 +140,12 @@ def _binned(stats: dict[str, Tensor]) -> dict[str, list[float]]:
 
 def horizon_suite(pipe: MaskFlowPipeline, real: Tensor, settings: WindowSettings, options: SamplingOptions, batch: int) -> dict:
     """Drift over long videos: ``generate`` and ``extend`` (from the first GIVEN real frames) to the
-    length of the uint8 [N,L,...] real sequences, with frame statistics per BIN-frame bin for both
-    and for the real sequences."""
+    length of the uint8 [N,L,...] real sequences, with the worlds' drift statistics
+    (``worlds.drift_stats``) per BIN-frame bin for both and for the real sequences."""
     options = options.resolved()  # seed None: one fresh seed, reported in the tags
     count, length = real.shape[:2]
     fmt = pipe.frame_format
-    rgb = real.shape[-1] == 3  # colour and sharpness beside the digit statistics (first-person worlds)
-    reference = colour_histograms(real).mean((0, 1)) if rgb else None  # [L**3]
-
-    def stats(video: Tensor) -> dict[str, Tensor]:
-        return {**frame_stats(video), **(world_stats(video, reference) if rgb else {})}
-
-    out = {"frames": length, "sequences": count, "bin": BIN, "real": _binned(stats(real))}
+    out = {"frames": length, "sequences": count, "bin": BIN, "real": _binned(drift_stats(real, real))}
     runs = {
         "generate": (plan_generate(length, settings), torch.empty((count, 0, fmt.height, fmt.width, fmt.channels), dtype=torch.uint8)),
         "extend": (plan_extend(GIVEN, length - GIVEN, settings), real[:, :GIVEN]),
@@ -289,7 +153,7 @@ def horizon_suite(pipe: MaskFlowPipeline, real: Tensor, settings: WindowSettings
     for name, (plan, given) in runs.items():
         started = time.perf_counter()
         video, nfe = sample_videos(pipe, plan, options, given, batch)
-        out[name] = {**_tags(settings, options, nfe, time.perf_counter() - started), **_binned(stats(video))}
+        out[name] = {**_tags(settings, options, nfe, time.perf_counter() - started), **_binned(drift_stats(video, real))}
     return out
 
 
@@ -327,45 +191,46 @@ def infill_suite(pipe: MaskFlowPipeline, clips: Tensor, settings: WindowSettings
 SUITES = ("tokenizer", "continuation", "horizon", "infill")
 
 
-def held_out_sequences(data: str | None, frames: int, count: int, fmt: FrameFormat, seed: int) -> Tensor:
+def held_out_sequences(data: str | None, frames: int, count: int, fmt: FrameFormat, seed: int,
+                       world: str = DEFAULT_WORLD) -> Tensor:
     """``count`` held-out sequences of ``frames`` frames, uint8 [N,frames,Y,X,C] at ``fmt``.
 
-    ``data`` None: Moving MNIST made from the reserved test digits only (``seed`` picks them).
-    Otherwise a clips file or a folder of videos, cut into clips; the first ``count`` are used."""
+    ``data`` None: the held-out set of the world ``world`` (``seed`` picks the sequences; for
+    Moving MNIST, sequences made from the reserved test digits only). Otherwise a clips file or a
+    folder of videos, cut into clips; the first ``count`` are used."""
     if data is None:
-        if fmt.height != fmt.width:
-            raise InvalidArgumentError("data", None, f"Moving MNIST is square, the model's frames are {fmt.width}x{fmt.height}; give {{param:data}}")
-        clips = moving_mnist(count, frames, seed=seed, split="test", size=fmt.height).frames  # [N,T,S,S,1]
-        return clips.expand(*clips.shape[:-1], fmt.channels).contiguous()
+        return world_named(world).held_out(count, frames, fmt, seed)
     return load_training_clips(data, frames, fmt)[:count]
 
 
 def evaluate(pipe: MaskFlowPipeline | None, tokenizer: FrameTokenizer, device: torch.device, *, data: str | None, size: EvalSize,
              suites: tuple[str, ...], settings: WindowSettings | None, options: SamplingOptions, data_seed: int,
-             log: Callable[[str], None] = lambda _: None) -> dict:
+             world: str = DEFAULT_WORLD, log: Callable[[str], None] = lambda _: None) -> dict:
     """Run the chosen suites; ``pipe`` may be None for tokenizer-only weights (then only the
-    tokenizer suite runs). Returns one JSON-ready dict with a section per suite; ``options.seed``
-    None draws one fresh seed for all suites (each section reports it)."""
+    tokenizer suite runs). ``data`` None tests on the held-out set of the world ``world``
+    (``worlds.world_of_weights`` tells the world of a weights source). Returns one JSON-ready dict
+    with a section per suite; ``options.seed`` None draws one fresh seed for all suites (each section
+    reports it)."""
     options = options.resolved()
     fmt = FrameFormat.of(tokenizer.config)
-    result: dict = {"size": size.__dict__, "data": data or "moving-mnist test digits", "data_seed": data_seed}
+    result: dict = {"size": size.__dict__, "data": data or world_named(world).held_out_name, "data_seed": data_seed}
     if "tokenizer" in suites:
         log("tokenizer reconstruction")
-        clips = held_out_sequences(data, GIVEN + FUTURE, math.ceil(size.tokenizer_frames / (GIVEN + FUTURE)), fmt, data_seed)
+        clips = held_out_sequences(data, GIVEN + FUTURE, math.ceil(size.tokenizer_frames / (GIVEN + FUTURE)), fmt, data_seed, world)
         result["tokenizer"] = tokenizer_suite(tokenizer, clips.flatten(0, 1)[: size.tokenizer_frames], device)
     if pipe is None or settings is None:
         return result
     if "continuation" in suites:
         log(f"continuation {GIVEN} -> {FUTURE}")
-        clips = held_out_sequences(data, GIVEN + FUTURE, size.continuation_sequences, fmt, data_seed)
+        clips = held_out_sequences(data, GIVEN + FUTURE, size.continuation_sequences, fmt, data_seed, world)
         result["continuation"] = continuation_suite(pipe, clips, settings, options, size.batch)
     if "horizon" in suites:
         length = size.horizon_windows * pipe.window
         log(f"long horizon: {length} frames")
-        real = held_out_sequences(data, length, size.horizon_sequences, fmt, data_seed + 1)
+        real = held_out_sequences(data, length, size.horizon_sequences, fmt, data_seed + 1, world)
         result["horizon"] = horizon_suite(pipe, real, settings, options, size.batch)
     if "infill" in suites:
         log(f"infill gaps of {', '.join(map(str, INFILL_GAPS))} frames")
-        clips = held_out_sequences(data, INFILL_CLIP, size.infill_sequences, fmt, data_seed + 2)
+        clips = held_out_sequences(data, INFILL_CLIP, size.infill_sequences, fmt, data_seed + 2, world)
         result["infill"] = infill_suite(pipe, clips, settings, options, size.batch)
     return result

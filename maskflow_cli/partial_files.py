@@ -1,9 +1,11 @@
 """Hidden temporary files beside an output, named so that a killed run's leftovers can be found.
 
-Every output (video, tokens file, weights) is written to ``.STEM.maskflow-PID-XXXXXXXX.SUFFIX``
-beside the target and renamed over it when complete; an error or a signal removes it. Only SIGKILL
-(or a power cut) leaves one behind. The next run that writes the same target removes those whose
-PID is no longer a running process on this machine; ``find DIR -name '.*.maskflow-*'`` lists any.
+Every output (video, tokens file, weights, clips file) is written to
+``.STEM.maskflow-PID-XXXXXXXX.SUFFIX`` beside the target and renamed over it when complete; an
+error or a signal removes it. Only SIGKILL (or a power cut) leaves one behind. The next run that
+writes the same target removes those whose PID is no longer a running process on this machine;
+``find DIR -name '.*.maskflow-*'`` lists any. :func:`write_safetensors` writes a safetensors file
+(weights, tokens, clips) this way.
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ import os
 import re
 import secrets
 from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from .signals import signals_deferred
 
 _MARK = ".maskflow-"
 
@@ -29,6 +36,23 @@ def create_partial(target: str | os.PathLike[str]) -> str:
             continue
         return str(partial)
     raise FileExistsError(f"no free temporary name beside {where}")
+
+
+def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write a safetensors file through a temporary file beside it, renamed when complete."""
+    path = Path(path)
+    tmp = None
+    try:
+        with signals_deferred():  # no Ctrl-C between creating the temporary file and knowing its name
+            tmp = create_partial(path)  # mode 0o666 minus umask, like any new file
+        mode = os.stat(tmp).st_mode & 0o777
+        save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, mode)  # save_file makes the file anew, readable by its owner only
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def remove_stale_partials(target: str | os.PathLike[str]) -> list[str]:

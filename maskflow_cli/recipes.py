@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from .data import MAX_FRAMES, load_training_clips
+from .clips import MAX_FRAMES, load_training_clips
 from .errors import ConfigError, InvalidArgumentError
 from .runtime import resolve_device
 from .tokenizer import PRESETS as TOKENIZER_PRESETS

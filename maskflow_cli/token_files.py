@@ -18,8 +18,8 @@ from safetensors import SafetensorError, safe_open
 from torch import Tensor
 
 from .errors import OutputError, VideoError
+from .partial_files import write_safetensors
 from .tokenizer import TokenizerConfig
-from .weights import write_safetensors
 
 METADATA_KEY = "maskflow_tokens"
 FORMAT_VERSION = 1

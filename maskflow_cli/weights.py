@@ -7,10 +7,8 @@ A weights file holds one or more *components* (``tokenizer``, ``transformer``). 
      "components": {"tokenizer": {"config": {...}, "info": {"dataset": ..., "steps": ...}}, ...}}
 
 ``config`` rebuilds the module (its frozen dataclass); ``info`` holds facts about the weights (fps,
-dataset, training steps, ...). A weights *source* is a file, a folder of such files,
-``hf://owner/repo[@revision]`` (fetched through huggingface_hub's cache, which honours
-``HF_HUB_OFFLINE``), or the name of a shipped set (``NAMED_WEIGHTS``: ``digits``, ``maze``); ``None``
-means the default weights shipped with the package (``digits``).
+dataset, training steps, ...). Reading takes a weights *source* (a file, a folder, ``hf://``, a
+shipped set's name, ``None`` for the default weights): weight_sources.py resolves it to files.
 """
 
 from __future__ import annotations
@@ -28,14 +26,14 @@ from typing import Any, Iterator, Mapping
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
-from .errors import WeightsError
-from .partial_files import create_partial
+from .errors import WeightsError, first_line
+from .partial_files import write_safetensors
 from .tokenizer import FrameTokenizer, TokenizerConfig
 from .transformer import MaskFlowTransformer, TransformerConfig
-from .signals import signals_deferred
+from .weight_sources import resolve_weights
 
 FORMAT_VERSION = 1
 METADATA_KEY = "maskflow"
@@ -56,15 +54,6 @@ MAX_CONFIG_INT = 2**20
 # Config fields renamed since weights were first written: old JSON key -> field. Weights are written with
 # the new names; the old ones are read as these (the transformer's token grid was height/width).
 RENAMED_FIELDS: dict[str, dict[str, str]] = {"transformer": {"height": "grid_height", "width": "grid_width"}}
-NO_DEFAULT = "no default weights are installed; pass {param:weights} with a folder, a .safetensors file or hf://owner/repo"
-DEFAULT_NAME = "digits"
-# Weights picked by name: name -> (subfolder of the shipped weights, what to do when it holds none).
-# "digits" is the default (the top folder); a file or folder of the same name takes precedence.
-NAMED_WEIGHTS: dict[str, tuple[str, str]] = {
-    DEFAULT_NAME: ("", NO_DEFAULT),
-    "maze": ("maze", "no maze weights are installed yet; train them with the commands in the maze model card "
-                     "(weights/maze/README.md of the maskflow repository) and pass their folder as {param:weights}"),
-}
 
 
 @dataclass(frozen=True)
@@ -105,90 +94,7 @@ def save_weights(
     write_safetensors(path, tensors, metadata)
 
 
-def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    """Write a safetensors file through a temporary file beside it, renamed when complete."""
-    path = Path(path)
-    tmp = None
-    try:
-        with signals_deferred():  # no Ctrl-C between creating the temporary file and knowing its name
-            tmp = create_partial(path)  # mode 0o666 minus umask, like any new file
-        mode = os.stat(tmp).st_mode & 0o777
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, mode)  # save_file makes the file anew, readable by its owner only
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-# ---- finding and reading -------------------------------------------------------------------------
-
-
-def default_weights_dir() -> Path | None:
-    """The shipped weights: inside an installed package, or ``weights/`` of a source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "default_weights", here.parent / "weights"):
-        if any(candidate.glob("*.safetensors")):
-            return candidate
-    return None
-
-
-def named_weights_dir(name: str) -> Path:
-    """The folder of the named weights ``name`` (a key of NAMED_WEIGHTS), installed or not: a
-    subfolder of the shipped weights (inside an installed package, or ``weights/`` of a checkout)."""
-    here = Path(__file__).resolve().parent
-    roots = [here / "default_weights", here.parent / "weights"]
-    root = next((r for r in roots if r.is_dir()), roots[0])
-    return root / NAMED_WEIGHTS[name][0]
-
-
-def resolve_weights(source: str | os.PathLike | None) -> list[Path]:
-    """The safetensors files of a weights source (see module docstring)."""
-    if source is None:
-        folder = default_weights_dir()
-        if folder is None:
-            raise WeightsError("(default)", NO_DEFAULT)
-        return sorted(folder.glob("*.safetensors"))
-    text = os.fspath(source)
-    if text in NAMED_WEIGHTS and not Path(text).exists():  # a file or folder of that name wins
-        return _named_weights(text)
-    if text.startswith("hf://"):
-        return sorted(_download_from_hub(text).glob("*.safetensors"))
-    path = Path(text)
-    if path.is_dir():
-        files = sorted(path.glob("*.safetensors"))
-        if not files:
-            raise WeightsError(text, "folder holds no .safetensors files")
-        return files
-    if not path.exists():
-        raise WeightsError(text, "no such file or folder")
-    return [path]
-
-
-def _named_weights(name: str) -> list[Path]:
-    if name == DEFAULT_NAME:
-        return resolve_weights(None)
-    files = sorted(named_weights_dir(name).glob("*.safetensors"))
-    if not files:
-        raise WeightsError(name, NAMED_WEIGHTS[name][1])
-    return files
-
-
-def _download_from_hub(url: str) -> Path:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    repo, _, revision = url.removeprefix("hf://").partition("@")
-    if repo.count("/") != 1 or not all(repo.split("/")):
-        raise WeightsError(url, "expected hf://owner/repo or hf://owner/repo@revision")
-    try:
-        folder = snapshot_download(repo, revision=revision or None, allow_patterns=["*.safetensors", "*.json", "*.md"])
-    except LocalEntryNotFoundError:
-        raise WeightsError(url, "not in the local Hugging Face cache and the Hub cannot be reached (offline?)") from None
-    except (HfHubHTTPError, OSError, ValueError) as error:
-        raise WeightsError(url, f"could not fetch from the Hugging Face Hub: {_first_line(error)}") from None
-    return Path(folder)
+# ---- reading -------------------------------------------------------------------------------------
 
 
 def inspect_weights(source: str | os.PathLike | None) -> dict[str, Component]:
@@ -213,7 +119,7 @@ def _read_header(file: Path) -> dict[str, Component]:
             metadata = handle.metadata() or {}
             shapes = {key: handle.get_slice(key).get_shape() for key in handle.keys()}
     except (SafetensorError, OSError, ValueError) as error:
-        raise WeightsError(where, f"not a valid safetensors file ({_first_line(error)})") from None
+        raise WeightsError(where, f"not a valid safetensors file ({first_line(error)})") from None
     try:
         manifest = json.loads(metadata[METADATA_KEY])
         version, entries = manifest["format_version"], manifest["components"]
@@ -253,7 +159,7 @@ def _config_from_json(cls: type, data: Any, where: str, kind: str) -> Any:
     try:
         config = cls(**values)
     except (TypeError, ValueError, ArithmeticError) as error:
-        raise WeightsError(where, f"bad {kind} config: {_first_line(error)}") from None
+        raise WeightsError(where, f"bad {kind} config: {first_line(error)}") from None
     if kind == "tokenizer" and config.vocab_size > MAX_CONFIG_INT:
         raise WeightsError(where, f"bad {kind} config: levels {list(config.levels)} make a vocabulary of {config.vocab_size:,} (at most {MAX_CONFIG_INT:,})")
     return config
@@ -305,11 +211,6 @@ def _numel(shape: list[int]) -> int:
     return count
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
-
-
 # ---- loading -------------------------------------------------------------------------------------
 
 
@@ -328,7 +229,7 @@ def load_component(component: Component) -> nn.Module:
     try:
         tensors = load_file(str(component.file))
     except (SafetensorError, OSError, ValueError) as error:
-        raise WeightsError(where, f"not a valid safetensors file ({_first_line(error)})") from None
+        raise WeightsError(where, f"not a valid safetensors file ({first_line(error)})") from None
     state = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
     bad = sorted(k for k, v in state.items() if not v.is_floating_point())
     if bad:
@@ -341,7 +242,7 @@ def load_component(component: Component) -> nn.Module:
             module = KINDS[component.kind][1](component.config)
         module.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
     except (RuntimeError, TypeError, ValueError) as error:
-        raise WeightsError(where, f"{component.kind} tensors do not match its config: {_first_line(error)}") from None
+        raise WeightsError(where, f"{component.kind} tensors do not match its config: {first_line(error)}") from None
     return module.eval()
 
 
@@ -380,11 +281,11 @@ def _check_shapes(component: Component, where: str, prefix: str) -> None:
         with safe_open(where, framework="pt") as handle:
             found = {k.removeprefix(prefix): tuple(handle.get_slice(k).get_shape()) for k in handle.keys() if k.startswith(prefix)}
     except (SafetensorError, OSError, ValueError) as error:
-        raise WeightsError(where, f"not a valid safetensors file ({_first_line(error)})") from None
+        raise WeightsError(where, f"not a valid safetensors file ({first_line(error)})") from None
     try:
         expected = _expected_shapes(component.kind, component.config)
     except (RuntimeError, TypeError, ValueError, ArithmeticError) as error:
-        raise WeightsError(where, f"bad {component.kind} config: {_first_line(error)}") from None
+        raise WeightsError(where, f"bad {component.kind} config: {first_line(error)}") from None
     mismatch = "do not match its config"
     missing = sorted(set(expected) - set(found))
     if missing:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from maskflow_cli import weights as weights_module
+from maskflow_cli import weight_sources
 from maskflow_cli.pipeline import MaskFlowPipeline
 
 from conftest import read_frames, run_subprocess
@@ -141,7 +141,7 @@ def test_info_describes_the_weights(cli, weights_dir):
 
 
 def test_no_default_weights_says_so(cli, tmp_path, monkeypatch):
-    monkeypatch.setattr(weights_module, "default_weights_dir", lambda: None)
+    monkeypatch.setattr(weight_sources, "default_weights_dir", lambda: None)
     result = cli("generate", "-o", tmp_path / "x.mkv")
     assert result.code == 4 and "no default weights are installed" in result.err
 

@@ -7,12 +7,14 @@ import pytest
 import torch
 
 from maskflow_cli.engine import SamplingOptions
-from maskflow_cli.evaluation import frame_mse, frame_psnr, held_out_sequences, sample_videos
+from maskflow_cli.evaluation import held_out_sequences, sample_videos
+from maskflow_cli.metrics import frame_mse, frame_psnr
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import plan_extend, window_settings
 from maskflow_cli.runtime import decode_tokens, encode_frames
 from maskflow_cli.video_io import FrameFormat
-from maskflow_cli.weights import default_weights_dir, inspect_weights, load_tokenizer
+from maskflow_cli.weight_sources import default_weights_dir
+from maskflow_cli.weights import inspect_weights, load_tokenizer
 
 # A regression floor for the shipped tokenizer: it measures 23.4 dB on these clips (the project's
 # 24 dB bar is not met yet; weights/README.md gives the full-size measurement).

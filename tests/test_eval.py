@@ -5,10 +5,9 @@ import json
 import pytest
 import torch
 
-from maskflow_cli.evaluation import (
-    count_blobs, frame_mse, frame_psnr, frame_ssim, frame_stats, infill_baselines, sample_videos, summarize,
-)
 from maskflow_cli.engine import SamplingOptions
+from maskflow_cli.evaluation import infill_baselines, sample_videos
+from maskflow_cli.metrics import frame_mse, frame_psnr, frame_ssim, summarize
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import plan_extend, plan_infill, window_settings
 
@@ -37,20 +36,6 @@ def test_mse_is_a_sum_over_pixels_in_unit_range():
     black = torch.zeros_like(clip)
     assert torch.allclose(frame_mse(black, clip), (clip.float() / 255).square().flatten(2).sum(-1))
     assert summarize(torch.tensor([1.0, 3.0]))["mean"] == 2.0
-
-
-def test_frame_stats_count_digits_and_crispness():
-    frame = torch.zeros(1, 2, 32, 32, 1, dtype=torch.uint8)
-    frame[0, :, 2:8, 2:8] = 255  # two solid blobs
-    frame[0, :, 20:28, 20:26] = 255
-    frame[0, :, 30, 30] = 255  # a speck: not a digit
-    frame[0, 1, 12:16, 12:16] = 60  # faint ink in frame 1 only: less crisp
-    stats = frame_stats(frame)
-    assert stats["blobs"].tolist() == [[2.0, 2.0]]
-    assert stats["crisp"][0, 0] == 1.0 and stats["crisp"][0, 1] < 1.0
-    assert stats["ink"][0, 0] == pytest.approx(36 + 48 + 1)
-    diagonal = torch.eye(12, dtype=torch.bool)[None]  # 8-connected: one blob
-    assert count_blobs(diagonal).tolist() == [1]
 
 
 def test_infill_baselines():

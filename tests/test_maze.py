@@ -16,18 +16,18 @@ import numpy as np
 import pytest
 import torch
 
-from maskflow_cli import maze, weights
-from maskflow_cli.data import load_clips, load_training_clips, save_clips
+from maskflow_cli import weight_sources
+from maskflow_cli.clips import load_clips, load_training_clips, save_clips
 from maskflow_cli.errors import InvalidArgumentError
-from maskflow_cli.evaluation import colour_histograms, sharpness, world_stats
-from maskflow_cli.maze import (
-    CLEARANCE, EYE_RANGE, MAX_TURN_DEG, PITCH_RANGE, SPEED_RANGE, free_cells, maze_available, maze_clips, maze_plan,
-    maze_seed, plan_rollout, wall_gap,
-)
 from maskflow_cli.tokenizer import FrameTokenizer, TokenizerConfig
 from maskflow_cli.transformer import MaskFlowTransformer, TransformerConfig
 from maskflow_cli.video_io import FrameFormat
 from maskflow_cli.weights import save_weights
+from maskflow_cli.worlds import maze
+from maskflow_cli.worlds.maze import colour_histograms, drift_stats, maze_available, maze_clips, maze_plan, maze_seed, sharpness
+from maskflow_cli.worlds.maze_walk import (
+    CLEARANCE, EYE_RANGE, MAX_TURN_DEG, PITCH_RANGE, SPEED_RANGE, free_cells, plan_rollout, wall_gap,
+)
 
 needs_maze = pytest.mark.skipif(not maze_available() and not os.environ.get("CI"), reason="needs pip install 'maskflow[maze]'")
 
@@ -182,13 +182,12 @@ def _rgb_clips(count: int, frames: int, size: int = 32) -> torch.Tensor:
 
 def test_colour_distance_and_sharpness_react_to_drift():
     clips = _rgb_clips(2, 4)
-    reference = colour_histograms(clips).mean((0, 1))
     assert torch.allclose(colour_histograms(clips).sum(-1), torch.ones(2, 4))
-    same = world_stats(clips, colour_histograms(clips[:1, :1]).mean((0, 1)))["colour"]
-    assert float(same[0, 0]) == 0.0
+    same = drift_stats(clips, clips[:1, :1])["colour"]  # against the first frame alone
+    assert float(same[0, 0]) == 0.0 and float(same.max()) > 0
     tinted = clips.clone()
     tinted[..., 0] = 255  # all red: far from the real colours
-    assert float(world_stats(tinted, reference)["colour"].min()) > float(world_stats(clips, reference)["colour"].max())
+    assert float(drift_stats(tinted, clips)["colour"].min()) > float(drift_stats(clips, clips)["colour"].max())
     blurred = torch.nn.functional.avg_pool2d(clips.float().flatten(0, 1).permute(0, 3, 1, 2), 3, 1, 1)
     blurred = blurred.permute(0, 2, 3, 1).reshape(clips.shape).round().to(torch.uint8)
     assert float(sharpness(blurred).max()) < float(sharpness(clips).min())
@@ -225,7 +224,7 @@ def test_eval_on_rgb_clip_shards_reports_colour_and_sharpness(cli, rgb_weights, 
 
 def test_maze_weights_by_name_say_how_to_get_them_when_missing(cli, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(weights, "named_weights_dir", lambda name: tmp_path / "nowhere")
+    monkeypatch.setattr(weight_sources, "named_weights_dir", lambda name: tmp_path / "nowhere")
     result = cli("info", "-w", "maze")
     assert result.code == 4 and result.err.strip().count("\n") == 0
     assert "no maze weights are installed" in result.err and "weights/maze/README.md" in result.err
@@ -233,13 +232,13 @@ def test_maze_weights_by_name_say_how_to_get_them_when_missing(cli, monkeypatch,
 
 def test_weights_by_name_and_a_folder_of_that_name_wins(cli, monkeypatch, tmp_path, rgb_weights, weights_dir):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(weights, "named_weights_dir", lambda name: rgb_weights)
+    monkeypatch.setattr(weight_sources, "named_weights_dir", lambda name: rgb_weights)
     named = json.loads(cli("info", "-w", "maze", "--json").out)
     assert named["tokenizer"]["config"]["channels"] == 3
     shutil.copytree(weights_dir, tmp_path / "maze")  # ./maze is a folder: the path is meant
     local = json.loads(cli("info", "-w", "maze", "--json").out)
     assert local["tokenizer"]["config"]["channels"] == 1
-    assert weights.resolve_weights("digits") == weights.resolve_weights(None)
+    assert weight_sources.resolve_weights("digits") == weight_sources.resolve_weights(None)
 
 
 def test_maze_tokenizer_presets_code_rgb_frames_as_documented():

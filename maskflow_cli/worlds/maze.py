@@ -1,16 +1,10 @@
-"""First-person videos of random 3D mazes: the DMLab-like world, rendered with memory-maze.
+"""The maze world: first-person videos of random 3D mazes, DMLab-like, rendered with memory-maze.
 
 memory-maze (Pasukonis et al. 2022, MIT) builds DMLab-style mazes with labmaze's layouts and wall and
 floor textures and renders them with MuJoCo through dm_control. Stepping its physics is slow (about
 12-15 frames/s per core); this module builds the maze once per episode and moves dm_control's free
-camera along a planned path instead, which renders several times faster. One long rollout per maze
-is cut into clips, because building a maze (compiling its MuJoCo model) takes seconds.
-
-The path (:func:`plan_rollout`, plain numpy, no MuJoCo): breadth-first search to a random free cell
-a few cells away, then following the cell centres with a smoothed turn rate (at most
-``MAX_TURN_DEG`` a frame, changing by at most ``TURN_ACCEL_DEG`` a frame), slowing down in turns;
-per clip a random speed, eye height and pitch; now and then a pause to look around. The eye always
-stays at least ``CLEARANCE`` cells away from walls and from the cells of the coloured target spheres.
+camera along a planned path (maze_walk.py) instead, which renders several times faster. One long
+rollout per maze is cut into clips, because building a maze (compiling its MuJoCo model) takes seconds.
 
 Determinism: maze ``i`` of a split is built from a seed that depends only on (seed, split, i), and
 its path from a generator seeded the same way, so the same arguments give the same clips whatever
@@ -18,9 +12,12 @@ the number of workers. Train mazes have even seeds and test mazes odd ones: the 
 maze seed (the layouts are labmaze's random rooms-and-corridors mazes of 9x9 to 15x15 cells, and the
 clips file records each clip's maze seed so that anyone can check).
 
+The world's entry (:data:`WORLD`) adds ``maskflow data maze`` (:func:`dataset`), held-out clips from
+test mazes (:func:`held_out`) and the drift statistics of RGB first-person video
+(:func:`drift_stats`: colour and sharpness).
+
 Axis legend: F frames of one rollout, N clips, T frames per clip, S pixels (square frames), 3 RGB,
-R, K maze rows and columns (cells); poses are (row, column) in cells, heading in radians
-(0 = +column, counter-clockwise seen from above), eye height in metres, pitch in degrees.
+R, K maze rows and columns (cells), B sequences, Y, X pixels, L colour bins.
 """
 
 from __future__ import annotations
@@ -30,35 +27,28 @@ import importlib.util
 import io
 import math
 import os
-from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
+from torch import Tensor
 
-from .data import CLIPS_SUFFIX, _check_range, check_clips_output, save_clips
-from .errors import InvalidArgumentError, OutputError
+from ..clips import CLIPS_SUFFIX, check_clips_output, save_clips
+from ..errors import InvalidArgumentError, OutputError, check_range
+from ..metrics import to_unit
+from ..video_io import FrameFormat
+from .maze_walk import plan_rollout
+from .world import DatasetJob, OnProgress, Option, World
 
+NAME = "maze"
 NEEDS_MAZE = "needs memory-maze: pip install 'maskflow[maze]'"
 MAZE_PACKAGES = ("memory_maze", "gym", "mujoco", "dm_control", "labmaze")
 
 SPLIT_PARITY = {"train": 0, "test": 1}  # maze seeds: train even, test odd
 MAZE_SIZES = (9, 11, 13, 15)  # memory-maze's four layouts (inner cells)
 CLIPS_PER_MAZE = 32  # clips cut from one maze's rollout: building a maze costs ~4 s, 32 x 36 frames ~13 s
-BLOCKED = set("*0123456789G")  # labmaze walls ('*' and memory-maze's wall variations) and target cells
 XY_SCALE = 2.0  # metres per cell in memory-maze
-
-MAX_TURN_DEG = 7.0  # largest turn per frame
-TURN_ACCEL_DEG = 1.5  # largest change of the turn rate per frame: turns start and end smoothly
-SPEED_RANGE = (0.035, 0.08)  # cells per frame, drawn per clip
-EYE_RANGE = (0.25, 0.6)  # eye height in metres (walls are 1.5 m high), drawn per clip
-PITCH_RANGE = (-12.0, 0.0)  # degrees, drawn per clip
-CLEARANCE = 0.3  # cells between the eye and any blocked cell
-GOAL_DISTANCE = (3, 10)  # path length in cells to the next goal
-PAUSE_PROB = 0.3  # at a goal: chance to stop and look around
-LOOK_RANGE_DEG = (60.0, 180.0)  # how far to turn when looking around
 FOV_DEG = 80.0  # memory-maze's egocentric camera
 MAX_CLIPS = 1_000_000
 MAX_FRAMES = 10_000
@@ -67,6 +57,7 @@ SHARD_CLIPS = 1000  # clips per shard file: 1000 x 36 frames of 64x64 RGB is 442
 SHARD_NAME = "shard-{:05d}.safetensors"
 SHARD_GLOB = "shard-*.safetensors"
 MAX_FILE_BYTES = 16 * 2**30
+COLOUR_LEVELS = 4  # drift statistics: per RGB channel, 64 joint colour bins for the colour histograms
 
 
 # ---- checks --------------------------------------------------------------------------------------
@@ -85,13 +76,13 @@ def check_maze_installed() -> None:
 
 def check_maze_args(clips: int, frames: int, *, seed: int, split: str, size: int, workers: int) -> None:
     """InvalidArgumentError, naming the parameter, for any :func:`maze_clips` argument out of range."""
-    _check_range("clips", clips, 1, MAX_CLIPS)
-    _check_range("frames", frames, 1, MAX_FRAMES)
-    _check_range("seed", seed, 0, 2**63 - 1)
+    check_range("clips", clips, 1, MAX_CLIPS)
+    check_range("frames", frames, 1, MAX_FRAMES)
+    check_range("seed", seed, 0, 2**63 - 1)
     if split not in SPLIT_PARITY:
         raise InvalidArgumentError("split", split, "choose train or test")
-    _check_range("size", size, *SIZES)
-    _check_range("workers", workers, 1, 256)
+    check_range("size", size, *SIZES)
+    check_range("workers", workers, 1, 256)
 
 
 # ---- seeds ---------------------------------------------------------------------------------------
@@ -106,139 +97,6 @@ def maze_seed(seed: int, split: str, index: int) -> int:
 def maze_size_for(maze: int) -> int:
     """The layout size (inner cells) used for a maze seed: drawn from MAZE_SIZES by the seed."""
     return MAZE_SIZES[np.random.default_rng([maze, 1]).integers(len(MAZE_SIZES))]
-
-
-# ---- path planning (no MuJoCo) -------------------------------------------------------------------
-
-
-def free_cells(layout: np.ndarray) -> np.ndarray:
-    """bool [R,K]: cells the eye may enter (not a wall, not a target sphere's cell)."""
-    blocked = np.isin(layout, list(BLOCKED))
-    return ~blocked
-
-
-def bfs_distances(free: np.ndarray, start: tuple[int, int]) -> tuple[np.ndarray, dict]:
-    """Breadth-first search over 4-connected free cells: distances int [R,K] (-1 unreachable) and
-    each reached cell's predecessor."""
-    dist = np.full(free.shape, -1, dtype=np.int64)
-    dist[start] = 0
-    parent: dict = {start: None}
-    queue = deque([start])
-    while queue:
-        r, c = queue.popleft()
-        for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-            nxt = (r + dr, c + dc)
-            if 0 <= nxt[0] < free.shape[0] and 0 <= nxt[1] < free.shape[1] and free[nxt] and dist[nxt] < 0:
-                dist[nxt] = dist[r, c] + 1
-                parent[nxt] = (r, c)
-                queue.append(nxt)
-    return dist, parent
-
-
-def _path_to_goal(free: np.ndarray, start: tuple[int, int], rng: np.random.Generator) -> list[tuple[int, int]]:
-    """Cells from ``start`` (excluded) to a random reachable goal GOAL_DISTANCE cells away (nearer if
-    nothing is that far); empty when no other cell is reachable."""
-    dist, parent = bfs_distances(free, start)
-    low, high = GOAL_DISTANCE
-    candidates = np.argwhere((dist >= low) & (dist <= high))
-    if len(candidates) == 0:
-        candidates = np.argwhere(dist > 0)
-    if len(candidates) == 0:
-        return []
-    cell = tuple(int(v) for v in candidates[rng.integers(len(candidates))])
-    path = []
-    while cell != start:
-        path.append(cell)
-        cell = parent[cell]
-    return path[::-1]
-
-
-def _keep_clear(pos: np.ndarray, free: np.ndarray) -> np.ndarray:
-    """Push the eye out of the CLEARANCE margin of the blocked cells around it."""
-    r0, c0 = int(round(pos[0])), int(round(pos[1]))
-    for _ in range(2):  # a push away from one wall can only bring it nearer a perpendicular one once
-        for r in range(r0 - 1, r0 + 2):
-            for c in range(c0 - 1, c0 + 2):
-                if 0 <= r < free.shape[0] and 0 <= c < free.shape[1] and free[r, c]:
-                    continue
-                nearest = np.clip(pos, [r - 0.5, c - 0.5], [r + 0.5, c + 0.5])  # on the blocked square
-                away = pos - nearest
-                gap = float(np.hypot(*away))
-                if gap < CLEARANCE:
-                    pos = nearest + away / max(gap, 1e-9) * CLEARANCE if gap > 1e-9 else pos
-    return pos
-
-
-def wall_gap(pos: np.ndarray, free: np.ndarray) -> float:
-    """Distance in cells from a point (row, column) to the nearest blocked cell (or the grid's edge)."""
-    best = math.inf
-    for (r, c) in np.argwhere(~free):
-        nearest = np.clip(pos, [r - 0.5, c - 0.5], [r + 0.5, c + 0.5])
-        best = min(best, float(np.hypot(*(pos - nearest))))
-    return best
-
-
-def _wrap(angle: float) -> float:
-    return (angle + math.pi) % (2 * math.pi) - math.pi
-
-
-@dataclass(frozen=True)
-class Rollout:
-    """Camera poses of one rollout, one row per frame."""
-
-    position: np.ndarray  # float64 [F,2] (row, column) in cells
-    heading: np.ndarray  # float64 [F] radians, 0 = +column, counter-clockwise from above
-    eye: np.ndarray  # float64 [F] eye height in metres
-    pitch: np.ndarray  # float64 [F] degrees, negative looks down
-
-
-def plan_rollout(layout: np.ndarray, clips: int, frames: int, rng: np.random.Generator) -> Rollout:
-    """Poses for ``clips`` consecutive clips of ``frames`` frames through the maze ``layout`` (labmaze
-    characters [R,K]); speed, eye height and pitch are drawn anew at every clip's start."""
-    free = free_cells(layout)
-    cells = np.argwhere(free)
-    pos = cells[rng.integers(len(cells))].astype(np.float64)
-    heading, turn, speed = rng.uniform(-math.pi, math.pi), 0.0, 0.0
-    path: list[tuple[int, int]] = []
-    look_at: float | None = None  # heading to turn to while pausing
-    max_turn, accel = math.radians(MAX_TURN_DEG), math.radians(TURN_ACCEL_DEG)
-    total = clips * frames
-    out = {k: np.empty(total) for k in ("heading", "eye", "pitch")}
-    positions = np.empty((total, 2))
-    for t in range(total):
-        if t % frames == 0:
-            top_speed, eye, pitch = rng.uniform(*SPEED_RANGE), rng.uniform(*EYE_RANGE), rng.uniform(*PITCH_RANGE)
-        if not path and look_at is None:
-            if rng.random() < PAUSE_PROB:
-                look_at = heading + rng.choice([-1, 1]) * math.radians(rng.uniform(*LOOK_RANGE_DEG))
-            else:
-                path = _path_to_goal(free, (int(round(pos[0])), int(round(pos[1]))), rng)
-        if look_at is not None:
-            error, wanted_speed = _wrap(look_at - heading), 0.0
-            if abs(error) < math.radians(2) and abs(turn) < accel:
-                look_at = None
-        elif path:
-            target = np.asarray(path[0], dtype=np.float64)
-            delta = target - pos
-            if np.hypot(*delta) < 0.35 and len(path) > 1:  # close enough: aim at the next cell centre
-                path.pop(0)
-                delta = np.asarray(path[0], dtype=np.float64) - pos
-            elif np.hypot(*delta) < 0.1:
-                path.pop(0)
-            error = _wrap(math.atan2(-delta[0], delta[1]) - heading)
-            alignment = (math.cos(error) - math.cos(math.radians(50))) / (1 - math.cos(math.radians(50)))
-            wanted_speed = top_speed * float(np.clip(alignment, 0.0, 1.0)) * min(1.0, float(np.hypot(*delta)) / 0.5 + 0.3)
-        else:
-            error, wanted_speed = 0.0, 0.0
-        # turn rate: proportional to the error, limited in size and in change per frame
-        wanted_turn = float(np.clip(0.25 * error, -max_turn, max_turn))
-        turn = float(np.clip(wanted_turn, turn - accel, turn + accel))
-        heading = _wrap(heading + turn)
-        speed = float(np.clip(wanted_speed, speed - 0.01, speed + 0.01))
-        pos = _keep_clear(pos + speed * np.array([-math.sin(heading), math.cos(heading)]), free)
-        positions[t] = pos
-        out["heading"][t], out["eye"][t], out["pitch"][t] = heading, eye, pitch
-    return Rollout(positions, out["heading"], out["eye"], out["pitch"])
 
 
 # ---- rendering (needs the maze extra) ------------------------------------------------------------
@@ -358,13 +216,13 @@ def write_maze_dataset(output: str | os.PathLike, clips: int, frames: int, *, se
     and the maze seed of each of its clips. Returns the recipe with the files written.
     """
     check_maze_args(clips, frames, seed=seed, split=split, size=size, workers=workers)
-    _check_range("shard_clips", shard_clips, 1, MAX_CLIPS)
+    check_range("shard_clips", shard_clips, 1, MAX_CLIPS)
     target = check_maze_output(output, overwrite)
     single = target.suffix == CLIPS_SUFFIX
     if single and clips * frames * size * size * 3 > MAX_FILE_BYTES:
         raise InvalidArgumentError("clips", clips, f"over {MAX_FILE_BYTES // 2**30} GiB in one file; give a folder for sharded output")
     check_maze_installed()
-    recipe = {"dataset": "maze", "split": split, "seed": seed, "frames": frames, "size": size,
+    recipe = {"dataset": NAME, "split": split, "seed": seed, "frames": frames, "size": size,
               "clips_per_maze": CLIPS_PER_MAZE, "renderer": "memory-maze free camera"}
     per_file = clips if single else shard_clips
     files: list[str] = []
@@ -401,18 +259,115 @@ def write_maze_dataset(output: str | os.PathLike, clips: int, frames: int, *, se
     return {**recipe, "clips": clips, "files": files}
 
 
+# ---- the world: 'maskflow data maze', held-out clips, drift statistics --------------------------
+
+
+def dataset(output: str, *, clips: int, frames: int, seed: int, split: str = "train", size: int = 64, workers: int = 1,
+            shard_clips: int = SHARD_CLIPS, overwrite: bool = False) -> DatasetJob:
+    """``maskflow data maze``: :func:`write_maze_dataset` with its arguments, output and the extra checked first."""
+    check_maze_args(clips, frames, seed=seed, split=split, size=size, workers=workers)
+    check_maze_output(output, overwrite)
+    check_maze_installed()
+    mazes = len(maze_plan(clips))
+
+    def run(on_progress: OnProgress) -> dict:
+        return write_maze_dataset(output, clips, frames, seed=seed, split=split, size=size, workers=workers,
+                                  shard_clips=shard_clips, overwrite=overwrite, on_maze=on_progress)
+
+    def report(made: dict, seconds: float) -> tuple[dict, str]:
+        summary = {**made, "mazes": mazes, "workers": workers, "seconds": seconds,
+                   "frames_per_second": round(clips * frames / max(seconds, 1e-9), 1)}
+        return summary, (f"wrote {output}: {clips:,} clips of {frames} frames, {size}x{size} RGB, {mazes} {split} mazes, "
+                         f"seed {seed}, {len(made['files'])} file(s), {seconds:.1f} s")
+
+    plan = f"rendering {clips:,} clips of {frames} frames from {mazes:,} {split} mazes with {workers} workers"
+    return DatasetJob(plan, run, report, progress="rendering", clips=clips)
+
+
+def held_out(count: int, frames: int, fmt: FrameFormat, seed: int) -> Tensor:
+    """``count`` clips of ``frames`` frames from test mazes (``seed`` picks them) at ``fmt``: uint8 [N,frames,S,S,3]."""
+    if fmt.channels != 3 or fmt.height != fmt.width or not SIZES[0] <= fmt.height <= SIZES[1]:
+        raise InvalidArgumentError("data", None, f"maze frames are square RGB of {SIZES[0]} to {SIZES[1]} pixels, the model's are "
+                                                 f"{fmt.width}x{fmt.height}x{fmt.channels}; give {{param:data}}")
+    parts = [video for video, _ in maze_clips(count, frames, seed=seed, split="test", size=fmt.height)]
+    return torch.from_numpy(np.concatenate(parts))  # [N,T,S,S,3]
+
+
+def colour_histograms(frames: Tensor) -> Tensor:
+    """uint8 RGB [B,T,Y,X,3] -> each frame's joint colour histogram, COLOUR_LEVELS per channel,
+    normalised to sum 1: [B,T,COLOUR_LEVELS**3]."""
+    levels = (frames.long() * COLOUR_LEVELS) // 256  # [B,T,Y,X,3] in 0..L-1
+    index = ((levels[..., 0] * COLOUR_LEVELS + levels[..., 1]) * COLOUR_LEVELS + levels[..., 2]).flatten(2)  # [B,T,P]
+    counts = torch.zeros(*index.shape[:2], COLOUR_LEVELS**3).scatter_add_(2, index, torch.ones(index.shape))
+    return counts / index.shape[-1]
+
+
+def sharpness(frames: Tensor) -> Tensor:
+    """uint8 [B,T,Y,X,C] -> mean absolute difference of neighbouring pixels (luma in [0, 1], both
+    directions), [B,T]: edges and textures raise it, blur lowers it."""
+    luma = to_unit(frames).mean(-1)  # [B,T,Y,X]
+    dy = (luma[:, :, 1:] - luma[:, :, :-1]).abs().flatten(2).mean(-1)
+    dx = (luma[:, :, :, 1:] - luma[:, :, :, :-1]).abs().flatten(2).mean(-1)
+    return (dx + dy) / 2
+
+
+def drift_stats(video: Tensor, real: Tensor) -> dict[str, Tensor]:
+    """Drift statistics of RGB first-person video, uint8 [B,T,Y,X,3], each per frame [B,T]: colour
+    (total-variation distance, 0..1, of the frame's colour histogram from that of all ``real``
+    frames) and sharpness. Means per bin are taken later; the colour distance of a bin is then the
+    mean of its frames' distances."""
+    reference = colour_histograms(real).mean((0, 1))  # [L**3]
+    colour = 0.5 * (colour_histograms(video) - reference).abs().sum(-1)  # [B,T]
+    return {"colour": colour, "sharpness": sharpness(video)}
+
+
+WORLD = World(
+    name=NAME,
+    description="""Write first-person RGB videos of random 3D mazes (DMLab-style, rendered by memory-maze).
+
+The camera walks smoothly through each maze: to a random cell a few cells away by the shortest
+path, turning at most 7 degrees a frame and slowing in turns, with a random speed, eye height and
+pitch per clip and pauses to look around. One long walk per maze is cut into clips (32 a maze).
+
+Needs the maze extra: pip install 'maskflow[maze]' (renders headless on the CPU with MUJOCO_GL=egl).
+
+Examples:
+
+  maskflow data maze maze_train/ --clips 20000 --frames 36 --seed 0 --workers 16
+
+  maskflow data maze maze_test.safetensors --clips 64 --frames 160 --seed 0 --split test""",
+    output_help="A folder for clips shards, or one .safetensors clips file.",
+    options=(
+        Option("clips", int, "Number of clips (1 to 1,000,000)."),
+        Option("frames", int, "Frames per clip (1 to 10,000).", short="-n"),
+        Option("seed", int, "Random seed: the same seed gives the same file."),
+        Option("split", str, "train or test: the two splits never share a maze.", default="train"),
+        Option("size", int, "Frame width and height in pixels (32 to 512).", default=64),
+        Option("workers", int, "Worker processes rendering mazes in parallel (one core each).", default=1, short="-j"),
+        Option("shard_clips", int, "Clips per shard file when OUT is a folder.", default=SHARD_CLIPS),
+    ),
+    dataset=dataset,
+    held_out=held_out,
+    held_out_name="maze test mazes",
+    stats=drift_stats,
+    stats_channels=(3,),
+    weights="maze",
+)
+
 __all__ = [
-    "Rollout",
-    "check_maze_output",
-    "write_maze_dataset",
+    "WORLD",
     "check_maze_args",
     "check_maze_installed",
-    "free_cells",
+    "check_maze_output",
+    "colour_histograms",
+    "dataset",
+    "drift_stats",
+    "held_out",
     "maze_available",
     "maze_clips",
     "maze_plan",
     "maze_seed",
-    "plan_rollout",
     "render_maze",
-    "wall_gap",
+    "sharpness",
+    "write_maze_dataset",
 ]

