@@ -6,7 +6,9 @@ A world's entry gives its command everything: the help text, what OUT may be, th
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import typing
 from typing import Annotated, Callable
 
 import typer
@@ -14,8 +16,8 @@ from rich.markup import escape
 
 from ..worlds import WORLDS, Option, World
 from . import options as opt
+from .groups import ReportGroup
 from .help_format import Command, Group
-from .report import Reporter
 
 data_app = typer.Typer(
     help="Build training datasets as clips files for 'maskflow train-tokenizer' and 'maskflow train'.",
@@ -36,7 +38,7 @@ def world_command(world: World) -> Callable[..., None]:
     """The ``maskflow data NAME`` command of one world."""
 
     def command(output: str, overwrite: bool, json_: bool, quiet: bool, **options: int | str) -> None:
-        reporter = Reporter(json_output=json_, quiet=quiet)
+        reporter = ReportGroup(json_=json_, quiet=quiet).reporter()
         job = world.dataset(output, overwrite=overwrite, **options)
         reporter.log(job.plan)
         if job.progress is None:
@@ -53,11 +55,18 @@ def world_command(world: World) -> Callable[..., None]:
         inspect.Parameter("output", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=out),
         *(_parameter(option) for option in world.options),
         inspect.Parameter("overwrite", keyword, default=False, annotation=opt.Overwrite),
-        inspect.Parameter("json_", keyword, default=False, annotation=opt.Json),
-        inspect.Parameter("quiet", keyword, default=False, annotation=opt.Quiet),
+        *(inspect.Parameter(name, keyword, default=default, annotation=annotation) for name, (annotation, default) in _report_options().items()),
     ])
     command.__doc__ = escape(world.description)  # '[' is Rich markup in help text
+    command.option_groups = (ReportGroup,)
+    command.world_options = tuple(option.name for option in world.options)  # declared by the world's entry
     return command
+
+
+def _report_options() -> dict:
+    """ReportGroup's fields: name -> (declaration, default)."""
+    types = typing.get_type_hints(ReportGroup, include_extras=True)
+    return {f.name: (types[f.name], f.default) for f in dataclasses.fields(ReportGroup)}
 
 
 for _world in WORLDS.values():

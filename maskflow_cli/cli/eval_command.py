@@ -15,10 +15,11 @@ from ..errors import InvalidArgumentError
 from ..evaluation import SIZES, SUITES, evaluate
 from ..runtime import resolve_device
 from ..weights import inspect_weights, load_tokenizer
+from ..worlds import world_of_weights
 from . import options as opt
 from .groups import ReportGroup, SamplingGroup, command
 
-EvalData = Annotated[Optional[str], typer.Option("--data", metavar="PATH", help="A clips file, a folder of clips shards (maskflow data maze) or a folder of videos to test on. Default: Moving MNIST made from the reserved test digits (needs maskflow[data]).")]
+EvalData = Annotated[Optional[str], typer.Option("--data", metavar="PATH", help="A clips file, a folder of clips shards (maskflow data maze) or a folder of videos to test on. Default: the held-out test set of the world the weights were trained on (shipped sets by name: digits -> Moving MNIST from the reserved test digits, needs maskflow[data]; maze -> test mazes, needs maskflow[maze]); Moving MNIST for any other weights.")]
 Quick = Annotated[bool, typer.Option("--quick", help="A small run (about a minute on two cores) instead of the full size.")]
 Suite = Annotated[Optional[list[str]], typer.Option("--suite", metavar="NAME", help=f"Run only these suites ({', '.join(SUITES)}); repeat the option for several. Default: all.")]
 DataSeed = Annotated[int, typer.Option("--data-seed", help="Seed of the Moving MNIST test sequences.")]
@@ -57,7 +58,7 @@ def eval_(
         tokenizer, settings = pipe.tokenizer, run.window_settings(pipe.window)
     else:
         pipe, settings, tokenizer = None, None, load_tokenizer(run.weights).to(dev)
-    result = evaluate(pipe, tokenizer, dev, data=data, size=SIZES["quick" if quick else "full"], suites=suites,
+    result = evaluate(pipe, tokenizer, dev, data=data, size=SIZES["quick" if quick else "full"], suites=suites, world=world_of_weights(run.weights).name,
                       settings=settings, options=options, data_seed=data_seed, log=reporter.log)
     result = {"weights": run.weights or "(installed)", "device": str(dev), "context_cache": run.context_cache, "seconds": reporter.seconds(), **result}
     if plots is not None:
