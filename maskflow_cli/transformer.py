@@ -17,7 +17,7 @@ logits get a factorised term: the sum over channels of a per-channel log-softmax
 digits, so the predicted distribution starts as a product of Q small categoricals (8·5·5·5 classes
 instead of 1,000 unrelated ids) and a near miss in one channel still earns credit for the others.
 The free per-id head adds to it, so dependencies between channels can still be learned.
-Position embeddings start from 2-D (space) and 1-D (time) sine-cosine patterns.
+Position embeddings start from 2-D (space) and 1-D (time) sine-cosine patterns (``embeddings``).
 
 Context attention (``context_attention``): "bidirectional" lets every token attend to every token of
 the window. "block_causal" splits the window into clean *context* frames (given, never changed while
@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from .embeddings import code_digit_picks, sincos_grid, sincos_positions, timestep_features
 from .errors import ConfigError
 from .schedules import SCHEDULERS
 
@@ -107,42 +108,6 @@ PRESETS: dict[str, dict[str, int]] = {
     "small": {"dim": 256, "depth": 8, "heads": 4},  # ~10M parameters
     "base": {"dim": 384, "depth": 7, "heads": 6},  # ~20M parameters
 }
-
-
-def code_digit_picks(levels: tuple[int, ...]) -> Tensor:
-    """Which digit values make up each id of the mixed-radix vocabulary of ``levels`` (least
-    significant first): float [L,V] with a 1 at (ΣL_<q + digit_q(v), v) for each channel q."""
-    place = [math.prod(levels[:q]) for q in range(len(levels))]  # mixed-radix place values
-    first_row = [sum(levels[:q]) for q in range(len(levels))]  # where each channel's digit values start
-    ids = torch.arange(math.prod(levels))[:, None]  # [V,1]
-    rows = (ids // torch.tensor(place)) % torch.tensor(levels) + torch.tensor(first_row)  # [V,Q]
-    picks = torch.zeros(sum(levels), math.prod(levels))
-    picks[rows, ids] = 1
-    return picks
-
-
-def timestep_features(t: Tensor, channels: int = 256) -> Tensor:
-    """Sinusoidal features of masking times t in [0, 1]: [...] -> [..., channels]."""
-    half = channels // 2
-    freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, device=t.device) / half)
-    angles = 1000.0 * t.float()[..., None] * freqs  # [..., half]
-    return torch.cat([angles.cos(), angles.sin()], dim=-1)
-
-
-def sincos_positions(length: int, channels: int) -> Tensor:
-    """1-D sine-cosine pattern [length, channels], wavelengths 2 to ~4·length (an odd last channel is 0)."""
-    cpu = torch.device("cpu")  # also under a meta-device default (the weights' shape check), a plain computation
-    freqs = torch.exp(-math.log(2.0 * length) * torch.arange(channels // 2, device=cpu) / max(1, channels // 2 - 1)) * math.pi
-    angles = torch.arange(length, dtype=torch.float32, device=cpu)[:, None] * freqs  # [length, channels//2]
-    return F.pad(torch.cat([angles.sin(), angles.cos()], dim=-1), (0, channels % 2))
-
-
-def sincos_grid(height: int, width: int, channels: int) -> Tensor:
-    """2-D pattern [height*width, channels]: half the channels code the row, half the column."""
-    half = channels // 2
-    rows = sincos_positions(height, half)[:, None].expand(height, width, half)
-    cols = sincos_positions(width, channels - half)[None].expand(height, width, channels - half)
-    return rearrange(torch.cat([rows, cols], dim=-1), "h w c -> (h w) c")
 
 
 class Attention(nn.Module):

@@ -8,8 +8,10 @@ Frames are handed around as ``torch.uint8`` tensors laid out ``[H,W,C]`` (one fr
 ``limits``     :class:`InputLimits`: frame size, decoded pixels, bytes spooled from a pipe
 ``sources``    a path, ``"-"`` or a file object made seekable (pipes are spooled)
 ``reading``    :func:`open_video`, :func:`read_video`: decoded, resized frames; ``VideoError``
-``writing``    :func:`open_writer` (temporary file, renamed at the end), :func:`check_output`,
-               :func:`check_not_input`; ``OutputError``
+``rates``      an input's frame rate (declared, or from its timestamps) and Matroska duration
+``suffixes``   which container and codec each output suffix is written with
+``targets``    where an output may go: :func:`check_output`, :func:`check_not_input`
+``writing``    :func:`open_writer` (temporary file, renamed at the end); ``OutputError``
 =============  ==========================================================================
 
 FFmpeg's own log output is switched off when this package is imported
@@ -26,7 +28,8 @@ av.logging.set_level(None)  # no FFmpeg log lines on stderr
 from .frames import FrameFormat, resize_frame  # noqa: E402
 from .limits import MAX_FRAME_PIXELS, InputLimits  # noqa: E402
 from .reading import Video, VideoReader, open_video, read_video  # noqa: E402
-from .writing import VideoWriter, check_not_input, check_output, open_writer  # noqa: E402
+from .targets import check_not_input, check_output  # noqa: E402
+from .writing import VideoWriter, open_writer  # noqa: E402
 
 __all__ = [
     "MAX_FRAME_PIXELS",

@@ -24,12 +24,12 @@ from maskflow_cli.errors import VideoError
 from .frames import FrameFormat, resize_frame
 from .reasons import av_reason, describe_error, os_reason
 from .limits import MAX_FRAME_PIXELS, PIXEL_BUDGET_ENV, InputLimits
+from .rates import frame_rate, matroska_duration, rate_from_timestamps
 from .sources import PathOrFile, check_not_empty, open_source, peek
 
 _STILL_IMAGE_FORMATS = {"image2", "image2pipe"}  # plus every "<codec>_pipe" demuxer
 _SAFE_DEMUXING = {"protocol_whitelist": "none"}  # no nested opens: concat lists, playlists, ...
 _CANNOT_OPEN = "truncated, corrupt or not a video: FFmpeg cannot open it"
-_RATE_DISAGREEMENT = Fraction(1, 50)  # timestamps overrule a declared rate that is 2 % off
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,9 @@ class VideoReader:
         self._stream = stream
         self._owned_file = owned_file  # closed with the reader; None for a caller's file object
         self._iterated = False
-        self.fps = None if _is_still_image(container) else _frame_rate(stream)
+        self.fps = None if _is_still_image(container) else frame_rate(stream)
         self.declared_frames = stream.frames if stream.frames > 0 else None
-        self.declared_duration = _matroska_duration(container, stream)
+        self.declared_duration = matroska_duration(container, stream)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         if self._iterated:
@@ -104,7 +104,7 @@ class VideoReader:
             frame_end = self._frame_end(frame)
             if frame_end is not None and (end is None or frame_end > end):
                 end = frame_end
-        self.fps = _rate_from_timestamps(self.fps, decoded, starts)
+        self.fps = rate_from_timestamps(self.fps, decoded, starts)
         if self.declared_frames is not None and decoded < self.declared_frames:
             raise VideoError(
                 self.name,
@@ -321,24 +321,6 @@ def _check_frame_size(name: str, width: int, height: int) -> None:
         )
 
 
-def _matroska_duration(container: av.container.InputContainer, stream: av.VideoStream) -> Fraction | None:
-    """The duration a Matroska/WebM muxer wrote for the track (tag ``DURATION``, ``HH:MM:SS.f``)."""
-    if "matroska" not in container.format.name:
-        return None
-    text = next((v for k, v in stream.metadata.items() if k.upper() == "DURATION"), None)
-    if not isinstance(text, str):
-        return None
-    parts = text.strip().split(":")
-    try:
-        if len(parts) != 3:
-            return None
-        hours, minutes, seconds = int(parts[0]), int(parts[1]), Fraction(parts[2])
-    except (ValueError, ZeroDivisionError):
-        return None
-    duration = hours * 3600 + minutes * 60 + seconds
-    return duration if duration > 0 else None
-
-
 def _is_attached_picture(stream: av.stream.Stream) -> bool:
     return bool(stream.disposition & av.stream.Disposition.attached_pic)
 
@@ -347,14 +329,6 @@ def _is_still_image(container: av.container.InputContainer) -> bool:
     """Whether FFmpeg opened the input with one of its single-image demuxers (PNG, JPEG, ...)."""
     format_name = container.format.name
     return format_name in _STILL_IMAGE_FORMATS or format_name.endswith("_pipe")
-
-
-def _frame_rate(stream: av.VideoStream) -> Fraction | None:
-    """The stream's average frame rate, else FFmpeg's guess; None if neither is known."""
-    for rate in (stream.average_rate, stream.guessed_rate):
-        if rate is not None and rate > 0:
-            return Fraction(rate)
-    return None
 
 
 def _rotation(frame: av.VideoFrame) -> int:
@@ -370,25 +344,6 @@ def _rotation(frame: av.VideoFrame) -> int:
 def _upright(frame: torch.Tensor, quarter_turns: int) -> torch.Tensor:
     """uint8 [H,W,C] turned counter-clockwise by ``quarter_turns`` -> [H,W,C] or [W,H,C]."""
     return torch.rot90(frame, quarter_turns, dims=(0, 1)) if quarter_turns else frame
-
-
-def _rate_from_timestamps(declared: Fraction | None, frames: int, starts: list[Fraction]) -> Fraction | None:
-    """The declared rate, or the mean rate of the frame timestamps when they disagree with it.
-
-    ``starts`` is [earliest, latest] frame start in seconds. Matroska keeps millisecond timestamps
-    and may declare a default rate (24) that the frames do not follow; a variable-rate file has no
-    single rate at all, so its mean one is used. The mean rate is rounded to a common rate (an
-    integer or an NTSC n*1000/1001) when it is within 0.5 % of one."""
-    if frames < 2 or len(starts) != 2 or starts[1] <= starts[0]:
-        return declared
-    measured = (frames - 1) / (starts[1] - starts[0])
-    if declared is not None and abs(declared - measured) <= measured * _RATE_DISAGREEMENT:
-        return declared
-    candidates = [Fraction(round(measured)), Fraction(round(measured * Fraction(1001, 1000)) * 1000, 1001)]
-    nearest = min((c for c in candidates if c > 0), key=lambda c: abs(c - measured), default=None)
-    if nearest is not None and abs(nearest - measured) <= measured / 200:
-        return nearest
-    return measured.limit_denominator(1000)
 
 
 def _frame_to_tensor(frame: av.VideoFrame) -> torch.Tensor:

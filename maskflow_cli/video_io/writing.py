@@ -3,18 +3,14 @@
 :func:`open_writer` picks the container and codec from the target's suffix, streams frames into a
 hidden temporary file beside the target and renames it over the target only when the ``with``
 block ends without an exception. Problems are reported as
-:class:`~maskflow_cli.errors.OutputError`. :func:`check_output` and :func:`check_not_input` refuse
-a bad target before any work is done.
+:class:`~maskflow_cli.errors.OutputError`; :mod:`.suffixes` holds the suffix table and
+:mod:`.targets` the checks of a target that :func:`open_writer` shares with the commands.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
@@ -28,54 +24,8 @@ from maskflow_cli.signals import signals_deferred
 
 from .frames import FrameFormat
 from .reasons import av_reason, describe_error, os_reason
-
-@dataclass(frozen=True)
-class _Encoding:
-    """How frames are stored for one family of suffixes."""
-
-    muxer: str
-    codec: str
-    pix_fmt_gray: str
-    pix_fmt_rgb: str
-    gray_as_rgb: bool = False  # expand gray frames to RGB before the encoder sees them
-    even_size: bool = False  # the pixel format subsamples chroma by 2 in both directions
-    codec_options: dict[str, str] = field(default_factory=dict)
-    muxer_options: dict[str, str] = field(default_factory=dict)
-
-    def pix_fmt(self, channels: int) -> str:
-        return self.pix_fmt_gray if channels == 1 else self.pix_fmt_rgb
-
-
-def _h264(muxer: str) -> _Encoding:
-    return _Encoding(
-        muxer=muxer,
-        codec="libx264",
-        pix_fmt_gray="yuv420p",
-        pix_fmt_rgb="yuv420p",
-        gray_as_rgb=True,
-        even_size=True,
-        codec_options={"crf": "18", "preset": "medium"},
-        muxer_options={"movflags": "+faststart"},
-    )
-
-
-def _ffv1(muxer: str) -> _Encoding:
-    return _Encoding(muxer=muxer, codec="ffv1", pix_fmt_gray="gray", pix_fmt_rgb="bgr0")
-
-
-_Y4M = _Encoding(muxer="yuv4mpegpipe", codec="rawvideo", pix_fmt_gray="gray", pix_fmt_rgb="yuv444p")
-
-_ENCODINGS: dict[str, _Encoding] = {
-    ".mp4": _h264("mp4"),
-    ".mov": _h264("mov"),
-    ".m4v": _h264("mp4"),
-    ".mkv": _ffv1("matroska"),
-    ".nut": _ffv1("nut"),
-    ".avi": _ffv1("avi"),
-    ".y4m": _Y4M,
-}
-
-_STDOUT_NAME = "<stdout>"
+from .suffixes import Y4M, Encoding, encoding_for
+from .targets import STDOUT_NAME, check_target, standard_output
 
 
 class VideoWriter:
@@ -94,7 +44,7 @@ class VideoWriter:
         stream: av.VideoStream,
         fmt: FrameFormat,
         fps: Fraction,
-        encoding: _Encoding,
+        encoding: Encoding,
         temp_path: str | None,
         stdout: BinaryIO | None,
         overwrite: bool,
@@ -237,11 +187,11 @@ def open_writer(
         raise ValueError(f"fps must be positive, got {fps}")
     fps = Fraction(fps)
     if os.fspath(target) == "-":
-        sink = stdout if stdout is not None else _stdout()
-        return _start_writer(_STDOUT_NAME, sink, None, _Y4M, fmt, fps, overwrite)
+        sink = stdout if stdout is not None else standard_output()
+        return _start_writer(STDOUT_NAME, sink, None, Y4M, fmt, fps, overwrite)
     path = os.fspath(target)
-    encoding = _encoding_for(path)
-    _check_target(path, overwrite)
+    encoding = encoding_for(path)
+    check_target(path, overwrite)
     _check_size(path, encoding, fmt)
     writer = None
     try:
@@ -255,48 +205,7 @@ def open_writer(
     return writer  # from here an exception before ``with`` drops it, and __del__ aborts it
 
 
-
-def check_output(target: str | os.PathLike[str], overwrite: bool = False) -> None:
-    """Everything :func:`open_writer` would refuse about ``target``, checked before any work:
-    its suffix, a directory, a missing parent directory, an existing file without ``overwrite``,
-    and for ``"-"`` a closed stdout."""
-    path = os.fspath(target)
-    if path == "-":
-        _stdout()
-        return
-    _encoding_for(path)
-    _check_target(path, overwrite)
-
-
-def _stdout() -> BinaryIO:
-    """``sys.stdout.buffer``; OutputError when the process was started with stdout closed."""
-    if sys.stdout is None:
-        raise OutputError(_STDOUT_NAME, "is closed; redirect it to a file or a pipe, or write to a file")
-    return sys.stdout.buffer
-
-
-def _encoding_for(path: str) -> _Encoding:
-    suffix = Path(path).suffix.lower()
-    if suffix in _ENCODINGS:
-        return _ENCODINGS[suffix]
-    choices = " ".join(_ENCODINGS)
-    what = f"unsupported suffix '{suffix}'" if suffix else "no suffix"
-    raise OutputError(path, f"{what}; use one of {choices}")
-
-
-def _check_target(path: str, overwrite: bool) -> None:
-    """Refuse a directory, a missing parent directory, or an existing file without overwrite."""
-    if os.path.isdir(path):
-        raise OutputError(path, "is a directory")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        problem = "is not a directory" if os.path.exists(parent) else "does not exist"
-        raise OutputError(path, f"directory '{parent}' {problem}")
-    if os.path.lexists(path) and not overwrite:
-        raise OutputError(path, "exists; pass --overwrite to replace it")
-
-
-def _check_size(path: str, encoding: _Encoding, fmt: FrameFormat) -> None:
+def _check_size(path: str, encoding: Encoding, fmt: FrameFormat) -> None:
     if encoding.even_size and (fmt.width % 2 or fmt.height % 2):
         raise OutputError(
             path,
@@ -317,7 +226,7 @@ def _start_writer(
     name: str,
     sink: str | BinaryIO,
     temp_path: str | None,
-    encoding: _Encoding,
+    encoding: Encoding,
     fmt: FrameFormat,
     fps: Fraction,
     overwrite: bool,
@@ -337,7 +246,7 @@ def _start_writer(
 
 
 def _add_stream(
-    container: av.container.OutputContainer, encoding: _Encoding, fmt: FrameFormat, fps: Fraction
+    container: av.container.OutputContainer, encoding: Encoding, fmt: FrameFormat, fps: Fraction
 ) -> av.VideoStream:
     stream = container.add_stream(encoding.codec, rate=fps)
     stream.width = fmt.width
@@ -363,43 +272,3 @@ def _remove_quietly(path: str | None) -> None:
         os.remove(path)
     except OSError:
         pass  # already gone, or not ours to remove any more: nothing better to do
-
-
-# ---- output vs input -------------------------------------------------------------------------
-
-
-def check_not_input(
-    target: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]]
-) -> None:
-    """Raise OutputError if ``target`` is the same file as one of ``inputs``.
-
-    Compares resolved paths and, where both exist, device and inode (catching hard links and
-    symlinks). An input ``"-"`` is standard input: redirected from a file (``< in.mkv``), that
-    file's identity is compared. An output ``"-"`` never equals anything.
-    """
-    target_path = os.fspath(target)
-    if target_path == "-":
-        return
-    for source in inputs:
-        source_path = os.fspath(source)
-        same = _is_stdin(target_path) if source_path == "-" else _same_file(target_path, source_path)
-        if same:
-            raise OutputError(target_path, "is the input file; choose another output")
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.realpath(a) == os.path.realpath(b)
-
-
-def _is_stdin(path: str) -> bool:
-    """Whether ``path`` is the file that standard input reads (``< path``)."""
-    if sys.stdin is None:
-        return False
-    try:
-        given, target = os.fstat(sys.stdin.fileno()), os.stat(path)
-    except (OSError, ValueError, AttributeError):  # closed, replaced by an object without a descriptor, missing
-        return False
-    return (given.st_dev, given.st_ino) == (target.st_dev, target.st_ino)
