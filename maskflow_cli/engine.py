@@ -7,7 +7,8 @@ keeps are handed out as they are made. The pipeline streams chunks of one video 
 evaluation suites and the benchmarks run batches of videos through it, so they cannot drift apart.
 
 ``SamplingOptions`` is the one object that says how to sample: which sampler, its step budget, the
-seed, and the sampler-specific options (MGM's ``noise``, both samplers' ``temperature``).
+seed, the sampler-specific options (MGM's ``noise``, both samplers' ``temperature``) and the
+guidance on the context (guidance.py), under which the engine wraps the denoiser.
 
 Axis legend: B sequences, T frames in a window, K frames a window keeps, H, W token grid.
 """
@@ -24,6 +25,7 @@ from torch import Tensor
 
 from .errors import InvalidArgumentError
 from .planner import Plan, Window
+from .guidance import GuidedDenoiser
 from .runtime import ModelDenoiser
 from .sampling import SAMPLERS, Callback, SamplerState
 
@@ -43,7 +45,9 @@ class SamplingOptions:
     ``seed`` None means a fresh random seed (``resolved()`` draws it; runs report the seed used).
     ``noise``: MGM's Gumbel noise scale on the confidence scores, annealed to zero over the steps
     unless ``anneal`` is False (None: the sampler's default, ``sampling.MGM_NOISE``). ``temperature``: the predicted distributions are sharpened (< 1) or
-    flattened (> 1) before tokens are drawn; 1 draws from them as they are."""
+    flattened (> 1) before tokens are drawn; 1 draws from them as they are. ``guidance``: w of the
+    classifier-free guidance on the context (guidance.py), 0 for none; w > 0 adds one network pass
+    to every step of a window with context frames."""
 
     sampler: str = "mgm"  # "mgm" or "fm"
     steps: int = DEFAULT_STEPS  # K, network calls per window (at most)
@@ -51,6 +55,7 @@ class SamplingOptions:
     noise: float | None = None
     temperature: float = DEFAULT_TEMPERATURE
     anneal: bool = True
+    guidance: float = 0.0
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -68,6 +73,8 @@ class SamplingOptions:
             raise InvalidArgumentError("anneal", self.anneal, f"only the {', '.join(NOISE_SAMPLERS)} sampler takes it; drop it or use {{param:sampler}} mgm")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise InvalidArgumentError("temperature", self.temperature, "must be a finite number above 0")
+        if not (math.isfinite(self.guidance) and self.guidance >= 0):
+            raise InvalidArgumentError("guidance", self.guidance, "must be a finite number, 0 (no guidance) or more")
 
     def resolved(self) -> "SamplingOptions":
         """These options with a concrete seed: ``seed`` if given, else a fresh random one."""
@@ -95,11 +102,13 @@ def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed
     needs them as context; frames made by earlier windows come from those windows. One generator
     seeded with ``seed`` drives every window, so the same plan, options and seed give the same
     tokens. ``callback(state)`` is called after every sampler step with the window's
-    :class:`~sampling.SamplerState` (its ``window`` the window's index in the plan); ``denoiser.calls`` counts the
-    network calls (shared by the batch)."""
+    :class:`~sampling.SamplerState` (its ``window`` the window's index in the plan); ``denoiser.calls``
+    counts the network passes (shared by the batch; a guided step's uncond pass counts as one more)."""
     sampler, extra = SAMPLERS[options.sampler], options.sampler_options()
     generator = torch.Generator(denoiser.device).manual_seed(seed)
     height, width = denoiser.grid
+    if options.guidance > 0:
+        denoiser = GuidedDenoiser(denoiser, [options.guidance] * options.steps)
     tokens: dict[int, Tensor] = {}  # frame -> long [B,H,W], for frames usable as context
     for index, window in enumerate(plan.windows):
         missing = [i for i in window.context if i not in tokens]

@@ -109,6 +109,8 @@ def _tags(settings: WindowSettings, options: SamplingOptions, nfe: int | float, 
     extra = {} if options.noise is None else {"noise": options.noise}
     if options.temperature != 1.0:
         extra["temperature"] = options.temperature
+    if options.guidance:
+        extra["guidance"] = options.guidance
     return {"sampler": options.sampler, "steps": options.steps, **extra, "mode": settings.mode, "context": settings.context,
             "stride": settings.stride, "seed": options.seed, "nfe_per_sequence": nfe, "seconds": round(seconds, 2)}
 

@@ -109,7 +109,8 @@ def check_context_cache(context_cache: str) -> None:
 
 
 class ModelDenoiser:
-    """Adapts the transformer to the samplers' denoiser signature, under autocast; counts calls.
+    """Adapts the transformer to the samplers' denoiser signature, under autocast; ``calls`` counts
+    network passes (one per call; guidance.py adds its uncond passes).
 
     ``mask_id``, ``scheduler`` (the κ the model was trained with), ``grid`` (H, W) and ``device``
     are what the engine needs to build a window's tokens.
@@ -151,17 +152,33 @@ class ModelDenoiser:
 
     def __call__(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor) -> Tensor:
         """long [B,T,H,W], float [B,T], bool [B,T,H,W] positions whose logits are wanted, bool [T]
-        context frames (given, unchanged through the window) -> logits [M,V] at the wanted positions."""
+        context frames (given, unchanged through the window) -> logits [M,V] at the wanted positions.
+
+        ``context`` may also be bool [B,T], context frames per sequence (a batch of sequences that do
+        not share them, as guidance's cond and uncond halves); such a call runs uncached."""
         self.calls += 1
-        frames = context[None].expand(tokens.shape[0], -1)  # [B,T]
-        with torch.autocast(tokens.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
+        frames = context if context.dim() == 2 else context[None].expand(tokens.shape[0], -1)  # [B,T]
+        with self._autocast(tokens):
             if self.compiled is not None:
                 return self.compiled(tokens, times, frames)[wanted]
-            if self.cache_context:
+            if self.cache_context and context.dim() == 1:
                 cache = self._context_cache(tokens, times, context)
                 if cache is not None:
                     return self.model.logits_at(tokens, times, wanted, cache=cache)
             return self.model.logits_at(tokens, times, wanted, frames)
+
+    def without_context(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor) -> Tensor:
+        """Like a call, but the network runs without the ``context`` frames (bool [T]): they are left
+        out of the window, and the other frames keep their window positions (a shorter pass, never
+        compiled). -> logits [M,V] at the wanted positions, which must lie outside the context."""
+        self.calls += 1
+        frames = context.nonzero()[:, 0]  # [Tc]
+        left_out = ContextCache(frames, tokens[:, frames].flatten(2), [None] * len(self.model.blocks))  # no keys or values
+        with self._autocast(tokens):
+            return self.model.logits_at(tokens, times, wanted, cache=left_out)
+
+    def _autocast(self, tokens: Tensor) -> torch.autocast:
+        return torch.autocast(tokens.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None)
 
     def _context_cache(self, tokens: Tensor, times: Tensor, context: Tensor) -> ContextCache | None:
         """This window's context cache: the last one while its frames and tokens are still the context, else a new one."""

@@ -1,0 +1,86 @@
+"""Classifier-free guidance on the context (the ``partial_context_guidance`` of MaskFlow's code).
+
+A guided step asks the network twice: for the window as it is (cond), and for the window without
+its context frames (uncond); it returns ``cond + w·(cond − uncond)``, pushing the prediction away
+from what the model predicts with no context toward what the context implies. Nothing is retrained:
+the model saw fully masked frames in training (independent per-frame masking times). Infill windows,
+with context on both sides, are guided against both sides left out.
+
+``GuidedDenoiser`` wraps a ``runtime.ModelDenoiser`` behind the samplers' denoiser signature, so the
+samplers are unchanged. ``uncond`` says how the context is left out:
+- "masked": the context frames hold mask tokens at masking time 0 and the window keeps its length.
+  Cond and uncond run as one batched network call when the denoiser runs the whole window anyway
+  (no context cache in use), else as two calls (the cond call keeps its cache);
+- "dropped": the context frames are left out of the uncond pass and the other frames keep their
+  window positions, a shorter pass (T − Tc frames instead of T; ``ModelDenoiser.without_context``).
+  For a bidirectional model the masked frames differ only by their position, so this drops inputs
+  that carry almost nothing; it is not exactly "masked" (the other frames no longer attend to them).
+``weights`` gives w per network call of a window (the k-th entry for the k-th call since
+``start_window``; calls past its end are unguided), so guidance can be limited to the first steps.
+A call with w = 0, or in a window without context (generate's first window), makes no uncond pass.
+
+NFE: ``ModelDenoiser.calls`` counts network passes, and the uncond pass is one of its own, batched
+with the cond pass or not: a guided step counts 2 passes, an unguided one 1. ``uncond_passes`` counts
+the uncond passes alone.
+
+Axis legend: B sequences, T frames in the window, Tc context frames, H, W token grid, M wanted
+positions, V vocabulary.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from .runtime import ModelDenoiser
+
+UNCOND = ("masked", "dropped")
+
+
+class GuidedDenoiser:
+    """A ``ModelDenoiser`` whose logits are guided on the context (see the module docstring)."""
+
+    def __init__(self, inner: ModelDenoiser, weights: Sequence[float], uncond: str = "dropped") -> None:
+        assert uncond in UNCOND and all(w >= 0 for w in weights), "checked by SamplingOptions"
+        self.inner, self.weights, self.uncond = inner, tuple(weights), uncond
+        self.mask_id, self.scheduler, self.grid, self.device = inner.mask_id, inner.scheduler, inner.grid, inner.device
+        self.uncond_passes = 0
+        self._step = 0  # network calls asked for since start_window
+
+    @property
+    def calls(self) -> int:
+        """Network passes so far, cond and uncond alike (``ModelDenoiser.calls``)."""
+        return self.inner.calls
+
+    def start_window(self) -> None:
+        self.inner.start_window()
+        self._step = 0
+
+    def __call__(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor) -> Tensor:
+        """The samplers' denoiser: long [B,T,H,W], float [B,T], bool [B,T,H,W], bool [T] -> logits [M,V]."""
+        w = self.weights[self._step] if self._step < len(self.weights) else 0.0
+        self._step += 1
+        if w == 0 or not bool(context.any()):
+            return self.inner(tokens, times, wanted, context)
+        cond, uncond = self._cond_and_uncond(tokens, times, wanted, context)  # [M,V] each
+        self.uncond_passes += 1
+        return cond + w * (cond - uncond)
+
+    def _cond_and_uncond(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
+        """The logits [M,V] at the wanted positions with the context and without it."""
+        inner = self.inner
+        if self.uncond == "dropped":
+            return inner(tokens, times, wanted, context), inner.without_context(tokens, times, wanted, context)
+        left_out = context[None, :, None, None]  # [1,T,1,1]
+        blank_tokens = tokens.masked_fill(left_out, inner.mask_id)  # [B,T,H,W]
+        blank_times = times.masked_fill(context[None], float(inner.scheduler.inverse(torch.tensor(0.0))))  # [B,T]: fully masked
+        no_context = torch.zeros_like(context)  # [T]
+        if inner.cache_context and inner.compiled is None:  # the cond call keeps its cache; the uncond one runs uncached
+            return inner(tokens, times, wanted, context), inner(blank_tokens, blank_times, wanted, no_context)
+        batch = tokens.shape[0]
+        frames = torch.stack([context, no_context])[:, None].expand(2, batch, -1).flatten(0, 1)  # [2B,T]: per sequence
+        logits = inner(torch.cat([tokens, blank_tokens]), torch.cat([times, blank_times]), torch.cat([wanted, wanted]), frames)  # [2M,V]
+        inner.calls += 1  # one batched call, two network passes
+        return logits.chunk(2)

@@ -1,0 +1,162 @@
+"""Classifier-free guidance on the context: w = 0 changes nothing, the guided logits are the formula
+over separate cond and uncond calls under every context cache, the uncond pass sees no context
+token, windows without context make no extra pass, and the NFE counts every network pass."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from maskflow_cli import evaluation
+from maskflow_cli.engine import SamplingOptions, roll_out
+from maskflow_cli.errors import InvalidArgumentError
+from maskflow_cli.guidance import GuidedDenoiser
+from maskflow_cli.pipeline import MaskFlowPipeline
+from maskflow_cli.planner import plan_extend, plan_generate, window_settings
+from maskflow_cli.runtime import ModelDenoiser
+from maskflow_cli.transformer import MaskFlowTransformer
+
+from conftest import TINY_TRANSFORMER, moving_square_frames
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+CONTEXT = torch.tensor([True, True, False, False, False, True])  # context on both sides, as in an infill window
+V = TINY_TRANSFORMER.vocab_size  # the mask id
+
+
+def lively(context_attention: str = "bidirectional") -> MaskFlowTransformer:
+    """A tiny model whose blocks are not the identity (adaLN-Zero starts them so)."""
+    torch.manual_seed(0)
+    model = MaskFlowTransformer(dataclasses.replace(TINY_TRANSFORMER, context_attention=context_attention)).eval()
+    for block in model.blocks:
+        torch.nn.init.normal_(block.modulation.weight, std=0.1)
+        torch.nn.init.normal_(block.modulation.bias, std=0.3)
+    return model
+
+
+def window() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Tokens [2,6,8,8] (context frames clean, the others partly masked), times [2,6], wanted positions."""
+    g = torch.Generator().manual_seed(1)
+    tokens = torch.randint(0, V, (2, 6, 8, 8), generator=g)
+    wanted = (torch.rand(2, 6, 8, 8, generator=g) < 0.6) & ~CONTEXT[None, :, None, None]
+    times = torch.where(CONTEXT, 1.0, 0.3).expand(2, -1).contiguous()
+    return tokens.masked_fill(wanted, V), times, wanted
+
+
+def dropped_reference(model: MaskFlowTransformer, tokens, times, wanted) -> torch.Tensor:
+    """The logits of the non-context frames run alone at their window positions, by a copy of the model
+    whose first time positions are those frames' positions."""
+    rest = (~CONTEXT).nonzero()[:, 0]
+    shifted = MaskFlowTransformer(model.config).eval()
+    shifted.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        shifted.time_pos[: len(rest)] = model.time_pos[rest]
+        return shifted.logits_at(tokens[:, rest], times[:, rest], wanted[:, rest], torch.zeros(2, len(rest), dtype=torch.bool))
+
+
+@pytest.mark.parametrize("uncond", ["masked", "dropped"])
+@pytest.mark.parametrize("context_attention, cache", [("bidirectional", "exact"), ("bidirectional", "frozen"), ("bidirectional", "off"),
+                                                      ("block_causal", "exact"), ("block_causal", "off")])
+def test_guided_logits_are_the_formula_over_separate_cond_and_uncond_calls(uncond, context_attention, cache):
+    """Over two steps of a window, so that a context cache made at the first one serves the second."""
+    model = lively(context_attention)
+    tokens, times, wanted = window()
+    guided = GuidedDenoiser(ModelDenoiser(model, None, context_cache=cache), [0.7, 0.3], uncond)
+    cond_only = ModelDenoiser(model, None, context_cache=cache)  # the cond call as the denoiser makes it
+    plain = ModelDenoiser(model, None, context_cache="off")
+    for w in (0.7, 0.3):
+        with torch.inference_mode():
+            logits = guided(tokens, times, wanted, CONTEXT)
+            cond = cond_only(tokens, times, wanted, CONTEXT)
+            if uncond == "masked":
+                blank = tokens.masked_fill(CONTEXT[None, :, None, None], V)
+                without = plain(blank, times.masked_fill(CONTEXT, 0.0), wanted, torch.zeros(6, dtype=torch.bool))
+            else:
+                without = dropped_reference(model, tokens, times, wanted)
+        assert not torch.allclose(cond, without, atol=1e-3)  # the context matters to this model
+        assert torch.allclose(logits, cond + w * (cond - without), atol=1e-4)
+        tokens = tokens.masked_fill(wanted & (torch.rand(wanted.shape, generator=torch.Generator().manual_seed(2)) < 0.5), 3)
+        times, wanted = torch.where(CONTEXT, 1.0, 0.6).expand(2, -1), tokens == V
+    assert guided.calls == 4 and guided.uncond_passes == 2
+
+
+@pytest.mark.parametrize("uncond", ["masked", "dropped"])
+def test_the_uncond_pass_sees_no_context_token(uncond):
+    model = lively()
+    tokens, times, wanted = window()
+    seen = []  # (tokens, times, positions) of every network input
+    embed = model._embed
+    model._embed = lambda t, s, p: seen.append((t.clone(), s.clone(), p.clone())) or embed(t, s, p)
+    with torch.inference_mode():
+        GuidedDenoiser(ModelDenoiser(model, None), [0.5], uncond)(tokens, times, wanted, CONTEXT)
+    if uncond == "masked":  # one batched call: the cond half, then the uncond half
+        (both, both_times, positions), = seen
+        assert torch.equal(both[:2], tokens) and torch.equal(positions, torch.arange(6))
+        assert (both[2:, CONTEXT] == V).all() and (both_times[2:, CONTEXT] == 0).all()
+        assert torch.equal(both[2:, ~CONTEXT], tokens[:, ~CONTEXT]) and torch.equal(both_times[2:, ~CONTEXT], times[:, ~CONTEXT])
+    else:  # the cond call, then a pass over the other frames only, at their positions
+        (cond, _, cond_positions), (rest, _, positions) = seen
+        assert torch.equal(cond, tokens) and torch.equal(cond_positions, torch.arange(6))
+        assert torch.equal(positions, (~CONTEXT).nonzero()[:, 0]) and torch.equal(rest, tokens[:, ~CONTEXT])
+
+
+def rolled(model, plan, options, denoiser, given=None):
+    """Kept tokens of every window of ``plan`` for 2 sequences, in order."""
+    context_tokens = (lambda frames: given[:, frames]) if given is not None else None
+    return torch.cat([k for _, k in roll_out(plan, denoiser, options, 3, context_tokens, batch=2)], dim=1)
+
+
+def test_zero_guidance_gives_exactly_the_unguided_tokens():
+    model = lively()
+    plan = plan_extend(3, 7, window_settings(6, "ar", 2))
+    given = torch.randint(0, V, (2, 3, 8, 8), generator=torch.Generator().manual_seed(4))
+    options = SamplingOptions("mgm", 3, seed=0)
+    unguided = rolled(model, plan, options, ModelDenoiser(model, None), given)
+    assert torch.equal(rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=0.0), ModelDenoiser(model, None), given), unguided)
+    for uncond in ("masked", "dropped"):  # through the wrapper with w = 0 at every step
+        assert torch.equal(rolled(model, plan, options, GuidedDenoiser(ModelDenoiser(model, None), [0.0] * 3, uncond), given), unguided)
+    guided = rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=1.0), ModelDenoiser(model, None), given)
+    assert not torch.equal(guided, unguided)
+
+
+@pytest.mark.parametrize("uncond, guided_window", [("masked", [(4, 6)] * 3), ("dropped", [(2, 6), (2, 4)] * 3)])
+def test_windows_without_context_make_no_extra_pass(uncond, guided_window):
+    model = lively()
+    plan = plan_generate(14, window_settings(6, "ar", 2))  # a first window without context, then 2 with
+    assert [len(w.context) for w in plan.windows] == [0, 2, 2]
+    inputs = []  # (sequences, frames) of every network input
+    embed = model._embed
+    model._embed = lambda t, s, p: inputs.append(tuple(t.shape[:2])) or embed(t, s, p)
+    denoiser = GuidedDenoiser(ModelDenoiser(model, None), [0.5] * 3, uncond)
+    rolled(model, plan, SamplingOptions("mgm", 3, seed=0), denoiser)
+    assert inputs == [(2, 6)] * 3 + guided_window * 2  # the first window's calls carry the cond sequences only
+    assert denoiser.calls == 3 + 2 * 3 * 2 and denoiser.uncond_passes == 2 * 3  # a guided step is two passes
+
+
+def test_the_engine_guides_every_step_and_a_schedule_only_its_steps():
+    model = lively()
+    plan = plan_generate(14, window_settings(6, "ar", 2))
+    denoiser = ModelDenoiser(model, None)
+    rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=0.5), denoiser)
+    assert denoiser.calls == 3 + 2 * 3 * 2
+    first_step = ModelDenoiser(model, None)
+    rolled(model, plan, SamplingOptions("mgm", 3, seed=0), GuidedDenoiser(first_step, [0.5], "dropped"))
+    assert first_step.calls == 3 + 2 * (3 + 1)  # guided on the first step of each window only
+
+
+def test_pipeline_and_eval_report_the_guided_passes(weights_dir):
+    pipe = MaskFlowPipeline.from_weights(str(weights_dir), device="cpu")
+    video = torch.from_numpy(moving_square_frames(4))
+    settings = window_settings(pipe.window, "ar", 2)
+    options = SamplingOptions("mgm", 3, seed=1, guidance=0.5)
+    chunks = list(pipe.extend(video, 8, settings, options))
+    assert sum(c.nfe for c in chunks) == 2 * 3 * len(plan_extend(4, 8, settings).windows)
+    clips = torch.from_numpy(moving_square_frames(20))[None].repeat(2, 1, 1, 1, 1)
+    result = evaluation.continuation_suite(pipe, clips, settings, options, batch=2)
+    assert result["guidance"] == 0.5 and result["nfe_per_sequence"] == 2 * 3 * len(plan_extend(10, 10, settings).windows)
+
+
+@pytest.mark.parametrize("value", [-0.1, float("nan"), float("inf")])
+def test_guidance_is_validated_by_name(value):
+    with pytest.raises(InvalidArgumentError, match="guidance"):
+        SamplingOptions(guidance=value)
