@@ -3,6 +3,7 @@ over separate cond and uncond calls under every context cache, the uncond pass s
 token, windows without context make no extra pass, and the NFE counts every network pass."""
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -160,3 +161,19 @@ def test_pipeline_and_eval_report_the_guided_passes(weights_dir):
 def test_guidance_is_validated_by_name(value):
     with pytest.raises(InvalidArgumentError, match="guidance"):
         SamplingOptions(guidance=value)
+
+
+def test_guidance_reaches_the_sampler_from_the_command_line(weights_dir, tmp_path, cli):
+    """--guidance W: the summary's NFE counts the uncond passes; 0 is the unguided run, byte for byte."""
+    runs = {}
+    for w in ("0", "0.5"):
+        out = tmp_path / f"g{w}.y4m"
+        result = cli("generate", "-w", weights_dir, "-o", out, "--frames", "7", "--steps", "2", "--context", "2", "--seed", "3", "--guidance", w, "--json")
+        assert result.code == 0, result.err
+        runs[w] = (json.loads(result.out)["nfe"], out.read_bytes())
+    plain = tmp_path / "plain.y4m"
+    assert cli("generate", "-w", weights_dir, "-o", plain, "--frames", "7", "--steps", "2", "--context", "2", "--seed", "3").code == 0
+    assert runs["0"][1] == plain.read_bytes()
+    assert runs["0.5"][0] > runs["0"][0]  # the windows with context made uncond passes too
+    bad = cli("generate", "-w", weights_dir, "-o", tmp_path / "x.y4m", "--guidance", "-1")
+    assert bad.code == 2 and "--guidance" in bad.err

@@ -53,6 +53,7 @@ class SamplingGroup:
     seed: opt.Seed = None
     noise: opt.Noise = None
     temperature: opt.Temperature = DEFAULT_TEMPERATURE
+    guidance: opt.Guidance = 0.0
     device: opt.Device = "auto"
     precision: opt.Precision = "auto"
     context_cache: opt.ContextCache = DEFAULT_CONTEXT_CACHE
@@ -60,7 +61,8 @@ class SamplingGroup:
 
     def sampling_options(self) -> SamplingOptions:
         """The library's sampling options (validated): the one place the CLI builds them."""
-        return SamplingOptions(sampler=self.sampler, steps=self.steps, seed=self.seed, noise=self.noise, temperature=self.temperature)
+        return SamplingOptions(sampler=self.sampler, steps=self.steps, seed=self.seed, noise=self.noise, temperature=self.temperature,
+                               guidance=self.guidance)
 
     def window_settings(self, window: int) -> WindowSettings:
         """The window plan's settings for a model of ``window`` frames (validated)."""

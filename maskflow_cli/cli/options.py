@@ -34,6 +34,7 @@ Context = Annotated[Optional[int], typer.Option("--context", rich_help_panel=SAM
 Stride = Annotated[Optional[int], typer.Option("--stride", rich_help_panel=SAMPLING, help="ar mode: new frames kept from each window. Default: window − context.")]
 Seed = Annotated[Optional[int], typer.Option("--seed", rich_help_panel=SAMPLING, help="Random seed; the same seed on the same machine and device gives the same video. Default: a fresh one, reported with --json (eval: 0).")]
 Noise = Annotated[Optional[float], typer.Option("--noise", rich_help_panel=SAMPLING, help=f"mgm only: scale of the Gumbel noise added to the confidence scores, annealed to 0 over the steps. Default: {MGM_NOISE:g}.")]
+Guidance = Annotated[float, typer.Option("--guidance", rich_help_panel=SAMPLING, help="Classifier-free guidance on the context: each step's logits are pushed away from the model's prediction without the window's context frames, cond + w·(cond − uncond). 0: none; w > 0 costs one more network pass per guided step.")]
 Temperature = Annotated[float, typer.Option("--temperature", rich_help_panel=SAMPLING, help="Divide the predicted logits by this before drawing tokens: below 1 sharper, above 1 more varied.")]
 Fps = Annotated[Optional[float], typer.Option("--fps", rich_help_panel=OUTPUT, help="Output frame rate. Default: the input's (extend, infill) or the model's (generate).")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
