@@ -1,10 +1,12 @@
-"""What the benchmark scripts share: machine facts, FLOP counting, interleaved timing, test clips.
+"""What the benchmarks share when they measure: machine facts, FLOP counting, interleaved timing, a
+timed child process, and held-out test clips.
 
 Speed numbers depend on the CPU (its instruction sets decide whether bf16 or AVX-512 kernels exist)
-and on what else runs on it, so every result carries ``machine_facts()``: the CPU model, its relevant
-flags, PyTorch's CPU capability, the threads, and a matmul peak measured in the same process just
-before. Variants are compared by ``interleaved``: one round runs every variant once, so load from
-other processes hits all of them alike, and the ratios are what to read.
+and on what else runs on it, so the runner stores ``machine_facts()`` with every result: the CPU
+model, its relevant flags, PyTorch's CPU capability, the threads, the device the library picks by
+default, and a matmul peak measured in the same process just before. Variants are
+compared by ``interleaved``: one round runs every variant once, so load from other processes hits
+all of them alike, and the ratios are what to read.
 """
 
 from __future__ import annotations
@@ -12,14 +14,24 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from maskflow_cli.runtime import resolve_device
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout the benchmarks belong to
+
 # /proc/cpuinfo flags that decide which kernels PyTorch can use
 CPU_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512_bf16", "avx512_vnni", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
+PEAK_SIZE = 2048  # the side of the square matmul whose rate is the peak (the tests make it small)
 
 
 def cpu_info() -> tuple[str, list[str]]:
@@ -33,43 +45,47 @@ def cpu_info() -> tuple[str, list[str]]:
                     name = value.strip()
                 elif key.strip() == "flags":
                     flags = set(value.split())
-                if name and flags:
                     break
     except OSError:
         pass
     return name, [f for f in CPU_FLAGS if f in flags]
 
 
-def matmul_peak(dtype: torch.dtype = torch.float32, size: int = 2048, repeats: int = 5) -> float:
-    """GFLOP/s of a size×size matmul in ``dtype`` on the CPU (best of ``repeats``)."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+def matmul_peak(dtype: torch.dtype = torch.float32, repeats: int = 5) -> float:
+    """GFLOP/s of a PEAK_SIZE² matmul in ``dtype`` on the CPU (best of ``repeats``)."""
+    a, b = torch.randn(PEAK_SIZE, PEAK_SIZE, dtype=dtype), torch.randn(PEAK_SIZE, PEAK_SIZE, dtype=dtype)
     torch.mm(a, b)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         torch.mm(a, b)
         best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
+    return 2 * PEAK_SIZE**3 / best / 1e9
 
 
-def machine_facts(pipe: Any = None, peak_dtypes: tuple[torch.dtype, ...] = (torch.float32,)) -> dict:
-    """CPU model, flags, PyTorch CPU capability, threads and a matmul peak measured now (GFLOP/s per
-    dtype); with a pipeline also its device and autocast precision."""
+def in_checkout(path: Path) -> str:
+    """A path as results keep it: relative to the checkout where it lies inside it."""
+    full = path.resolve()
+    return str(full.relative_to(ROOT)) if full.is_relative_to(ROOT) else str(path)
+
+
+def dtype_name(dtype: torch.dtype | None) -> str:
+    """"float32" for None (no autocast), else the dtype without "torch."."""
+    return str(dtype or torch.float32).removeprefix("torch.")
+
+
+def machine_facts(peak_dtypes: tuple[torch.dtype, ...] = (torch.float32,)) -> dict:
+    """CPU model, flags, PyTorch CPU capability, cores, threads, torch version, the device the library
+    picks by default (``--device auto``; with its GPU's name), and a matmul peak measured now (GFLOP/s
+    per dtype). The autocast dtype a pipeline ran in is part of each pipeline benchmark's result."""
     cpu, flags = cpu_info()
+    device = resolve_device("auto")
     facts = {"cpu": cpu, "flags": flags, "capability": torch.backends.cpu.get_cpu_capability(), "cores": os.cpu_count(),
-             "threads": torch.get_num_threads(), "torch": torch.__version__,
-             "matmul_peak_gflops": {str(d).removeprefix("torch."): round(matmul_peak(d), 1) for d in peak_dtypes}}
-    if pipe is not None:
-        facts.update(device=str(pipe.device), autocast=str(pipe.autocast_dtype).removeprefix("torch.") if pipe.autocast_dtype else "float32")
+             "threads": torch.get_num_threads(), "torch": torch.__version__, "device": str(device),
+             "matmul_peak_gflops": {dtype_name(d): round(matmul_peak(d), 1) for d in peak_dtypes}}
+    if device.type == "cuda":
+        facts["gpu"] = torch.cuda.get_device_name(device)
     return facts
-
-
-def describe_machine(m: dict) -> str:
-    """One line for tables: CPU, flags, capability, threads, torch and the fp32 peak."""
-    flags = "/".join(m.get("flags", [])) or "none of " + "/".join(CPU_FLAGS[:4])
-    peak = m.get("matmul_peak_gflops", {}).get("float32")
-    return (f"{m['cpu']} ({flags}; PyTorch CPU capability {m.get('capability', '?')}), {m['threads']} threads, torch {m['torch']}"
-            + (f", fp32 matmul peak {peak:.0f} GFLOP/s" if peak else ""))
 
 
 def _attention_flops(query: list[int], key: list[int], value: list[int], *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
@@ -125,6 +141,43 @@ def summarize_rounds(names: list[str], wall: dict[str, list[float]], cpu: dict[s
                   "wall_ratio": round(statistics.median(a / b for a, b in zip(wall[n], wall[first])), 3),
                   "cpu_ratio": round(statistics.median(a / b for a, b in zip(cpu[n], cpu[first])), 3)}
     return out
+
+
+@dataclass
+class Finished:
+    """A child process run to its end: its output and what it cost."""
+
+    stdout: bytes
+    stderr: bytes
+    wall_s: float
+    cpu_s: float  # user + system time of the child
+    peak_rss_mib: float
+
+
+def run_process(argv: list[str], env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None) -> Finished:
+    """Run ``argv`` to its end, timing it and reading its resource use (its output goes to temporary
+    files, so a chatty child cannot block on a full pipe); SystemExit naming the command and the last
+    line of its stderr when it fails."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        out.seek(0)
+        err.seek(0)
+        finished = Finished(out.read(), err.read(), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    if process.returncode:
+        last = finished.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit status {process.returncode}"]
+        raise SystemExit(f"{' '.join(argv[:4])} ... failed: {last[0]}")
+    return finished
+
+
+def run_maskflow(args: list[str], tree: Path = ROOT, cwd: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> Finished:
+    """``python -m maskflow_cli ARGS`` of the checkout ``tree`` (its package first on the path), run
+    to its end by ``run_process``, with ``env`` added to this process's environment."""
+    path = os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")]))
+    return run_process([sys.executable, "-m", "maskflow_cli", *args], {**os.environ, "PYTHONPATH": path, **(env or {})}, cwd)
 
 
 def test_clips(pipe: Any, frames: int, count: int, seed: int = 1234) -> torch.Tensor:

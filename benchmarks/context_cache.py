@@ -7,22 +7,17 @@ This continues the same held-out Moving MNIST sequences (10 given -> 10 new fram
 seed under "off" (the exact, uncached model) and "frozen", and reports the paired difference of the
 per-sequence MSE/frame (mean and 95 % interval), the share of frames whose tokens came out the same,
 and the process CPU seconds per generated frame of each (run interleaved, one batch at a time).
-Prints a table and writes JSON:
+Prints a table:
 
-    OMP_NUM_THREADS=1 python benchmarks/context_cache.py --weights weights --sequences 32 \\
-        --out benchmarks/results/context_cache.json
+    OMP_NUM_THREADS=1 python -m benchmarks context_cache --weights weights --sequences 32 --batch 8
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import torch
-
-from common import machine_facts, test_clips
 
 from maskflow_cli.engine import DEFAULT_STEPS, SamplingOptions
 from maskflow_cli.evaluation import FUTURE, GIVEN, sample_videos
@@ -30,21 +25,21 @@ from maskflow_cli.metrics import frame_mse, summarize
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import plan_extend, window_settings
 
+from .common import dtype_name, test_clips
+from .markdown import heading, machine, mean_ci, table
+
+NAME = "context_cache"
+SHARED = {"weights": None, "sequences": 32, "batch": 8, "seed": 0, "precision": "auto"}
 MODES = ("off", "frozen")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default=None)
-    parser.add_argument("--sequences", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="MGM steps")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="MGM steps (default: %(default)s)")
     parser.add_argument("--context", type=int, default=None, help="ar context (default: the library's)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="context_cache.json")
-    args = parser.parse_args()
 
-    pipes = {mode: MaskFlowPipeline.from_weights(args.weights, context_cache=mode) for mode in MODES}
+
+def run(args: argparse.Namespace) -> dict:
+    pipes = {mode: MaskFlowPipeline.from_weights(args.weights, precision=args.precision, context_cache=mode) for mode in MODES}
     first = pipes[MODES[0]]
     options = SamplingOptions(steps=args.steps, seed=args.seed)
     settings = window_settings(first.window, context=args.context)
@@ -63,17 +58,25 @@ def main() -> None:
     mse = {mode: frame_mse(torch.cat(videos[mode]), target).mean(1) for mode in MODES}  # [N] per sequence
     same = (torch.cat(videos["off"]) == torch.cat(videos["frozen"])).flatten(2).all(2).float().mean().item()
     rows = [{"context_cache": mode, "mse": summarize(mse[mode]), "cpu_s_per_frame": round(cpu[mode] / (args.sequences * FUTURE), 3)} for mode in MODES]
-    result = {"benchmark": "context_cache", "machine": machine_facts(first), "weights": args.weights or "(installed)",
-              "sequences": args.sequences, "sampler": options.sampler, "steps": options.steps, "context": settings.context,
-              "stride": settings.stride, "seed": args.seed, "rows": rows, "mse_difference": summarize(mse["frozen"] - mse["off"]),
-              "identical_frames": round(same, 3), "cpu_ratio": round(cpu["frozen"] / cpu["off"], 3)}
+    result = {"weights": args.weights or "(installed)", "autocast": dtype_name(first.autocast_dtype),
+              "sequences": args.sequences, "sampler": options.sampler, "steps": options.steps,
+              "context": settings.context, "stride": settings.stride, "seed": args.seed, "rows": rows,
+              "mse_difference": summarize(mse["frozen"] - mse["off"]), "identical_frames": round(same, 3),
+              "cpu_ratio": round(cpu["frozen"] / cpu["off"], 3)}
     for row in rows:
-        print(f"{row['context_cache']:7} MSE/frame {row['mse']['mean']:7.1f} ± {row['mse']['ci95']:5.1f}   {row['cpu_s_per_frame']:.3f} CPU-s/frame")
-    d = result["mse_difference"]
-    print(f"frozen - off: {d['mean']:+.1f} ± {d['ci95']:.1f}; identical frames {same:.1%}; CPU ratio {result['cpu_ratio']:.2f}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        print(f"{row['context_cache']:7} MSE/frame {mean_ci(row['mse']):>15}   {row['cpu_s_per_frame']:.3f} CPU-s/frame")
+    print(f"frozen - off: {result['mse_difference']['mean']:+.1f} ± {result['mse_difference']['ci95']:.1f}; identical frames {same:.1%}; "
+          f"CPU ratio {result['cpu_ratio']:.2f}")
+    return result
 
 
-if __name__ == "__main__":
-    main()
+def render(r: dict) -> str:
+    d = r["mse_difference"]
+    out = heading("Frozen context of a bidirectional model", r) + [
+        (f"Machine: {machine(r['machine'])}. Continuation 10 → 10 of {r['sequences']} held-out sequences, {r['sampler']}, "
+         f"{r['steps']} steps, ar context {r['context']}, seed {r['seed']}, both settings on the same sequences and seed. "
+         f"Frozen minus uncached (exact) MSE/frame: {d['mean']:+.1f} ± {d['ci95']:.1f} (95 % interval of the paired difference); "
+         f"CPU time frozen / uncached: {r['cpu_ratio']:.2f}; frames with identical tokens: {100 * r['identical_frames']:.1f} % "
+         "(sampling diverges once one draw differs)."), ""]
+    rows = [[x["context_cache"], mean_ci(x["mse"]), f"{x['cpu_s_per_frame']:.3f}"] for x in r["rows"]]
+    return "\n".join(out + table(["context cache", "MSE/frame", "CPU-s / generated frame"], rows))

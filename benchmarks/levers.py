@@ -8,25 +8,34 @@ activations); tanh-approximated against exact (erf) GELU, with how much the logi
 decoder in the default against the channels-last memory format, with whether the pixels stay
 identical; the Gumbel draws of one MGM step against one network call; with --compile also
 ``torch.compile`` of ``logits_at`` (minutes of compiling on a CPU). Ratios are CPU time (median of
-per-round ratios). Prints a table and writes JSON:
+per-round ratios). Prints a table:
 
-    OMP_NUM_THREADS=1 python benchmarks/levers.py --weights weights --out benchmarks/results/levers.json
+    OMP_NUM_THREADS=1 python -m benchmarks levers --weights weights
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
 
-from common import interleaved, machine_facts
-from maskflow_cli.startup import set_allocator
 from maskflow_cli.sampling import gumbel
+from maskflow_cli.startup import set_allocator
 from maskflow_cli.weights import load_models
+
+from .common import interleaved
+from .markdown import heading, machine, table
+
+NAME = "levers"
+SHARED = {"weights": None}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=3, help="network calls per timed variant")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile on a CPU)")
 
 
 def half_context_window(config) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -50,15 +59,7 @@ def set_gelu(model, approximate: str) -> None:
         block.mlp[1].approximate = approximate
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default=None)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--calls", type=int, default=3, help="network calls per timed variant")
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile on a CPU)")
-    parser.add_argument("--out", default="levers.json")
-    args = parser.parse_args()
-    facts = machine_facts()
+def run(args: argparse.Namespace) -> dict:
     tokenizer, model, _ = load_models(args.weights)
     x, times, masked = half_context_window(model.config)
 
@@ -117,11 +118,11 @@ def main() -> None:
                           f"compiling took {time.perf_counter() - start:.0f} s"))
     for r in rows:
         print(f"{r['lever']:55} {r['baseline_cpu_s']:7.3f} s -> {r['variant_cpu_s']:7.3f} s  ratio {r['ratio']:.3f}  {r['note']}")
-    result = {"benchmark": "levers", "machine": facts, "weights": args.weights or "(installed)", "calls": args.calls,
-              "rounds": args.rounds, "rows": rows}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    return {"weights": args.weights or "(installed)", "calls": args.calls, "rounds": args.rounds, "rows": rows}
 
 
-if __name__ == "__main__":
-    main()
+def render(r: dict) -> str:
+    out = heading("Speed levers, each against its baseline", r) + [
+        f"Machine: {machine(r['machine'])}. Weights: {r['weights']}. CPU time, variants interleaved, median of {r['rounds']} per-round ratios.", ""]
+    rows = [[x["lever"], f"{x['baseline_cpu_s']:.3f}", f"{x['variant_cpu_s']:.3f}", f"{x['ratio']:.3f}", x["note"]] for x in r["rows"]]
+    return "\n".join(out + table(["lever", "baseline CPU s", "variant CPU s", "ratio", "note"], rows))

@@ -1,10 +1,11 @@
-"""Choose the RGB tokenizer for maze frames: train each candidate preset the same way, then measure
-held-out reconstruction (PSNR and SSIM on frames of test mazes, which training never saw), tokens per
-frame, vocabulary and decode time per frame (every token multiplies sampling time; decoding runs
-once per output frame).
+"""Choose the RGB tokenizer for maze frames: train each candidate preset alike, then measure each.
 
-    OMP_NUM_THREADS=1 python benchmarks/maze_tokenizer.py --train maze_train/ --test maze_test.safetensors \\
-        --steps 1500 --runs runs/maze_tok --out benchmarks/results/maze_tokenizer.json
+Each candidate is measured on held-out reconstruction (PSNR and SSIM on frames of test mazes, which
+training never saw), tokens per frame, vocabulary and decode time per frame (every token multiplies
+sampling time; decoding runs once per output frame).
+
+    OMP_NUM_THREADS=1 python -m benchmarks maze_tokenizer --train maze_train/ --test maze_test.safetensors \\
+        --steps 1500 --runs runs/maze_tok
 
 Each candidate is trained with the library's training recipe (``maskflow train-tokenizer``'s) into
 ``--runs/PRESET``; its ``tokenizer.safetensors`` can be trained further there with
@@ -22,17 +23,31 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_facts  # noqa: E402
+from maskflow_cli.clips import load_training_clips
+from maskflow_cli.evaluation import tokenizer_suite
+from maskflow_cli.tokenizer import PRESETS, FrameTokenizer, TokenizerConfig
+from maskflow_cli.training import TokenizerTask, TrainConfig, fit
+from maskflow_cli.video_io import FrameFormat
+from maskflow_cli.weights import inspect_weights, load_tokenizer
 
-from maskflow_cli.clips import load_training_clips  # noqa: E402
-from maskflow_cli.evaluation import tokenizer_suite  # noqa: E402
-from maskflow_cli.tokenizer import PRESETS, FrameTokenizer, TokenizerConfig  # noqa: E402
-from maskflow_cli.training import TokenizerTask, TrainConfig, fit  # noqa: E402
-from maskflow_cli.video_io import FrameFormat  # noqa: E402
-from maskflow_cli.weights import inspect_weights, load_tokenizer  # noqa: E402
+from .markdown import heading, machine, table
 
+NAME = "maze_tokenizer"
+SHARED = {"seed": 0}
 FORMAT = FrameFormat(64, 64, 3)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--train", required=True, help="maze training clips (folder of shards or clips file)")
+    parser.add_argument("--test", required=True, help="maze test clips (the test split: other mazes)")
+    parser.add_argument("--presets", nargs="+", choices=PRESETS, default=["maze16", "maze8"])
+    parser.add_argument("--steps", type=int, default=1500, help="training steps per candidate")
+    parser.add_argument("--batch-size", type=int, default=16, help="training batch (frames)")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--test-frames", type=int, default=512)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved decode-timing rounds")
+    parser.add_argument("--runs", default="runs/maze_tok", help="where the candidates are trained, one folder each")
+    parser.add_argument("--measure-only", action="store_true", help="measure the tokenizers already in --runs")
 
 
 def train(preset: str, frames: torch.Tensor, args: argparse.Namespace) -> dict:
@@ -58,22 +73,7 @@ def decode_ms(tokenizer: FrameTokenizer, tokens: torch.Tensor) -> float:
     return 1000 * (time.perf_counter() - started) / len(tokens)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", required=True, help="maze training clips (folder of shards or clips file)")
-    parser.add_argument("--test", required=True, help="maze test clips (the test split: other mazes)")
-    parser.add_argument("--presets", nargs="+", default=["maze16", "maze8"])
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--test-frames", type=int, default=512)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved decode-timing rounds")
-    parser.add_argument("--runs", default="runs/maze_tok")
-    parser.add_argument("--measure-only", action="store_true", help="measure the tokenizers already in --runs")
-    parser.add_argument("--out", default="benchmarks/results/maze_tokenizer.json")
-    args = parser.parse_args()
-
+def run(args: argparse.Namespace) -> dict:
     frames = load_training_clips(args.train, 1, FORMAT)  # [N,1,64,64,3]
     test = load_training_clips(args.test, 1, FORMAT)[: args.test_frames, 0]  # [F,64,64,3]
     rows = {p: {"preset": p, **train(p, frames, args)} for p in args.presets}
@@ -91,13 +91,18 @@ def main() -> None:
             rows[p]["decode_ms_per_frame"].append(round(decode_ms(tok, tokens[p]), 2))
     for row in rows.values():
         row["decode_ms_per_frame"] = min(row["decode_ms_per_frame"])
-    result = {"machine": machine_facts(), "train": args.train, "test": args.test, "train_frames": len(frames),
-              "batch_size": args.batch_size, "lr": args.lr, "rows": list(rows.values())}
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     for row in rows.values():
         print(f"{row['preset']}: {row['tokens_per_frame']} tokens of {row['vocabulary']:,}, PSNR {row['psnr']['mean']:.2f} dB, "
               f"SSIM {row['ssim']['mean']:.3f}, decode {row['decode_ms_per_frame']:.2f} ms/frame, {row['steps']} steps")
+    return {"train": args.train, "test": args.test, "train_frames": len(frames), "batch_size": args.batch_size, "lr": args.lr,
+            "rows": list(rows.values())}
 
 
-if __name__ == "__main__":
-    main()
+def render(r: dict) -> str:
+    out = heading("Maze tokenizer candidates", r) + [
+        f"Machine: {machine(r['machine'])}; each trained on {r['train_frames']:,} frames of train mazes (batch {r['batch_size']}, "
+        f"lr {r['lr']}), measured on frames of test mazes.", ""]
+    rows = [[x["preset"], x["tokens_per_frame"], f"{x['vocabulary']:,}", f"{x['parameters'] / 1e6:.2f}M", x["steps"],
+             f"{x['psnr']['mean']:.2f}", f"{x['ssim']['mean']:.3f}", f"{x['decode_ms_per_frame']:.1f}"] for x in r["rows"]]
+    return "\n".join(out + table(["preset", "tokens / frame", "vocabulary", "parameters", "steps", "test PSNR (dB)", "test SSIM",
+                                  "decode ms / frame"], rows))

@@ -18,23 +18,30 @@ one that only knows roughly where ink will be spreads it over many codes, and it
 
 What exactness the task asks for is measured beside it, on the test frames: the share of ink tokens
 that stay the same when the frame is shifted by 1, 2 or 3 pixels, and the pixel MSE of a frame
-against itself shifted so (a prediction that is right but for that offset). Prints tables and writes JSON:
+against itself shifted so (a prediction that is right but for that offset). Prints tables:
 
-    python benchmarks/next_frame_knowledge.py --weights weights/ --out benchmarks/results/next_frame_knowledge.json
+    OMP_NUM_THREADS=1 python -m benchmarks next_frame_knowledge --weights weights --sequences 32
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from common import machine_facts, test_clips
 from maskflow_cli.metrics import frame_mse
 from maskflow_cli.pipeline import MaskFlowPipeline
+
+from .common import dtype_name, test_clips
+from .markdown import heading, table
+
+NAME = "next_frame_knowledge"
+SHARED = {"weights": None, "sequences": 32, "precision": "auto"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--given", type=int, default=None, help="context frames (default: half the window)")
 
 
 def mean_frame_mse(frames: Tensor, real: Tensor) -> list[float]:
@@ -101,35 +108,39 @@ def shift_sensitivity(pipe: MaskFlowPipeline, frames: Tensor, shifts: tuple[int,
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", action="append", default=None, help="a weights folder or file; repeat to compare")
-    parser.add_argument("--sequences", type=int, default=32)
-    parser.add_argument("--given", type=int, default=None, help="context frames (default: half the window)")
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
-    results = []
-    for weights in args.weights or [None]:
-        pipe = MaskFlowPipeline.from_weights(weights)
-        given = args.given if args.given is not None else pipe.window // 2
-        clips = test_clips(pipe, pipe.window, args.sequences)
-        result = {"weights": weights or "installed default", "sequences": args.sequences, "given": given,
-                  **next_frame_knowledge(pipe, clips, given)}
-        result["shift_sensitivity"] = shift_sensitivity(pipe, clips[:, 0])
-        results.append(result)
-        print(f"{result['weights']}: {given} clean frames, one call, {args.sequences} test clips (chance p = {result['chance']:.4f})")
-        print("  future frame  ink p_true  ink acc  ink p_bg  bg p_true  MSE argmax  floor  black")
-        for f, row in enumerate(result["frames"][:4]):
-            print(f"  +{f + 1:<12} {row['ink']['p_true']:9.4f} {row['ink']['accuracy']:8.3f} {row['ink']['p_background']:9.3f}"
-                  f" {row['background']['p_true']:10.3f} {result['mse_argmax'][f]:11.1f} {result['mse_tokenizer_floor'][f]:6.1f}"
-                  f" {result['mse_black'][f]:6.1f}")
-        for row in result["shift_sensitivity"]:
-            print(f"  a frame shifted {row['shift_px']} px: {row['ink_tokens_unchanged']:.1%} of its ink tokens unchanged, "
-                  f"MSE {row['mse']:.1f} against the unshifted frame")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"machine": machine_facts(), "results": results}, indent=1) + "\n")
+def run(args: argparse.Namespace) -> dict:
+    pipe = MaskFlowPipeline.from_weights(args.weights, precision=args.precision)
+    given = args.given if args.given is not None else pipe.window // 2
+    clips = test_clips(pipe, pipe.window, args.sequences)
+    result = {"weights": args.weights or "(installed)", "autocast": dtype_name(pipe.autocast_dtype),
+              "sequences": args.sequences, "given": given, **next_frame_knowledge(pipe, clips, given),
+              "shift_sensitivity": shift_sensitivity(pipe, clips[:, 0])}
+    print(f"{result['weights']}: {given} clean frames, one call, {args.sequences} test clips (chance p = {result['chance']:.4f})")
+    print("  future frame  ink p_true  ink acc  ink p_bg  bg p_true  MSE argmax  floor  black")
+    for f, row in enumerate(result["frames"][:4]):
+        print(f"  +{f + 1:<12} {row['ink']['p_true']:9.4f} {row['ink']['accuracy']:8.3f} {row['ink']['p_background']:9.3f}"
+              f" {row['background']['p_true']:10.3f} {result['mse_argmax'][f]:11.1f} {result['mse_tokenizer_floor'][f]:6.1f}"
+              f" {result['mse_black'][f]:6.1f}")
+    for row in result["shift_sensitivity"]:
+        print(f"  a frame shifted {row['shift_px']} px: {row['ink_tokens_unchanged']:.1%} of its ink tokens unchanged, "
+              f"MSE {row['mse']:.1f} against the unshifted frame")
+    return result
 
 
-if __name__ == "__main__":
-    main()
+def _share(value: float | None, digits: int) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def render(r: dict) -> str:
+    out = heading("What the model knows of the next frames", r) + [
+        (f"Weights: {r['weights']}; {r['given']} clean frames, the rest masked, one network call, {r['sequences']} test "
+         f"clips. Ink: positions whose true token is not the empty patch's. Chance: p = {r['chance']:.4f}."), ""]
+    rows = [[f"+{f + 1}", _share(x["ink"]["p_true"], 4), _share(x["ink"]["accuracy"], 3), _share(x["ink"]["p_background"], 3),
+             _share(x["background"]["p_true"], 3), f"{r['mse_argmax'][f]:.1f}", f"{r['mse_tokenizer_floor'][f]:.1f}", f"{r['mse_black'][f]:.1f}"]
+            for f, x in enumerate(r["frames"][:4])]
+    out += table(["future frame", "p(true), ink", "accuracy, ink", "p(empty), ink", "p(true), background", "MSE of argmax",
+                  "MSE of true tokens", "MSE of black"], rows)
+    out += [("The exactness the task asks for: a test frame shifted by a few pixels keeps few of its ink tokens, "
+             "and its MSE against the unshifted frame grows fast with the shift:"), ""]
+    return "\n".join(out + table(["shift", "ink tokens unchanged", "MSE/frame"],
+                                 [[f"{x['shift_px']} px", f"{x['ink_tokens_unchanged']:.1%}", f"{x['mse']:.1f}"] for x in r["shift_sensitivity"]]))

@@ -8,26 +8,35 @@ while the times handed to the transformer are changed:
   diffusion model without frame-level noise would get);
 - none: a fixed time of 0.5 at every call (the model learns nothing of the sampling progress).
 
-A timestep-independent model ignores the times, so all three rows agree for it. Prints a table and
-writes JSON:
+A timestep-independent model ignores the times, so all three rows agree for it. Every feeding
+continues the same sequences with the same seed, so each row also has its mean per-sequence
+difference to per-frame feeding, with a 95 % interval. Prints a table:
 
-    python benchmarks/timestep_feeding.py --weights weights/ --out benchmarks/results/timestep_feeding.json
+    OMP_NUM_THREADS=1 python -m benchmarks timestep_feeding --weights weights --sequences 8 --batch 8
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from common import machine_facts, test_clips
-from maskflow_cli.evaluation import continuation_suite
-from maskflow_cli.engine import SamplingOptions
+from maskflow_cli.engine import DEFAULT_STEPS, SamplingOptions
+from maskflow_cli.evaluation import FUTURE, GIVEN, summarize
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import window_settings
+
+from .common import dtype_name, test_clips
+from .markdown import heading, machine, table
+from .sampler_tuning import sequence_mse
+
+NAME = "timestep_feeding"
+SHARED = {"weights": None, "sequences": 32, "batch": 16, "seed": 0, "precision": "auto"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="MGM steps (default: %(default)s)")
 
 
 def feed_constant(times: Tensor) -> Tensor:
@@ -58,31 +67,30 @@ class FedModel(torch.nn.Module):
         return times if self.feeding is None else self.feeding(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default=None)
-    parser.add_argument("--sequences", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="timestep_feeding.json")
-    args = parser.parse_args()
-
-    pipe = MaskFlowPipeline.from_weights(args.weights)
+def run(args: argparse.Namespace) -> dict:
+    pipe = MaskFlowPipeline.from_weights(args.weights, precision=args.precision)
     settings = window_settings(pipe.window, "ar")
-    clips = test_clips(pipe, 20, args.sequences)
-    rows = []
+    clips = test_clips(pipe, GIVEN + FUTURE, args.sequences)
+    rows, first = [], None  # per-sequence MSE of per-frame feeding, for paired differences
     for name, feeding in FEEDINGS.items():
         fed = MaskFlowPipeline(pipe.tokenizer, FedModel(pipe.transformer, feeding), device=pipe.device, autocast_dtype=pipe.autocast_dtype)
-        r = continuation_suite(fed, clips, settings, SamplingOptions("mgm", args.steps, args.seed), args.batch)["maskflow"]
-        rows.append({"feeding": name, "mse": r["mse"]["mean"], "mse_ci95": r["mse"]["ci95"], "psnr": r["psnr"]["mean"], "ssim": r["ssim"]["mean"]})
-        print(f"{name:10} MSE {rows[-1]['mse']:7.1f} ± {rows[-1]['mse_ci95']:5.1f}  PSNR {rows[-1]['psnr']:6.2f}  SSIM {rows[-1]['ssim']:.3f}", flush=True)
-    result = {"benchmark": "timestep_feeding", "machine": machine_facts(pipe), "weights": args.weights or "(installed)",
-              "time_conditioning": pipe.transformer.config.time_conditioning, "sequences": len(clips), "steps": args.steps,
-              "mode": settings.mode, "context": settings.context, "stride": settings.stride, "seed": args.seed, "rows": rows}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        mse, r, _ = sequence_mse(fed, clips, settings, SamplingOptions("mgm", args.steps, args.seed), args.batch)
+        first = mse if first is None else first
+        diff = summarize(mse - first)
+        rows.append({"feeding": name, "mse": r["mse"]["mean"], "mse_ci95": r["mse"]["ci95"], "mse_vs_per_frame": diff["mean"],
+                     "mse_vs_per_frame_ci95": diff["ci95"], "psnr": r["psnr"]["mean"], "ssim": r["ssim"]["mean"]})
+        print(f"{name:10} MSE {rows[-1]['mse']:7.1f} ± {rows[-1]['mse_ci95']:5.1f}  vs per-frame {diff['mean']:+6.1f} ± {diff['ci95']:4.1f}  "
+              f"PSNR {rows[-1]['psnr']:6.2f}  SSIM {rows[-1]['ssim']:.3f}", flush=True)
+    return {"weights": args.weights or "(installed)", "autocast": dtype_name(pipe.autocast_dtype),
+            "time_conditioning": pipe.transformer.config.time_conditioning,
+            "sequences": len(clips), "steps": args.steps, "mode": settings.mode, "context": settings.context, "stride": settings.stride,
+            "seed": args.seed, "rows": rows}
 
 
-if __name__ == "__main__":
-    main()
+def render(r: dict) -> str:
+    out = heading("Timestep feeding", r) + [
+        f"Machine: {machine(r['machine'])}; timestep-dependent weights: {r['time_conditioning']}; continuation 10 → 10 on "
+        f"{r['sequences']} sequences, MGM {r['steps']} steps, {r['mode']} (context {r['context']}, stride {r['stride']}), seed {r['seed']}.", ""]
+    rows = [[x["feeding"], f"{x['mse']:.1f} ± {x['mse_ci95']:.1f}", f"{x['mse_vs_per_frame']:+.1f} ± {x['mse_vs_per_frame_ci95']:.1f}",
+             f"{x['psnr']:.2f}", f"{x['ssim']:.3f}"] for x in r["rows"]]
+    return "\n".join(out + table(["times fed", "MSE/frame", "vs per-frame (paired)", "PSNR", "SSIM"], rows))

@@ -1,38 +1,53 @@
 """Seconds to sample one window, bf16 against fp32, and how close sampling runs to the matmul peak.
 
 For each transformer preset (random weights: speed does not depend on training) and precision:
-seconds per 16-frame window at 20 MGM steps, the model's FLOPs per network call (counted on one
+seconds per window at ``--steps`` MGM steps, the model's FLOPs per network call (counted on one
 forward pass by ``common.flop_counter``, attention included), the FLOP rate that implies, and that
-rate as a share of this machine's measured matmul peak in the same precision (a large square matmul). With
---weights, the weights' own transformer is measured too. Prints a table and writes JSON:
+rate as a share of this machine's matmul peak in the same precision (a large square matmul,
+measured by the runner just before). With --weights, the weights' own transformer is measured too.
+Prints a table:
 
-    python benchmarks/window_speed.py --weights weights/ --out benchmarks/results/window_speed.json
+    OMP_NUM_THREADS=1 python -m benchmarks window_speed --weights weights --presets base --steps 8 --repeats 1
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import torch
 
-from common import flop_counter, machine_facts
 from maskflow_cli.engine import SamplingOptions, roll_out
 from maskflow_cli.planner import plan_extend, window_settings
 from maskflow_cli.runtime import ModelDenoiser, autocast_dtype
 from maskflow_cli.transformer import PRESETS, MaskFlowTransformer, TransformerConfig
 from maskflow_cli.weights import load_models
 
+from .common import count_flops, dtype_name
+from .markdown import heading, machine, table
+
+NAME = "window_speed"
+SHARED = {"weights": None}
+PEAK_DTYPES = (torch.float32, torch.bfloat16)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--presets", nargs="+", choices=PRESETS, default=["small", "base"])
+    parser.add_argument("--frames", type=int, default=16, help="the presets' window")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"],
+                        help="bf16 is several times slower on CPUs without AVX512-BF16/AMX")
+
 
 def flops_per_call(model: MaskFlowTransformer, dtype: torch.dtype | None) -> int:
     cfg = model.config
     tokens = torch.zeros(1, cfg.frames, cfg.grid_height, cfg.grid_width, dtype=torch.long)
-    with torch.inference_mode(), flop_counter() as counter:
-        with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+
+    def call() -> None:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
             model(tokens, torch.zeros(1, cfg.frames))
-    return counter.get_total_flops()
+    return count_flops(call)
 
 
 def time_window(name: str, model: MaskFlowTransformer, precision: str, steps: int, repeats: int, peaks: dict) -> dict:
@@ -50,26 +65,17 @@ def time_window(name: str, model: MaskFlowTransformer, precision: str, steps: in
     best = min(seconds[1:])
     flops = flops_per_call(model, dtype)
     rate = flops * steps / best / 1e9
-    autocast = str(dtype).removeprefix("torch.") if dtype else "float32"
+    autocast = dtype_name(dtype)
     return {"model": name, "parameters": sum(p.numel() for p in model.parameters()), "precision": precision, "autocast": autocast,
             "frames": cfg.frames, "steps": steps, "seconds_per_window": round(best, 3), "ms_per_call": round(1000 * best / steps, 1),
-            "gflop_per_call": round(flops / 1e9, 2), "gflop_per_new_frame": round(flops * steps / (cfg.frames - cfg.frames // 2) / 1e9, 2),
+            "gflop_per_call": round(flops / 1e9, 2), "gflop_per_new_frame": round(flops * steps / (cfg.frames - given) / 1e9, 2),
             "achieved_gflops": round(rate, 1), "peak_gflops": round(peaks[autocast], 1), "share_of_peak": round(rate / peaks[autocast], 3)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=["small", "base"])
-    parser.add_argument("--weights", default=None, help="also measure the transformer of these weights")
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], help="bf16 is several times slower on CPUs without AVX512-BF16/AMX")
-    parser.add_argument("--out", default="window_speed.json")
-    args = parser.parse_args()
-    facts = machine_facts(peak_dtypes=(torch.float32, torch.bfloat16))  # CPU, flags and the matmul peaks, measured now
-    peaks = facts["matmul_peak_gflops"]
-    models = {p: MaskFlowTransformer(TransformerConfig(vocab_size=1000, frames=args.frames, grid_height=8, grid_width=8, **PRESETS[p])).eval() for p in args.presets}
+def run(args: argparse.Namespace) -> dict:
+    peaks = args.machine["matmul_peak_gflops"]
+    models = {p: MaskFlowTransformer(TransformerConfig(vocab_size=1000, frames=args.frames, grid_height=8, grid_width=8, **PRESETS[p])).eval()
+              for p in args.presets}
     if args.weights:
         models["weights"] = load_models(args.weights)[1].eval()
     rows = [time_window(name, m, precision, args.steps, args.repeats, peaks) for name, m in models.items() for precision in args.precisions]
@@ -78,10 +84,17 @@ def main() -> None:
     for r in rows:
         print(f"{r['model']:8} {r['parameters'] / 1e6:7.1f}M {r['autocast']:>9} {r['seconds_per_window']:9.3f} {r['ms_per_call']:8.1f} "
               f"{r['gflop_per_call']:10.2f} {r['achieved_gflops']:8.1f} {r['share_of_peak']:8.1%}")
-    result = {"benchmark": "window_speed", "machine": facts, "matmul_peak_gflops": peaks, "rows": rows}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    return {"matmul_peak_gflops": peaks, "rows": rows}
 
 
-if __name__ == "__main__":
-    main()
+def render(r: dict) -> str:
+    names = {"float32": "fp32", "bfloat16": "bf16"}
+    out = heading("Speed of one window", r) + [
+        f"Machine: {machine(r['machine'])}. Square-matmul peak: " + ", ".join(f"{names.get(k, k)} {v:.1f}" for k, v in r["matmul_peak_gflops"].items()) +
+        " GFLOP/s. Where a precision's square matmul runs slower than the model does in it (bf16 on a CPU without bf16 instructions "
+        "falls back to a slow kernel), its share of peak is not shown.", ""]
+    rows = [[x["model"], f"{x['parameters'] / 1e6:.1f}M", x["autocast"], f"{x['seconds_per_window']:.2f}", f"{x['ms_per_call']:.0f}", f"{x['gflop_per_call']:.1f}",
+             f"{x['gflop_per_new_frame']:.0f}", f"{x['achieved_gflops']:.1f}", f"{100 * x['share_of_peak']:.0f}%" if x["share_of_peak"] <= 1 else "—"] for x in r["rows"]]
+    first = r["rows"][0]
+    return "\n".join(out + table(["model", "parameters", "precision", f"s / {first['frames']}-frame window ({first['steps']} steps)", "ms / call",
+                                  "GFLOP / call", "GFLOP / new frame", "GFLOP/s", "of peak"], rows))

@@ -1,0 +1,79 @@
+"""Every benchmark runs through `python -m benchmarks` on tiny weights and renders its result."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import MODULES, common, registry
+from benchmarks.__main__ import main
+from maskflow_cli.worlds import maze
+from maskflow_cli.clips import save_clips
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+# The tiniest run of each benchmark: {weights} is the tiny weights folder, {tmp} a scratch folder.
+SMOKE = {
+    "eval": ["--weights", "{weights}", "--suites", "tokenizer", "--label", "tiny", "--", "--quick"],
+    "long_horizon": ["--weights", "{weights}", "--frames", "12", "--steps", "1"],
+    "window_speed": ["--weights", "{weights}", "--presets", "tiny", "--frames", "4", "--steps", "1", "--repeats", "1"],
+    "length_scaling": ["--weights", "{weights}", "--frames", "2", "--steps", "1"],
+    "samplers": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--points", "mgm:1", "fm:2"],
+    "sampler_tuning": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--base", "steps=1", "context=2",
+                       "--points", "sampler=fm", "anneal=false"],
+    "timestep_feeding": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--steps", "1"],
+    "next_frame_knowledge": ["--weights", "{weights}", "--sequences", "2"],
+    "infill_plans": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--frames", "12", "--gaps", "4", "--steps", "1"],
+    "frame_cost": ["--weights", "{weights}", "--rounds", "1", "--context", "3"],
+    "context_cache": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--steps", "1"],
+    "compare": ["--variant", "one=.", "--variant", "two=. --seed 1", "--rounds", "1",
+                "--", "generate", "-w", "{weights}", "--frames", "2", "--steps", "1", "-o", "{out}.mkv"],
+    "levers": ["--weights", "{weights}", "--rounds", "1", "--calls", "1"],
+    "maze_data_speed": ["--mazes", "1", "--clips", "1", "--frames", "2", "--size", "16"],
+    "maze_tokenizer": ["--train", "{tmp}/maze.safetensors", "--test", "{tmp}/maze.safetensors", "--presets", "maze16", "--steps", "1",
+                       "--batch-size", "2", "--test-frames", "2", "--rounds", "1", "--runs", "{tmp}/runs"],
+    "tokenizer_reference": ["--weights", "{tmp}/tokenizer.safetensors", "--quick"],
+}
+
+
+def _prepare(name: str, tmp: Path, weights: Path, monkeypatch) -> None:
+    """What a benchmark reads besides the tiny weights."""
+    if name == "maze_tokenizer":
+        save_clips(tmp / "maze.safetensors", torch.randint(0, 256, (4, 1, 64, 64, 3), dtype=torch.uint8), {"dataset": "noise"})
+    elif name == "tokenizer_reference":  # it writes into the file
+        shutil.copy(weights / "tokenizer.safetensors", tmp / "tokenizer.safetensors")
+    elif name == "maze_data_speed":  # rendering a maze takes seconds; its benchmark's bookkeeping is what runs here
+        if not maze.maze_available():
+            pytest.skip("needs maskflow[maze]")
+        monkeypatch.setattr(maze, "render_maze", lambda seed, clips, frames, size: np.zeros((clips, frames, size, size, 3), np.uint8))
+
+
+@pytest.mark.parametrize("name", list(registry()))
+def test_benchmark_runs_on_tiny_weights_and_renders(name, weights_dir, tmp_path, monkeypatch):
+    assert name in SMOKE, f"give {name} its tiniest run in SMOKE"
+    monkeypatch.setattr(common, "PEAK_SIZE", 64)
+    _prepare(name, tmp_path, weights_dir, monkeypatch)
+    out = tmp_path / "result.json"
+    args = [a.format(weights=weights_dir, tmp=tmp_path, out="{out}") for a in SMOKE[name]]
+    main([name, "--out", str(out), *args])
+    result = json.loads(out.read_text())
+    assert result["benchmark"] == name and f"python -m benchmarks {name} --out " in result["command"]
+    assert {"cpu", "flags", "capability", "threads", "torch", "device", "matmul_peak_gflops"} <= set(result["machine"])
+    text = registry()[name].render(result)
+    heading, blank, *body = text.splitlines()
+    assert heading.startswith("### ") and result["command"] in heading and blank == "" and body
+
+
+def test_every_module_with_a_run_is_registered():
+    folder = Path(__file__).resolve().parent.parent / "benchmarks"
+    runnable = {p.stem for p in folder.glob("*.py") if "\ndef run(" in p.read_text()}
+    assert runnable == set(MODULES)
+
+
+def test_list_names_every_benchmark(capsys):
+    main(["--list"])
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == list(registry())
