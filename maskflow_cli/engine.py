@@ -30,7 +30,7 @@ from .runtime import ModelDenoiser
 from .sampling import SAMPLERS, Callback, SamplerState
 
 MAX_STEPS = 10_000
-# The defaults, chosen by measurement on the shipped weights (benchmarks/sampler_tuning.py; README Results):
+# The defaults, chosen by measurement on the shipped weights (benchmarks/sampler_tuning.py; benchmarks/RESULTS.md):
 # on held-out 10 -> 10 continuations MGM with 4 steps per window was as good as 8 and 20
 DEFAULT_STEPS = 4
 DEFAULT_TEMPERATURE = 1.0
