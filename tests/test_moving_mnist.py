@@ -105,6 +105,14 @@ def test_speed_is_constant_and_in_range(built):
     assert float(speed.min()) >= 2 and float(speed.max()) <= 4
 
 
+def test_a_speed_range_draws_speeds_in_it_and_the_default_is_unchanged(built):
+    fast = moving_mnist(64, 40, seed=0, speed=(4.0, 5.0)).velocities.norm(dim=-1)  # [N,T,D]
+    assert float(fast.min()) >= 4 and float(fast.max()) <= 5 and float(fast.max()) > 4.5
+    assert torch.equal(moving_mnist(64, 40, seed=0, speed=(2.0, 4.0)).frames, built.frames)
+    with pytest.raises(InvalidArgumentError, match="speed"):
+        moving_mnist(4, 4, seed=0, speed=(3.0, 2.0))
+
+
 def test_velocity_changes_only_by_bouncing_off_the_wall_that_was_hit(built):
     pos, vel = built.positions, built.velocities  # [N,T,D,2]
     moved = pos[:, :-1] + vel[:, :-1]  # where each digit would be without walls

