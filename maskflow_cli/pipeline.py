@@ -31,7 +31,8 @@ from .sampling import Callback
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
 from .video_io import FrameFormat
-from .weights import Component, load_models
+from .weight_headers import Component
+from .weights import load_models
 
 DEFAULT_FPS = Fraction(10)  # for weights that do not say, and for stills
 

