@@ -39,14 +39,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def command_args(command: tuple[str, ...], weights: str | None) -> list[str]:
-    """The command line run: ``info`` reads --weights where the benchmark was given them."""
-    return [*command, *(["--weights", weights] if command == ("info",) and weights else [])]
+    """The command line run: ``info`` reads --weights where the benchmark was given them (a path made
+    absolute: the commands run in the revision's tree)."""
+    if command != ("info",) or not weights:
+        return list(command)
+    return [*command, "--weights", str(Path(weights).resolve()) if Path(weights).exists() else weights]
 
 
 def imports(tree: Path, args: list[str]) -> dict:
     """What ``maskflow ARGS`` imports, read from one run under ``python -X importtime``: whether each
     WATCHED package was loaded and the import time summed over every module (ms)."""
-    finished = run_maskflow(args, tree=tree, env={**ENV, "PYTHONPROFILEIMPORTTIME": "1"})
+    finished = run_maskflow(args, tree=tree, cwd=tree, env={**ENV, "PYTHONPROFILEIMPORTTIME": "1"})
     modules, total_us = set(), 0
     for line in finished.stderr.decode(errors="replace").splitlines():
         if not line.startswith("import time:") or "|" not in line:
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> dict:
             for r in range(args.rounds):
                 shift = r % len(turns)
                 for rev, i in turns[shift:] + turns[:shift]:
-                    finished = run_maskflow(commands[i], tree=trees[rev][0], env=ENV)
+                    finished = run_maskflow(commands[i], tree=trees[rev][0], cwd=trees[rev][0], env=ENV)  # cwd: python -m looks there first
                     times[rev, i]["wall_s"].append(round(finished.wall_s, 4))
                     times[rev, i]["cpu_s"].append(round(finished.cpu_s, 4))
             found = {(rev, i): imports(trees[rev][0], commands[i]) for rev, i in turns}
