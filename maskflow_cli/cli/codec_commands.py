@@ -34,7 +34,7 @@ def encode(
       maskflow encode clip.mp4 -o clip.tokens.safetensors
     """
     from .. import token_files
-    from ..pipeline import DEFAULT_FPS
+    from ..defaults import DEFAULT_FPS
     from ..runtime import encode_frames
     from ..video_io import FrameFormat, check_not_input
 
