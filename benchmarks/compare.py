@@ -62,6 +62,12 @@ def checkout(rev: str, folder: Path) -> tuple[Path, str]:
     return tree, git("rev-parse", "--short", "HEAD", cwd=tree)
 
 
+def remove_checkout(tree: Path) -> None:
+    """Remove a temporary worktree made by ``checkout`` (this working tree stays)."""
+    if tree != ROOT:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+
+
 def run_once(tree: Path, command: list[str], v: dict, folder: Path, index: int) -> tuple[float, float, str]:
     """Run the command once in its own process: wall seconds, CPU seconds (user + system) and the output's hash."""
     out = folder / f"out-{v['name']}-{index}"
@@ -97,8 +103,7 @@ def run(args: argparse.Namespace) -> dict:
                         digests[v["name"]].add(digest)
         finally:
             for tree, _ in trees.values():
-                if tree != ROOT:
-                    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+                remove_checkout(tree)
     summary = summarize_rounds([v["name"] for v in variants], wall, cpu)
     rows = []
     for v in variants:

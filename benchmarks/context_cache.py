@@ -19,7 +19,8 @@ import time
 
 import torch
 
-from maskflow_cli.engine import DEFAULT_STEPS, SamplingOptions
+from maskflow_cli.defaults import DEFAULT_STEPS
+from maskflow_cli.engine import SamplingOptions
 from maskflow_cli.evaluation import FUTURE, GIVEN, sample_videos
 from maskflow_cli.metrics import frame_mse, summarize
 from maskflow_cli.pipeline import MaskFlowPipeline

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from maskflow_cli.evaluation import SUITES
+from maskflow_cli.defaults import SUITES
 
 from .common import ROOT, run_maskflow
 from .markdown import heading, mean_ci, table

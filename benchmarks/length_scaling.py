@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 
-from maskflow_cli.engine import DEFAULT_STEPS
+from maskflow_cli.defaults import DEFAULT_STEPS
 
 from .common import run_maskflow
 from .markdown import heading, machine, table

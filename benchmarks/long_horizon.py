@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from maskflow_cli.engine import DEFAULT_STEPS, SamplingOptions
+from maskflow_cli.defaults import DEFAULT_STEPS
+from maskflow_cli.engine import SamplingOptions
 from maskflow_cli.evaluation import held_out_sequences, horizon_suite
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import window_settings

@@ -25,10 +25,12 @@ import torch
 
 from maskflow_cli.clips import load_training_clips
 from maskflow_cli.evaluation import tokenizer_suite
-from maskflow_cli.tokenizer import PRESETS, FrameTokenizer, TokenizerConfig
+from maskflow_cli.model_configs import TokenizerConfig
+from maskflow_cli.tokenizer import PRESETS, FrameTokenizer
 from maskflow_cli.training import TokenizerTask, TrainConfig, fit
 from maskflow_cli.video_io import FrameFormat
-from maskflow_cli.weights import inspect_weights, load_tokenizer
+from maskflow_cli.weight_headers import inspect_weights
+from maskflow_cli.weights import load_tokenizer
 
 from .markdown import heading, machine, table
 

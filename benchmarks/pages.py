@@ -55,7 +55,7 @@ def _without_heading(markdown: str) -> list[str]:
 
 def render_card(weights: Path = ROOT / "weights", folder: Path = RESULTS) -> str:
     """The model card's facts: per component its config and training facts, then the measured quality."""
-    from maskflow_cli.weights import inspect_weights
+    from maskflow_cli.weight_headers import inspect_weights
 
     lines = [CARD_START, ""]
     if not list(weights.glob("*.safetensors")):

@@ -22,7 +22,8 @@ import argparse
 import torch
 from torch import Tensor
 
-from maskflow_cli.engine import DEFAULT_STEPS, SamplingOptions
+from maskflow_cli.defaults import DEFAULT_STEPS
+from maskflow_cli.engine import SamplingOptions
 from maskflow_cli.evaluation import FUTURE, GIVEN, summarize
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import window_settings

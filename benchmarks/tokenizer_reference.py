@@ -23,7 +23,8 @@ from maskflow_cli.domain import REFERENCE_KEY
 from maskflow_cli.engine import SamplingOptions
 from maskflow_cli.evaluation import SIZES, evaluate
 from maskflow_cli.partial_files import write_safetensors
-from maskflow_cli.weights import METADATA_KEY, load_tokenizer
+from maskflow_cli.weight_headers import METADATA_KEY
+from maskflow_cli.weights import load_tokenizer
 
 from .markdown import heading, machine
 

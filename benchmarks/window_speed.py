@@ -18,9 +18,10 @@ import time
 import torch
 
 from maskflow_cli.engine import SamplingOptions, roll_out
+from maskflow_cli.model_configs import TransformerConfig
 from maskflow_cli.planner import plan_extend, window_settings
 from maskflow_cli.runtime import ModelDenoiser, autocast_dtype
-from maskflow_cli.transformer import PRESETS, MaskFlowTransformer, TransformerConfig
+from maskflow_cli.transformer import PRESETS, MaskFlowTransformer
 from maskflow_cli.weights import load_models
 
 from .common import count_flops, dtype_name

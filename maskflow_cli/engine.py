@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
+from .defaults import DEFAULT_STEPS, DEFAULT_TEMPERATURE
 from .errors import InvalidArgumentError
 from .planner import Plan, Window
 from .guidance import GuidedDenoiser
@@ -30,10 +31,6 @@ from .runtime import ModelDenoiser
 from .sampling import SAMPLERS, Callback, SamplerState
 
 MAX_STEPS = 10_000
-# The defaults, chosen by measurement on the shipped weights (benchmarks/sampler_tuning.py; benchmarks/RESULTS.md):
-# on held-out 10 -> 10 continuations MGM with 4 steps per window was as good as 8 and 20
-DEFAULT_STEPS = 4
-DEFAULT_TEMPERATURE = 1.0
 SEED_LIMIT = 2**63
 NOISE_SAMPLERS = ("mgm",)  # samplers that take ``noise``
 
@@ -44,7 +41,7 @@ class SamplingOptions:
 
     ``seed`` None means a fresh random seed (``resolved()`` draws it; runs report the seed used).
     ``noise``: MGM's Gumbel noise scale on the confidence scores, annealed to zero over the steps
-    unless ``anneal`` is False (None: the sampler's default, ``sampling.MGM_NOISE``). ``temperature``: the predicted distributions are sharpened (< 1) or
+    unless ``anneal`` is False (None: the sampler's default, ``defaults.MGM_NOISE``). ``temperature``: the predicted distributions are sharpened (< 1) or
     flattened (> 1) before tokens are drawn; 1 draws from them as they are. ``guidance``: w of the
     classifier-free guidance on the context (guidance.py), 0 for none; w > 0 adds one network pass
     to every step of a window with context frames."""

@@ -190,9 +190,6 @@ def infill_suite(pipe: MaskFlowPipeline, clips: Tensor, settings: WindowSettings
 
 # ---- the whole evaluation ------------------------------------------------------------------------
 
-SUITES = ("tokenizer", "continuation", "horizon", "infill")
-
-
 def held_out_sequences(data: str | None, frames: int, count: int, fmt: FrameFormat, seed: int,
                        world: str = DEFAULT_WORLD) -> Tensor:
     """``count`` held-out sequences of ``frames`` frames, uint8 [N,frames,Y,X,C] at ``fmt``.

@@ -23,18 +23,17 @@ from typing import Iterator, NamedTuple, Sequence
 import torch
 from torch import Tensor
 
+from .defaults import DEFAULT_CONTEXT_CACHE, DEFAULT_FPS
 from .engine import SamplingOptions, roll_out
 from .errors import InvalidArgumentError, WeightsError
 from .planner import Plan, WindowSettings, parse_ranges, plan_extend, plan_generate, plan_infill
-from .runtime import DEFAULT_CONTEXT_CACHE, PRECISIONS, ModelDenoiser, autocast_dtype, check_context_cache, decode_tokens, encode_frames, parameter_count, resolve_device
+from .runtime import PRECISIONS, ModelDenoiser, autocast_dtype, check_context_cache, decode_tokens, encode_frames, parameter_count, resolve_device
 from .sampling import Callback
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
 from .video_io import FrameFormat
-from .weights import Component, load_models
-
-DEFAULT_FPS = Fraction(10)  # for weights that do not say, and for stills
-
+from .weight_headers import Component
+from .weights import load_models
 
 class Chunk(NamedTuple):
     start: int  # index of the first frame in the output video

@@ -23,14 +23,16 @@ import torch
 
 from .clips import MAX_FRAMES, load_training_clips
 from .errors import ConfigError, InvalidArgumentError
+from .model_configs import TokenizerConfig, TransformerConfig
 from .runtime import resolve_device
 from .tokenizer import PRESETS as TOKENIZER_PRESETS
-from .tokenizer import FrameTokenizer, TokenizerConfig
+from .tokenizer import FrameTokenizer
 from .training import RECONSTRUCTION_LOSSES, FitResult, TokenizerTask, TrainConfig, TransformerTask, code_centroids, fit, make_output_dir, pretokenize
 from .transformer import PRESETS as TRANSFORMER_PRESETS
-from .transformer import MaskFlowTransformer, TransformerConfig
+from .transformer import MaskFlowTransformer
 from .video_io import FrameFormat
-from .weights import inspect_weights, load_tokenizer, save_weights
+from .weight_headers import inspect_weights
+from .weights import load_tokenizer, save_weights
 
 OnLog = Callable[[dict], None] | None
 MIN_MODEL_FPS, MAX_MODEL_FPS = 0.001, 1000  # the frame rates generate can write

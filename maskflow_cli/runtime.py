@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .defaults import DEFAULT_CONTEXT_CACHE
 from .errors import InvalidArgumentError
 from .schedules import SCHEDULERS, Scheduler
 from .tokenizer import FrameTokenizer
@@ -99,7 +100,6 @@ def model_scheduler(config) -> Scheduler:
 
 
 CONTEXT_CACHES = ("exact", "frozen", "off")
-DEFAULT_CONTEXT_CACHE = "exact"  # changes no result: an approximation is opt-in
 
 
 def check_context_cache(context_cache: str) -> None:

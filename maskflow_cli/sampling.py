@@ -34,6 +34,7 @@ from typing import Callable, Optional, Protocol
 import torch
 from torch import Tensor
 
+from .defaults import MGM_NOISE
 from .schedules import Scheduler, arccos_commit_counts
 
 
@@ -64,7 +65,6 @@ class SamplerState:
 
 
 Callback = Optional[Callable[[SamplerState], None]]
-MGM_NOISE = 4.5  # MGM's default Gumbel noise scale (chosen by benchmarks/sampler_tuning.py)
 
 
 def frame_times(unmasked: Tensor, scheduler: Scheduler) -> Tensor:

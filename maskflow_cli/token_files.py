@@ -19,7 +19,7 @@ from torch import Tensor
 
 from .errors import OutputError, VideoError
 from .partial_files import write_safetensors
-from .tokenizer import TokenizerConfig
+from .model_configs import TokenizerConfig
 
 METADATA_KEY = "maskflow_tokens"
 FORMAT_VERSION = 1

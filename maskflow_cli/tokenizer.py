@@ -14,60 +14,13 @@ Axis legend:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .errors import ConfigError
-
-ENCODERS = ("conv", "patch")
-
-
-@dataclass(frozen=True)
-class TokenizerConfig:
-    height: int = 64  # frame rows in pixels (the token grid is token_height = height / P rows)
-    width: int = 64  # frame columns in pixels (token_width = width / P; TransformerConfig.grid_* are tokens)
-    channels: int = 1  # 1 gray, 3 RGB
-    base_channels: int = 32
-    channel_multipliers: tuple[int, ...] = (1, 2, 4)  # one 2x downsampling stage each
-    blocks_per_stage: int = 1
-    levels: tuple[int, ...] = (8, 5, 5, 5)  # FSQ levels per latent channel
-    # "conv": a ResNet encoder whose tokens see neighbouring patches too; "patch": each token sees only
-    # its own P×P patch, so equal patches (e.g. empty background) always get the same token.
-    encoder: str = "conv"
-
-    def __post_init__(self) -> None:
-        if self.channels not in (1, 3):
-            raise ConfigError("channels", self.channels, "must be 1 or 3")
-        if self.encoder not in ENCODERS:
-            raise ConfigError("encoder", self.encoder, f"choose one of {', '.join(ENCODERS)}")
-        if not self.channel_multipliers:
-            raise ConfigError("channel_multipliers", self.channel_multipliers, "need at least one stage")
-        if min(self.levels, default=0) < 2:
-            raise ConfigError("levels", self.levels, "FSQ levels must be at least 2")
-        for name in ("height", "width"):
-            if getattr(self, name) < 1 or getattr(self, name) % self.downsample:
-                raise ConfigError(name, getattr(self, name), f"must be a positive multiple of {self.downsample} (the tokenizer's downsampling)")
-
-    @property
-    def downsample(self) -> int:
-        return 2 ** len(self.channel_multipliers)
-
-    @property
-    def vocab_size(self) -> int:
-        return math.prod(self.levels)
-
-    @property
-    def token_height(self) -> int:
-        return self.height // self.downsample
-
-    @property
-    def token_width(self) -> int:
-        return self.width // self.downsample
-
+from .model_configs import TokenizerConfig
 
 # Size presets for training: conv widths, stages (downsampling 2**stages), FSQ levels.
 PRESETS: dict[str, dict] = {

@@ -40,7 +40,6 @@ Axis legend:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -50,56 +49,10 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from .embeddings import code_digit_picks, sincos_grid, sincos_positions, timestep_features
-from .errors import ConfigError
-from .schedules import SCHEDULERS
+from .model_configs import TransformerConfig
 
-ATTENTION_KINDS = ("full", "factorized")
-CONTEXT_ATTENTION = ("bidirectional", "block_causal")
 KeysValues = tuple[Tensor, Tensor]  # one attention layer's keys and values, each [B',K,N',D/K]
 POSITION_SCALE = 0.05  # the sine-cosine start of the position embeddings, next to token embeddings of std 0.02
-
-
-@dataclass(frozen=True)
-class TransformerConfig:
-    vocab_size: int  # V, the tokenizer's vocabulary; the mask token is id V
-    frames: int  # window length the model was trained on
-    grid_height: int  # H: token rows per frame (not pixels: TokenizerConfig.height is the frame's pixel rows)
-    grid_width: int  # W: token columns per frame (not pixels: TokenizerConfig.width is the frame's pixel columns)
-    dim: int = 384
-    depth: int = 8
-    heads: int = 6
-    mlp_ratio: float = 4.0
-    attention: str = "full"  # "full" or "factorized" (alternating space / time blocks)
-    time_conditioning: bool = True  # False: a timestep-independent model that ignores t
-    scheduler: str = "sigmoid"  # κ(t) the model was trained with (schedules.SCHEDULERS)
-    code_features: int = 0  # F: per-code feature size (0: plain embeddings only)
-    code_digits: tuple[int, ...] = ()  # the tokenizer's FSQ levels, least significant first (empty: ids only)
-    context_attention: str = "bidirectional"  # or "block_causal": context frames attend to context frames only
-
-    def __post_init__(self) -> None:
-        if self.attention not in ATTENTION_KINDS:
-            raise ConfigError("attention", self.attention, f"choose one of {', '.join(ATTENTION_KINDS)}")
-        if self.context_attention not in CONTEXT_ATTENTION:
-            raise ConfigError("context_attention", self.context_attention, f"choose one of {', '.join(CONTEXT_ATTENTION)}")
-        if self.scheduler not in SCHEDULERS:
-            raise ConfigError("scheduler", self.scheduler, f"choose one of {', '.join(SCHEDULERS)}")
-        if self.dim % self.heads:
-            raise ConfigError("dim", self.dim, f"must be divisible by heads ({self.heads})")
-        for name in ("vocab_size", "frames", "grid_height", "grid_width", "depth"):
-            if getattr(self, name) < 1:
-                raise ConfigError(name, getattr(self, name), "must be at least 1")
-        if self.code_features < 0:
-            raise ConfigError("code_features", self.code_features, "must not be negative")
-        if self.code_digits and (min(self.code_digits) < 2 or math.prod(self.code_digits) != self.vocab_size):
-            raise ConfigError("code_digits", list(self.code_digits), f"must be levels of at least 2 whose product is the vocabulary {self.vocab_size}")
-
-    @property
-    def mask_id(self) -> int:
-        return self.vocab_size
-
-    @property
-    def block_causal(self) -> bool:
-        return self.context_attention == "block_causal"
 
 
 # Size presets for training: width, depth, heads (the rest from the data and the tokenizer).

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from maskflow_cli.cli import main
-from maskflow_cli.tokenizer import FrameTokenizer, TokenizerConfig
-from maskflow_cli.transformer import MaskFlowTransformer, TransformerConfig
+from maskflow_cli.model_configs import TokenizerConfig, TransformerConfig
+from maskflow_cli.tokenizer import FrameTokenizer
+from maskflow_cli.transformer import MaskFlowTransformer
 from maskflow_cli.weights import save_weights
 
 TINY_TOKENIZER = TokenizerConfig(height=32, width=32, channels=1, base_channels=8, channel_multipliers=(1, 2), levels=(4, 4))

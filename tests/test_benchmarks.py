@@ -36,6 +36,7 @@ SMOKE = {
     "maze_tokenizer": ["--train", "{tmp}/maze.safetensors", "--test", "{tmp}/maze.safetensors", "--presets", "maze16", "--steps", "1",
                        "--batch-size", "2", "--test-frames", "2", "--rounds", "1", "--runs", "{tmp}/runs"],
     "tokenizer_reference": ["--weights", "{tmp}/tokenizer.safetensors", "--quick"],
+    "startup": ["--weights", "{weights}", "--rounds", "1"],
 }
 
 

@@ -10,8 +10,7 @@ from maskflow_cli.cli.app import app
 from maskflow_cli.cli.groups import GROUPS
 from maskflow_cli.cli.info_command import LABELS
 from maskflow_cli.cli.options import flags_for
-from maskflow_cli.tokenizer import TokenizerConfig
-from maskflow_cli.transformer import TransformerConfig
+from maskflow_cli.model_configs import TokenizerConfig, TransformerConfig
 
 CLI = Path(__file__).resolve().parent.parent / "maskflow_cli" / "cli"
 MAX_OWN_OPTIONS = 8

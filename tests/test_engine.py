@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from maskflow_cli import evaluation
-from maskflow_cli.engine import DEFAULT_TEMPERATURE, SamplingOptions
+from maskflow_cli.defaults import DEFAULT_TEMPERATURE, MGM_NOISE
+from maskflow_cli.engine import SamplingOptions
 from maskflow_cli.errors import InvalidArgumentError
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import plan_infill, window_settings
 from maskflow_cli.recipes import train_transformer
-from maskflow_cli.sampling import MGM_NOISE
 from maskflow_cli.training import TrainConfig
 
 from conftest import moving_square_frames

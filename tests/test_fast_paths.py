@@ -13,7 +13,8 @@ from maskflow_cli.errors import InvalidArgumentError
 from maskflow_cli.planner import plan_extend, plan_generate, plan_infill, window_settings
 from maskflow_cli.runtime import ModelDenoiser
 from maskflow_cli.transformer import MaskFlowTransformer
-from maskflow_cli.weights import inspect_weights, load_component, save_weights
+from maskflow_cli.weight_headers import inspect_weights
+from maskflow_cli.weights import load_component, save_weights
 
 from conftest import TINY_TRANSFORMER
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "maskflow_cli"
 MODELS = {"maskflow_cli.tokenizer", "maskflow_cli.transformer", "maskflow_cli.embeddings", "maskflow_cli.schedules"}
-FILE_IO = ("maskflow_cli.video_io", "maskflow_cli.weights", "maskflow_cli.weight_sources", "maskflow_cli.partial_files",
+FILE_IO = ("maskflow_cli.video_io", "maskflow_cli.weights", "maskflow_cli.weight_headers", "maskflow_cli.weight_sources", "maskflow_cli.partial_files",
            "maskflow_cli.clips", "maskflow_cli.token_files")
 
 

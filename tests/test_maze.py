@@ -19,8 +19,9 @@ import torch
 from maskflow_cli import weight_sources
 from maskflow_cli.clips import load_clips, load_training_clips, save_clips
 from maskflow_cli.errors import InvalidArgumentError
-from maskflow_cli.tokenizer import FrameTokenizer, TokenizerConfig
-from maskflow_cli.transformer import MaskFlowTransformer, TransformerConfig
+from maskflow_cli.model_configs import TokenizerConfig, TransformerConfig
+from maskflow_cli.tokenizer import FrameTokenizer
+from maskflow_cli.transformer import MaskFlowTransformer
 from maskflow_cli.video_io import FrameFormat
 from maskflow_cli.weights import save_weights
 from maskflow_cli.worlds import maze

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from maskflow_cli.embeddings import code_digit_picks
+from maskflow_cli.model_configs import TokenizerConfig
 from maskflow_cli.objective import fused_snr_weights, mask_frames, masking_loss
 from maskflow_cli.schedules import SCHEDULERS
-from maskflow_cli.tokenizer import FrameTokenizer, TokenizerConfig
+from maskflow_cli.tokenizer import FrameTokenizer
 from maskflow_cli.transformer import MaskFlowTransformer
 
 from conftest import TINY_TOKENIZER, TINY_TRANSFORMER, tiny_models

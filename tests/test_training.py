@@ -14,7 +14,8 @@ from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import window_settings
 from maskflow_cli.tokenizer import FrameTokenizer
 from maskflow_cli.training import TrainConfig, TransformerTask, TokenizerTask, code_centroids, fit, learning_rate
-from maskflow_cli.weights import inspect_weights, load_models, load_tokenizer, save_weights
+from maskflow_cli.weight_headers import inspect_weights
+from maskflow_cli.weights import load_models, load_tokenizer, save_weights
 
 from conftest import moving_square_frames, tiny_models
 

@@ -25,7 +25,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from maskflow_cli.errors import WeightsError
-from maskflow_cli.weights import inspect_weights, load_models, load_tokenizer, save_weights
+from maskflow_cli.weight_headers import inspect_weights
+from maskflow_cli.weights import load_models, load_tokenizer, save_weights
 
 from conftest import TINY_TOKENIZER, TINY_TRANSFORMER, tiny_models
 

@@ -11,7 +11,8 @@ from safetensors.torch import save_file
 
 from maskflow_cli.errors import WeightsError
 from maskflow_cli.transformer import MaskFlowTransformer
-from maskflow_cli.weights import inspect_weights, load_models, save_weights
+from maskflow_cli.weight_headers import inspect_weights
+from maskflow_cli.weights import load_models, save_weights
 
 from conftest import TINY_TOKENIZER, TINY_TRANSFORMER, run_subprocess, tiny_models
 

@@ -20,7 +20,8 @@ from maskflow_cli.engine import SamplingOptions
 from maskflow_cli.errors import InvalidArgumentError
 from maskflow_cli.evaluation import EvalSize, evaluate, held_out_sequences
 from maskflow_cli.metrics import to_unit
-from maskflow_cli.tokenizer import FrameTokenizer, TokenizerConfig
+from maskflow_cli.model_configs import TokenizerConfig
+from maskflow_cli.tokenizer import FrameTokenizer
 from maskflow_cli.video_io import FrameFormat
 from maskflow_cli.weight_sources import NAMED_WEIGHTS
 from maskflow_cli.worlds import DEFAULT_WORLD, WORLDS, DatasetJob, Option, World, drift_stats, world_named, world_of_weights

@@ -1,4 +1,9 @@
-"""The Typer app: the commands registered in one place. The error boundary is ``main.py``."""
+"""The Typer app: the commands registered in one place. The error boundary is ``main.py``.
+
+Registering the commands imports no torch and no FFmpeg: Typer reads only their signatures (the
+option declarations, options.py), so ``--version``, ``--help`` and a usage error answer at once;
+each command imports its library modules when it runs.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ import platform
 import sys
 from typing import Annotated
 
-import torch
 import typer
 
 from .. import __version__
@@ -39,7 +43,9 @@ app.add_typer(data_app, name="data")
 
 def _print_version(value: bool) -> None:
     if value:
-        sys.stdout.write(f"maskflow {__version__} (torch {torch.__version__}, Python {platform.python_version()})\n")
+        from importlib.metadata import version  # torch's version without importing torch
+
+        sys.stdout.write(f"maskflow {__version__} (torch {version('torch')}, Python {platform.python_version()})\n")
         raise typer.Exit()
 
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from .. import token_files
-from ..pipeline import DEFAULT_FPS
-from ..runtime import CODEC_BATCH, decode_tokens, encode_frames, resolve_device
-from ..tokenizer import FrameTokenizer
-from ..video_io import FrameFormat, check_not_input, open_writer
-from ..weights import load_tokenizer
 from . import options as opt
 from .groups import ReportGroup, command
 from .steps import check_domain_of, check_video_output, fps_option, output_fps, read_input, require_output
 
+if TYPE_CHECKING:  # the commands import what they use when they run
+    import torch
+
+    from ..tokenizer import FrameTokenizer
 
 
 def _tokenizer(weights: str | None, device: str) -> tuple[FrameTokenizer, torch.device]:
+    from ..runtime import resolve_device
+    from ..weights import load_tokenizer
+
     dev = resolve_device(device)
     return load_tokenizer(weights).to(dev), dev
 
@@ -32,6 +33,11 @@ def encode(
 
       maskflow encode clip.mp4 -o clip.tokens.safetensors
     """
+    from .. import token_files
+    from ..defaults import DEFAULT_FPS
+    from ..runtime import encode_frames
+    from ..video_io import FrameFormat, check_not_input
+
     reporter = report.reporter()
     output = require_output(output, "clip.tokens.safetensors")
     check_not_input(output, [input])
@@ -64,6 +70,10 @@ def decode(
 
       maskflow decode clip.tokens.safetensors -o reconstruction.mkv
     """
+    from .. import token_files
+    from ..runtime import CODEC_BATCH, decode_tokens
+    from ..video_io import FrameFormat, open_writer
+
     reporter = report.reporter()
     output = require_output(output, "reconstruction.mkv")
     rate = fps_option(fps)

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-from ..engine import SamplingOptions
 from ..errors import InvalidArgumentError
-from ..pipeline import MaskFlowPipeline
 from ..planner import Plan, WindowSettings, check_frame_count, check_ranges, parse_ranges, plan_extend, plan_generate, plan_infill
-from ..sampling import SamplerState
-from ..video_io import Video, check_not_input, open_writer
 from . import options as opt
 from .groups import ReportGroup, SamplingGroup, command
 from .report import Reporter
 from .steps import check_domain_of, check_video_output, fps_option, output_fps, read_input, require_output
+
+if TYPE_CHECKING:  # torch and FFmpeg are imported when a command runs, not when it is declared
+    from ..engine import SamplingOptions
+    from ..pipeline import MaskFlowPipeline
+    from ..sampling import SamplerState
+    from ..video_io import Video
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ def _execute(job: Job, command: str, plan: Plan, video: Video | None, output: st
     """Sample the plan and stream the frames into the output file. Timings: "sample" is the time
     spent making chunks (network, tokenizer), "write" the rest of the writing block (encoding,
     muxing, the final rename); ``extra`` goes into the JSON summary."""
+    from ..video_io import check_not_input, open_writer
+
     if output == "-" and job.reporter.json_output:
         raise InvalidArgumentError("json", True, "with -o - stdout carries the video; write to a file or drop --json")
     check_not_input(output, inputs)

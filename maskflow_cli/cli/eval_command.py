@@ -11,11 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..defaults import SUITES
 from ..errors import InvalidArgumentError
-from ..evaluation import SIZES, SUITES, evaluate
-from ..runtime import resolve_device
-from ..weights import inspect_weights, load_tokenizer
-from ..worlds import world_of_weights
 from . import options as opt
 from .groups import ReportGroup, SamplingGroup, command
 
@@ -44,6 +41,12 @@ def eval_(
 
       maskflow eval --data my_videos/ --suite tokenizer --suite infill
     """
+    from ..evaluation import SIZES, evaluate
+    from ..runtime import resolve_device
+    from ..weight_headers import inspect_weights
+    from ..weights import load_tokenizer
+    from ..worlds import world_of_weights
+
     suites = tuple(suite or SUITES)
     for name in suites:
         if name not in SUITES:

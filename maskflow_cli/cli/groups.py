@@ -18,15 +18,17 @@ import functools
 import inspect
 import typing
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from ..engine import DEFAULT_STEPS, DEFAULT_TEMPERATURE, SamplingOptions
-from ..pipeline import MaskFlowPipeline
+from ..defaults import DEFAULT_CONTEXT_CACHE, DEFAULT_STEPS, DEFAULT_TEMPERATURE
 from ..planner import WindowSettings, window_settings
-from ..runtime import DEFAULT_CONTEXT_CACHE
-from ..training import TrainConfig
 from . import options as opt
 from .report import Reporter
+
+if TYPE_CHECKING:  # the methods import them: declaring the options imports no torch
+    from ..engine import SamplingOptions
+    from ..pipeline import MaskFlowPipeline
+    from ..training import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class SamplingGroup:
 
     def sampling_options(self) -> SamplingOptions:
         """The library's sampling options (validated): the one place the CLI builds them."""
+        from ..engine import SamplingOptions
+
         return SamplingOptions(sampler=self.sampler, steps=self.steps, seed=self.seed, noise=self.noise, temperature=self.temperature,
                                guidance=self.guidance)
 
@@ -70,6 +74,8 @@ class SamplingGroup:
 
     def load_pipeline(self) -> MaskFlowPipeline:
         """The pipeline for these weights on this device, precision, cache and compile choice."""
+        from ..pipeline import MaskFlowPipeline
+
         return MaskFlowPipeline.from_weights(self.weights, device=self.device, precision=self.precision, compile=self.compile,
                                              context_cache=self.context_cache)
 
@@ -94,6 +100,8 @@ class TrainingGroup:
 
     def config(self) -> TrainConfig:
         """The library's training configuration (validated)."""
+        from ..training import TrainConfig
+
         return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup=self.warmup, ema=self.ema,
                            grad_clip=self.grad_clip, precision=self.precision, seed=self.seed,
                            checkpoint_every=self.checkpoint_every, log_every=self.log_every, compile=self.compile)

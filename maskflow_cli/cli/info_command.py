@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..weights import inspect_weights
 from . import options as opt
 from .report import Reporter
 from .steps import frames_of
@@ -55,6 +54,8 @@ def info(weights: opt.Weights = None, json_: opt.Json = False) -> None:
 
       maskflow info --weights hf://owner/repo --json
     """
+    from ..weight_headers import inspect_weights
+
     components = inspect_weights(weights)
     summary = describe_weights(components)
     payload = {

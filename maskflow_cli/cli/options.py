@@ -11,8 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..defaults import MGM_NOISE
 from ..planner import DEFAULT_CONTEXT_TEXT
-from ..sampling import MGM_NOISE
 
 SAMPLING = "Sampling"
 OUTPUT = "Output"

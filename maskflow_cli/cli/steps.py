@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-import torch
-
-from ..domain import check_domain
 from ..errors import InvalidArgumentError, MaskflowError
-from ..tokenizer import FrameTokenizer
-from ..video_io import FrameFormat, InputLimits, Video, check_not_input, check_output, open_video
-from ..weights import inspect_weights
 from .report import Reporter
+
+if TYPE_CHECKING:  # imported by the steps that use them, when a command runs
+    import torch
+
+    from ..tokenizer import FrameTokenizer
+    from ..video_io import FrameFormat, Video
 
 
 MIN_FPS, MAX_FPS = Fraction(1, 1000), Fraction(1000)
@@ -56,6 +57,8 @@ def require_output(output: str | None, example: str = "out.mp4") -> str:
 
 def check_video_output(output: str, overwrite: bool, json_: bool, inputs: list[str]) -> None:
     """Refuse an output that could not or may not be written, before any work is done."""
+    from ..video_io import check_not_input, check_output
+
     if output == "-" and json_:
         raise InvalidArgumentError("json", True, "with -o - stdout carries the video; write to a file or drop --json")
     check_not_input(output, inputs)
@@ -66,6 +69,10 @@ def read_input(reporter: Reporter, source: str, fmt: FrameFormat) -> Video:
     """Decode the whole input at ``fmt`` within the limits of the environment (timed as "read";
     waiting for stdin counts here), with a frame counter on a terminal that moves while it decodes;
     say which stream of several is used."""
+    import torch
+
+    from ..video_io import InputLimits, Video, open_video
+
     with reporter.stage("read"), reporter.progress(None, f"reading {source}") as bar:
         with open_video(source, fmt, InputLimits.from_env()) as reader:
             if bar is not None and reader.declared_frames:
@@ -84,6 +91,9 @@ def read_input(reporter: Reporter, source: str, fmt: FrameFormat) -> Video:
 def check_domain_of(reporter: Reporter, tokenizer: FrameTokenizer, device: torch.device, weights: str | None, video: Video, source: str) -> dict:
     """Warn (stderr) when the tokenizer reconstructs the first input frames far worse than its own
     domain (see domain.py); the measurement for the JSON summary."""
+    from ..domain import check_domain
+    from ..weight_headers import inspect_weights
+
     with reporter.stage("domain_check"):
         check = check_domain(tokenizer, inspect_weights(weights)["tokenizer"].info, video.frames, device)
     if check.out_of_domain:

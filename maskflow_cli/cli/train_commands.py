@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..recipes import TOKENIZER_FILE, TRANSFORMER_FILE
-from ..recipes import train_tokenizer as tokenizer_recipe
-from ..recipes import train_transformer as transformer_recipe
 from . import options as opt
 from .groups import ReportGroup, TrainingGroup, TransformerShape, command
 from .report import Reporter
@@ -55,6 +52,9 @@ def train_tokenizer(
 
       maskflow train-tokenizer mnist_train.safetensors -o runs/tok3 --decoder-only runs/tok --loss mse --lr 2e-4
     """
+    from ..recipes import TOKENIZER_FILE
+    from ..recipes import train_tokenizer as tokenizer_recipe
+
     reporter, cfg = report.reporter(), training.config()
     result = _progress(reporter, cfg.steps, TOKENIZER_FILE, lambda on_log: tokenizer_recipe(
         data, output, cfg, preset=preset, size=size, channels=channels, decoder_only=decoder_only, loss=loss, device=training.device,
@@ -81,6 +81,9 @@ def train(
 
       maskflow train mnist_train.safetensors --tokenizer runs/tok -o runs/mf --window 16 --steps 20000
     """
+    from ..recipes import TRANSFORMER_FILE
+    from ..recipes import train_transformer as transformer_recipe
+
     reporter, cfg = report.reporter(), training.config()
     result = _progress(reporter, cfg.steps, TRANSFORMER_FILE, lambda on_log: transformer_recipe(
         data, output, cfg, tokenizer=tokenizer, **model.recipe_arguments(), snr_weighting=snr_weighting,

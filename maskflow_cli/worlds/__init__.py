@@ -2,8 +2,8 @@
 
 ``WORLDS`` maps each world's name to its entry (:class:`World`, worlds/world.py): ``maskflow data
 NAME`` is made from it, and evaluation takes its default held-out clips and its long-horizon drift
-statistics from it. A new world is one module that ends with its ``WORLD`` entry, plus its import
-and its line in ``WORLDS`` below.
+statistics from it. A new world is one module with its functions, plus its entry (entries.py) and
+its line in ``WORLDS`` below. Nothing here imports a world's module, or torch, before it is used.
 
 Axis legend: B sequences, T frames, Y, X pixels, C channels.
 """
@@ -11,19 +11,21 @@ Axis legend: B sequences, T frames, Y, X pixels, C channels.
 from __future__ import annotations
 
 import os
-
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgumentError
 from ..weight_sources import shipped_name
-from . import maze, moving_mnist
+from .entries import MAZE, MOVING_MNIST
 from .world import DatasetJob, Option, World
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
 WORLDS: dict[str, World] = {entry.name: entry for entry in (
-    moving_mnist.WORLD,
-    maze.WORLD,
+    MOVING_MNIST,
+    MAZE,
 )}
-DEFAULT_WORLD = moving_mnist.NAME  # the world of the default weights ('digits')
+DEFAULT_WORLD = MOVING_MNIST.name  # the world of the default weights ('digits')
 
 
 def world_named(name: str) -> World:

