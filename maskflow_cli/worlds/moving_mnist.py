@@ -154,16 +154,16 @@ def parse_speed(text: str) -> tuple[float, float]:
 def check_moving_mnist(sequences: int, frames: int, *, seed: int, split: str = "train", size: int = 64, digits: int = 2,
                        speed: tuple[float, float] = SPEED_RANGE) -> None:
     """InvalidArgumentError, naming the parameter, for any :func:`moving_mnist` argument out of range."""
-    low, high = speed
-    if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high <= size - DIGIT_SIZE):
-        raise InvalidArgumentError("speed", f"{low:g}:{high:g}", f"need 0 <= LOW <= HIGH <= {size - DIGIT_SIZE} pixels per frame "
-                                                                  f"(the frame size less the digit's {DIGIT_SIZE})")
     check_range("sequences", sequences, 1, MAX_SEQUENCES)
     check_range("frames", frames, 1, MAX_FRAMES)
     check_range("seed", seed, 0, 2**63 - 1)
     _check_split(split)
     check_range("size", size, MIN_SIZE, MAX_SIZE)
     check_range("digits", digits, 1, MAX_DIGITS)
+    low, high = speed
+    if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high <= size - DIGIT_SIZE):
+        raise InvalidArgumentError("speed", f"{low:g}:{high:g}", f"need 0 <= LOW <= HIGH <= {size - DIGIT_SIZE} pixels per frame "
+                                                                  f"(the frame size less the digit's {DIGIT_SIZE})")
     total = sequences * frames * size * size
     if total > MAX_BYTES:
         problem = f"{sequences:,} x {frames:,} frames of {size}x{size} is {total / 2**30:.1f} GiB"
