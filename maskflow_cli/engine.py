@@ -26,7 +26,7 @@ from torch import Tensor
 from .defaults import DEFAULT_STEPS, DEFAULT_TEMPERATURE
 from .errors import InvalidArgumentError
 from .planner import Plan, Window
-from .guidance import GuidedDenoiser
+from .guidance import GuidedDenoiser, annealed_weights
 from .runtime import ModelDenoiser
 from .sampling import SAMPLERS, Callback, SamplerState
 
@@ -43,8 +43,9 @@ class SamplingOptions:
     ``noise``: MGM's Gumbel noise scale on the confidence scores, annealed to zero over the steps
     unless ``anneal`` is False (None: the sampler's default, ``defaults.MGM_NOISE``). ``temperature``: the predicted distributions are sharpened (< 1) or
     flattened (> 1) before tokens are drawn; 1 draws from them as they are. ``guidance``: w of the
-    classifier-free guidance on the context (guidance.py), 0 for none; w > 0 adds one network pass
-    to every step of a window with context frames."""
+    classifier-free guidance on the context (guidance.py), 0 for none: w at a window's first step,
+    annealed to 0 by its middle step (``guidance.annealed_weights``); each guided step of a window
+    with context frames adds one network pass, a shorter one without those frames."""
 
     sampler: str = "mgm"  # "mgm" or "fm"
     steps: int = DEFAULT_STEPS  # K, network calls per window (at most)
@@ -105,7 +106,7 @@ def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed
     generator = torch.Generator(denoiser.device).manual_seed(seed)
     height, width = denoiser.grid
     if options.guidance > 0:
-        denoiser = GuidedDenoiser(denoiser, [options.guidance] * options.steps)
+        denoiser = GuidedDenoiser(denoiser, annealed_weights(options.guidance, options.steps))
     tokens: dict[int, Tensor] = {}  # frame -> long [B,H,W], for frames usable as context
     for index, window in enumerate(plan.windows):
         missing = [i for i in window.context if i not in tokens]

@@ -11,7 +11,7 @@ import torch
 from maskflow_cli import evaluation
 from maskflow_cli.engine import SamplingOptions, roll_out
 from maskflow_cli.errors import InvalidArgumentError
-from maskflow_cli.guidance import GuidedDenoiser
+from maskflow_cli.guidance import GuidedDenoiser, annealed_weights
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import plan_extend, plan_generate, window_settings
 from maskflow_cli.runtime import ModelDenoiser
@@ -134,12 +134,13 @@ def test_windows_without_context_make_no_extra_pass(uncond, guided_window):
     assert denoiser.calls == 3 + 2 * 3 * 2 and denoiser.uncond_passes == 2 * 3  # a guided step is two passes
 
 
-def test_the_engine_guides_every_step_and_a_schedule_only_its_steps():
+def test_the_engine_anneals_the_guidance_to_zero_by_the_middle_step():
+    assert annealed_weights(0.5, 4) == [0.5, 0.25, 0.0, 0.0] and annealed_weights(0.6, 3) == pytest.approx([0.6, 0.2, 0.0])
     model = lively()
     plan = plan_generate(14, window_settings(6, "ar", 2))
     denoiser = ModelDenoiser(model, None)
-    rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=0.5), denoiser)
-    assert denoiser.calls == 3 + 2 * 3 * 2
+    rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=0.6), denoiser)
+    assert denoiser.calls == 3 + 2 * (3 + 2)  # 2 of the 3 steps of each window with context are guided
     first_step = ModelDenoiser(model, None)
     rolled(model, plan, SamplingOptions("mgm", 3, seed=0), GuidedDenoiser(first_step, [0.5], "dropped"))
     assert first_step.calls == 3 + 2 * (3 + 1)  # guided on the first step of each window only
@@ -151,10 +152,10 @@ def test_pipeline_and_eval_report_the_guided_passes(weights_dir):
     settings = window_settings(pipe.window, "ar", 2)
     options = SamplingOptions("mgm", 3, seed=1, guidance=0.5)
     chunks = list(pipe.extend(video, 8, settings, options))
-    assert sum(c.nfe for c in chunks) == 2 * 3 * len(plan_extend(4, 8, settings).windows)
+    assert sum(c.nfe for c in chunks) == (3 + 2) * len(plan_extend(4, 8, settings).windows)  # 2 of 3 steps guided
     clips = torch.from_numpy(moving_square_frames(20))[None].repeat(2, 1, 1, 1, 1)
     result = evaluation.continuation_suite(pipe, clips, settings, options, batch=2)
-    assert result["guidance"] == 0.5 and result["nfe_per_sequence"] == 2 * 3 * len(plan_extend(10, 10, settings).windows)
+    assert result["guidance"] == 0.5 and result["nfe_per_sequence"] == (3 + 2) * len(plan_extend(10, 10, settings).windows)
 
 
 @pytest.mark.parametrize("value", [-0.1, float("nan"), float("inf")])
@@ -177,3 +178,10 @@ def test_guidance_reaches_the_sampler_from_the_command_line(weights_dir, tmp_pat
     assert runs["0.5"][0] > runs["0"][0]  # the windows with context made uncond passes too
     bad = cli("generate", "-w", weights_dir, "-o", tmp_path / "x.y4m", "--guidance", "-1")
     assert bad.code == 2 and "--guidance" in bad.err
+
+
+@pytest.mark.parametrize("kwargs, name", [({"weights": [0.5, -1.0]}, "weights"), ({"weights": [float("nan")]}, "weights"),
+                                          ({"weights": [0.5], "uncond": "zeros"}, "uncond")])
+def test_the_wrapper_names_a_wrong_argument(kwargs, name):
+    with pytest.raises(InvalidArgumentError, match=name):
+        GuidedDenoiser(ModelDenoiser(lively(), None), **kwargs)
