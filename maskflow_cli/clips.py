@@ -65,10 +65,7 @@ def save_clips(path: str | os.PathLike, frames: Tensor, metadata: dict, overwrit
     _check_clips(frames)
     tensors = {"frames": frames.contiguous(), **{name: tensor.contiguous() for name, tensor in (extra or {}).items()}}
     header = {CLIPS_METADATA_KEY: json.dumps({"format_version": CLIPS_FORMAT_VERSION, **metadata})}
-    try:
-        write_safetensors(path, tensors, header)
-    except OSError as error:
-        raise OutputError(str(path), f"cannot write: {error.strerror or error}") from None
+    write_safetensors(path, tensors, header)
 
 
 def load_clips(path: str | os.PathLike) -> tuple[Tensor, dict]:

@@ -5,7 +5,9 @@
   files are removed first), and on failure removes the folders it created while they are empty;
 - :func:`run_identity` is what a checkpoint records of the settings that shape the run (every
   training and model config field, and the recipe's own settings such as the tokenizer's content
-  hash); :func:`check_same_run` refuses to resume with any of them changed, naming the first.
+  hash); :func:`check_same_run` refuses to resume with any of them changed, naming the first;
+- :func:`write_checkpoint` and :func:`append_metrics` write the run's files, turning any failure to
+  write (disk full, no permission) into an OutputError with the OS's reason.
 
 Settings that do not change what is learned may differ on resume: the number of steps (to train on
 or stop early), how often to log and checkpoint, the device, precision and compilation.
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +27,7 @@ import torch
 from torch import nn
 
 from .errors import InvalidArgumentError, OutputError, WeightsError
+from .partial_files import write_failure
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -116,3 +121,51 @@ def _plain(value: object) -> object:
 def _shown(value: object) -> str:
     text = repr(_plain(value))
     return text if len(text) <= 24 else text[:20] + "..."
+
+
+class _RecordingWriter:
+    """A file for ``torch.save`` that keeps the OSError of a failed write: torch reports it only as a
+    RuntimeError of its zip writer."""
+
+    def __init__(self, file) -> None:
+        self.file, self.error = file, None
+
+    def write(self, data) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+def write_checkpoint(path: Path, state: dict) -> None:
+    """``torch.save`` ``state`` to ``path`` through ``.NAME.tmp``, renamed when complete, so the last
+    complete checkpoint stays if this one is interrupted or fails. OutputError if it cannot be written."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as file:
+            sink = _RecordingWriter(file)
+            try:
+                torch.save(state, sink)
+            except RuntimeError:
+                if sink.error is None:
+                    raise
+                raise sink.error from None
+        os.replace(tmp, path)
+    except BaseException as error:  # interrupted or failed mid-write: no partial file
+        tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise OutputError(str(path), f"cannot write the checkpoint: {write_failure(error)}") from None
+        raise
+
+
+def append_metrics(path: Path, record: dict) -> None:
+    """Append one JSON line to the metrics log; OutputError if it cannot be written."""
+    try:
+        with open(path, "a") as log:
+            log.write(json.dumps(record) + "\n")
+    except OSError as error:
+        raise OutputError(str(path), f"cannot write: {write_failure(error)}") from None

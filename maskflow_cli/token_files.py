@@ -45,10 +45,7 @@ def save_tokens(path: str | os.PathLike, tokens: Tensor, fps: Fraction, config: 
     """Write long tokens [T,H,W] atomically (a temporary file beside the target, then renamed)."""
     check_tokens_output(path, overwrite)
     meta = {"format_version": FORMAT_VERSION, "fps": str(fps), "tokenizer": dataclasses.asdict(config)}
-    try:
-        write_safetensors(Path(path), {"tokens": tokens.to(torch.int32).contiguous()}, {METADATA_KEY: json.dumps(meta)})
-    except OSError as error:
-        raise OutputError(os.fspath(path), f"cannot write: {error.strerror or error}") from None
+    write_safetensors(Path(path), {"tokens": tokens.to(torch.int32).contiguous()}, {METADATA_KEY: json.dumps(meta)})
 
 
 def load_tokens(path: str | os.PathLike, config: TokenizerConfig) -> tuple[Tensor, Fraction]:

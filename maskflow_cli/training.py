@@ -17,7 +17,6 @@ Axis legend: B batch, T frames, Y, X pixels, C channels, H, W token grid.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import platform
@@ -34,7 +33,7 @@ from torch import Tensor, nn
 
 from .errors import InvalidArgumentError, WeightsError
 from .objective import masking_loss
-from .run_folders import CHECKPOINT, METRICS, check_same_run, make_output_dir, run_identity
+from .run_folders import CHECKPOINT, METRICS, append_metrics, check_same_run, make_output_dir, run_identity, write_checkpoint
 from .runtime import autocast_dtype, encode_frames, model_scheduler, parameter_count
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
@@ -277,8 +276,7 @@ def fit(
                       "steps_per_second": (done - start_step) / max(elapsed, 1e-9), "wall_seconds": wall_before + elapsed}
             recent_losses = []
             if rank == 0:
-                with open(out_dir / METRICS, "a") as log:
-                    log.write(json.dumps(record) + "\n")
+                append_metrics(out_dir / METRICS, record)
                 if on_log is not None:
                     on_log(record)
         if rank == 0 and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
@@ -333,13 +331,7 @@ def _save_checkpoint(path: Path, step: int, model, optimizer, ema, generator, wa
         "ema": ema.shadow.state_dict() if ema is not None else None,
         "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:  # interrupted or failed mid-write: the last complete checkpoint stays, no partial file
-        tmp.unlink(missing_ok=True)
-        raise
+    write_checkpoint(path, state)
 
 
 _RESUME_FIX = "delete it (or pick another output folder) to train from the start"
