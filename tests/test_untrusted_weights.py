@@ -335,6 +335,6 @@ def test_cli_exit_code_4_and_no_output(cli, clip_mkv, good_file, tmp_path, kind,
     result = cli(*head, "-w", path, "-o", out, "--device", "cpu")
     lines = result.err.strip().splitlines()
     assert result.code == 4, result.err
-    assert len(lines) == 1 and lines[0].startswith(f"maskflow: error: weights {path}"), result.err
+    assert len(lines) == 1 and lines[0].startswith(f"maskflow: error: weights {str(path)!r}"), result.err
     assert "Traceback" not in result.err and result.out == ""
     assert os.listdir(out_dir) == []

@@ -69,7 +69,7 @@ def test_a_plot_that_cannot_be_written_is_an_output_error(tmp_path):
     from maskflow_cli.plots import write_sampler_plot
 
     (tmp_path / "file").write_text("in the way")
-    with pytest.raises(OutputError, match="plot.png: cannot write: File exists"):
+    with pytest.raises(OutputError, match="plot.png': cannot write: File exists"):
         write_sampler_plot([{"sampler": "mgm", "nfe": 8, "mse": 0.1, "psnr": 20.0}], tmp_path / "file" / "plot.png")
 
 
