@@ -234,13 +234,14 @@ def load_component(component: Component) -> nn.Module:
     bad = sorted(k for k, v in state.items() if not v.is_floating_point())
     if bad:
         raise WeightsError(where, f"{component.kind} tensor {bad[0]} has dtype {state[bad[0]].dtype}, expected a float type")
+    state = {k: v.float() for k, v in state.items()}  # the run's dtype first: float64 1e300 is finite, its float32 is not
     broken = next((k for k in sorted(state) if not bool(torch.isfinite(state[k]).all())), None)
     if broken is not None:
-        raise WeightsError(where, f"{component.kind} tensor {broken} holds NaN or infinite values")
+        raise WeightsError(where, f"{component.kind} tensor {broken} holds NaN or infinite values (as float32)")
     try:
         with uninitialised():
             module = KINDS[component.kind][1](component.config)
-        module.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
+        module.load_state_dict(state, strict=True, assign=True)
     except (RuntimeError, TypeError, ValueError) as error:
         raise WeightsError(where, f"{component.kind} tensors do not match its config: {first_line(error)}") from None
     return module.eval()
