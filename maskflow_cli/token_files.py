@@ -22,7 +22,10 @@ from torch import Tensor
 
 from .errors import InvalidArgumentError, OutputError, VideoError
 from .partial_files import write_safetensors
+from .planner import MAX_FRAMES
+from .safetensors_header import declared_shape
 from .tokenizer import TokenizerConfig
+from .video_io.limits import PIXEL_BUDGET_ENV, InputLimits
 from .video_io.rates import FPS_RANGE, representable_fps
 
 METADATA_KEY = "maskflow_tokens"
@@ -62,6 +65,7 @@ def load_tokens(path: str | os.PathLike, config: TokenizerConfig) -> tuple[Tenso
     where = os.fspath(path)
     if not Path(where).is_file():
         raise VideoError(where, "no such tokens file")
+    _check_declared_pixels(where, declared_shape(where, "tokens") or [], config)  # from the header, before the file is mapped
     try:
         with safe_open(where, framework="pt") as handle:
             meta = json.loads((handle.metadata() or {})[METADATA_KEY])
@@ -90,3 +94,15 @@ def load_tokens(path: str | os.PathLike, config: TokenizerConfig) -> tuple[Tenso
 def _shown(text: object) -> str:
     shown = repr(text)
     return shown if len(shown) <= 40 else shown[:36] + "...'"
+
+
+def _check_declared_pixels(where: str, shape: list[int], config: TokenizerConfig) -> None:
+    """VideoError if the frames the header declares decode to more pixels than an input may have
+    (``InputLimits.pixel_budget``, ``MASKFLOW_MAX_INPUT_PIXELS``), like a video's."""
+    limits = InputLimits.from_env()
+    frames = shape[0] if shape else 0
+    if frames > MAX_FRAMES:
+        raise VideoError(where, f"declares {frames:,} frames, more than the {MAX_FRAMES:,} a video of maskflow's may have")
+    if frames * config.height * config.width > limits.pixel_budget:
+        raise VideoError(where, f"{frames:,} frames of {config.width}x{config.height} are more than the {limits.pixel_budget:,} "
+                                f"decoded pixels an input may have; set {PIXEL_BUDGET_ENV} higher to read it")

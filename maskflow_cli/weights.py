@@ -30,6 +30,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from .errors import WeightsError, first_line
+from .model_budget import check_transformer_cost
 from .partial_files import write_safetensors
 from .tokenizer import FrameTokenizer, TokenizerConfig
 from .transformer import MaskFlowTransformer, TransformerConfig
@@ -283,6 +284,8 @@ def _check_shapes(component: Component, where: str, prefix: str) -> None:
             found = {k.removeprefix(prefix): tuple(handle.get_slice(k).get_shape()) for k in handle.keys() if k.startswith(prefix)}
     except (SafetensorError, OSError, ValueError) as error:
         raise WeightsError(where, f"not a valid safetensors file ({first_line(error)})") from None
+    if component.kind == "transformer":
+        check_transformer_cost(component.config, where)  # before anything is built for it, even on the meta device
     try:
         expected = _expected_shapes(component.kind, component.config)
     except (RuntimeError, TypeError, ValueError, ArithmeticError) as error:
