@@ -4,8 +4,8 @@ A few kilobytes of weights metadata can declare a model whose window of tokens n
 attention scores or hours of work in one network call. :func:`transformer_cost` estimates, from the
 config alone, the memory of the model (parameters and buffers, float32), the memory of one window's
 activations (batch 1: token states, attention scores, MLP hidden states, logits) and the
-floating-point operations of one network call; :func:`check_transformer_cost` refuses a config over
-:class:`WorkLimits`, whose defaults leave room for models far larger than the presets and which
+floating-point operations of one network call; :func:`over_limits` says what of a config is over
+:class:`WorkLimits` (:func:`check_transformer_cost`: as the WeightsError of weights being loaded), whose defaults leave room for models far larger than the presets and which
 ``MASKFLOW_MAX_MODEL_BYTES``, ``MASKFLOW_MAX_WINDOW_BYTES`` and ``MASKFLOW_MAX_CALL_FLOPS`` (a
 count with an optional K, M, G or T binary suffix) raise or lower.
 """
@@ -77,9 +77,9 @@ def transformer_cost(config: TransformerConfig) -> ModelCost:
     return ModelCost(FLOAT_BYTES * (parameters + buffers), FLOAT_BYTES * window, flops)
 
 
-def check_transformer_cost(config: TransformerConfig, source: str, limits: WorkLimits | None = None) -> ModelCost:
-    """WeightsError (naming ``source``, the numbers and the setting that raises the limit) if
-    ``config``'s model costs more than ``limits`` (default: from the environment)."""
+def over_limits(config: TransformerConfig, limits: WorkLimits | None = None) -> str | None:
+    """What of ``config``'s model is over ``limits`` (default: from the environment), with the
+    numbers and the setting that raises the limit; None when it fits."""
     limits = limits or WorkLimits.from_env()
     cost = transformer_cost(config)
     window = f"a window of {config.frames} frames of {config.grid_height}x{config.grid_width} tokens"
@@ -88,9 +88,15 @@ def check_transformer_cost(config: TransformerConfig, source: str, limits: WorkL
               (cost.call_flops, limits.call_flops, f"operations per network call on {window}", CALL_FLOPS_ENV)]
     for need, limit, what, env in checks:
         if need > limit:
-            raise WeightsError(source, f"its transformer needs about {_count(need)} {what}, more than the {_count(limit)} "
-                                       f"allowed; set {env} higher to load it")
-    return cost
+            return f"its transformer needs about {_count(need)} {what}, more than the {_count(limit)} allowed (set {env} higher)"
+    return None
+
+
+def check_transformer_cost(config: TransformerConfig, source: str, limits: WorkLimits | None = None) -> None:
+    """WeightsError naming ``source`` (weights about to be loaded) if ``config`` is over ``limits``."""
+    problem = over_limits(config, limits)
+    if problem is not None:
+        raise WeightsError(source, problem)
 
 
 def _count(value: int) -> str:

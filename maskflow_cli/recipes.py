@@ -23,6 +23,7 @@ import torch
 
 from .clips import MAX_FRAMES, load_training_clips
 from .errors import ConfigError, InvalidArgumentError
+from .model_budget import over_limits
 from .runtime import resolve_device
 from .tokenizer import PRESETS as TOKENIZER_PRESETS
 from .tokenizer import FrameTokenizer, TokenizerConfig
@@ -141,6 +142,9 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
                                        code_features=patch_size if code_features else 0,
                                        code_digits=tuple(tc.levels) if code_digits else (),
                                        context_attention="block_causal" if block_causal else "bidirectional", **_preset(TRANSFORMER_PRESETS, preset))
+        problem = over_limits(config)  # before the clips are read and the model is built
+        if problem is not None:
+            raise InvalidArgumentError("window", window, f"{problem}; a shorter window or a smaller preset fits")
         clips = load_training_clips(data, window, FrameFormat.of(tc))
         tokens = pretokenize(tok, clips, dev)  # [N,T,H,W], once
         torch.manual_seed(train.seed)

@@ -114,3 +114,11 @@ def test_a_clips_file_over_the_pixel_budget_is_refused_from_its_header(cli, tmp_
     result = cli("train-tokenizer", data, "-o", tmp_path / "tok", "--preset", "tiny", "--size", 32, "--steps", 1, "--device", "cpu")
     _one_line(result, 3, "mm.safetensors", "2 clips of 4 frames of 32x32", "1,000", "MASKFLOW_MAX_INPUT_PIXELS")
     assert not (tmp_path / "tok").exists()
+
+
+def test_training_a_model_over_the_limits_is_refused_before_the_data_is_read(cli, weights_dir, clip_mkv, tmp_path, monkeypatch):
+    monkeypatch.setenv("MASKFLOW_MAX_CALL_FLOPS", "1M")
+    result = cli("train", clip_mkv, "--tokenizer", weights_dir, "-o", tmp_path / "run", "--window", 4, "--preset", "tiny",
+                 "--steps", 1, "--device", "cpu")
+    _one_line(result, 2, "--window: 4", "operations per network call on a window of 4 frames of 8x8 tokens", "MASKFLOW_MAX_CALL_FLOPS")
+    assert not (tmp_path / "run").exists()
