@@ -13,6 +13,7 @@ Axis legend: N clips, T frames, H, W pixels, C channels.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Mapping
@@ -23,7 +24,9 @@ from torch import Tensor
 
 from .errors import InvalidArgumentError, OutputError, VideoError, check_range
 from .partial_files import write_safetensors
-from .video_io import FrameFormat, read_video
+from .safetensors_header import declared_shape
+from .video_io import FrameFormat, InputLimits, read_video
+from .video_io.limits import PIXEL_BUDGET_ENV
 
 MAX_FRAMES = 10_000
 CLIPS_METADATA_KEY = "maskflow_data"
@@ -65,10 +68,7 @@ def save_clips(path: str | os.PathLike, frames: Tensor, metadata: dict, overwrit
     _check_clips(frames)
     tensors = {"frames": frames.contiguous(), **{name: tensor.contiguous() for name, tensor in (extra or {}).items()}}
     header = {CLIPS_METADATA_KEY: json.dumps({"format_version": CLIPS_FORMAT_VERSION, **metadata})}
-    try:
-        write_safetensors(path, tensors, header)
-    except OSError as error:
-        raise OutputError(str(path), f"cannot write: {error.strerror or error}") from None
+    write_safetensors(path, tensors, header)
 
 
 def load_clips(path: str | os.PathLike) -> tuple[Tensor, dict]:
@@ -76,6 +76,7 @@ def load_clips(path: str | os.PathLike) -> tuple[Tensor, dict]:
     where = os.fspath(path)
     if not Path(where).is_file():
         raise VideoError(where, "no such file" if not Path(where).exists() else NOT_A_CLIPS_FILE)
+    _check_declared_pixels(where, declared_shape(where, "frames") or [])  # from the header, before the file is mapped
     try:
         with safe_open(where, framework="pt") as handle:
             metadata = json.loads((handle.metadata() or {})[CLIPS_METADATA_KEY])
@@ -89,6 +90,16 @@ def load_clips(path: str | os.PathLike) -> tuple[Tensor, dict]:
     except ValueError:
         raise VideoError(where, NOT_A_CLIPS_FILE) from None
     return frames, metadata
+
+
+def _check_declared_pixels(where: str, shape: list[int]) -> None:
+    """VideoError if the clips the header declares hold more pixels than an input may decode
+    (``InputLimits.pixel_budget``, ``MASKFLOW_MAX_INPUT_PIXELS``)."""
+    limits = InputLimits.from_env()
+    pixels = math.prod(shape[:4]) if len(shape) == 5 else 0
+    if pixels > limits.pixel_budget:
+        raise VideoError(where, f"{shape[0]:,} clips of {shape[1]:,} frames of {shape[3]}x{shape[2]} are more than the "
+                                f"{limits.pixel_budget:,} pixels an input may have; set {PIXEL_BUDGET_ENV} higher to read it")
 
 
 # ---- user videos ---------------------------------------------------------------------------------

@@ -8,6 +8,10 @@ Errors name Python parameters (``steps``, ``context``), never command-line flags
 refers to a parameter writes it as ``{param:NAME}`` or ``{param:NAME=VALUE}``; ``str(error)`` spells
 these ``NAME`` and ``NAME=VALUE`` for a Python caller, and ``error.message(flags)`` with the CLI's
 table of flags spells them ``--name`` and ``--name VALUE`` (``--name`` alone for ``=True``).
+
+File, folder and weights names are shown repr-style (:func:`quoted`), and a message escapes any
+control character left in it, so a name holding a newline cannot split a message into two lines
+(nor forge a second error line).
 """
 
 from __future__ import annotations
@@ -16,6 +20,22 @@ import re
 from typing import Mapping
 
 _PARAM = re.compile(r"\{param:(\w+)(?:=([^}]*))?\}")
+# Stand-ins for names that are not a file's (the standard streams, the default weights): shown as they are.
+STAND_INS = ("<stdin>", "<stdout>", "(default)")
+
+
+def quoted(name: object) -> str:
+    """How a message shows a file, folder or weights name: repr-style (``'my clip.mkv'``), so that no
+    character in it (a newline, a quote) can end the line or blur where the name ends; the
+    STAND_INS as they are."""
+    text = str(name)
+    return text if text in STAND_INS else repr(text)
+
+
+def _escaped(text: str) -> str:
+    """``text`` with every non-printable character (newline, carriage return, escape, ...) spelled as
+    its escape sequence: one line, whatever a name or a foreign error's text held."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _spell(match: re.Match, flags: Mapping[str, str] | None) -> str:
@@ -37,7 +57,7 @@ class MaskflowError(Exception):
 
     def message(self, flags: Mapping[str, str] | None = None) -> str:
         """The one-line message; parameter names spelled as ``flags`` maps them (None: as in Python)."""
-        return _PARAM.sub(lambda m: _spell(m, flags), self.template())
+        return _escaped(_PARAM.sub(lambda m: _spell(m, flags), self.template()))
 
     def __str__(self) -> str:
         return self.message()
@@ -65,7 +85,7 @@ class VideoError(MaskflowError):
 
     def __init__(self, path: str, problem: str) -> None:
         self.path, self.problem = path, problem
-        super().__init__(f"{path}: {problem}")
+        super().__init__(f"{quoted(path)}: {problem}")
 
 
 class WeightsError(MaskflowError):
@@ -75,7 +95,7 @@ class WeightsError(MaskflowError):
 
     def __init__(self, source: str, problem: str) -> None:
         self.source, self.problem = source, problem
-        super().__init__(f"weights {source}: {problem}")
+        super().__init__(f"weights {quoted(source)}: {problem}")
 
 
 class OutputError(MaskflowError):
@@ -85,7 +105,7 @@ class OutputError(MaskflowError):
 
     def __init__(self, path: str, problem: str) -> None:
         self.path, self.problem = path, problem
-        super().__init__(f"output {path}: {problem}")
+        super().__init__(f"output {quoted(path)}: {problem}")
 
 
 def check_range(name: str, value: int, low: int, high: int) -> None:

@@ -5,7 +5,8 @@ Every output (video, tokens file, weights, clips file) is written to
 error or a signal removes it. Only SIGKILL (or a power cut) leaves one behind. The next run that
 writes the same target removes those whose PID is no longer a running process on this machine;
 ``find DIR -name '.*.maskflow-*'`` lists any. :func:`write_safetensors` writes a safetensors file
-(weights, tokens, clips) this way.
+(weights, tokens, clips) this way. The stem is shortened where needed so that the temporary name
+fits the folder's NAME_MAX whenever the target's name does.
 """
 
 from __future__ import annotations
@@ -16,11 +17,31 @@ import secrets
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 
+from .errors import OutputError, first_line
 from .signals import signals_deferred
 
 _MARK = ".maskflow-"
+_PID_DIGITS = 10  # room kept for any process number, so a target's temporary names share one prefix
+
+
+def _prefix_and_suffix(where: Path) -> tuple[str, str]:
+    """``(".STEM.maskflow-", ".SUFFIX")`` for ``where``'s temporary files, with STEM shortened (and
+    the suffix dropped if it alone is too long) so that the whole name fits the folder's NAME_MAX."""
+    try:
+        name_max = os.pathconf(where.parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    suffix = where.suffix
+    fixed = len(os.fsencode(f".{_MARK}{'0' * _PID_DIGITS}-{'0' * 8}{suffix}"))
+    if fixed > name_max:
+        suffix, fixed = "", fixed - len(os.fsencode(suffix))
+    stem = where.stem if suffix else where.name
+    while stem and len(os.fsencode(stem)) > name_max - fixed:
+        stem = stem[:-1]
+    return f".{stem}{_MARK}", suffix
 
 
 def create_partial(target: str | os.PathLike[str]) -> str:
@@ -28,8 +49,9 @@ def create_partial(target: str | os.PathLike[str]) -> str:
     its path, after removing stale ones of dead processes. Raises OSError if it cannot."""
     where = Path(os.path.abspath(target))
     remove_stale_partials(where)
+    prefix, suffix = _prefix_and_suffix(where)
     for _ in range(100):
-        partial = where.with_name(f".{where.stem}{_MARK}{os.getpid()}-{secrets.token_hex(4)}{where.suffix}")
+        partial = where.with_name(f"{prefix}{os.getpid()}-{secrets.token_hex(4)}{suffix}")
         try:
             os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except FileExistsError:
@@ -39,7 +61,8 @@ def create_partial(target: str | os.PathLike[str]) -> str:
 
 
 def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    """Write a safetensors file through a temporary file beside it, renamed when complete."""
+    """Write a safetensors file through a temporary file beside it, renamed when complete.
+    OutputError with the OS's reason if it cannot be written (no permission, disk full, ...)."""
     path = Path(path)
     tmp = None
     try:
@@ -49,16 +72,28 @@ def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
         save_file(tensors, tmp, metadata=metadata)
         os.chmod(tmp, mode)  # save_file makes the file anew, readable by its owner only
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, (OSError, SafetensorError)):
+            raise OutputError(os.fspath(path), f"cannot write: {write_failure(error)}") from None
         raise
+
+
+def write_failure(error: BaseException) -> str:
+    """The OS's reason for a failed write: an OSError's text, or the OS error that a library's own
+    error wraps (safetensors: "... I/O error: File too large (os error 27)")."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    code = re.search(r"os error (\d+)", str(error))
+    return os.strerror(int(code.group(1))) if code else first_line(error)
 
 
 def remove_stale_partials(target: str | os.PathLike[str]) -> list[str]:
     """Remove the temporary files of ``target`` left by processes that no longer run; -> their paths."""
     where = Path(os.path.abspath(target))
-    pattern = re.compile(re.escape(f".{where.stem}{_MARK}") + r"(\d+)-[0-9a-f]{8}" + re.escape(where.suffix) + "$")
+    prefix, suffix = _prefix_and_suffix(where)
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-[0-9a-f]{8}" + re.escape(suffix) + "$")
     removed = []
     try:
         names = os.listdir(where.parent)

@@ -28,6 +28,7 @@ against the default.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 from typing import Sequence
@@ -116,7 +117,7 @@ def check_frame_count(frames: int) -> None:
         raise InvalidArgumentError("frames", frames, f"must be between 1 and {MAX_FRAMES:,}")
 
 
-_HUGE = 10**18
+_MAX_DIGITS = 1000  # frame numbers longer than this are refused unparsed (int() of 5,000 digits raises)
 RANGE_FORMAT = "expected START:STOP with 0-based, end-exclusive frame numbers, e.g. 10:20"
 
 
@@ -129,7 +130,7 @@ def check_ranges(texts: Sequence[str]) -> None:
     bounds = []
     for text in texts:
         a, b = _range_bounds(text)
-        bounds.append((a, _HUGE if b is None else b, text))  # an open end: as far as any input goes
+        bounds.append((a, math.inf if b is None else b, text))  # an open end: as far as any input goes
     previous: tuple[int, int, str] | None = None
     for a, stop, text in sorted(bounds):
         if previous is not None and a < previous[1]:
@@ -156,14 +157,17 @@ def parse_ranges(texts: Sequence[str], length: int) -> list[tuple[int, int]]:
 
 def _frame_number(part: str, text: str) -> int | None:
     """One side of a range: None when left out; ASCII digits only (no '+', '_' or other scripts).
-    A number too long to matter stands for one beyond the end of any input."""
+    Exact however long (a huge range is beyond the end, not reversed), up to _MAX_DIGITS digits:
+    a longer number is beyond the end of any input."""
     part = part.strip()
     if not part:
         return None
     if re.fullmatch(r"-?[0-9]+", part) is None:
         raise InvalidArgumentError("ranges", text, RANGE_FORMAT)
-    if len(part.lstrip("-")) > 18:
-        return -_HUGE if part.startswith("-") else _HUGE
+    if len(part.lstrip("-")) > _MAX_DIGITS:
+        if part.startswith("-"):
+            raise InvalidArgumentError("ranges", text, "frame numbers must not be negative; they are 0-based, e.g. 0:10 is the first ten frames")
+        raise InvalidArgumentError("ranges", text, f"beyond the end of any input: a frame number of {len(part):,} digits")
     return int(part)
 
 

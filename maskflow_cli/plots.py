@@ -1,12 +1,15 @@
 """PNG plots of evaluation and benchmark results (needs matplotlib: ``pip install 'maskflow[plot]'``).
 
 Each function takes the JSON-ready dict that evaluation.py or a benchmark script made and returns
-the paths it wrote; nothing here computes a number.
+the paths it wrote; nothing here computes a number. A file or folder that cannot be written is an
+OutputError with the OS's reason.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from .errors import OutputError
 
 
 def _pyplot():
@@ -21,7 +24,6 @@ def _pyplot():
 def write_eval_plots(result: dict, folder: Path) -> list[Path]:
     """Quality per future frame (continuation) and drift per bin (long horizon), as PNG files."""
     plt = _pyplot()
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
     if "continuation" in result:
         c = result["continuation"]
@@ -62,7 +64,6 @@ def write_sampler_plot(rows: list[dict], path: Path) -> Path:
             ax.set_xlabel("NFE per sequence")
             ax.set_title(metric.upper())
     axes[0].legend()
-    path.parent.mkdir(parents=True, exist_ok=True)
     return _save(fig, path, plt)
 
 
@@ -87,12 +88,16 @@ def write_tuning_plot(result: dict, path: Path) -> Path:
     ax.set_xlabel("NFE per sequence")
     ax.set_ylabel("MSE per frame (10 -> 10)")
     ax.legend(fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
     return _save(fig, path, plt)
 
 
 def _save(fig, path: Path, plt) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
+    except OSError as error:
+        raise OutputError(str(path), f"cannot write: {error.strerror or error}") from None
+    finally:
+        plt.close(fig)
     return path

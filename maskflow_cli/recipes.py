@@ -23,11 +23,13 @@ import torch
 
 from .clips import MAX_FRAMES, load_training_clips
 from .errors import ConfigError, InvalidArgumentError
+from .model_budget import over_limits
 from .model_configs import TokenizerConfig, TransformerConfig
+from .run_folders import claimed_run_folder, content_hash
 from .runtime import resolve_device
 from .tokenizer import PRESETS as TOKENIZER_PRESETS
 from .tokenizer import FrameTokenizer
-from .training import RECONSTRUCTION_LOSSES, FitResult, TokenizerTask, TrainConfig, TransformerTask, code_centroids, fit, make_output_dir, pretokenize
+from .training import RECONSTRUCTION_LOSSES, FitResult, TokenizerTask, TrainConfig, TransformerTask, code_centroids, fit, pretokenize
 from .transformer import PRESETS as TRANSFORMER_PRESETS
 from .transformer import MaskFlowTransformer
 from .video_io import FrameFormat
@@ -74,39 +76,45 @@ def _probability(name: str, value: float) -> None:
 
 def train_tokenizer(data: str, output: str | Path, train: TrainConfig, *, preset: str = "base", size: int = 64,
                     channels: int = 1, decoder_only: str | None = None, loss: str = "l1+mse", device: str = "auto",
-                    resume: bool = False, on_log: OnLog = None) -> FitResult:
+                    resume: bool = False, overwrite: bool = False, on_log: OnLog = None) -> FitResult:
     """Train the frame tokenizer (conv autoencoder + FSQ) on ``data`` (a clips file or a folder of
     videos); writes ``output/tokenizer.safetensors``.
 
     ``decoder_only``: weights holding a tokenizer to start from; only its decoder trains, so its
     encoder and every token stay as they are. ``loss``: the reconstruction loss, one of
     ``training.RECONSTRUCTION_LOSSES`` ("l1+mse", or "mse" for the best PSNR); the weights' metadata
-    records it. ``on_log(record)`` gets every logged metrics record."""
+    records it. ``on_log(record)`` gets every logged metrics record.
+
+    A folder that holds a run is refused unless ``resume`` continues it (with the same settings,
+    run_folders.check_same_run) or ``overwrite`` replaces it; a failed run removes the folders it made."""
     if loss not in RECONSTRUCTION_LOSSES:
         raise InvalidArgumentError("loss", loss, f"choose one of {', '.join(RECONSTRUCTION_LOSSES)}")
-    make_output_dir(Path(output))  # before any data is read
-    dev = resolve_device(device)
-    torch.manual_seed(train.seed)
-    if decoder_only is None:
-        with _fields_named(TOKENIZER_FIELDS, "preset", preset):
-            config = TokenizerConfig(height=size, width=size, channels=channels, **_preset(TOKENIZER_PRESETS, preset))
-        model = FrameTokenizer(config)
-    else:
-        model = load_tokenizer(decoder_only)
-        model.encoder.requires_grad_(False)
-        config = model.config
-    clips = load_training_clips(data, 1, FrameFormat.of(config))
-    task = TokenizerTask(model.to(dev), clips, train.batch_size, dev, reconstruction_loss=loss)
-    info = {"dataset": _public_name(data), "frames": len(clips), "loss": loss,
-            **({"decoder_only_from": _public_name(decoder_only)} if decoder_only else {})}
-    return fit(task, train, Path(output), TOKENIZER_FILE, info, resume=resume, on_log=on_log)
+    with claimed_run_folder(Path(output), resume=resume, overwrite=overwrite):  # before any data is read
+        dev = resolve_device(device)
+        torch.manual_seed(train.seed)
+        if decoder_only is None:
+            with _fields_named(TOKENIZER_FIELDS, "preset", preset):
+                config = TokenizerConfig(height=size, width=size, channels=channels, **_preset(TOKENIZER_PRESETS, preset))
+            model = FrameTokenizer(config)
+        else:
+            model = load_tokenizer(decoder_only)
+            model.encoder.requires_grad_(False)
+            config = model.config
+        clips = load_training_clips(data, 1, FrameFormat.of(config))
+        task = TokenizerTask(model.to(dev), clips, train.batch_size, dev, reconstruction_loss=loss)
+        info = {"dataset": _public_name(data), "frames": len(clips), "loss": loss,
+                **({"decoder_only_from": _public_name(decoder_only)} if decoder_only else {})}
+        settings = {"preset": None if decoder_only else preset, "size": size, "channels": channels, "loss": loss,
+                    "decoder_only": f"sha256 {content_hash(model)}" if decoder_only else None}  # the tokenizer it started from
+        return fit(task, train, Path(output), TOKENIZER_FILE, info, resume=resume, settings=settings, on_log=on_log)
 
 
 def train_transformer(data: str, output: str | Path, train: TrainConfig, *, tokenizer: str | None = None,
                       preset: str = "base", window: int = 16, timestep_independent: bool = False, attention: str = "full",
                       scheduler: str = "sigmoid", code_features: bool = False, code_digits: bool = False, block_causal: bool = False,
                       snr_weighting: bool = False, constant_time_prob: float = 0.0, context_prob: float = 0.0,
-                      fps: float = 10.0, device: str = "auto", resume: bool = False, on_log: OnLog = None) -> FitResult:
+                      fps: float = 10.0, device: str = "auto", resume: bool = False, overwrite: bool = False,
+                      on_log: OnLog = None) -> FitResult:
     """Train the MaskFlow transformer with frame-level masking on ``data``, on the tokens of the
     tokenizer in ``tokenizer`` (weights as for ``MaskFlowPipeline.from_weights``; None: the installed
     ones). Writes ``output/transformer.safetensors`` and copies the tokenizer beside it.
@@ -115,35 +123,44 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
     ``code_digits`` give the model each code's mean pixel patch and FSQ digits; ``block_causal`` makes
     clean context frames attend to context frames only (``TransformerConfig.context_attention``), so
     sampling can cache their keys and values; ``constant_time_prob``
-    and ``context_prob`` are the shares of clips masked with one masking time and given clean context."""
+    and ``context_prob`` are the shares of clips masked with one masking time and given clean context.
+    ``resume`` and ``overwrite`` as for ``train_tokenizer``; a resumed run must use the same
+    tokenizer (by content) and settings."""
     _probability("constant_time_prob", constant_time_prob)
     _probability("context_prob", context_prob)
     if not 1 <= window <= MAX_FRAMES:
         raise InvalidArgumentError("window", window, f"must be between 1 and {MAX_FRAMES:,}")
     if not (math.isfinite(fps) and MIN_MODEL_FPS <= fps <= MAX_MODEL_FPS):
         raise InvalidArgumentError("fps", fps, f"must be between {MIN_MODEL_FPS} and {MAX_MODEL_FPS}")
-    make_output_dir(Path(output))  # before the tokenizer and the data are read
-    dev = resolve_device(device)
-    tok = load_tokenizer(tokenizer).to(dev)
-    tok_info = inspect_weights(tokenizer)["tokenizer"].info
-    tc = tok.config
-    patch_size = (tc.height // tc.token_height) * (tc.width // tc.token_width) * tc.channels
-    with _fields_named(TRANSFORMER_FIELDS, "preset", preset):
-        config = TransformerConfig(vocab_size=tc.vocab_size, frames=window, grid_height=tc.token_height, grid_width=tc.token_width,
-                                   attention=attention, time_conditioning=not timestep_independent, scheduler=scheduler,
-                                   code_features=patch_size if code_features else 0,
-                                   code_digits=tuple(tc.levels) if code_digits else (),
-                                   context_attention="block_causal" if block_causal else "bidirectional", **_preset(TRANSFORMER_PRESETS, preset))
-    clips = load_training_clips(data, window, FrameFormat.of(tc))
-    tokens = pretokenize(tok, clips, dev)  # [N,T,H,W], once
-    torch.manual_seed(train.seed)
-    model = MaskFlowTransformer(config)
-    if code_features:
-        model.set_code_features(code_centroids(clips, tokens, tc.vocab_size))
-    task = TransformerTask(model.to(dev), tokens, train.batch_size, dev,
-                           snr_weighting=snr_weighting, constant_time_prob=constant_time_prob, context_prob=context_prob)
-    out = Path(output)
-    info = {"fps": fps, "dataset": _public_name(data), "clips": len(clips), "window": window}
-    result = fit(task, train, out, TRANSFORMER_FILE, info, resume=resume, on_log=on_log)
-    save_weights(out / TOKENIZER_FILE, {"tokenizer": tok.cpu()}, {"tokenizer": tok_info})  # the folder is complete
-    return result
+    with claimed_run_folder(Path(output), resume=resume, overwrite=overwrite):  # before the tokenizer and the data are read
+        dev = resolve_device(device)
+        tok = load_tokenizer(tokenizer).to(dev)
+        tok_info = inspect_weights(tokenizer)["tokenizer"].info
+        tc = tok.config
+        patch_size = (tc.height // tc.token_height) * (tc.width // tc.token_width) * tc.channels
+        with _fields_named(TRANSFORMER_FIELDS, "preset", preset):
+            config = TransformerConfig(vocab_size=tc.vocab_size, frames=window, grid_height=tc.token_height, grid_width=tc.token_width,
+                                       attention=attention, time_conditioning=not timestep_independent, scheduler=scheduler,
+                                       code_features=patch_size if code_features else 0,
+                                       code_digits=tuple(tc.levels) if code_digits else (),
+                                       context_attention="block_causal" if block_causal else "bidirectional", **_preset(TRANSFORMER_PRESETS, preset))
+        problem = over_limits(config)  # before the clips are read and the model is built
+        if problem is not None:
+            raise InvalidArgumentError("window", window, f"{problem}; a shorter window or a smaller preset fits")
+        clips = load_training_clips(data, window, FrameFormat.of(tc))
+        tokens = pretokenize(tok, clips, dev)  # [N,T,H,W], once
+        torch.manual_seed(train.seed)
+        model = MaskFlowTransformer(config)
+        if code_features:
+            model.set_code_features(code_centroids(clips, tokens, tc.vocab_size))
+        task = TransformerTask(model.to(dev), tokens, train.batch_size, dev,
+                               snr_weighting=snr_weighting, constant_time_prob=constant_time_prob, context_prob=context_prob)
+        out = Path(output)
+        info = {"fps": fps, "dataset": _public_name(data), "clips": len(clips), "window": window}
+        settings = {"tokenizer": f"sha256 {content_hash(tok)}", "preset": preset, "window": window, "timestep_independent": timestep_independent,
+                    "attention": attention, "scheduler": scheduler, "code_features": code_features, "code_digits": code_digits,
+                    "block_causal": block_causal, "snr_weighting": snr_weighting, "constant_time_prob": constant_time_prob,
+                    "context_prob": context_prob, "fps": fps}
+        result = fit(task, train, out, TRANSFORMER_FILE, info, resume=resume, settings=settings, on_log=on_log)
+        save_weights(out / TOKENIZER_FILE, {"tokenizer": tok.cpu()}, {"tokenizer": tok_info})  # the folder is complete
+        return result

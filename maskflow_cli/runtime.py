@@ -12,12 +12,15 @@ Axis legend: B sequences, T frames, Y, X pixels, C channels, H, W token grid, V 
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor, nn
 
 from .defaults import DEFAULT_CONTEXT_CACHE
 from .errors import InvalidArgumentError
 from .schedules import SCHEDULERS, Scheduler
+from .signals import interruptible
 from .tokenizer import FrameTokenizer
 from .transformer import ContextCache
 
@@ -158,14 +161,17 @@ class ModelDenoiser:
         not share them, as guidance's cond and uncond halves); such a call runs uncached."""
         self.calls += 1
         frames = context if context.dim() == 2 else context[None].expand(tokens.shape[0], -1)  # [B,T]
-        with self._autocast(tokens):
-            if self.compiled is not None:
+        if self.compiled is not None:  # CUDA graphs belong to the thread that captured them: not interruptible
+            with self._autocast(tokens):
                 return self.compiled(tokens, times, frames)[wanted]
-            if self.cache_context and context.dim() == 1:
-                cache = self._context_cache(tokens, times, context)
-                if cache is not None:
-                    return self.model.logits_at(tokens, times, wanted, cache=cache)
-            return self.model.logits_at(tokens, times, wanted, frames)
+        return self._interruptible(tokens, lambda: self._network(tokens, times, wanted, context, frames))
+
+    def _network(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor, frames: Tensor) -> Tensor:
+        if self.cache_context and context.dim() == 1:
+            cache = self._context_cache(tokens, times, context)
+            if cache is not None:
+                return self.model.logits_at(tokens, times, wanted, cache=cache)
+        return self.model.logits_at(tokens, times, wanted, frames)
 
     def without_context(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor) -> Tensor:
         """Like a call, but the network runs without the ``context`` frames (bool [T]): they are left
@@ -174,8 +180,18 @@ class ModelDenoiser:
         self.calls += 1
         frames = context.nonzero()[:, 0]  # [Tc]
         left_out = ContextCache(frames, tokens[:, frames].flatten(2), [None] * len(self.model.blocks))  # no keys or values
-        with self._autocast(tokens):
-            return self.model.logits_at(tokens, times, wanted, cache=left_out)
+        return self._interruptible(tokens, lambda: self.model.logits_at(tokens, times, wanted, cache=left_out))
+
+    def _interruptible(self, tokens: Tensor, network: Callable[[], Tensor]) -> Tensor:
+        """``network()`` under this denoiser's autocast and the caller's grad modes, in a helper thread
+        (signals.interruptible) so that a stop signal is answered even inside one long network call."""
+        inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()  # thread-local: carried over
+
+        def run() -> Tensor:
+            with torch.inference_mode(inference), torch.set_grad_enabled(grad), self._autocast(tokens):
+                return network()
+
+        return interruptible(run)
 
     def _autocast(self, tokens: Tensor) -> torch.autocast:
         return torch.autocast(tokens.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None)

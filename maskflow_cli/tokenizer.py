@@ -139,9 +139,11 @@ class FrameTokenizer(nn.Module):
     # ---- inference path ------------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, frames: Tensor) -> Tensor:
-        """uint8 frames [T,Y,X,C] -> long tokens [T,H,W]."""
+        """uint8 frames [T,Y,X,C] -> long tokens [T,H,W], always within the vocabulary: a latent that
+        is not a number (weights that overflow) becomes digit 0 instead of an id out of range."""
         x = rearrange(frames, "t y x c -> t c y x").float() / 127.5 - 1
-        codes = self._scaled(self.encoder(x)).round().long()  # [T,Q,H,W]
+        scaled = self._scaled(self.encoder(x)).nan_to_num(0.0)  # [T,Q,H,W] in [0, L_i - 1]
+        codes = scaled.round().long()
         return (codes * self.basis[:, None, None]).sum(1)
 
     @torch.no_grad()

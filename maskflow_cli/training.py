@@ -17,14 +17,13 @@ Axis legend: B batch, T frames, Y, X pixels, C channels, H, W token grid.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Mapping, Protocol
 
 import torch
 import torch.distributed as dist
@@ -32,18 +31,17 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .errors import InvalidArgumentError, OutputError, WeightsError
+from .errors import InvalidArgumentError, WeightsError
 from .objective import masking_loss
+from .run_folders import CHECKPOINT, METRICS, append_metrics, check_same_run, make_output_dir, run_identity, write_checkpoint
 from .runtime import autocast_dtype, encode_frames, model_scheduler, parameter_count
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
 from .weights import save_weights
 
-CHECKPOINT = "checkpoint.pt"
 # The tokenizer's reconstruction losses. L1 pulls each pixel toward the median of what the tokens
 # leave open, MSE toward the mean: "mse" maximises PSNR (an MSE metric); "l1+mse" gives crisper edges.
 RECONSTRUCTION_LOSSES = ("l1+mse", "mse")
-METRICS = "metrics.jsonl"
 
 
 @dataclass(frozen=True)
@@ -229,9 +227,14 @@ def fit(
     info: dict,
     *,
     resume: bool = False,
+    settings: Mapping[str, object] | None = None,
     on_log: Callable[[dict], None] | None = None,
 ) -> FitResult:
-    """Train ``task.model`` for ``cfg.steps`` steps; export ``out_dir / export_name`` (rank 0)."""
+    """Train ``task.model`` for ``cfg.steps`` steps; export ``out_dir / export_name`` (rank 0).
+
+    The checkpoint records the run's identity: ``settings`` (what the caller's parameters set that
+    the configs do not show, e.g. the tokenizer's content hash) and the training and model configs;
+    ``resume`` refuses a checkpoint whose run differs in any of them (run_folders.check_same_run)."""
     rank, world = _distributed_rank()
     device = next(task.model.parameters()).device
     make_output_dir(out_dir)
@@ -243,8 +246,9 @@ def fit(
     generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)  # data order and masking
     start_step, wall_before, loss_value = 0, 0.0, float("nan")
     checkpoint = out_dir / CHECKPOINT
+    identity = run_identity(cfg, task.model.config, settings or {})
     if resume and checkpoint.exists():
-        start_step, wall_before, loss_value = _load_checkpoint(checkpoint, model, optimizer, ema, generator, rank)
+        start_step, wall_before, loss_value = _load_checkpoint(checkpoint, identity, model, optimizer, ema, generator, rank)
         if start_step > cfg.steps:
             raise InvalidArgumentError("steps", cfg.steps, f"the checkpoint in {out_dir} is at step {start_step}: pass "
                                        f"{{param:steps={start_step}}} to export it as it is, or more to train on")
@@ -272,13 +276,12 @@ def fit(
                       "steps_per_second": (done - start_step) / max(elapsed, 1e-9), "wall_seconds": wall_before + elapsed}
             recent_losses = []
             if rank == 0:
-                with open(out_dir / METRICS, "a") as log:
-                    log.write(json.dumps(record) + "\n")
+                append_metrics(out_dir / METRICS, record)
                 if on_log is not None:
                     on_log(record)
         if rank == 0 and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
             _save_checkpoint(checkpoint, done, model, optimizer, ema, generator, wall_before + time.perf_counter() - started,
-                             loss_value, cfg)
+                             loss_value, cfg, identity)
     wall = wall_before + time.perf_counter() - started
     if rank == 0:
         facts = {**info, "steps": cfg.steps, "batch_size": cfg.batch_size * world, "lr": cfg.lr, "ema": cfg.ema,
@@ -320,45 +323,30 @@ def _hardware(device: torch.device, world: int) -> str:
     return f"{world} x {name}" if world > 1 else name
 
 
-def _save_checkpoint(path: Path, step: int, model, optimizer, ema, generator, wall: float, loss: float, cfg: TrainConfig) -> None:
+def _save_checkpoint(path: Path, step: int, model, optimizer, ema, generator, wall: float, loss: float, cfg: TrainConfig,
+                     identity: dict) -> None:
     state = {
-        "step": step, "wall_seconds": wall, "loss": loss, "config": asdict(cfg),
+        "step": step, "wall_seconds": wall, "loss": loss, "config": asdict(cfg), "run": identity,
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "ema": ema.shadow.state_dict() if ema is not None else None,
         "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:  # interrupted or failed mid-write: the last complete checkpoint stays, no partial file
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def make_output_dir(out_dir: Path) -> None:
-    """Create the training output folder (and its parents); OutputError, one line, if that is
-    impossible: a file of that name, a file on the way, no permission."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(str(out_dir), "is a file, not a folder; give a folder for the weights, checkpoint and metrics")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(str(out_dir), f"cannot create the folder: {error.strerror or error}") from None
+    write_checkpoint(path, state)
 
 
 _RESUME_FIX = "delete it (or pick another output folder) to train from the start"
 
 
-def _load_checkpoint(path: Path, model, optimizer, ema, generator, rank: int) -> tuple[int, float, float]:
+def _load_checkpoint(path: Path, identity: dict, model, optimizer, ema, generator, rank: int) -> tuple[int, float, float]:
     """Restore the training state in place; -> (step, wall seconds so far, loss of the last step; NaN in
     checkpoints written before the loss was kept). WeightsError, one line, for a checkpoint that
     cannot be read (empty, truncated, corrupt, a pickle with code in it) or that belongs to
-    another model or settings."""
+    another model or settings (named: run_folders.check_same_run)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)  # no arbitrary pickle
     except Exception as error:  # torch raises many kinds: EOFError, RuntimeError, UnpicklingError, ...
         raise WeightsError(str(path), f"is not a readable training checkpoint ({type(error).__name__}); {_RESUME_FIX}") from None
+    check_same_run(path, state.get("run") if isinstance(state, dict) else None, identity)
     try:
         return _restore(state, model, optimizer, ema, generator, rank)
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError, OverflowError) as error:

@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from .errors import WeightsError, first_line
+from .model_budget import check_transformer_cost
 from .partial_files import write_safetensors
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
@@ -76,13 +77,14 @@ def load_component(component: Component) -> nn.Module:
     bad = sorted(k for k, v in state.items() if not v.is_floating_point())
     if bad:
         raise WeightsError(where, f"{component.kind} tensor {bad[0]} has dtype {state[bad[0]].dtype}, expected a float type")
+    state = {k: v.float() for k, v in state.items()}  # the run's dtype first: float64 1e300 is finite, its float32 is not
     broken = next((k for k in sorted(state) if not bool(torch.isfinite(state[k]).all())), None)
     if broken is not None:
-        raise WeightsError(where, f"{component.kind} tensor {broken} holds NaN or infinite values")
+        raise WeightsError(where, f"{component.kind} tensor {broken} holds NaN or infinite values (as float32)")
     try:
         with uninitialised():
             module = MODULES[component.kind](component.config)
-        module.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
+        module.load_state_dict(state, strict=True, assign=True)
     except (RuntimeError, TypeError, ValueError) as error:
         raise WeightsError(where, f"{component.kind} tensors do not match its config: {first_line(error)}") from None
     return module.eval()
@@ -124,6 +126,8 @@ def _check_shapes(component: Component, where: str, prefix: str) -> None:
             found = {k.removeprefix(prefix): tuple(handle.get_slice(k).get_shape()) for k in handle.keys() if k.startswith(prefix)}
     except (SafetensorError, OSError, ValueError) as error:
         raise WeightsError(where, f"not a valid safetensors file ({first_line(error)})") from None
+    if component.kind == "transformer":
+        check_transformer_cost(component.config, where)  # before anything is built for it, even on the meta device
     try:
         expected = _expected_shapes(component.kind, component.config)
     except (RuntimeError, TypeError, ValueError, ArithmeticError) as error:

@@ -310,14 +310,15 @@ def test_window_options_name_the_allowed_values(cli, weights_dir, clip_mkv, tmp_
 
 
 def test_output_rate_taken_from_the_input_must_be_writable(cli, weights_dir, tmp_path):
-    """An input claiming 100000 fps would give a broken H.264 file; refused, naming --fps."""
+    """An input claiming 100000 fps would give a broken H.264 file; refused as the input's (exit 3), naming --fps as the fix."""
     y4m = tmp_path / "fast.y4m"
     frame = bytes(32 * 32)
     y4m.write_bytes(b"YUV4MPEG2 W32 H32 F100000:1 Ip A1:1 Cmono\n" + b"".join(b"FRAME\n" + frame for _ in range(3)))
     out = tmp_path / "out.mp4"
     result = cli("extend", y4m, "-w", weights_dir, "-o", out, "--frames", 1, "--steps", 1)
     line = _one_error_line(result)
-    assert result.code == 2 and "--fps" in line and "100000" in line and "0.001 and 1000" in line, line
+    assert result.code == 3 and "fast.y4m" in line and "--fps" in line and "100000" in line and "0.001 and 1000" in line, line
+    assert "invalid value for --fps" not in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fast.y4m"]
     result = cli("extend", y4m, "-w", weights_dir, "-o", out, "--frames", 1, "--steps", 1, "--fps", 30)
     assert result.code == 0, result.err

@@ -126,3 +126,93 @@ def test_window_errors_name_the_window(cli, weights_dir, clip_mkv, tmp_path, win
     result = cli("train", clip_mkv, "--tokenizer", weights_dir, "-o", tmp_path / "run", "--window", window, *COMMON)
     line = _one_line(result, 2, "--window")
     assert "--frames" not in line
+
+
+# ---- runs are never overwritten or mixed ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, weights_dir, clip_mkv) -> Path:
+    """A folder holding a one-step run of ``train`` (checkpoint, metrics, weights)."""
+    from maskflow_cli.cli import main
+
+    out = tmp_path_factory.mktemp("held") / "run"
+    assert main(["train", str(clip_mkv), "--tokenizer", str(weights_dir), "-o", str(out), "--window", "4", *COMMON,
+                 "--steps", "1", "--quiet"]) == 0
+    return out
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _copy_run(run: Path, folder: Path) -> Path:
+    folder.mkdir()
+    for name, data in _snapshot(run).items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def test_training_into_a_folder_holding_a_run_is_refused(cli, weights_dir, clip_mkv, trained_run, tmp_path):
+    out = _copy_run(trained_run, tmp_path / "run")
+    before = _snapshot(out)
+    result = _train(cli, clip_mkv, weights_dir, out, "--steps", 1)
+    _one_line(result, 5, "holds a training run", "--resume", "--overwrite")
+    result = cli("train-tokenizer", clip_mkv, "-o", out, "--size", 32, *COMMON, "--steps", 1)
+    _one_line(result, 5, "holds a training run")
+    assert _snapshot(out) == before  # nothing replaced, nothing appended
+
+
+def test_overwrite_replaces_the_run_and_cannot_be_combined_with_resume(cli, weights_dir, clip_mkv, trained_run, tmp_path):
+    out = _copy_run(trained_run, tmp_path / "run")
+    _one_line(_train(cli, clip_mkv, weights_dir, out, "--steps", 1, "--overwrite", "--resume"), 2, "--overwrite", "--resume")
+    result = _train(cli, clip_mkv, weights_dir, out, "--steps", 1, "--overwrite", "--seed", 5)
+    assert result.code == 0, result.err
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1  # the old run's log is gone, not appended to
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["config"]["seed"] == 5
+
+
+@pytest.fixture(scope="module")
+def other_tokenizer(tmp_path_factory) -> Path:
+    """A tokenizer of the same shape as weights_dir's, with other weights."""
+    from conftest import tiny_models
+    from maskflow_cli.weights import save_weights
+
+    folder = tmp_path_factory.mktemp("other")
+    tokenizer, _ = tiny_models(seed=1)
+    save_weights(folder / "tokenizer.safetensors", {"tokenizer": tokenizer}, {"tokenizer": {"reconstruction_psnr": 0.0}})
+    return folder
+
+
+@pytest.mark.parametrize("change, flag", [
+    ("tokenizer", "--tokenizer"), (("--lr", "1e-3"), "--lr"), (("--context-prob", "0.5"), "--context-prob"),
+    (("--seed", "3"), "--seed"), (("--fps", "12"), "--fps"),
+])
+def test_resume_with_another_tokenizer_or_setting_is_refused_naming_it(cli, weights_dir, clip_mkv, trained_run, other_tokenizer,
+                                                                       tmp_path, change, flag):
+    out = _copy_run(trained_run, tmp_path / "run")
+    before = _snapshot(out)
+    tokenizer = other_tokenizer if change == "tokenizer" else weights_dir
+    extra = () if change == "tokenizer" else change
+    result = _train(cli, clip_mkv, tokenizer, out, "--steps", 2, "--resume", *extra)
+    _one_line(result, 4, "checkpoint.pt", f"trained with {flag} ")
+    assert _snapshot(out) == before
+
+
+def test_resume_with_the_same_settings_continues(cli, weights_dir, clip_mkv, trained_run, tmp_path):
+    out = _copy_run(trained_run, tmp_path / "run")
+    result = _train(cli, clip_mkv, weights_dir, out, "--steps", 2, "--resume", "--log-every", 1)  # log_every may change
+    assert result.code == 0, result.err
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 2
+
+
+@pytest.mark.parametrize("command", ["train", "train-tokenizer"])
+def test_a_failed_run_leaves_no_folder_it_created(cli, weights_dir, tmp_path, command):
+    out = tmp_path / "new" / "run"
+    missing = tmp_path / "missing.mkv"
+    if command == "train":
+        result = _train(cli, missing, weights_dir, out, "--steps", 1)
+    else:
+        result = cli("train-tokenizer", missing, "-o", out, "--size", 32, *COMMON, "--steps", 1)
+    _one_line(result, 3, "missing.mkv")
+    assert list(tmp_path.iterdir()) == []

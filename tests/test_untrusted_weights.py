@@ -211,14 +211,15 @@ def test_nan_and_infinite_weights(tmp_path):
 
 def test_forged_config_is_refused_before_anything_is_allocated(tmp_path):
     """A 1 MB file whose config asks for a 16384-wide, 64-deep transformer (about 200 billion
-    parameters) is refused from the header's shapes, not by trying to build the module: with at
-    most 2 GiB more address space, any such attempt fails with "can't allocate memory"."""
+    parameters) is refused from its config's cost, not by trying to build the module: with at
+    most 2 GiB more address space, any such attempt fails with "can't allocate memory". (With the
+    limits raised, the header's shapes refuse it: tests/test_work_limits.py.)"""
     tensors, manifest = tensors_and_manifest()
     forged = json.loads(json.dumps(manifest))
     forged["components"]["transformer"]["config"].update(dim=16384, depth=64, heads=8)
     path = write(tmp_path / "forged.safetensors", tensors, forged)
     with address_space_limit(2 * 2**30):
-        message = refused(path, "transformer tensors do not match its config", "missing, e.g. blocks.")
+        message = refused(path, "bytes of parameters", "MASKFLOW_MAX_MODEL_BYTES")
     assert "allocate" not in message
 
 
@@ -336,6 +337,6 @@ def test_cli_exit_code_4_and_no_output(cli, clip_mkv, good_file, tmp_path, kind,
     result = cli(*head, "-w", path, "-o", out, "--device", "cpu")
     lines = result.err.strip().splitlines()
     assert result.code == 4, result.err
-    assert len(lines) == 1 and lines[0].startswith(f"maskflow: error: weights {path}"), result.err
+    assert len(lines) == 1 and lines[0].startswith(f"maskflow: error: weights {str(path)!r}"), result.err
     assert "Traceback" not in result.err and result.out == ""
     assert os.listdir(out_dir) == []

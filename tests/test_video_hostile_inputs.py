@@ -185,7 +185,7 @@ def test_reader_answers_every_input_clearly_or_correctly(corpus):
                 video = read_video(path, MODEL)
             except VideoError as error:
                 message = str(error)
-                assert message.startswith(f"{path}: ") and "\n" not in message, message
+                assert message.startswith(f"{str(path)!r}: ") and "\n" not in message, message
                 outcomes[name] = "error"
             else:
                 outcomes[name] = len(video.frames)
@@ -569,3 +569,27 @@ def test_decode_refuses_a_tokens_file_with_a_bad_frame_rate(cli, weights_dir, to
     out.parent.mkdir()
     result = cli("decode", forged, "-w", weights_dir, "-o", out, "--device", "cpu")
     _assert_clean_failure(result, str(forged), out.parent)
+
+
+FORGED = "clip\nmaskflow: error: forged"
+
+
+@pytest.mark.parametrize("where", ["input", "output", "weights"])
+def test_a_newline_in_a_name_cannot_split_or_forge_an_error_line(cli, weights_dir, clip_mkv, tmp_path, where):
+    """Names are shown repr-style, so a crafted name stays inside the one error line."""
+    inp = tmp_path / f"{FORGED}.mkv" if where == "input" else clip_mkv
+    out = tmp_path / (f"{FORGED}.xyz" if where == "output" else "out.mkv")
+    weights = tmp_path / FORGED if where == "weights" else weights_dir
+    result = cli("extend", inp, "-w", weights, "-o", out, "--frames", 2, *FAST)
+    lines = result.err.strip().splitlines()
+    assert result.code == {"input": 3, "output": 5, "weights": 4}[where], result.err
+    assert len(lines) == 1 and lines[0].startswith("maskflow: error: "), lines
+    assert "'" + str(tmp_path) + "/clip\\nmaskflow: error: forged" in lines[0], lines[0]  # quoted, the newline escaped
+
+
+def test_library_errors_are_one_line_whatever_their_parts_hold():
+    from maskflow_cli.errors import OutputError, WeightsError
+
+    for error in (VideoError("a\nb.mkv", "x"), OutputError("a\rb", "y"), WeightsError("w", "foreign text\nsecond line")):
+        assert "\n" not in str(error) and "\r" not in str(error), str(error)
+    assert str(OutputError("<stdout>", "closed")) == "output <stdout>: closed"  # stand-ins stay as they are

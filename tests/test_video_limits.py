@@ -84,7 +84,7 @@ def test_the_pixel_budget_is_checked_before_and_while_decoding(tmp_path):
     assert len(read_video(gif, GRAY32).frames) == 40  # the default budget reads it
     mkv = tmp_path / "clip.mkv"  # Matroska declares no count: refused as the running total passes the budget
     mkv.write_bytes(_mkv_bytes(6))  # 6 frames of 32x32
-    with pytest.raises(VideoError, match=r"clip.mkv: 3 frames are more than the 3,000 decoded pixels"):
+    with pytest.raises(VideoError, match=r"clip.mkv': 3 frames are more than the 3,000 decoded pixels"):
         read_video(mkv, GRAY32, InputLimits(pixel_budget=3000))
 
 

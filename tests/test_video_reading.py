@@ -99,7 +99,7 @@ def test_bad_input_raises_video_error_naming_the_path(
     with pytest.raises(VideoError) as caught:
         read_video(path, SMALL_RGB)
     message = str(caught.value)
-    assert message.startswith(f"{path}: ")
+    assert message.startswith(f"{str(path)!r}: ")
     assert problem in message
     assert "\n" not in message
 

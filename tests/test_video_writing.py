@@ -105,7 +105,7 @@ def test_unsupported_suffix(tmp_path: Path) -> None:
     with pytest.raises(OutputError) as caught:
         open_writer(target, GRAY, Fraction(12))
     assert str(caught.value) == (
-        f"output {target}: unsupported suffix '.xyz'; "
+        f"output {str(target)!r}: unsupported suffix '.xyz'; "
         "use one of .mp4 .mov .m4v .mkv .nut .avi .y4m"
     )
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..errors import VideoError
 from . import options as opt
 from .groups import ReportGroup, command
-from .steps import check_domain_of, check_video_output, fps_option, output_fps, read_input, require_output
+from .steps import FPS_FIX, check_domain_of, check_video_output, fps_option, output_fps, read_input, require_output
 
 if TYPE_CHECKING:  # the commands import what they use when they run
     import torch
@@ -46,10 +47,10 @@ def encode(
         tokenizer, dev = _tokenizer(weights, device)
     cfg = tokenizer.config
     video = read_input(reporter, input, FrameFormat.of(cfg))
+    fps = output_fps(None, video.fps or DEFAULT_FPS, lambda problem: VideoError(input, f"{problem}, which a tokens file cannot keep"))
     domain = check_domain_of(reporter, tokenizer, dev, weights, video, input)
     with reporter.stage("encode"):
         tokens = encode_frames(tokenizer, video.frames, dev)  # [T,H,W]
-    fps = video.fps or DEFAULT_FPS
     with reporter.stage("write"):
         token_files.save_tokens(output, tokens, fps, cfg, overwrite=overwrite)
     summary = {"command": "encode", "output": output, "frames": len(tokens), "tokens": list(tokens.shape[1:]),
@@ -83,7 +84,7 @@ def decode(
     cfg = tokenizer.config
     with reporter.stage("read"):
         tokens, stored_fps = token_files.load_tokens(input, cfg)
-    rate = output_fps(rate, stored_fps, "the tokens file's")
+    rate = output_fps(rate, stored_fps, lambda problem: VideoError(input, problem + FPS_FIX))
     with reporter.stage("write", inner="decode"), open_writer(output, FrameFormat.of(cfg), rate, overwrite=overwrite) as writer:
         batches = (tokens[start : start + CODEC_BATCH] for start in range(0, len(tokens), CODEC_BATCH))
         for frames in reporter.timed("decode", (decode_tokens(tokenizer, batch, dev) for batch in batches)):

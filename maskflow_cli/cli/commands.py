@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, VideoError, WeightsError
 from ..planner import Plan, WindowSettings, check_frame_count, check_ranges, parse_ranges, plan_extend, plan_generate, plan_infill
 from . import options as opt
 from .groups import ReportGroup, SamplingGroup, command
 from .report import Reporter
-from .steps import check_domain_of, check_video_output, fps_option, output_fps, read_input, require_output
+from .steps import FPS_FIX, check_domain_of, check_video_output, fps_option, output_fps, read_input, require_output
 
 if TYPE_CHECKING:  # torch and FFmpeg are imported when a command runs, not when it is declared
     from ..engine import SamplingOptions
@@ -113,7 +113,7 @@ def generate(
     plan = plan_generate(frames, job.settings)
     if dry_run:
         return _dry_run(job, plan)
-    _execute(job, "generate", plan, None, output, output_fps(rate, job.pipe.fps, "the weights'"), [], overwrite)
+    _execute(job, "generate", plan, None, output, _weights_fps(rate, job), [], overwrite)
 
 
 @command
@@ -141,7 +141,7 @@ def extend(
     plan = plan_extend(len(video.frames), frames, job.settings)
     if dry_run:
         return _dry_run(job, plan)
-    _execute(job, "extend", plan, video, output, _input_fps(rate, video, job), [input], overwrite,
+    _execute(job, "extend", plan, video, output, _input_fps(rate, video, input, job), [input], overwrite,
              {"domain": check_domain_of(job.reporter, job.pipe.tokenizer, job.pipe.device, job.weights, video, input)})
 
 
@@ -171,10 +171,16 @@ def infill(
     plan = plan_infill(len(video.frames), parse_ranges(ranges, len(video.frames)), job.settings)
     if dry_run:
         return _dry_run(job, plan)
-    _execute(job, "infill", plan, video, output, _input_fps(rate, video, job), [input], overwrite,
+    _execute(job, "infill", plan, video, output, _input_fps(rate, video, input, job), [input], overwrite,
              {"domain": check_domain_of(job.reporter, job.pipe.tokenizer, job.pipe.device, job.weights, video, input)})
 
 
-def _input_fps(rate: Fraction | None, video: Video, job: Job) -> Fraction:
+def _input_fps(rate: Fraction | None, video: Video, input: str, job: Job) -> Fraction:
     """--fps, else the input's frame rate, else (a still image) the weights'."""
-    return output_fps(rate, video.fps, "the input's") if video.fps else output_fps(rate, job.pipe.fps, "the weights'")
+    if video.fps is None:
+        return _weights_fps(rate, job)
+    return output_fps(rate, video.fps, lambda problem: VideoError(input, problem + FPS_FIX))
+
+
+def _weights_fps(rate: Fraction | None, job: Job) -> Fraction:
+    return output_fps(rate, job.pipe.fps, lambda problem: WeightsError(job.weights or "(default)", f"the transformer's info: {problem}{FPS_FIX}"))

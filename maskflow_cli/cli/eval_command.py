@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -69,7 +67,7 @@ def eval_(
 
         result["plots"] = [str(p) for p in write_eval_plots(result, Path(plots))]
     if report.json_:
-        sys.stdout.write(json.dumps(result) + "\n")
+        reporter.data(result)  # one line; OutputError if stdout cannot take it
     else:
         print_tables(result, Console())
     reporter.summary_line(f"eval: {', '.join(suites)} on {result['data']}, {result['seconds']:.1f} s")

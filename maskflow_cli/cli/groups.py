@@ -94,6 +94,7 @@ class TrainingGroup:
     checkpoint_every: opt.CheckpointEvery = 500
     log_every: opt.LogEvery = 50
     resume: opt.Resume = False
+    overwrite: opt.TrainOverwrite = False
     device: opt.Device = "auto"
     precision: opt.Precision = "auto"
     compile: opt.Compile = False

@@ -18,7 +18,7 @@ import signal
 import sys
 
 from ..errors import InvalidArgumentError, MaskflowError
-from ..signals import STOP_SIGNALS
+from ..signals import STOP_SIGNALS, work_abandoned
 from ..startup import set_allocator
 
 
@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(argv, debug)
     except Stopped as stop:
-        return _fail(stop.reason, stop.code)
+        code = _fail(stop.reason, stop.code)
+        if work_abandoned():  # a long network call still runs in its helper thread: end now, not around it
+            os._exit(code)
+        return code
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -63,6 +63,7 @@ TrainSeed = Annotated[int, typer.Option("--seed", rich_help_panel=TRAINING, help
 CheckpointEvery = Annotated[int, typer.Option("--checkpoint-every", rich_help_panel=TRAINING, help="Write a checkpoint every N steps.")]
 LogEvery = Annotated[int, typer.Option("--log-every", rich_help_panel=TRAINING, help="Log metrics every N steps.")]
 Resume = Annotated[bool, typer.Option("--resume", rich_help_panel=TRAINING, help="Continue from the checkpoint in --output; with --steps at its step, export it without training.")]
+TrainOverwrite = Annotated[bool, typer.Option("--overwrite", rich_help_panel=TRAINING, help="Replace the training run in --output (its checkpoint, metrics and weights); without it (or --resume) a folder holding a run is refused.")]
 Compile = Annotated[bool, typer.Option("--compile", rich_help_panel=TRAINING, help="Use torch.compile.")]
 DecoderOnly = Annotated[Optional[str], typer.Option("--decoder-only", metavar="PATH", rich_help_panel=TRAINING, help="Fine-tune only the decoder of this tokenizer (weights as for --weights); its tokens stay the same.")]
 ReconstructionLoss = Annotated[str, typer.Option("--loss", rich_help_panel=TRAINING, help="Reconstruction loss: l1+mse (crisper edges) or mse (the best PSNR, e.g. to fine-tune a decoder with --decoder-only).")]

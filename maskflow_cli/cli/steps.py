@@ -3,9 +3,8 @@ work, reading the whole input with a progress counter, and the tokenizer's domai
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import InvalidArgumentError, MaskflowError
 from .report import Reporter
@@ -17,27 +16,34 @@ if TYPE_CHECKING:  # imported by the steps that use them, when a command runs
     from ..video_io import FrameFormat, Video
 
 
-MIN_FPS, MAX_FPS = Fraction(1, 1000), Fraction(1000)
-FPS_RANGE = "between 0.001 and 1000"
-
 
 def fps_option(value: float | None) -> Fraction | None:
-    """--fps as a Fraction, checked before any work (None: not given)."""
+    """--fps as a Fraction every container holds, checked before any work (None: not given)."""
     if value is None:
         return None
-    if not (math.isfinite(value) and MIN_FPS <= value <= MAX_FPS):
+    from ..video_io.rates import FPS_RANGE, representable_fps
+
+    rate = representable_fps(value)
+    if rate is None:
         raise InvalidArgumentError("fps", value, f"must be {FPS_RANGE}")
-    return Fraction(value).limit_denominator(1001)
+    return rate
 
 
-def output_fps(value: Fraction | None, default: Fraction, source: str) -> Fraction:
-    """The output's frame rate: --fps, else ``default`` (the input's or the weights' rate), which
-    must be one the writers handle too."""
+FPS_FIX = "; give {param:fps} for the output"
+
+
+def output_fps(value: Fraction | None, default: Fraction, refuse: Callable[[str], MaskflowError]) -> Fraction:
+    """The output's frame rate: --fps, else ``default`` (the input's, the tokens file's or the
+    weights' rate) as a fraction every container holds. ``refuse(problem)`` is the error, naming
+    that source, for a default that is no such rate (FPS_FIX says what to do where --fps exists)."""
     if value is not None:
         return value
-    if not MIN_FPS <= default <= MAX_FPS:
-        raise InvalidArgumentError("fps", None, f"{source} frame rate {float(default):g} is not {FPS_RANGE}; give --fps")
-    return default
+    from ..video_io.rates import FPS_RANGE, describe_fps, representable_fps
+
+    rate = representable_fps(default)
+    if rate is None:
+        raise refuse(f"its frame rate {describe_fps(default)} is not {FPS_RANGE}")
+    return rate
 
 
 class MissingOutputError(MaskflowError):

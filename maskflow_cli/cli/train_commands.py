@@ -58,7 +58,7 @@ def train_tokenizer(
     reporter, cfg = report.reporter(), training.config()
     result = _progress(reporter, cfg.steps, TOKENIZER_FILE, lambda on_log: tokenizer_recipe(
         data, output, cfg, preset=preset, size=size, channels=channels, decoder_only=decoder_only, loss=loss, device=training.device,
-        resume=training.resume, on_log=on_log))
+        resume=training.resume, overwrite=training.overwrite, on_log=on_log))
     out = Path(output)
     reporter.result({"command": "train-tokenizer", "output": str(out / TOKENIZER_FILE), "steps": result.steps,
                      "final_loss": result.final_loss, "psnr": result.metrics.get("psnr"), "seconds": round(result.wall_seconds, 1)},
@@ -88,7 +88,7 @@ def train(
     result = _progress(reporter, cfg.steps, TRANSFORMER_FILE, lambda on_log: transformer_recipe(
         data, output, cfg, tokenizer=tokenizer, **model.recipe_arguments(), snr_weighting=snr_weighting,
         constant_time_prob=constant_time_prob, context_prob=context_prob, device=training.device, resume=training.resume,
-        on_log=on_log))
+        overwrite=training.overwrite, on_log=on_log))
     out = Path(output)
     reporter.result({"command": "train", "output": str(out), "steps": result.steps, "final_loss": result.final_loss,
                      "accuracy": result.metrics.get("accuracy"), "seconds": round(result.wall_seconds, 1)},

@@ -47,12 +47,13 @@ class InputLimits:
         """The defaults, raised or lowered by ``MASKFLOW_MAX_INPUT_PIXELS`` and
         ``MASKFLOW_MAX_SPOOL_BYTES`` (a count, with an optional K, M, G or T binary suffix)."""
         return cls(
-            pixel_budget=_count(environ, PIXEL_BUDGET_ENV, DEFAULT_PIXEL_BUDGET),
-            spool_bytes=_count(environ, SPOOL_BYTES_ENV, DEFAULT_SPOOL_BYTES),
+            pixel_budget=env_count(environ, PIXEL_BUDGET_ENV, DEFAULT_PIXEL_BUDGET),
+            spool_bytes=env_count(environ, SPOOL_BYTES_ENV, DEFAULT_SPOOL_BYTES),
         )
 
 
-def _count(environ: Mapping[str, str], name: str, default: int) -> int:
+def env_count(environ: Mapping[str, str], name: str, default: int) -> int:
+    """The count in ``environ[name]`` (optional K, M, G, T binary suffix); ``default`` when unset."""
     text = environ.get(name, "")
     if not text.strip():
         return default

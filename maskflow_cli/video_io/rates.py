@@ -4,15 +4,41 @@
 frames' own timing where the two disagree (millisecond-stamped or variable-rate Matroska), and
 :func:`matroska_duration` is the track duration a Matroska/WebM muxer wrote, which decoding must reach.
 Times and rates are exact :class:`~fractions.Fraction` values: seconds, and frames per second.
+
+:func:`representable_fps` is the one rule for every frame rate the package writes, whether it came
+from an input video, a tokens file, the weights or ``fps``: between 1/1000 and 1000 frames per
+second, reduced to the nearest fraction with a denominator of at most 1001 (30000/1001 stays exact),
+which every container's time base holds.
 """
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import av
 
+MIN_FPS, MAX_FPS = Fraction(1, 1000), Fraction(1000)
+FPS_RANGE = "between 0.001 and 1000"
 _RATE_DISAGREEMENT = Fraction(1, 50)  # timestamps overrule a declared rate that is 2 % off
+
+
+def representable_fps(rate: Fraction | float | int) -> Fraction | None:
+    """``rate`` as a frame rate every container can hold, or None if it is not a finite number
+    within MIN_FPS..MAX_FPS (a rate of 2147483647/1, or one of 10000001/10000000000 that no time
+    base can state, rounds to 1/1000 here)."""
+    if isinstance(rate, float) and not math.isfinite(rate):
+        return None
+    rate = Fraction(rate)
+    return rate.limit_denominator(1001) if MIN_FPS <= rate <= MAX_FPS else None
+
+
+def describe_fps(rate: Fraction | float | int) -> str:
+    """A frame rate for a message, however large or small: ``30``, ``29.97``, ``2.147e+09``."""
+    try:
+        return f"{float(rate):.6g}"
+    except OverflowError:
+        return "more than 1e308"
 
 
 def frame_rate(stream: av.VideoStream) -> Fraction | None:
