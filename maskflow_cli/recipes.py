@@ -15,6 +15,7 @@ field in the error to the recipe parameter that set it.
 from __future__ import annotations
 
 import math
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -72,14 +73,16 @@ def _probability(name: str, value: float) -> None:
 
 def train_tokenizer(data: str, output: str | Path, train: TrainConfig, *, preset: str = "base", size: int = 64,
                     channels: int = 1, decoder_only: str | None = None, loss: str = "l1+mse", device: str = "auto",
-                    resume: bool = False, on_log: OnLog = None) -> FitResult:
+                    resume: bool = False, on_log: OnLog = None, started: float | None = None) -> FitResult:
     """Train the frame tokenizer (conv autoencoder + FSQ) on ``data`` (a clips file or a folder of
     videos); writes ``output/tokenizer.safetensors``.
 
     ``decoder_only``: weights holding a tokenizer to start from; only its decoder trains, so its
     encoder and every token stay as they are. ``loss``: the reconstruction loss, one of
     ``training.RECONSTRUCTION_LOSSES`` ("l1+mse", or "mse" for the best PSNR); the weights' metadata
-    records it. ``on_log(record)`` gets every logged metrics record."""
+    records it. ``on_log(record)`` gets every logged metrics record. ``started``: the
+    ``time.perf_counter()`` at which the run began (default: this call); a time limit counts from it."""
+    started = time.perf_counter() if started is None else started
     if loss not in RECONSTRUCTION_LOSSES:
         raise InvalidArgumentError("loss", loss, f"choose one of {', '.join(RECONSTRUCTION_LOSSES)}")
     make_output_dir(Path(output))  # before any data is read
@@ -97,14 +100,15 @@ def train_tokenizer(data: str, output: str | Path, train: TrainConfig, *, preset
     task = TokenizerTask(model.to(dev), clips, train.batch_size, dev, reconstruction_loss=loss)
     info = {"dataset": _public_name(data), "frames": len(clips), "loss": loss,
             **({"decoder_only_from": _public_name(decoder_only)} if decoder_only else {})}
-    return fit(task, train, Path(output), TOKENIZER_FILE, info, resume=resume, on_log=on_log)
+    return fit(task, train, Path(output), TOKENIZER_FILE, info, resume=resume, on_log=on_log, started=started)
 
 
 def train_transformer(data: str, output: str | Path, train: TrainConfig, *, tokenizer: str | None = None,
                       preset: str = "base", window: int = 16, timestep_independent: bool = False, attention: str = "full",
                       scheduler: str = "sigmoid", code_features: bool = False, code_digits: bool = False, block_causal: bool = False,
                       snr_weighting: bool = False, constant_time_prob: float = 0.0, context_prob: float = 0.0,
-                      fps: float = 10.0, device: str = "auto", resume: bool = False, on_log: OnLog = None) -> FitResult:
+                      fps: float = 10.0, device: str = "auto", resume: bool = False, on_log: OnLog = None,
+                      started: float | None = None) -> FitResult:
     """Train the MaskFlow transformer with frame-level masking on ``data``, on the tokens of the
     tokenizer in ``tokenizer`` (weights as for ``MaskFlowPipeline.from_weights``; None: the installed
     ones). Writes ``output/transformer.safetensors`` and copies the tokenizer beside it.
@@ -113,7 +117,9 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
     ``code_digits`` give the model each code's mean pixel patch and FSQ digits; ``block_causal`` makes
     clean context frames attend to context frames only (``TransformerConfig.context_attention``), so
     sampling can cache their keys and values; ``constant_time_prob``
-    and ``context_prob`` are the shares of clips masked with one masking time and given clean context."""
+    and ``context_prob`` are the shares of clips masked with one masking time and given clean context;
+    ``started`` as for ``train_tokenizer``."""
+    started = time.perf_counter() if started is None else started
     _probability("constant_time_prob", constant_time_prob)
     _probability("context_prob", context_prob)
     if not 1 <= window <= MAX_FRAMES:
@@ -142,6 +148,6 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
                            snr_weighting=snr_weighting, constant_time_prob=constant_time_prob, context_prob=context_prob)
     out = Path(output)
     info = {"fps": fps, "dataset": _public_name(data), "clips": len(clips), "window": window}
-    result = fit(task, train, out, TRANSFORMER_FILE, info, resume=resume, on_log=on_log)
+    result = fit(task, train, out, TRANSFORMER_FILE, info, resume=resume, on_log=on_log, started=started)
     save_weights(out / TOKENIZER_FILE, {"tokenizer": tok.cpu()}, {"tokenizer": tok_info})  # the folder is complete
     return result

@@ -20,6 +20,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..budget import parse_duration
 from ..engine import DEFAULT_STEPS, DEFAULT_TEMPERATURE, SamplingOptions
 from ..pipeline import MaskFlowPipeline
 from ..planner import WindowSettings, window_settings
@@ -79,6 +80,7 @@ class TrainingGroup:
     """The optimisation loop of both training commands (defaults: train's; train-tokenizer sets its own)."""
 
     steps: opt.TrainSteps = 20000
+    time_limit: opt.TimeLimit = None
     batch_size: opt.BatchSize = 32
     lr: opt.Lr = 5e-4
     warmup: opt.Warmup = 500
@@ -96,7 +98,8 @@ class TrainingGroup:
         """The library's training configuration (validated)."""
         return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup=self.warmup, ema=self.ema,
                            grad_clip=self.grad_clip, precision=self.precision, seed=self.seed,
-                           checkpoint_every=self.checkpoint_every, log_every=self.log_every, compile=self.compile)
+                           checkpoint_every=self.checkpoint_every, log_every=self.log_every, compile=self.compile,
+                           time_limit=None if self.time_limit is None else parse_duration(self.time_limit))
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ TRAINING = "Training"
 Data = Annotated[str, typer.Argument(metavar="DATA", help="A clips file from 'maskflow data moving-mnist', or a folder of videos.", show_default=False)]
 OutDir = Annotated[str, typer.Option("--output", "-o", metavar="DIR", help="Folder for the weights, checkpoint and metrics.jsonl.")]
 TrainSteps = Annotated[int, typer.Option("--steps", rich_help_panel=TRAINING, help="Optimizer steps.")]
+TimeLimit = Annotated[Optional[str], typer.Option("--time-limit", metavar="DURATION", rich_help_panel=TRAINING, help="Train for this long (90s, 8m, 2h): warm-up and cosine decay follow the share of the time spent, so the learning rate reaches its end when the time runs out; then checkpoint and export. With --steps, whichever ends first; --warmup keeps its share of --steps.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", rich_help_panel=TRAINING, help="Batch size per process.")]
 Lr = Annotated[float, typer.Option("--lr", rich_help_panel=TRAINING, help="Peak learning rate (AdamW).")]
 Warmup = Annotated[int, typer.Option("--warmup", rich_help_panel=TRAINING, help="Linear warm-up steps, then cosine decay to lr/10.")]

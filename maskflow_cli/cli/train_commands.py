@@ -4,6 +4,7 @@ recipes (recipes.py) and report."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..recipes import TOKENIZER_FILE, TRANSFORMER_FILE
 from ..recipes import train_tokenizer as tokenizer_recipe
@@ -12,24 +13,29 @@ from . import options as opt
 from .groups import ReportGroup, TrainingGroup, TransformerShape, command
 from .report import Reporter
 
+if TYPE_CHECKING:
+    from ..training import TrainConfig
+
 
 def _describe(record: dict) -> str:
     extra = "".join(f"  {k} {record[k]:.4g}" for k in ("psnr", "accuracy") if k in record)
     return f"loss {record['loss']:.4f}{extra}  {record['steps_per_second']:.2f} steps/s"
 
 
-def _progress(reporter: Reporter, steps: int, name: str, recipe):
-    """Run ``recipe(on_log)`` with a progress bar on a terminal, plain log lines on stderr otherwise
-    (not --quiet)."""
-    with reporter.progress(steps, f"training {name}") as bar:
+def _progress(reporter: Reporter, cfg: TrainConfig, name: str, recipe):
+    """Run ``recipe(on_log)`` with a progress bar on a terminal (in steps, or in percent of a time
+    limit), plain log lines on stderr otherwise (not --quiet)."""
+    timed = cfg.time_limit is not None
+    with reporter.progress(100 if timed else cfg.steps, f"training {name}") as bar:
         done = 0
 
         def on_log(record: dict) -> None:
             nonlocal done
             if bar is not None:
-                bar.advance(record["step"] - done)
+                position = round(record["progress"] * 100) if timed else record["step"]
+                bar.advance(position - done)
                 bar.note(_describe(record))
-                done = record["step"]
+                done = position
             elif not (reporter.quiet or reporter.json_output):
                 reporter.console.print(f"step {record['step']}  {_describe(record)}", highlight=False)
 
@@ -56,9 +62,9 @@ def train_tokenizer(
       maskflow train-tokenizer mnist_train.safetensors -o runs/tok3 --decoder-only runs/tok --loss mse --lr 2e-4
     """
     reporter, cfg = report.reporter(), training.config()
-    result = _progress(reporter, cfg.steps, TOKENIZER_FILE, lambda on_log: tokenizer_recipe(
+    result = _progress(reporter, cfg, TOKENIZER_FILE, lambda on_log: tokenizer_recipe(
         data, output, cfg, preset=preset, size=size, channels=channels, decoder_only=decoder_only, loss=loss, device=training.device,
-        resume=training.resume, on_log=on_log))
+        resume=training.resume, on_log=on_log, started=reporter.started))
     out = Path(output)
     reporter.result({"command": "train-tokenizer", "output": str(out / TOKENIZER_FILE), "steps": result.steps,
                      "final_loss": result.final_loss, "psnr": result.metrics.get("psnr"), "seconds": round(result.wall_seconds, 1)},
@@ -82,10 +88,10 @@ def train(
       maskflow train mnist_train.safetensors --tokenizer runs/tok -o runs/mf --window 16 --steps 20000
     """
     reporter, cfg = report.reporter(), training.config()
-    result = _progress(reporter, cfg.steps, TRANSFORMER_FILE, lambda on_log: transformer_recipe(
+    result = _progress(reporter, cfg, TRANSFORMER_FILE, lambda on_log: transformer_recipe(
         data, output, cfg, tokenizer=tokenizer, **model.recipe_arguments(), snr_weighting=snr_weighting,
         constant_time_prob=constant_time_prob, context_prob=context_prob, device=training.device, resume=training.resume,
-        on_log=on_log))
+        on_log=on_log, started=reporter.started))
     out = Path(output)
     reporter.result({"command": "train", "output": str(out), "steps": result.steps, "final_loss": result.final_loss,
                      "accuracy": result.metrics.get("accuracy"), "seconds": round(result.wall_seconds, 1)},
