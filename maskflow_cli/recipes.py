@@ -24,6 +24,7 @@ import torch
 
 from .clips import MAX_FRAMES, load_training_clips
 from .errors import ConfigError, InvalidArgumentError
+from .lineage import warm_start
 from .runtime import resolve_device
 from .tokenizer import PRESETS as TOKENIZER_PRESETS
 from .tokenizer import FrameTokenizer, TokenizerConfig
@@ -34,12 +35,14 @@ from .video_io import FrameFormat
 from .weights import inspect_weights, load_tokenizer, save_weights
 
 OnLog = Callable[[dict], None] | None
+EXPORT_DTYPES = {"fp32": None, "bf16": torch.bfloat16}  # how train stores the transformer (None: as trained, float32)
 MIN_MODEL_FPS, MAX_MODEL_FPS = 0.001, 1000  # the frame rates generate can write
 TOKENIZER_FILE, TRANSFORMER_FILE = "tokenizer.safetensors", "transformer.safetensors"
 # Config fields set by a recipe parameter of another name (the rest come from presets or are fixed).
 TOKENIZER_FIELDS = {"height": "size", "width": "size", "channels": "channels"}
 TRANSFORMER_FIELDS = {"frames": "window", "attention": "attention", "scheduler": "scheduler", "code_digits": "code_digits",
-                      "vocab_size": "tokenizer", "grid_height": "tokenizer", "grid_width": "tokenizer"}
+                      "vocab_size": "tokenizer", "grid_height": "tokenizer", "grid_width": "tokenizer",
+                      "time_conditioning": "timestep_independent", "code_features": "code_features", "context_attention": "block_causal"}
 
 
 @contextmanager
@@ -73,7 +76,8 @@ def _probability(name: str, value: float) -> None:
 
 def train_tokenizer(data: str, output: str | Path, train: TrainConfig, *, preset: str = "base", size: int = 64,
                     channels: int = 1, decoder_only: str | None = None, loss: str = "l1+mse", device: str = "auto",
-                    resume: bool = False, on_log: OnLog = None, started: float | None = None) -> FitResult:
+                    resume: bool = False, on_log: OnLog = None, started: float | None = None,
+                    init_from: str | None = None) -> FitResult:
     """Train the frame tokenizer (conv autoencoder + FSQ) on ``data`` (a clips file or a folder of
     videos); writes ``output/tokenizer.safetensors``.
 
@@ -81,17 +85,25 @@ def train_tokenizer(data: str, output: str | Path, train: TrainConfig, *, preset
     encoder and every token stay as they are. ``loss``: the reconstruction loss, one of
     ``training.RECONSTRUCTION_LOSSES`` ("l1+mse", or "mse" for the best PSNR); the weights' metadata
     records it. ``on_log(record)`` gets every logged metrics record. ``started``: the
-    ``time.perf_counter()`` at which the run began (default: this call); a time limit counts from it."""
+    ``time.perf_counter()`` at which the run began (default: this call); a time limit counts from it.
+    ``init_from``: weights whose tokenizer (of the config ``preset``, ``size`` and ``channels`` build)
+    to start from, with a fresh optimizer and warm-up; the new weights record its lineage."""
     started = time.perf_counter() if started is None else started
     if loss not in RECONSTRUCTION_LOSSES:
         raise InvalidArgumentError("loss", loss, f"choose one of {', '.join(RECONSTRUCTION_LOSSES)}")
     make_output_dir(Path(output))  # before any data is read
     dev = resolve_device(device)
     torch.manual_seed(train.seed)
+    if decoder_only is not None and init_from is not None:
+        raise InvalidArgumentError("init_from", init_from, "give it or {param:decoder_only}, not both")
+    lineage = {}
     if decoder_only is None:
         with _fields_named(TOKENIZER_FIELDS, "preset", preset):
             config = TokenizerConfig(height=size, width=size, channels=channels, **_preset(TOKENIZER_PRESETS, preset))
-        model = FrameTokenizer(config)
+        if init_from is None:
+            model = FrameTokenizer(config)
+        else:
+            model, lineage = warm_start(init_from, "tokenizer", config, TOKENIZER_FIELDS, "preset")
     else:
         model = load_tokenizer(decoder_only)
         model.encoder.requires_grad_(False)
@@ -99,7 +111,7 @@ def train_tokenizer(data: str, output: str | Path, train: TrainConfig, *, preset
     clips = load_training_clips(data, 1, FrameFormat.of(config))
     task = TokenizerTask(model.to(dev), clips, train.batch_size, dev, reconstruction_loss=loss)
     info = {"dataset": _public_name(data), "frames": len(clips), "loss": loss,
-            **({"decoder_only_from": _public_name(decoder_only)} if decoder_only else {})}
+            **({"decoder_only_from": _public_name(decoder_only)} if decoder_only else {}), **lineage}
     return fit(task, train, Path(output), TOKENIZER_FILE, info, resume=resume, on_log=on_log, started=started)
 
 
@@ -108,7 +120,7 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
                       scheduler: str = "sigmoid", code_features: bool = False, code_digits: bool = False, block_causal: bool = False,
                       snr_weighting: bool = False, constant_time_prob: float = 0.0, context_prob: float = 0.0,
                       fps: float = 10.0, device: str = "auto", resume: bool = False, on_log: OnLog = None,
-                      started: float | None = None) -> FitResult:
+                      started: float | None = None, init_from: str | None = None, export_dtype: str = "fp32") -> FitResult:
     """Train the MaskFlow transformer with frame-level masking on ``data``, on the tokens of the
     tokenizer in ``tokenizer`` (weights as for ``MaskFlowPipeline.from_weights``; None: the installed
     ones). Writes ``output/transformer.safetensors`` and copies the tokenizer beside it.
@@ -118,7 +130,12 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
     clean context frames attend to context frames only (``TransformerConfig.context_attention``), so
     sampling can cache their keys and values; ``constant_time_prob``
     and ``context_prob`` are the shares of clips masked with one masking time and given clean context;
-    ``started`` as for ``train_tokenizer``."""
+    ``started`` as for ``train_tokenizer``. ``init_from``: weights whose transformer (of the config
+    these settings build) to start from, with a fresh optimizer and warm-up; its tokenizer is the
+    default ``tokenizer``, and the new weights record its lineage. ``export_dtype``: one of
+    EXPORT_DTYPES, how the exported transformer's tensors are stored (bf16: half the file)."""
+    if export_dtype not in EXPORT_DTYPES:
+        raise InvalidArgumentError("export_dtype", export_dtype, f"choose one of {', '.join(EXPORT_DTYPES)}")
     started = time.perf_counter() if started is None else started
     _probability("constant_time_prob", constant_time_prob)
     _probability("context_prob", context_prob)
@@ -128,6 +145,8 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
         raise InvalidArgumentError("fps", fps, f"must be between {MIN_MODEL_FPS} and {MAX_MODEL_FPS}")
     make_output_dir(Path(output))  # before the tokenizer and the data are read
     dev = resolve_device(device)
+    if tokenizer is None and init_from is not None and "tokenizer" in inspect_weights(init_from):
+        tokenizer = init_from
     tok = load_tokenizer(tokenizer).to(dev)
     tok_info = inspect_weights(tokenizer)["tokenizer"].info
     tc = tok.config
@@ -138,16 +157,19 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
                                    code_features=patch_size if code_features else 0,
                                    code_digits=tuple(tc.levels) if code_digits else (),
                                    context_attention="block_causal" if block_causal else "bidirectional", **_preset(TRANSFORMER_PRESETS, preset))
+    model, lineage = warm_start(init_from, "transformer", config, TRANSFORMER_FIELDS, "preset") if init_from else (None, {})
     clips = load_training_clips(data, window, FrameFormat.of(tc))
     tokens = pretokenize(tok, clips, dev)  # [N,T,H,W], once
     torch.manual_seed(train.seed)
-    model = MaskFlowTransformer(config)
-    if code_features:
-        model.set_code_features(code_centroids(clips, tokens, tc.vocab_size))
+    if model is None:  # from scratch (a warm start has its code features)
+        model = MaskFlowTransformer(config)
+        if code_features:
+            model.set_code_features(code_centroids(clips, tokens, tc.vocab_size))
     task = TransformerTask(model.to(dev), tokens, train.batch_size, dev,
-                           snr_weighting=snr_weighting, constant_time_prob=constant_time_prob, context_prob=context_prob)
+                           snr_weighting=snr_weighting, constant_time_prob=constant_time_prob, context_prob=context_prob,
+                           export_dtype=EXPORT_DTYPES[export_dtype])
     out = Path(output)
-    info = {"fps": fps, "dataset": _public_name(data), "clips": len(clips), "window": window}
+    info = {"fps": fps, "dataset": _public_name(data), "clips": len(clips), "window": window, **lineage}
     result = fit(task, train, out, TRANSFORMER_FILE, info, resume=resume, on_log=on_log, started=started)
     save_weights(out / TOKENIZER_FILE, {"tokenizer": tok.cpu()}, {"tokenizer": tok_info})  # the folder is complete
     return result

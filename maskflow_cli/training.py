@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from .budget import charge_setup, learning_rate, schedule_position, shared_elapsed
 from .errors import InvalidArgumentError, OutputError, WeightsError
+from .lineage import lineage_totals
 from .objective import masking_loss
 from .runtime import autocast_dtype, encode_frames, model_scheduler, parameter_count
 from .tokenizer import FrameTokenizer
@@ -133,8 +134,10 @@ class TransformerTask:
     """The frame-level masking objective on random windows of pre-computed tokens."""
 
     def __init__(self, model: MaskFlowTransformer, tokens: Tensor, batch_size: int, device: torch.device,
-                 *, snr_weighting: bool = False, constant_time_prob: float = 0.0, context_prob: float = 0.0) -> None:
+                 *, snr_weighting: bool = False, constant_time_prob: float = 0.0, context_prob: float = 0.0,
+                 export_dtype: torch.dtype | None = None) -> None:
         self.model, self.tokens, self.batch_size, self.device = model, tokens, batch_size, device  # tokens [N,T,H,W]
+        self.export_dtype = export_dtype  # e.g. torch.bfloat16: half the file (loading casts back to float32)
         self.snr_weighting, self.constant_time_prob, self.context_prob = snr_weighting, constant_time_prob, context_prob
         self.window_length = model.config.frames  # W
         assert tokens.shape[1] >= self.window_length, "clips shorter than the window"
@@ -152,7 +155,9 @@ class TransformerTask:
         return out.loss, {"accuracy": out.accuracy.item(), "masked": out.masked_fraction.item()}
 
     def export(self, module: nn.Module, path: Path, info: dict) -> None:
-        save_weights(path, {"transformer": module}, {"transformer": info})
+        if self.export_dtype is not None:
+            info = {**info, "storage": str(self.export_dtype).removeprefix("torch.")}
+        save_weights(path, {"transformer": module}, {"transformer": info}, dtype=self.export_dtype)
 
 
 def pretokenize(tokenizer: FrameTokenizer, clips: Tensor, device: torch.device) -> Tensor:
@@ -290,11 +295,12 @@ def fit(
                              loss_value, cfg)
     wall = wall_before + time.perf_counter() - started
     if rank == 0:
-        facts = {**info, "steps": step, "batch_size": cfg.batch_size * world, "lr": cfg.lr, "ema": cfg.ema,
+        facts = {**info, "steps": step, "batch_size": cfg.batch_size * world, "clips_seen": step * cfg.batch_size * world, "lr": cfg.lr, "ema": cfg.ema,
                  "seed": cfg.seed, "precision": str(dtype or torch.float32).removeprefix("torch."),
                  "hardware": _hardware(device, world), "wall_seconds": round(wall, 1),
                  "final_loss": None if math.isnan(loss_value) else round(loss_value, 5),
                  **({"time_limit": budget} if budget is not None else {})}
+        facts |= lineage_totals(facts)  # a warm start's (recipes.py)
         task.export((ema.shadow if ema is not None else model).eval(), out_dir / export_name, facts)
     if world > 1:
         dist.barrier()

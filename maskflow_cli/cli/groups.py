@@ -81,6 +81,7 @@ class TrainingGroup:
 
     steps: opt.TrainSteps = 20000
     time_limit: opt.TimeLimit = None
+    init_from: opt.InitFrom = None
     batch_size: opt.BatchSize = 32
     lr: opt.Lr = 5e-4
     warmup: opt.Warmup = 500

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..lineage import history_lines
 from ..weights import inspect_weights
 from . import options as opt
 from .report import Reporter
@@ -77,5 +78,8 @@ def info(weights: opt.Weights = None, json_: opt.Json = False) -> None:
             table.add_row("vocabulary (codes)", str(c.vocab_size))
             table.add_row("tokens per frame", f"{c.token_width}×{c.token_height}")
         for key, value in entry["info"].items():
-            table.add_row(f"{key} (stored)", str(value))
+            if key != "lineage":  # written out as the history below
+                table.add_row(f"{key} (stored)", str(value))
+        for number, line in enumerate(history_lines(entry["info"])):
+            table.add_row("history" if number == 0 else "", line)
         console.print(table)

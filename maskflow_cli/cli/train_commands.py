@@ -64,7 +64,7 @@ def train_tokenizer(
     reporter, cfg = report.reporter(), training.config()
     result = _progress(reporter, cfg, TOKENIZER_FILE, lambda on_log: tokenizer_recipe(
         data, output, cfg, preset=preset, size=size, channels=channels, decoder_only=decoder_only, loss=loss, device=training.device,
-        resume=training.resume, on_log=on_log, started=reporter.started))
+        resume=training.resume, on_log=on_log, started=reporter.started, init_from=training.init_from))
     out = Path(output)
     reporter.result({"command": "train-tokenizer", "output": str(out / TOKENIZER_FILE), "steps": result.steps,
                      "final_loss": result.final_loss, "psnr": result.metrics.get("psnr"), "seconds": round(result.wall_seconds, 1)},
@@ -76,7 +76,7 @@ def train_tokenizer(
 def train(
     data: opt.Data, output: opt.OutDir, tokenizer: opt.TokenizerSource = None, model: TransformerShape = TransformerShape(),
     snr_weighting: opt.SnrWeighting = False, constant_time_prob: opt.ConstantTimeProb = 0.0, context_prob: opt.ContextProb = 0.0,
-    training: TrainingGroup = TrainingGroup(), report: ReportGroup = ReportGroup(),
+    export_dtype: opt.ExportDtype = "fp32", training: TrainingGroup = TrainingGroup(), report: ReportGroup = ReportGroup(),
 ) -> None:
     """Train the MaskFlow transformer with frame-level masking on DATA, with the tokenizer of --tokenizer.
 
@@ -91,7 +91,7 @@ def train(
     result = _progress(reporter, cfg, TRANSFORMER_FILE, lambda on_log: transformer_recipe(
         data, output, cfg, tokenizer=tokenizer, **model.recipe_arguments(), snr_weighting=snr_weighting,
         constant_time_prob=constant_time_prob, context_prob=context_prob, device=training.device, resume=training.resume,
-        on_log=on_log, started=reporter.started))
+        on_log=on_log, started=reporter.started, init_from=training.init_from, export_dtype=export_dtype))
     out = Path(output)
     reporter.result({"command": "train", "output": str(out), "steps": result.steps, "final_loss": result.final_loss,
                      "accuracy": result.metrics.get("accuracy"), "seconds": round(result.wall_seconds, 1)},
