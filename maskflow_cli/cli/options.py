@@ -71,7 +71,7 @@ ReconstructionLoss = Annotated[str, typer.Option("--loss", rich_help_panel=TRAIN
 TokenizerSource = Annotated[Optional[str], typer.Option("--tokenizer", "-t", metavar="PATH|hf://OWNER/REPO[@REV]", help="Weights holding the tokenizer to train on (as for --weights). Default: the installed weights.")]
 MODEL = "Model"
 TokenizerPreset = Annotated[str, typer.Option("--preset", rich_help_panel=MODEL, help="Tokenizer size: tiny (tests) or base (64x64 -> 8x8 tokens, vocabulary 1000).")]
-TransformerPreset = Annotated[str, typer.Option("--preset", rich_help_panel=MODEL, help="Transformer size: tiny (tests), small (~10M parameters) or base (~20M).")]
+TransformerPreset = Annotated[str, typer.Option("--preset", rich_help_panel=MODEL, help="Transformer size: tiny (tests), small (~10M parameters), fast (~4.6M, width 192, depth 6) or base (~20M).")]
 FrameSize = Annotated[int, typer.Option("--size", rich_help_panel=MODEL, help="Frame height and width in pixels.")]
 Channels = Annotated[int, typer.Option("--channels", rich_help_panel=MODEL, help="1 (gray) or 3 (RGB).")]
 Window = Annotated[int, typer.Option("--window", rich_help_panel=MODEL, help="Frames per training window: the model's window W.")]
