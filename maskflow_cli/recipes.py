@@ -112,7 +112,7 @@ def train_tokenizer(data: str, output: str | Path, train: TrainConfig, *, preset
     task = TokenizerTask(model.to(dev), clips, train.batch_size, dev, reconstruction_loss=loss)
     info = {"dataset": _public_name(data), "frames": len(clips), "loss": loss,
             **({"decoder_only_from": _public_name(decoder_only)} if decoder_only else {}), **lineage}
-    return fit(task, train, Path(output), TOKENIZER_FILE, info, resume=resume, on_log=on_log, started=started)
+    return fit(task, train, Path(output), TOKENIZER_FILE, info, resume=resume, on_log=on_log, run_started=started)
 
 
 def train_transformer(data: str, output: str | Path, train: TrainConfig, *, tokenizer: str | None = None,
@@ -170,6 +170,6 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
                            export_dtype=EXPORT_DTYPES[export_dtype])
     out = Path(output)
     info = {"fps": fps, "dataset": _public_name(data), "clips": len(clips), "window": window, **lineage}
-    result = fit(task, train, out, TRANSFORMER_FILE, info, resume=resume, on_log=on_log, started=started)
+    result = fit(task, train, out, TRANSFORMER_FILE, info, resume=resume, on_log=on_log, run_started=started)
     save_weights(out / TOKENIZER_FILE, {"tokenizer": tok.cpu()}, {"tokenizer": tok_info})  # the folder is complete
     return result

@@ -230,13 +230,13 @@ def fit(
     *,
     resume: bool = False,
     on_log: Callable[[dict], None] | None = None,
-    started: float | None = None,
+    run_started: float | None = None,
 ) -> FitResult:
     """Train ``task.model`` until its budget (``cfg.steps``, ``cfg.time_limit``: budget.py) is spent;
-    checkpoint and export ``out_dir / export_name`` (rank 0) at the end. ``started``: the
+    checkpoint and export ``out_dir / export_name`` (rank 0) at the end. ``run_started``: the
     ``time.perf_counter()`` at which the run began (default: this call); a time limit counts from it,
     so what came before the loop (reading and tokenizing data) is spent from the budget."""
-    started = time.perf_counter() if started is None else started
+    run_started = time.perf_counter() if run_started is None else run_started
     rank, world = _distributed_rank()
     device = next(task.model.parameters()).device
     make_output_dir(out_dir)
@@ -257,7 +257,7 @@ def fit(
     dtype = autocast_dtype(device, cfg.precision, parameter_count(model))
     budget = cfg.time_limit
     if budget is not None:  # every rank charges the slowest one's setup, so their schedules stay the same
-        cfg = charge_setup(cfg, shared_elapsed(time.perf_counter() - started, world, device))
+        cfg = charge_setup(cfg, shared_elapsed(time.perf_counter() - run_started, world, device))
     started, recent_losses, metrics = time.perf_counter(), [], {}  # losses since the last log record
     step, elapsed = start_step, wall_before  # elapsed: training seconds so far, the same on every rank
     while schedule_position(step, cfg, elapsed) < 1:
