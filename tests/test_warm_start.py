@@ -49,6 +49,10 @@ def test_a_warm_start_continues_the_weights_and_records_their_lineage(cli, tmp_p
     shown = cli("info", "-w", tmp_path / "c")
     assert shown.code == 0 and "history" in shown.out and "total: 35 steps" in shown.out
     assert json.loads(cli("info", "-w", tmp_path / "c", "--json").out)["transformer"]["info"]["total_steps"] == 35
+    from benchmarks.pages import render_card
+
+    card = render_card(tmp_path / "c", tmp_path / "no-results")
+    assert "History (oldest first" in card and f"- {lines[0]}" in card and "| total_steps | 35 |" in card
 
 
 def test_a_tokenizer_warm_start_and_its_refusals(cli, tmp_path):
