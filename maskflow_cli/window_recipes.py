@@ -74,6 +74,7 @@ class Session:
     budget: float  # seconds
     smoke: bool
     device: str
+    log: Callable[[str], None] = lambda _: None  # told each stage as it starts
     started: float = field(default_factory=time.perf_counter)
     work: Path = field(init=False)
     stages: list[tuple[str, str, float]] = field(default_factory=list)  # (title, command lines, seconds)
@@ -101,9 +102,10 @@ class Session:
 
     def run(self, title: str, lines: list[str], call: Callable[[], Any]) -> Any:
         """Run a stage (``call``) whose commands are ``lines``; record them and the seconds it took."""
+        shown = "\n".join(line.replace(str(self.work) + os.sep, "") for line in lines)
+        self.log(f"[{time.perf_counter() - self.started:.0f} s of {self.budget:.0f} s] {title}\n{shown}")
         began = time.perf_counter()
         result = call()
-        shown = "\n".join(line.replace(str(self.work) + os.sep, "") for line in lines)
         self.stages.append((title, shown, time.perf_counter() - began))
         return result
 
@@ -223,10 +225,12 @@ def _train_time(session: Session) -> float:
     return left
 
 
-def digits_continue(output: str | Path, budget: float, *, smoke: bool = False, device: str = "auto", workers: int | None = None) -> dict:
+def digits_continue(output: str | Path, budget: float, *, smoke: bool = False, device: str = "auto", workers: int | None = None,
+                    log: Callable[[str], None] = lambda _: None) -> dict:
     """Warm-start the shipped digits transformer (``small``, 16-frame windows) on fresh Moving MNIST
-    (seeds 100 on: never the shipped weights' data), then the quick eval."""
-    with Session("digits-continue", Path(output), budget, smoke, device) as session:
+    (seeds 100 on: never the shipped weights' data), then the quick eval. ``workers``: processes
+    making data (default: every core); ``log(text)`` is told each stage as it starts."""
+    with Session("digits-continue", Path(output), budget, smoke, device, log) as session:
         return _digits_continue(session, smoke, workers)
 
 
@@ -239,10 +243,11 @@ def _digits_continue(session: Session, smoke: bool, workers: int | None) -> dict
     return session.finish(Path(run), quick_eval(session, run), [])
 
 
-def digits_fast(output: str | Path, budget: float, *, smoke: bool = False, device: str = "auto", workers: int | None = None) -> dict:
+def digits_fast(output: str | Path, budget: float, *, smoke: bool = False, device: str = "auto", workers: int | None = None,
+                log: Callable[[str], None] = lambda _: None) -> dict:
     """The speed design from scratch on the shipped tokenizer's tokens: block-causal, factorised
     attention, the ``fast`` preset (width 192, depth 6), context masking; then the quick eval."""
-    with Session("digits-fast", Path(output), budget, smoke, device) as session:
+    with Session("digits-fast", Path(output), budget, smoke, device, log) as session:
         return _digits_fast(session, smoke, workers)
 
 
@@ -256,10 +261,11 @@ def _digits_fast(session: Session, smoke: bool, workers: int | None) -> dict:
     return session.finish(Path(run), quick_eval(session, run), [])
 
 
-def maze(output: str | Path, budget: float, *, smoke: bool = False, device: str = "auto", workers: int | None = None) -> dict:
+def maze(output: str | Path, budget: float, *, smoke: bool = False, device: str = "auto", workers: int | None = None,
+         log: Callable[[str], None] = lambda _: None) -> dict:
     """Maze data (all cores), the ``maze16`` tokenizer, then a ``base`` transformer on its tokens; the
     data gets a fifth of the budget at its measured rendering rate, the tokenizer a third of the rest."""
-    with Session("maze", Path(output), budget, smoke, device) as session:
+    with Session("maze", Path(output), budget, smoke, device, log) as session:
         return _maze(session, smoke, workers)
 
 

@@ -39,6 +39,12 @@ def recipe(name: RecipeName, output: RecipeOutput, budget: Budget = "9m", smoke:
     if name not in RECIPES:
         raise InvalidArgumentError("name", name, f"choose one of {', '.join(RECIPES)}")
     reporter = report.reporter()
-    result = RECIPES[name](output, parse_duration(budget, "budget"), smoke=smoke, device="cpu" if smoke else device, workers=workers)
+
+    def log(text: str) -> None:  # each stage on stderr as it starts (not --quiet, --json)
+        if not (reporter.quiet or reporter.json_output):
+            reporter.console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+    result = RECIPES[name](output, parse_duration(budget, "budget"), smoke=smoke, device="cpu" if smoke else device, workers=workers,
+                           log=log)
     reporter.result({"command": "recipe", **result},
                     f"wrote {result['output']}: {', '.join(result['files'])}, {result['bytes'] / 2**20:.1f} MiB, {result['seconds']:.0f} s")
