@@ -20,7 +20,8 @@ PAGE = ROOT / "benchmarks" / "RESULTS.md"
 CARD = ROOT / "weights" / "README.md"
 CARD_START, CARD_END = "<!-- card:start -->", "<!-- card:end -->"
 FACTS = ("parameters", "dataset", "frames", "clips", "window", "steps", "batch_size", "lr", "ema", "seed", "precision",
-         "hardware", "wall_seconds", "final_loss", "decoder_only_from", "loss", "reconstruction_psnr", "storage")
+         "hardware", "wall_seconds", "final_loss", "decoder_only_from", "loss", "reconstruction_psnr", "storage",
+         "time_limit", "clips_seen", "init_from", "total_steps", "total_clips_seen")
 INTRO = """# Results
 
 Rendered by `python -m benchmarks --render` from the JSON in `benchmarks/results/`, which the
@@ -55,6 +56,7 @@ def _without_heading(markdown: str) -> list[str]:
 
 def render_card(weights: Path = ROOT / "weights", folder: Path = RESULTS) -> str:
     """The model card's facts: per component its config and training facts, then the measured quality."""
+    from maskflow_cli.lineage import history_lines
     from maskflow_cli.weight_headers import inspect_weights
 
     lines = [CARD_START, ""]
@@ -64,6 +66,8 @@ def render_card(weights: Path = ROOT / "weights", folder: Path = RESULTS) -> str
         facts = {"parameters": f"{c.parameters:,}", **c.info}
         lines += [f"**{kind}** (`{c.file.name}`): " + ", ".join(f"{k}={v}" for k, v in c.config.__dict__.items()), ""]
         lines += table(["fact", "value"], [[k, facts[k]] for k in FACTS if k in facts])
+        history = history_lines(c.info)
+        lines += ["History (oldest first; each run's content hash, its steps and training clips):", "", *[f"- {h}" for h in history], ""] if history else []
     benchmarks = registry()
     shown = {path.name: result for path, result in results(folder)}
     captions = {"eval.json": "Measured quality, from `benchmarks/results/eval.json` (all results: `benchmarks/RESULTS.md`):",

@@ -19,3 +19,5 @@ SUITES = ("tokenizer", "continuation", "horizon", "infill")  # maskflow eval's s
 
 MOVING_MNIST_SPEED = "2:4"  # maskflow data moving-mnist --speed: digit speeds in pixels per frame (Srivastava et al.'s range)
 SHARD_CLIPS = 1000  # maskflow data maze: clips per shard file (1000 x 36 frames of 64x64 RGB is 442 MB)
+
+RECIPES = ("digits-continue", "digits-fast", "maze")  # maskflow recipe NAME: one GPU window's run each (window_recipes.py)

@@ -19,7 +19,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,7 +34,7 @@ METRICS = "metrics.jsonl"
 # Files a run writes; a folder holding any of them holds a run.
 RUN_FILES = (CHECKPOINT, f".{CHECKPOINT}.tmp", METRICS, "tokenizer.safetensors", "transformer.safetensors")
 # TrainConfig fields that a resumed run may change.
-FREE_TRAIN_FIELDS = ("steps", "checkpoint_every", "log_every", "precision", "compile")
+FREE_TRAIN_FIELDS = ("steps", "time_limit", "checkpoint_every", "log_every", "precision", "compile")
 _RESUME_FIX = "resume with the same setting, or train into another folder"
 
 
@@ -83,14 +83,19 @@ def claimed_run_folder(out_dir: Path, *, resume: bool, overwrite: bool) -> Itera
         raise
 
 
-def content_hash(module: nn.Module) -> str:
-    """SHA-256 over a module's state (names, dtypes, shapes, values): equal for the same weights."""
+def tensors_hash(tensors: Iterable[tuple[str, torch.Tensor]]) -> str:
+    """SHA-256 (hex) over named tensors in the order given (names, dtypes, shapes, values)."""
     digest = hashlib.sha256()
-    for name, tensor in module.state_dict().items():
+    for name, tensor in tensors:
         tensor = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
         digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()
+
+
+def content_hash(module: nn.Module) -> str:
+    """SHA-256 over a module's state (names, dtypes, shapes, values): equal for the same weights."""
+    return tensors_hash(module.state_dict().items())
 
 
 def run_identity(train_config: object, model_config: object, settings: Mapping[str, object]) -> dict[str, object]:

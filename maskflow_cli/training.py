@@ -31,7 +31,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from .budget import charge_setup, learning_rate, schedule_position, shared_elapsed
 from .errors import InvalidArgumentError, WeightsError
+from .lineage import lineage_totals
 from .objective import masking_loss
 from .run_folders import CHECKPOINT, METRICS, append_metrics, check_same_run, make_output_dir, run_identity, write_checkpoint
 from .runtime import autocast_dtype, encode_frames, model_scheduler, parameter_count
@@ -59,6 +61,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     compile: bool = False
+    time_limit: float | None = None  # seconds of training; with steps, whichever ends first (budget.py)
 
     def __post_init__(self) -> None:
         checks = [
@@ -72,18 +75,11 @@ class TrainConfig:
             ("weight_decay", self.weight_decay, math.isfinite(self.weight_decay) and self.weight_decay >= 0, "must be a finite number >= 0"),
             ("checkpoint_every", self.checkpoint_every, self.checkpoint_every >= 1, "must be at least 1"),
             ("log_every", self.log_every, self.log_every >= 1, "must be at least 1"),
+            ("time_limit", self.time_limit, self.time_limit is None or 0 < self.time_limit < math.inf, "must be a positive number of seconds"),
         ]
         for name, value, ok, expected in checks:
             if not ok:
                 raise InvalidArgumentError(name, value, expected)
-
-
-def learning_rate(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up to ``cfg.lr``, then cosine decay to ``cfg.lr * cfg.min_lr_ratio``."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
 class Task(Protocol):
@@ -136,8 +132,10 @@ class TransformerTask:
     """The frame-level masking objective on random windows of pre-computed tokens."""
 
     def __init__(self, model: MaskFlowTransformer, tokens: Tensor, batch_size: int, device: torch.device,
-                 *, snr_weighting: bool = False, constant_time_prob: float = 0.0, context_prob: float = 0.0) -> None:
+                 *, snr_weighting: bool = False, constant_time_prob: float = 0.0, context_prob: float = 0.0,
+                 export_dtype: torch.dtype | None = None) -> None:
         self.model, self.tokens, self.batch_size, self.device = model, tokens, batch_size, device  # tokens [N,T,H,W]
+        self.export_dtype = export_dtype  # e.g. torch.bfloat16: half the file (loading casts back to float32)
         self.snr_weighting, self.constant_time_prob, self.context_prob = snr_weighting, constant_time_prob, context_prob
         self.window_length = model.config.frames  # W
         assert tokens.shape[1] >= self.window_length, "clips shorter than the window"
@@ -155,7 +153,9 @@ class TransformerTask:
         return out.loss, {"accuracy": out.accuracy.item(), "masked": out.masked_fraction.item()}
 
     def export(self, module: nn.Module, path: Path, info: dict) -> None:
-        save_weights(path, {"transformer": module}, {"transformer": info})
+        if self.export_dtype is not None:
+            info = {**info, "storage": str(self.export_dtype).removeprefix("torch.")}
+        save_weights(path, {"transformer": module}, {"transformer": info}, dtype=self.export_dtype)
 
 
 def pretokenize(tokenizer: FrameTokenizer, clips: Tensor, device: torch.device) -> Tensor:
@@ -229,12 +229,17 @@ def fit(
     resume: bool = False,
     settings: Mapping[str, object] | None = None,
     on_log: Callable[[dict], None] | None = None,
+    run_started: float | None = None,
 ) -> FitResult:
-    """Train ``task.model`` for ``cfg.steps`` steps; export ``out_dir / export_name`` (rank 0).
+    """Train ``task.model`` until its budget (``cfg.steps``, ``cfg.time_limit``: budget.py) is spent;
+    checkpoint and export ``out_dir / export_name`` (rank 0) at the end. ``run_started``: the
+    ``time.perf_counter()`` at which the run began (default: this call); a time limit counts from it,
+    so what came before the loop (reading and tokenizing data) is spent from the budget.
 
     The checkpoint records the run's identity: ``settings`` (what the caller's parameters set that
     the configs do not show, e.g. the tokenizer's content hash) and the training and model configs;
     ``resume`` refuses a checkpoint whose run differs in any of them (run_folders.check_same_run)."""
+    run_started = time.perf_counter() if run_started is None else run_started
     rank, world = _distributed_rank()
     device = next(task.model.parameters()).device
     make_output_dir(out_dir)
@@ -254,10 +259,15 @@ def fit(
                                        f"{{param:steps={start_step}}} to export it as it is, or more to train on")
     trained = _wrap(model, cfg, device, world)
     dtype = autocast_dtype(device, cfg.precision, parameter_count(model))
+    budget = cfg.time_limit
+    if budget is not None:  # every rank charges the slowest one's setup, so their schedules stay the same
+        cfg = charge_setup(cfg, shared_elapsed(time.perf_counter() - run_started, world, device))
     started, recent_losses, metrics = time.perf_counter(), [], {}  # losses since the last log record
-    for step in range(start_step, cfg.steps):
+    step, elapsed = start_step, wall_before  # elapsed: training seconds so far, the same on every rank
+    while schedule_position(step, cfg, elapsed) < 1:
+        lr = learning_rate(step, cfg, elapsed)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, cfg)
+            group["lr"] = lr
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             loss, metrics = task.loss(trained, generator)
         optimizer.zero_grad(set_to_none=True)
@@ -268,30 +278,36 @@ def fit(
             ema.update(model, step)
         loss_value = loss.item()
         recent_losses.append(loss_value)
-        done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.steps:
-            elapsed = time.perf_counter() - started
-            record = {"step": done, "loss": sum(recent_losses) / len(recent_losses), "lr": learning_rate(step, cfg),
+        step += 1
+        elapsed = wall_before + time.perf_counter() - started
+        if cfg.time_limit is not None:
+            elapsed = shared_elapsed(elapsed, world, device)
+        position = schedule_position(step, cfg, elapsed)
+        if step % cfg.log_every == 0 or position >= 1:
+            record = {"step": step, "loss": sum(recent_losses) / len(recent_losses), "lr": lr,
                       "grad_norm": float(grad_norm), **metrics,
-                      "steps_per_second": (done - start_step) / max(elapsed, 1e-9), "wall_seconds": wall_before + elapsed}
+                      "steps_per_second": (step - start_step) / max(elapsed - wall_before, 1e-9), "wall_seconds": elapsed,
+                      "progress": round(min(position, 1.0), 4)}
             recent_losses = []
             if rank == 0:
                 append_metrics(out_dir / METRICS, record)
                 if on_log is not None:
                     on_log(record)
-        if rank == 0 and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
-            _save_checkpoint(checkpoint, done, model, optimizer, ema, generator, wall_before + time.perf_counter() - started,
+        if rank == 0 and (step % cfg.checkpoint_every == 0 or position >= 1):
+            _save_checkpoint(checkpoint, step, model, optimizer, ema, generator, wall_before + time.perf_counter() - started,
                              loss_value, cfg, identity)
     wall = wall_before + time.perf_counter() - started
     if rank == 0:
-        facts = {**info, "steps": cfg.steps, "batch_size": cfg.batch_size * world, "lr": cfg.lr, "ema": cfg.ema,
+        facts = {**info, "steps": step, "batch_size": cfg.batch_size * world, "clips_seen": step * cfg.batch_size * world, "lr": cfg.lr, "ema": cfg.ema,
                  "seed": cfg.seed, "precision": str(dtype or torch.float32).removeprefix("torch."),
                  "hardware": _hardware(device, world), "wall_seconds": round(wall, 1),
-                 "final_loss": None if math.isnan(loss_value) else round(loss_value, 5)}
+                 "final_loss": None if math.isnan(loss_value) else round(loss_value, 5),
+                 **({"time_limit": budget} if budget is not None else {})}
+        facts |= lineage_totals(facts)  # a warm start's (recipes.py)
         task.export((ema.shadow if ema is not None else model).eval(), out_dir / export_name, facts)
     if world > 1:
         dist.barrier()
-    return FitResult(cfg.steps, loss_value, wall, metrics)
+    return FitResult(step, loss_value, wall, metrics)
 
 
 def _wrap(model: nn.Module, cfg: TrainConfig, device: torch.device, world: int) -> nn.Module:

@@ -59,6 +59,7 @@ POSITION_SCALE = 0.05  # the sine-cosine start of the position embeddings, next 
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"dim": 32, "depth": 2, "heads": 2},  # tests
     "small": {"dim": 256, "depth": 8, "heads": 4},  # ~10M parameters
+    "fast": {"dim": 192, "depth": 6, "heads": 3},  # ~4.6M parameters: the real-time design (recipe digits-fast)
     "base": {"dim": 384, "depth": 7, "heads": 6},  # ~20M parameters
 }
 

@@ -13,7 +13,8 @@ from maskflow_cli.engine import SamplingOptions
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import window_settings
 from maskflow_cli.tokenizer import FrameTokenizer
-from maskflow_cli.training import TrainConfig, TransformerTask, TokenizerTask, code_centroids, fit, learning_rate
+from maskflow_cli.budget import learning_rate, parse_duration
+from maskflow_cli.training import TrainConfig, TransformerTask, TokenizerTask, code_centroids, fit
 from maskflow_cli.weight_headers import inspect_weights
 from maskflow_cli.weights import load_models, load_tokenizer, save_weights
 

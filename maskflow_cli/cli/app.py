@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import codec_commands, commands, eval_command, info_command, train_commands
+from . import codec_commands, commands, eval_command, info_command, recipe_command, train_commands
 from .data_commands import data_app
 from .help_format import Command, Group
 
@@ -38,6 +38,7 @@ app.command(cls=Command)(info_command.info)
 app.command(cls=Command, name="eval")(eval_command.eval_)
 app.command(cls=Command, name="train-tokenizer")(train_commands.train_tokenizer)
 app.command(cls=Command)(train_commands.train)
+app.command(cls=Command)(recipe_command.recipe)
 app.add_typer(data_app, name="data")
 
 

@@ -85,6 +85,8 @@ class TrainingGroup:
     """The optimisation loop of both training commands (defaults: train's; train-tokenizer sets its own)."""
 
     steps: opt.TrainSteps = 20000
+    time_limit: opt.TimeLimit = None
+    init_from: opt.InitFrom = None
     batch_size: opt.BatchSize = 32
     lr: opt.Lr = 5e-4
     warmup: opt.Warmup = 500
@@ -101,11 +103,13 @@ class TrainingGroup:
 
     def config(self) -> TrainConfig:
         """The library's training configuration (validated)."""
+        from ..budget import parse_duration
         from ..training import TrainConfig
 
         return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup=self.warmup, ema=self.ema,
                            grad_clip=self.grad_clip, precision=self.precision, seed=self.seed,
-                           checkpoint_every=self.checkpoint_every, log_every=self.log_every, compile=self.compile)
+                           checkpoint_every=self.checkpoint_every, log_every=self.log_every, compile=self.compile,
+                           time_limit=None if self.time_limit is None else parse_duration(self.time_limit))
 
 
 @dataclass(frozen=True)

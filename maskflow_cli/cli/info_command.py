@@ -54,6 +54,7 @@ def info(weights: opt.Weights = None, json_: opt.Json = False) -> None:
 
       maskflow info --weights hf://owner/repo --json
     """
+    from ..lineage import history_lines
     from ..weight_headers import inspect_weights
 
     components = inspect_weights(weights)
@@ -78,5 +79,8 @@ def info(weights: opt.Weights = None, json_: opt.Json = False) -> None:
             table.add_row("vocabulary (codes)", str(c.vocab_size))
             table.add_row("tokens per frame", f"{c.token_width}×{c.token_height}")
         for key, value in entry["info"].items():
-            table.add_row(f"{key} (stored)", str(value))
+            if key != "lineage":  # written out as the history below
+                table.add_row(f"{key} (stored)", str(value))
+        for number, line in enumerate(history_lines(entry["info"])):
+            table.add_row("history" if number == 0 else "", line)
         console.print(table)

@@ -54,6 +54,8 @@ TRAINING = "Training"
 Data = Annotated[str, typer.Argument(metavar="DATA", help="A clips file from 'maskflow data moving-mnist', or a folder of videos.", show_default=False)]
 OutDir = Annotated[str, typer.Option("--output", "-o", metavar="DIR", help="Folder for the weights, checkpoint and metrics.jsonl.")]
 TrainSteps = Annotated[int, typer.Option("--steps", rich_help_panel=TRAINING, help="Optimizer steps.")]
+TimeLimit = Annotated[Optional[str], typer.Option("--time-limit", metavar="DURATION", rich_help_panel=TRAINING, help="Train for this long (90s, 8m, 2h): warm-up and cosine decay follow the share of the time spent, so the learning rate reaches its end when the time runs out; then checkpoint and export. With --steps, whichever ends first; --warmup keeps its share of --steps.")]
+InitFrom = Annotated[Optional[str], typer.Option("--init-from", metavar="WEIGHTS", rich_help_panel=TRAINING, help="Start from the weights in WEIGHTS (a folder, a .safetensors file, hf://owner/repo or a shipped name such as digits), with a fresh optimizer and warm-up; the model settings must match them (a differing one is refused, exit 4). train also takes their tokenizer unless --tokenizer is given. The new weights record the lineage.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", rich_help_panel=TRAINING, help="Batch size per process.")]
 Lr = Annotated[float, typer.Option("--lr", rich_help_panel=TRAINING, help="Peak learning rate (AdamW).")]
 Warmup = Annotated[int, typer.Option("--warmup", rich_help_panel=TRAINING, help="Linear warm-up steps, then cosine decay to lr/10.")]
@@ -70,7 +72,7 @@ ReconstructionLoss = Annotated[str, typer.Option("--loss", rich_help_panel=TRAIN
 TokenizerSource = Annotated[Optional[str], typer.Option("--tokenizer", "-t", metavar="PATH|hf://OWNER/REPO[@REV]", help="Weights holding the tokenizer to train on (as for --weights). Default: the installed weights.")]
 MODEL = "Model"
 TokenizerPreset = Annotated[str, typer.Option("--preset", rich_help_panel=MODEL, help="Tokenizer size: tiny (tests) or base (64x64 -> 8x8 tokens, vocabulary 1000).")]
-TransformerPreset = Annotated[str, typer.Option("--preset", rich_help_panel=MODEL, help="Transformer size: tiny (tests), small (~10M parameters) or base (~20M).")]
+TransformerPreset = Annotated[str, typer.Option("--preset", rich_help_panel=MODEL, help="Transformer size: tiny (tests), small (~10M parameters), fast (~4.6M, width 192, depth 6) or base (~20M).")]
 FrameSize = Annotated[int, typer.Option("--size", rich_help_panel=MODEL, help="Frame height and width in pixels.")]
 Channels = Annotated[int, typer.Option("--channels", rich_help_panel=MODEL, help="1 (gray) or 3 (RGB).")]
 Window = Annotated[int, typer.Option("--window", rich_help_panel=MODEL, help="Frames per training window: the model's window W.")]
@@ -83,6 +85,7 @@ ContextProb = Annotated[float, typer.Option("--context-prob", rich_help_panel=TR
 CodeFeatures = Annotated[bool, typer.Option("--code-features", rich_help_panel=MODEL, help="Give the transformer each code's mean pixel patch, so codes that look alike start alike.")]
 BlockCausal = Annotated[bool, typer.Option("--block-causal", rich_help_panel=MODEL, help="Clean context frames attend to context frames only, so sampling computes their keys and values once per window (exactly the same result, about half the work per step with half a window of context). Train it with --context-prob, which makes such frames.")]
 CodeDigits = Annotated[bool, typer.Option("--code-digits", rich_help_panel=MODEL, help="Also embed and predict each code's FSQ digits, one small categorical per tokenizer channel, so a near miss still earns credit.")]
+ExportDtype = Annotated[str, typer.Option("--export-dtype", rich_help_panel=OUTPUT, help="How the exported transformer is stored: fp32, or bf16 (half the file; loading casts it back to fp32, and the weights' metadata says storage bfloat16).")]
 ModelFps = Annotated[float, typer.Option("--fps", rich_help_panel=MODEL, help="Frame rate stored with the weights (generate's default).")]
 
 

@@ -4,10 +4,14 @@ recipes (recipes.py) and report."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import options as opt
 from .groups import ReportGroup, TrainingGroup, TransformerShape, command
 from .report import Reporter
+
+if TYPE_CHECKING:
+    from ..training import TrainConfig
 
 
 def _describe(record: dict) -> str:
@@ -15,18 +19,20 @@ def _describe(record: dict) -> str:
     return f"loss {record['loss']:.4f}{extra}  {record['steps_per_second']:.2f} steps/s"
 
 
-def _progress(reporter: Reporter, steps: int, name: str, recipe):
-    """Run ``recipe(on_log)`` with a progress bar on a terminal, plain log lines on stderr otherwise
-    (not --quiet)."""
-    with reporter.progress(steps, f"training {name}") as bar:
+def _progress(reporter: Reporter, cfg: TrainConfig, name: str, recipe):
+    """Run ``recipe(on_log)`` with a progress bar on a terminal (in steps, or in percent of a time
+    limit), plain log lines on stderr otherwise (not --quiet)."""
+    timed = cfg.time_limit is not None
+    with reporter.progress(100 if timed else cfg.steps, f"training {name}") as bar:
         done = 0
 
         def on_log(record: dict) -> None:
             nonlocal done
             if bar is not None:
-                bar.advance(record["step"] - done)
+                position = round(record["progress"] * 100) if timed else record["step"]
+                bar.advance(position - done)
                 bar.note(_describe(record))
-                done = record["step"]
+                done = position
             elif not (reporter.quiet or reporter.json_output):
                 reporter.console.print(f"step {record['step']}  {_describe(record)}", highlight=False)
 
@@ -56,9 +62,9 @@ def train_tokenizer(
     from ..recipes import train_tokenizer as tokenizer_recipe
 
     reporter, cfg = report.reporter(), training.config()
-    result = _progress(reporter, cfg.steps, TOKENIZER_FILE, lambda on_log: tokenizer_recipe(
+    result = _progress(reporter, cfg, TOKENIZER_FILE, lambda on_log: tokenizer_recipe(
         data, output, cfg, preset=preset, size=size, channels=channels, decoder_only=decoder_only, loss=loss, device=training.device,
-        resume=training.resume, overwrite=training.overwrite, on_log=on_log))
+        resume=training.resume, overwrite=training.overwrite, on_log=on_log, started=reporter.started, init_from=training.init_from))
     out = Path(output)
     reporter.result({"command": "train-tokenizer", "output": str(out / TOKENIZER_FILE), "steps": result.steps,
                      "final_loss": result.final_loss, "psnr": result.metrics.get("psnr"), "seconds": round(result.wall_seconds, 1)},
@@ -70,7 +76,7 @@ def train_tokenizer(
 def train(
     data: opt.Data, output: opt.OutDir, tokenizer: opt.TokenizerSource = None, model: TransformerShape = TransformerShape(),
     snr_weighting: opt.SnrWeighting = False, constant_time_prob: opt.ConstantTimeProb = 0.0, context_prob: opt.ContextProb = 0.0,
-    training: TrainingGroup = TrainingGroup(), report: ReportGroup = ReportGroup(),
+    export_dtype: opt.ExportDtype = "fp32", training: TrainingGroup = TrainingGroup(), report: ReportGroup = ReportGroup(),
 ) -> None:
     """Train the MaskFlow transformer with frame-level masking on DATA, with the tokenizer of --tokenizer.
 
@@ -85,10 +91,10 @@ def train(
     from ..recipes import train_transformer as transformer_recipe
 
     reporter, cfg = report.reporter(), training.config()
-    result = _progress(reporter, cfg.steps, TRANSFORMER_FILE, lambda on_log: transformer_recipe(
+    result = _progress(reporter, cfg, TRANSFORMER_FILE, lambda on_log: transformer_recipe(
         data, output, cfg, tokenizer=tokenizer, **model.recipe_arguments(), snr_weighting=snr_weighting,
         constant_time_prob=constant_time_prob, context_prob=context_prob, device=training.device, resume=training.resume,
-        overwrite=training.overwrite, on_log=on_log))
+        overwrite=training.overwrite, on_log=on_log, started=reporter.started, init_from=training.init_from, export_dtype=export_dtype))
     out = Path(output)
     reporter.result({"command": "train", "output": str(out), "steps": result.steps, "final_loss": result.final_loss,
                      "accuracy": result.metrics.get("accuracy"), "seconds": round(result.wall_seconds, 1)},
