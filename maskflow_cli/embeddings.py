@@ -27,19 +27,18 @@ def timestep_features(t: Tensor, channels: int = 256) -> Tensor:
     return torch.cat([angles.cos(), angles.sin()], dim=-1)
 
 
-def sincos_positions(length: int, channels: int, device: torch.device | str = "cpu") -> Tensor:
-    """1-D sine-cosine pattern [length, channels], wavelengths 2 to ~4·length (an odd last channel is 0).
-    Computed on ``device``: the CPU for real values, "meta" for a shape alone (nothing allocated)."""
-    freqs = torch.exp(-math.log(2.0 * length) * torch.arange(channels // 2, device=device) / max(1, channels // 2 - 1)) * math.pi
-    angles = torch.arange(length, dtype=torch.float32, device=device)[:, None] * freqs  # [length, channels//2]
+def sincos_positions(length: int, channels: int) -> Tensor:
+    """1-D sine-cosine pattern [length, channels], wavelengths 2 to ~4·length (an odd last channel is 0)."""
+    freqs = torch.exp(-math.log(2.0 * length) * torch.arange(channels // 2) / max(1, channels // 2 - 1)) * math.pi
+    angles = torch.arange(length, dtype=torch.float32)[:, None] * freqs  # [length, channels//2]
     return F.pad(torch.cat([angles.sin(), angles.cos()], dim=-1), (0, channels % 2))
 
 
-def sincos_grid(height: int, width: int, channels: int, device: torch.device | str = "cpu") -> Tensor:
+def sincos_grid(height: int, width: int, channels: int) -> Tensor:
     """2-D pattern [height*width, channels]: half the channels code the row, half the column."""
     half = channels // 2
-    rows = sincos_positions(height, half, device)[:, None].expand(height, width, half)
-    cols = sincos_positions(width, channels - half, device)[None].expand(height, width, channels - half)
+    rows = sincos_positions(height, half)[:, None].expand(height, width, half)
+    cols = sincos_positions(width, channels - half)[None].expand(height, width, channels - half)
     return rearrange(torch.cat([rows, cols], dim=-1), "h w c -> (h w) c")
 
 

@@ -195,10 +195,10 @@ class MaskFlowTransformer(nn.Module):
         if self.config.code_digits:
             nn.init.normal_(self.digit_embed.weight, std=0.02)
         cfg = self.config
-        where = "meta" if self.space_pos.is_meta else "cpu"  # a skeleton (the weights' shape check) allocates nothing
-        with torch.no_grad():
-            self.space_pos.copy_(POSITION_SCALE * sincos_grid(cfg.grid_height, cfg.grid_width, cfg.dim, where))
-            self.time_pos.copy_(POSITION_SCALE * sincos_positions(cfg.frames, cfg.dim, where))
+        if not self.space_pos.is_meta:  # a skeleton on the meta device (the weights' shape check) needs no values
+            with torch.no_grad():
+                self.space_pos.copy_(POSITION_SCALE * sincos_grid(cfg.grid_height, cfg.grid_width, cfg.dim))
+                self.time_pos.copy_(POSITION_SCALE * sincos_positions(cfg.frames, cfg.dim))
         for block in self.blocks:  # adaLN-Zero: every block starts as the identity
             nn.init.zeros_(block.modulation.weight)
             nn.init.zeros_(block.modulation.bias)

@@ -69,3 +69,14 @@ def test_info_reads_the_header_without_torch_or_ffmpeg(tmp_path, weights_dir):
 
 def test_the_configs_name_every_scheduler():
     assert SCHEDULER_NAMES == tuple(SCHEDULERS)
+
+
+def test_loading_weights_does_not_import_the_compiler(weights_dir):
+    """Building the weights' shape-check skeleton on the meta device runs no meta-device ops, which
+    would import torch._dynamo (about 1.5 s of every command's start)."""
+    code = ("import sys; from maskflow_cli.pipeline import MaskFlowPipeline; "
+            f"MaskFlowPipeline.from_weights({str(weights_dir)!r}, device='cpu'); print('torch._dynamo' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
