@@ -42,13 +42,12 @@ def sincos_grid(height: int, width: int, channels: int) -> Tensor:
     return rearrange(torch.cat([rows, cols], dim=-1), "h w c -> (h w) c")
 
 
-def code_digit_picks(levels: tuple[int, ...]) -> Tensor:
+def code_digit_rows(levels: tuple[int, ...]) -> Tensor:
     """Which digit values make up each id of the mixed-radix vocabulary of ``levels`` (least
-    significant first): float [L,V] with a 1 at (ΣL_<q + digit_q(v), v) for each channel q."""
-    place = [math.prod(levels[:q]) for q in range(len(levels))]  # mixed-radix place values
-    first_row = [sum(levels[:q]) for q in range(len(levels))]  # where each channel's digit values start
+    significant first): long [V,Q], the row ΣL_<q + digit_q(v) of each channel q's digit of id v
+    among the L = ΣL_q digit values. V·Q entries: small for any vocabulary (a one-hot [L,V] table
+    would grow with the product of the levels)."""
+    place = torch.tensor([math.prod(levels[:q]) for q in range(len(levels))])  # mixed-radix place values
+    first_row = torch.tensor([sum(levels[:q]) for q in range(len(levels))])  # where each channel's digit values start
     ids = torch.arange(math.prod(levels))[:, None]  # [V,1]
-    rows = (ids // torch.tensor(place)) % torch.tensor(levels) + torch.tensor(first_row)  # [V,Q]
-    picks = torch.zeros(sum(levels), math.prod(levels))
-    picks[rows, ids] = 1
-    return picks
+    return (ids // place) % torch.tensor(levels) + first_row  # [V,Q]

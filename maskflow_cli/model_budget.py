@@ -64,16 +64,16 @@ def transformer_cost(config: TransformerConfig) -> ModelCost:
     not needed: the terms that grow are)."""
     d, vocab, n = config.dim, config.vocab_size, config.frames * config.grid_height * config.grid_width
     hidden = int(d * config.mlp_ratio)
-    digits = sum(config.code_digits)
+    digits, channels = sum(config.code_digits), len(config.code_digits)
     per_block = 4 * d * d + 2 * d * hidden + 6 * d * d  # attention, MLP, adaLN modulation (weights)
     parameters = (config.depth * per_block + (vocab + 1) * d + d * vocab  # blocks, embedding, head
                   + (config.grid_height * config.grid_width + config.frames) * d  # position embeddings
                   + vocab * config.code_features + 2 * digits * d)
-    buffers = digits * vocab  # the code-digit table [ΣL, V]
+    buffers = 2 * channels * vocab  # the code-digit rows, long [V,Q]
     pairs = _attention_pairs(config)
     scores = config.heads * max(pairs)  # one block's attention scores at a time
-    window = n * (4 * d + hidden) + scores + 2 * n * (vocab + digits)  # states, q/k/v, MLP, scores, logits
-    flops = 2 * n * config.depth * (4 * d * d + 2 * d * hidden) + 4 * d * sum(pairs) + 2 * n * d * vocab + 2 * n * digits * vocab
+    window = n * (4 * d + hidden) + scores + 2 * n * (vocab + digits) + n * vocab * channels  # states, q/k/v, MLP, scores, logits, digit terms
+    flops = 2 * n * config.depth * (4 * d * d + 2 * d * hidden) + 4 * d * sum(pairs) + 2 * n * d * vocab + 2 * n * digits * d + n * vocab * channels
     return ModelCost(FLOAT_BYTES * (parameters + buffers), FLOAT_BYTES * window, flops)
 
 

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .embeddings import code_digit_picks, sincos_grid, sincos_positions, timestep_features
+from .embeddings import code_digit_rows, sincos_grid, sincos_positions, timestep_features
 from .model_configs import TransformerConfig
 
 KeysValues = tuple[Tensor, Tensor]  # one attention layer's keys and values, each [B',K,N',D/K]
@@ -181,7 +181,7 @@ class MaskFlowTransformer(nn.Module):
             self.code_mlp = nn.Sequential(nn.Linear(config.code_features, d), nn.GELU(approximate="tanh"), nn.Linear(d, d))
             self.code_query = nn.Linear(d, d)
         if config.code_digits:
-            self.register_buffer("digit_picks", code_digit_picks(config.code_digits), persistent=False)  # [L,V]
+            self.register_buffer("digit_rows", code_digit_rows(config.code_digits), persistent=False)  # [V,Q]
             self.digit_embed = nn.Embedding(sum(config.code_digits), d)
             self.digit_head = nn.Linear(d, sum(config.code_digits))
         self.reset_parameters()
@@ -216,7 +216,7 @@ class MaskFlowTransformer(nn.Module):
         per_digit = self.digit_head(y).float().split(list(self.config.code_digits), dim=-1)  # Q x [...,L_q]
         log_probs = torch.cat([F.log_softmax(z, dim=-1) for z in per_digit], dim=-1)  # [...,L]
         with torch.autocast(y.device.type, enabled=False):  # fp32: sums of log-probabilities, a small product
-            return log_probs @ self.digit_picks.float()  # [...,V]
+            return log_probs[..., self.digit_rows].sum(-1)  # [...,V,Q] -> [...,V]
 
     def condition(self, times: Tensor) -> Tensor:
         """Per-frame condition [B,T,D] from the per-frame masking times ``times`` [B,T]."""
@@ -309,7 +309,7 @@ class MaskFlowTransformer(nn.Module):
             code_vectors = self.code_mlp(self.codes.to(x.dtype))  # [V,D]
             x = x + F.pad(code_vectors, (0, 0, 0, 1))[flat]  # the mask token (id V) gets a zero row
         if cfg.code_digits:
-            digit_vectors = self.digit_picks.T.to(x.dtype) @ self.digit_embed.weight  # [V,D]: the sum over its digits
+            digit_vectors = self.digit_embed.weight[self.digit_rows].sum(1).to(x.dtype)  # [V,D]: the sum over its digits
             x = x + F.pad(digit_vectors, (0, 0, 0, 1))[flat]  # the mask token has no digits
         x = x + self.space_pos + self.time_pos[positions, None]
         return x, self.condition(times), code_vectors

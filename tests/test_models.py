@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from maskflow_cli.embeddings import code_digit_picks
+from maskflow_cli.embeddings import code_digit_rows
 from maskflow_cli.model_configs import TokenizerConfig
 from maskflow_cli.objective import fused_snr_weights, mask_frames, masking_loss
 from maskflow_cli.schedules import SCHEDULERS
@@ -91,10 +91,8 @@ def test_code_digits_read_ids_as_the_tokenizer_does():
     tokenizer = FrameTokenizer(dataclasses.replace(TINY_TOKENIZER, levels=(2, 3, 4)))
     ids = torch.arange(24).reshape(1, 4, 6)
     digits = tokenizer.indices_to_codes(ids).long().reshape(3, 24)  # [Q,V]: each id's code per FSQ channel
-    expected = torch.zeros(2 + 3 + 4, 24)
-    for channel, first_row in enumerate((0, 2, 5)):
-        expected[digits[channel] + first_row, torch.arange(24)] = 1
-    assert torch.equal(code_digit_picks((2, 3, 4)), expected)
+    expected = digits.T + torch.tensor([0, 2, 5])  # [V,Q]: each channel's digit among the 2 + 3 + 4 digit values
+    assert torch.equal(code_digit_rows((2, 3, 4)), expected)
 
 
 def test_code_digits_make_a_product_of_per_channel_distributions():
