@@ -121,3 +121,14 @@ def one_thread():
     yield
     torch.set_num_threads(threads)
 
+
+
+def one_error_line(result: CliResult, code: int, *needles: str) -> str:
+    """The one ``maskflow: error:`` line a failed run printed, checked: exit ``code``, not an internal
+    error, every needle in it."""
+    lines = result.err.strip().splitlines()
+    assert result.code == code, result.err
+    assert len(lines) == 1 and lines[0].startswith("maskflow: error: ") and "internal error" not in lines[0], lines
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]

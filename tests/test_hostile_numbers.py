@@ -14,19 +14,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from conftest import moving_square_frames, tiny_models
+from conftest import moving_square_frames, one_error_line, tiny_models
 from test_untrusted_weights import refused, tensors_and_manifest, write
 
 FAST = ["--steps", "1", "--device", "cpu"]
-
-
-def _one_line(result, code: int, *needles: str) -> str:
-    lines = result.err.strip().splitlines()
-    assert result.code == code, result.err
-    assert len(lines) == 1 and lines[0].startswith("maskflow: error: ") and "internal error" not in lines[0], lines
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def _y4m(path: Path, rate: str, frames: int = 3) -> Path:
@@ -41,7 +32,7 @@ def test_an_input_frame_rate_no_container_holds_is_named_as_the_input_s(cli, wei
     source = _y4m(tmp_path / "fast.y4m", "2147483647:1")
     out = tmp_path / ("out.tokens.safetensors" if command == "encode" else "out.mkv")
     extra = ["--device", "cpu"] if command == "encode" else ["--frames", 2, *FAST]
-    line = _one_line(cli(command, source, "-w", weights_dir, "-o", out, *extra), 3, "fast.y4m", "frame rate 2.14748e+09")
+    line = one_error_line(cli(command, source, "-w", weights_dir, "-o", out, *extra), 3, "fast.y4m", "frame rate 2.14748e+09")
     assert "None" not in line and "invalid value for --fps" not in line
     assert not out.exists()
 
@@ -82,7 +73,7 @@ def test_tokens_file_rates_are_reduced_or_refused(cli, weights_dir, tokens_file,
     out = tmp_path / "out.mkv"
     result = cli("decode", forged, "-w", weights_dir, "-o", out, "--device", "cpu", "--json")
     if expected is None:
-        _one_line(result, 3, "forged.tokens.safetensors", "frame rate")
+        one_error_line(result, 3, "forged.tokens.safetensors", "frame rate")
         assert not out.exists()
     else:
         assert result.code == 0, result.err
@@ -91,17 +82,17 @@ def test_tokens_file_rates_are_reduced_or_refused(cli, weights_dir, tokens_file,
 
 def test_a_frame_rate_with_an_exponent_is_refused_without_expanding_it(cli, weights_dir, tokens_file, tmp_path):
     forged = _forged_tokens(tokens_file, tmp_path, fps="1e999999999")  # 10**999999999 would take minutes and gigabytes
-    _one_line(cli("decode", forged, "-w", weights_dir, "-o", tmp_path / "out.mkv", "--device", "cpu"), 3, "frame rate", "1e999999999")
+    one_error_line(cli("decode", forged, "-w", weights_dir, "-o", tmp_path / "out.mkv", "--device", "cpu"), 3, "frame rate", "1e999999999")
 
 
 def test_tokens_stored_as_floats_are_refused(cli, weights_dir, tokens_file, tmp_path):
     forged = _forged_tokens(tokens_file, tmp_path, dtype=torch.float32)
-    _one_line(cli("decode", forged, "-w", weights_dir, "-o", tmp_path / "out.mkv", "--device", "cpu"), 3, "stored as float32")
+    one_error_line(cli("decode", forged, "-w", weights_dir, "-o", tmp_path / "out.mkv", "--device", "cpu"), 3, "stored as float32")
 
 
 def test_a_huge_range_is_out_of_bounds_not_reversed(cli, weights_dir, clip_mkv, tmp_path):
     result = cli("infill", clip_mkv, "99999999999999999999999:999999999999999999999999", "-w", weights_dir, "-o", tmp_path / "o.mkv", *FAST)
-    line = _one_line(result, 2, "beyond the end: the input has 20 frames")
+    line = one_error_line(result, 2, "beyond the end: the input has 20 frames")
     assert "reversed" not in line
 
 

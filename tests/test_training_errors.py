@@ -12,20 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import one_error_line
+
 COMMON = ["--preset", "tiny", "--batch-size", "2", "--warmup", "0", "--device", "cpu", "--precision", "fp32"]
 
 
 def _train(cli, clip, weights_dir, out: Path, *options):
     return cli("train", clip, "--tokenizer", weights_dir, "-o", out, "--window", 4, *COMMON, *options)
-
-
-def _one_line(result, code: int, *needles: str) -> str:
-    lines = result.err.strip().splitlines()
-    assert result.code == code, result.err
-    assert len(lines) == 1 and lines[0].startswith("maskflow: error: ") and "internal error" not in lines[0], lines
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 class _Marker:
@@ -76,13 +69,13 @@ def _write(path: Path, data: bytes) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["empty", "truncated", "corrupt", "foreign", "other model", "malicious"])
-def test_resume_from_a_bad_checkpoint_is_one_line(cli, weights_dir, clip_mkv, good_checkpoint, tmp_path, kind):
+def test_resume_from_a_bad_checkpoint_isone_error_line(cli, weights_dir, clip_mkv, good_checkpoint, tmp_path, kind):
     out = tmp_path / "run"
     out.mkdir()
     data = _checkpoint(kind, good_checkpoint, tmp_path)
     _write(out / "checkpoint.pt", data)
     result = _train(cli, clip_mkv, weights_dir, out, "--steps", 2, "--resume")
-    _one_line(result, 4, "checkpoint.pt", "train from the start")
+    one_error_line(result, 4, "checkpoint.pt", "train from the start")
     assert (out / "checkpoint.pt").read_bytes() == data  # left as it was
     assert not (tmp_path / "marker").exists()
     assert not (out / "transformer.safetensors").exists()
@@ -95,7 +88,7 @@ def test_an_output_that_is_a_file_is_refused_before_any_work(cli, weights_dir, c
         result = _train(cli, clip_mkv, weights_dir, target, "--steps", 1)
     else:
         result = cli("train-tokenizer", clip_mkv, "-o", target, "--size", 32, *COMMON, "--steps", 1)
-    _one_line(result, 5, str(target), "is a file")
+    one_error_line(result, 5, str(target), "is a file")
     assert target.read_bytes() == b"keep me"
 
 
@@ -105,26 +98,26 @@ def test_an_output_that_is_a_file_is_refused_before_any_work(cli, weights_dir, c
 ])
 def test_float_options_must_be_finite(cli, weights_dir, clip_mkv, tmp_path, option, value):
     result = _train(cli, clip_mkv, weights_dir, tmp_path / "run", "--steps", 1, option, value)
-    _one_line(result, 2, option)
+    one_error_line(result, 2, option)
     assert not (tmp_path / "run").exists()
 
 
 def test_the_older_constant_level_prob_flag_is_the_same_option(cli, weights_dir, clip_mkv, tmp_path):
     result = _train(cli, clip_mkv, weights_dir, tmp_path / "run", "--steps", 1, "--constant-level-prob", "nan")
-    _one_line(result, 2, "invalid value for --constant-time-prob: nan")  # parsed as the same option
+    one_error_line(result, 2, "invalid value for --constant-time-prob: nan")  # parsed as the same option
     assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("option, value", [("--lr", "inf"), ("--grad-clip", "nan")])
 def test_tokenizer_float_options_must_be_finite(cli, clip_mkv, tmp_path, option, value):
     result = cli("train-tokenizer", clip_mkv, "-o", tmp_path / "tok", "--size", 32, *COMMON, "--steps", 1, option, value)
-    _one_line(result, 2, option)
+    one_error_line(result, 2, option)
 
 
 @pytest.mark.parametrize("window", [0, 100_000])
 def test_window_errors_name_the_window(cli, weights_dir, clip_mkv, tmp_path, window):
     result = cli("train", clip_mkv, "--tokenizer", weights_dir, "-o", tmp_path / "run", "--window", window, *COMMON)
-    line = _one_line(result, 2, "--window")
+    line = one_error_line(result, 2, "--window")
     assert "--frames" not in line
 
 
@@ -157,15 +150,15 @@ def test_training_into_a_folder_holding_a_run_is_refused(cli, weights_dir, clip_
     out = _copy_run(trained_run, tmp_path / "run")
     before = _snapshot(out)
     result = _train(cli, clip_mkv, weights_dir, out, "--steps", 1)
-    _one_line(result, 5, "holds a training run", "--resume", "--overwrite")
+    one_error_line(result, 5, "holds a training run", "--resume", "--overwrite")
     result = cli("train-tokenizer", clip_mkv, "-o", out, "--size", 32, *COMMON, "--steps", 1)
-    _one_line(result, 5, "holds a training run")
+    one_error_line(result, 5, "holds a training run")
     assert _snapshot(out) == before  # nothing replaced, nothing appended
 
 
 def test_overwrite_replaces_the_run_and_cannot_be_combined_with_resume(cli, weights_dir, clip_mkv, trained_run, tmp_path):
     out = _copy_run(trained_run, tmp_path / "run")
-    _one_line(_train(cli, clip_mkv, weights_dir, out, "--steps", 1, "--overwrite", "--resume"), 2, "--overwrite", "--resume")
+    one_error_line(_train(cli, clip_mkv, weights_dir, out, "--steps", 1, "--overwrite", "--resume"), 2, "--overwrite", "--resume")
     result = _train(cli, clip_mkv, weights_dir, out, "--steps", 1, "--overwrite", "--seed", 5)
     assert result.code == 0, result.err
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1  # the old run's log is gone, not appended to
@@ -195,7 +188,7 @@ def test_resume_with_another_tokenizer_or_setting_is_refused_naming_it(cli, weig
     tokenizer = other_tokenizer if change == "tokenizer" else weights_dir
     extra = () if change == "tokenizer" else change
     result = _train(cli, clip_mkv, tokenizer, out, "--steps", 2, "--resume", *extra)
-    _one_line(result, 4, "checkpoint.pt", f"trained with {flag} ")
+    one_error_line(result, 4, "checkpoint.pt", f"trained with {flag} ")
     assert _snapshot(out) == before
 
 
@@ -214,5 +207,5 @@ def test_a_failed_run_leaves_no_folder_it_created(cli, weights_dir, tmp_path, co
         result = _train(cli, missing, weights_dir, out, "--steps", 1)
     else:
         result = cli("train-tokenizer", missing, "-o", out, "--size", 32, *COMMON, "--steps", 1)
-    _one_line(result, 3, "missing.mkv")
+    one_error_line(result, 3, "missing.mkv")
     assert list(tmp_path.iterdir()) == []

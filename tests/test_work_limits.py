@@ -23,14 +23,7 @@ from maskflow_cli.weights import load_component
 
 from test_untrusted_weights import address_space_limit, refused, tensors_and_manifest, write
 
-
-def _one_line(result, code: int, *needles: str) -> str:
-    lines = result.err.strip().splitlines()
-    assert result.code == code, result.err
-    assert len(lines) == 1 and lines[0].startswith("maskflow: error: ") and "internal error" not in lines[0], lines
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
+from conftest import one_error_line
 
 
 def test_the_presets_fit_the_default_limits_and_the_bombs_do_not():
@@ -58,7 +51,7 @@ def test_the_cost_grows_as_attention_does():
 def test_weights_over_a_limit_are_refused_naming_the_numbers_and_the_setting(cli, weights_dir, tmp_path, monkeypatch, variable, needle):
     monkeypatch.setenv(variable, "1K")
     result = cli("generate", "-w", weights_dir, "-o", tmp_path / "x.mkv", "--frames", 2, "--steps", 1, "--device", "cpu")
-    _one_line(result, 4, needle, "1,024 allowed", variable)
+    one_error_line(result, 4, needle, "1,024 allowed", variable)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -87,7 +80,7 @@ def test_a_tokens_file_over_the_pixel_budget_is_refused_from_its_header(cli, wei
     tokens = _tokens_file(cli, weights_dir, clip_mkv, tmp_path)  # 20 frames of 32x32: 20,480 pixels
     monkeypatch.setenv("MASKFLOW_MAX_INPUT_PIXELS", "10000")
     result = cli("decode", tokens, "-w", weights_dir, "-o", tmp_path / "out.mkv", "--device", "cpu")
-    _one_line(result, 3, "clip.tokens.safetensors", "20 frames of 32x32", "10,000", "MASKFLOW_MAX_INPUT_PIXELS")
+    one_error_line(result, 3, "clip.tokens.safetensors", "20 frames of 32x32", "10,000", "MASKFLOW_MAX_INPUT_PIXELS")
     assert not (tmp_path / "out.mkv").exists()
 
 
@@ -106,7 +99,7 @@ def test_a_sparse_tokens_file_declaring_ten_million_frames_is_refused_before_rea
         file.truncate(8 + len(text) + frames * grid * grid * 4)
     with address_space_limit(1 * 2**30):
         result = cli("decode", sparse, "-w", weights_dir, "-o", tmp_path / "out.mkv", "--device", "cpu")
-    _one_line(result, 3, "sparse.tokens.safetensors", "10,000,000 frames", "1,000,000")
+    one_error_line(result, 3, "sparse.tokens.safetensors", "10,000,000 frames", "1,000,000")
 
 
 def test_a_clips_file_over_the_pixel_budget_is_refused_from_its_header(cli, tmp_path, monkeypatch):
@@ -114,7 +107,7 @@ def test_a_clips_file_over_the_pixel_budget_is_refused_from_its_header(cli, tmp_
     assert cli("data", "moving-mnist", data, "--sequences", 2, "--frames", 4, "--seed", 0, "--size", 32).code == 0
     monkeypatch.setenv("MASKFLOW_MAX_INPUT_PIXELS", "1000")
     result = cli("train-tokenizer", data, "-o", tmp_path / "tok", "--preset", "tiny", "--size", 32, "--steps", 1, "--device", "cpu")
-    _one_line(result, 3, "mm.safetensors", "2 clips of 4 frames of 32x32", "1,000", "MASKFLOW_MAX_INPUT_PIXELS")
+    one_error_line(result, 3, "mm.safetensors", "2 clips of 4 frames of 32x32", "1,000", "MASKFLOW_MAX_INPUT_PIXELS")
     assert not (tmp_path / "tok").exists()
 
 
@@ -122,5 +115,5 @@ def test_training_a_model_over_the_limits_is_refused_before_the_data_is_read(cli
     monkeypatch.setenv("MASKFLOW_MAX_CALL_FLOPS", "1M")
     result = cli("train", clip_mkv, "--tokenizer", weights_dir, "-o", tmp_path / "run", "--window", 4, "--preset", "tiny",
                  "--steps", 1, "--device", "cpu")
-    _one_line(result, 2, "--window: 4", "operations per network call on a window of 4 frames of 8x8 tokens", "MASKFLOW_MAX_CALL_FLOPS")
+    one_error_line(result, 2, "--window: 4", "operations per network call on a window of 4 frames of 8x8 tokens", "MASKFLOW_MAX_CALL_FLOPS")
     assert not (tmp_path / "run").exists()
