@@ -103,3 +103,14 @@ def _count(value: int) -> str:
     """2.4e+12 style for large counts, digits with separators for small ones."""
     return f"{value:,}" if value < 10**7 else f"{value:.3g}".replace("e+", "e")
 
+
+
+def check_file_size(path: str | os.PathLike, source: str, limits: WorkLimits | None = None) -> None:
+    """WeightsError naming ``source`` if the weights file ``path`` is larger than a model may be
+    (``model_bytes``): checked before the file is mapped, which a sparse file of terabytes would
+    make fail in the allocator."""
+    limits = limits or WorkLimits.from_env()
+    size = os.path.getsize(path)
+    if size > limits.model_bytes:
+        raise WeightsError(source, f"the file holds {_count(size)} bytes of parameters, more than the {_count(limits.model_bytes)} "
+                                   f"allowed (set {MODEL_BYTES_ENV} higher)")

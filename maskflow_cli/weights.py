@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from .errors import WeightsError, first_line
-from .model_budget import check_transformer_cost
+from .model_budget import check_file_size, check_transformer_cost
 from .partial_files import write_safetensors
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
@@ -68,10 +68,11 @@ def load_component(component: Component) -> nn.Module:
     is refused before anything is allocated for it."""
     where = str(component.file)
     prefix = component.kind + "."
+    check_file_size(component.file, where)  # before the file is mapped
     _check_shapes(component, where, prefix)
     try:
         tensors = load_file(str(component.file))
-    except (SafetensorError, OSError, ValueError) as error:
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:  # RuntimeError: the file cannot be mapped
         raise WeightsError(where, f"not a valid safetensors file ({first_line(error)})") from None
     state = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
     bad = sorted(k for k, v in state.items() if not v.is_floating_point())

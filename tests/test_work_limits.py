@@ -117,3 +117,18 @@ def test_training_a_model_over_the_limits_is_refused_before_the_data_is_read(cli
                  "--steps", 1, "--device", "cpu")
     one_error_line(result, 2, "--window: 4", "operations per network call on a window of 4 frames of 8x8 tokens", "MASKFLOW_MAX_CALL_FLOPS")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_sparse_weights_file_of_a_terabyte_is_refused_before_it_is_mapped(cli, clip_mkv, tmp_path):
+    """A valid header declaring 2**40 bytes of tensors, the rest a hole: refused by size, one line (was
+    an internal error from the allocator when the file was mapped)."""
+    header = {"__metadata__": {"maskflow": json.dumps({"format_version": 1, "components": {"tokenizer": {"config": {}, "info": {}}}})},
+              "tokenizer.x": {"dtype": "F32", "shape": [2**38], "data_offsets": [0, 2**40]}}
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    huge = tmp_path / "huge.safetensors"
+    with open(huge, "wb") as file:
+        file.write(len(text).to_bytes(8, "little") + text)
+        file.truncate(8 + len(text) + 2**40)
+    result = cli("encode", clip_mkv, "-w", huge, "-o", tmp_path / "x.tokens.safetensors", "--device", "cpu")
+    one_error_line(result, 4, "bytes of parameters", "MASKFLOW_MAX_MODEL_BYTES")
