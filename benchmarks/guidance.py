@@ -246,7 +246,7 @@ def run(args: argparse.Namespace) -> dict:
     pipe = MaskFlowPipeline.from_weights(args.weights, device="cpu", precision=args.precision)
     settings = window_settings(pipe.window, "ar", context=args.context)
     options = SamplingOptions("mgm", args.steps, seed=args.seed)
-    this_run = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": args.command, "machine": args.machine,
+    this_run = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": args.run_command, "machine": args.machine,
                 "weights": args.weights or "(installed)", "rows": []}
     data = data_recipe(args.data)
     for suite in args.suites:
