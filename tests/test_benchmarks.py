@@ -23,7 +23,7 @@ SMOKE = {
     "length_scaling": ["--weights", "{weights}", "--frames", "2", "--steps", "1"],
     "samplers": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--points", "mgm:1", "fm:2"],
     "sampler_tuning": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--base", "steps=1", "context=2",
-                       "--points", "sampler=fm", "anneal=false"],
+                       "--points", "sampler=fm", "anneal=false", "guidance=0.5"],
     "guidance": ["--weights", "{weights}", "--data", "{tmp}/clips.safetensors", "--sequences", "2", "--batch", "2", "--steps", "2",
                  "--context", "2", "--suites", "continuation", "horizon", "infill", "--variants", "anneal0.5/dropped", "0.5/masked",
                  "--horizon-sequences", "1", "--horizon-frames", "20", "--infill-sequences", "2"],
