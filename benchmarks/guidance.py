@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -246,7 +247,8 @@ def run(args: argparse.Namespace) -> dict:
     pipe = MaskFlowPipeline.from_weights(args.weights, device="cpu", precision=args.precision)
     settings = window_settings(pipe.window, "ar", context=args.context)
     options = SamplingOptions("mgm", args.steps, seed=args.seed)
-    this_run = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": args.run_command, "machine": args.machine,
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # with its command, tells this run's entry in the file
+    this_run = {"started": started, "command": args.run_command, "machine": args.machine,
                 "weights": args.weights or "(installed)", "rows": []}
     data = data_recipe(args.data)
     for suite in args.suites:
