@@ -11,7 +11,8 @@ The runner owns the arguments several benchmarks share (--weights, --sequences, 
 stores the command that reproduces it (``python -m benchmarks NAME ...``, led by OMP_NUM_THREADS
 when that is set), the resolved arguments, and the machine facts measured just before the run
 (``common.machine_facts``). A benchmark's ``run(args)`` finds those facts in ``args.machine`` and
-may save what it has so far with ``args.save(partial)``, so a long run stopped early keeps its points.
+the command in ``args.run_command``, and may save what it has so far with ``args.save(partial)``, so a
+long run stopped early keeps its points.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def run_benchmark(module: ModuleType, args: argparse.Namespace, argv: list[str])
     arguments = {k: in_checkout(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("name", "list", "render", "check")}
     record = {"benchmark": module.NAME, "command": command_line(argv), "arguments": arguments,
               "machine": machine_facts(getattr(module, "PEAK_DTYPES", (torch.float32,)))}
-    args.machine = record["machine"]
+    args.machine, args.run_command = record["machine"], record["command"]
     args.save = lambda partial: write_json(args.out, {**record, **partial})
     args.save(module.run(args))
     return args.out

@@ -1,4 +1,4 @@
-"""Classifier-free guidance on the context: quality against cost on held-out Moving MNIST.
+"""Classifier-free guidance on the context: quality against cost, paired with unguided sampling.
 
 Each variant is a guidance schedule and a way to leave the context out of the uncond pass
 (``maskflow_cli.guidance.GuidedDenoiser``), written ``WEIGHTS/UNCOND``:
@@ -10,49 +10,68 @@ Each variant is a guidance schedule and a way to leave the context out of the un
   steps ``anneal0.5`` is ``0.5,0.25``).
 - UNCOND: ``masked`` (context frames as mask tokens, the whole window) or ``dropped`` (context
   frames left out, a shorter pass).
-Suites, on the held-out sequences ``maskflow eval`` uses (``--data-seed`` 1234, +1 for the horizon,
-+2 for infill), at MGM ``--steps`` per window, ``--context`` frames of context, seed ``--seed``:
+Suites, on the CPU, at MGM ``--steps`` per window, ``--context`` frames of context, seed ``--seed``,
+on the held-out sequences ``maskflow eval`` uses (``--data-seed`` 1234, +1 for the horizon, +2 for
+infill) or, with ``--data``, on the first sequences of a clips file (``maskflow data``):
 - continuation: 10 given -> 10 new frames; MSE per frame, per sequence, paired against the base;
 - horizon: ``extend`` from 10 real frames to ``--horizon-frames``; ink, crispness and blobs per
   16-frame bin against the real sequences;
 - infill: the middle 4 and 8 frames of 20-frame clips (8:12, 6:14); MSE paired against the base.
 Cost is counted deterministically: network passes (cond and uncond alike) per window, and the
-transformer's FLOPs per generated frame, as a ratio to the base; wall seconds are noted but depend on
-what else runs on the machine. Every row keeps its per-sequence values, so later runs pair against a
-base stored in the same JSON file (same suite, sequences, seeds and sampling) instead of rerunning it:
+transformer's FLOPs per generated frame, as a ratio to the base; wall seconds are stored but depend on
+what else runs on the machine.
 
-    OMP_NUM_THREADS=1 python benchmarks/guidance.py --suites continuation \\
-        --variants 0 0.25/masked 0.25/dropped 0.5x2/dropped --out benchmarks/results/guidance.json
+The JSON file collects runs: each run appends its own entry (its command, machine and rows) to the
+file at ``--out`` as it stands when a row finishes, so runs may write one file at once. Every row keeps
+its per-sequence values, and a later run pairs against the latest stored base of the same setup
+(suite, sequences, data, seeds, sampling) instead of rerunning it:
+
+    OMP_NUM_THREADS=1 python -m benchmarks guidance --suites continuation \\
+        --variants 0 0.25/masked 0.25/dropped 0.5x2/dropped
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-from common import flop_counter, machine_facts
-
+from maskflow_cli.clips import load_clips
 from maskflow_cli.engine import SamplingOptions
-from maskflow_cli.evaluation import BIN, FUTURE, GIVEN, INFILL_CLIP, INFILL_GAPS, frame_mse, frame_stats, held_out_sequences, sample_videos, summarize
+from maskflow_cli.evaluation import BIN, FUTURE, GIVEN, INFILL_CLIP, INFILL_GAPS, held_out_sequences, sample_videos
 from maskflow_cli.guidance import UNCOND, GuidedDenoiser, annealed_weights
+from maskflow_cli.metrics import frame_mse, summarize
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import plan_extend, plan_infill, window_settings
+from maskflow_cli.worlds import drift_stats
 
+from .common import flop_counter
+from .markdown import heading, table
+
+NAME = "guidance"
+SHARED = {"weights": None, "sequences": 32, "batch": 16, "seed": 0, "precision": "fp32"}
 SUITES = ("continuation", "horizon", "infill")
 
 
+def variant(text: str) -> str:
+    """A variant as typed, checked: ``WEIGHTS/UNCOND`` (see the module docstring)."""
+    try:
+        parse_variant(text, 4)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write WEIGHTS/UNCOND, e.g. 0.25/dropped, 0.5x2/masked, 0.5,0.25, anneal0.5") from None
+    return text
+
+
 def parse_variant(text: str, steps: int) -> tuple[tuple[float, ...], str]:
-    """``WEIGHTS/UNCOND`` -> (w per network call of a window, uncond); see the module docstring."""
+    """``WEIGHTS/UNCOND`` -> (w per network call of a window, uncond); ValueError if malformed."""
     spec, _, uncond = text.partition("/")
     uncond = uncond or "dropped"
     if uncond not in UNCOND:
-        raise SystemExit(f"variant {text!r}: uncond must be one of {', '.join(UNCOND)}")
+        raise ValueError(f"uncond must be one of {', '.join(UNCOND)}")
     if spec.startswith("anneal"):
         return tuple(annealed_weights(float(spec.removeprefix("anneal")), steps)), uncond
     items = spec.split(",")
@@ -63,6 +82,20 @@ def parse_variant(text: str, steps: int) -> tuple[tuple[float, ...], str]:
         w, _, n = item.partition("x")
         weights += [float(w)] * int(n or 1)
     return tuple(weights), uncond
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--suites", nargs="+", default=["continuation"], choices=SUITES)
+    parser.add_argument("--variants", nargs="+", type=variant, default=["0", "0.25/masked", "0.25/dropped", "0.5x2/dropped"],
+                        help="WEIGHTS/UNCOND each; the base 0 runs first unless the file holds one of the same setup")
+    parser.add_argument("--steps", type=int, default=4, help="MGM steps per window (default: %(default)s)")
+    parser.add_argument("--context", type=int, default=6, help="context frames per window (default: %(default)s)")
+    parser.add_argument("--data", type=Path, default=None, metavar="PATH",
+                        help="a clips file to test on, its first sequences (default: held-out Moving MNIST)")
+    parser.add_argument("--data-seed", type=int, default=1234, help="held-out sequences without --data (default: %(default)s)")
+    parser.add_argument("--horizon-sequences", type=int, default=4, help="(default: %(default)s)")
+    parser.add_argument("--horizon-frames", type=int, default=160, help="(default: %(default)s)")
+    parser.add_argument("--infill-sequences", type=int, default=32, help="(default: %(default)s)")
 
 
 class Meter:
@@ -121,29 +154,26 @@ def binned(values: torch.Tensor) -> list[float]:
 def run_suite(suite: str, pipe: MaskFlowPipeline, args, settings, options: SamplingOptions, weights, uncond) -> dict:
     """One variant on one suite -> the row's measurements (per-sequence values kept for pairing)."""
     fmt = pipe.frame_format
+    data = None if args.data is None else str(args.data)
     if suite == "continuation":
-        clips = held_out_sequences(None, GIVEN + FUTURE, args.sequences, fmt, args.data_seed)
+        clips = held_out_sequences(data, GIVEN + FUTURE, args.sequences, fmt, args.data_seed)
         video, cost = sample(pipe, plan_extend(GIVEN, FUTURE, settings), weights, uncond, options, clips[:, :GIVEN], args.batch)
         per_frame = frame_mse(video[:, GIVEN:], clips[:, GIVEN:]).mean(0)
         return {**cost, "sequences": len(clips), "mse": per_sequence_mse(video[:, GIVEN:], clips[:, GIVEN:]),
                 "mse_per_frame": [round(float(v), 2) for v in per_frame]}
     if suite == "horizon":
-        real = held_out_sequences(None, args.horizon_frames, args.horizon_sequences, fmt, args.data_seed + 1)
+        real = held_out_sequences(data, args.horizon_frames, args.horizon_sequences, fmt, args.data_seed + 1)
         video, cost = sample(pipe, plan_extend(GIVEN, args.horizon_frames - GIVEN, settings), weights, uncond, options, real[:, :GIVEN], args.batch)
-        made, truth = frame_stats(video), frame_stats(real)
+        made, truth = drift_stats(video, real), drift_stats(real, real)
         return {**cost, "sequences": len(real), "frames": args.horizon_frames, "bin": BIN,
                 **{k: binned(v) for k, v in made.items()}, "real": {k: binned(v) for k, v in truth.items()}}
-    clips = held_out_sequences(None, INFILL_CLIP, args.infill_sequences, fmt, args.data_seed + 2)
+    clips = held_out_sequences(data, INFILL_CLIP, args.infill_sequences, fmt, args.data_seed + 2)
     out: dict = {"sequences": len(clips)}
     for gap in INFILL_GAPS:
         a = (INFILL_CLIP - gap) // 2
         video, cost = sample(pipe, plan_infill(INFILL_CLIP, [(a, a + gap)], settings), weights, uncond, options, clips, args.batch)
         out[f"{a}:{a + gap}"] = {**cost, "mse": per_sequence_mse(video[:, a : a + gap], clips[:, a : a + gap])}
     return out
-
-
-def same_setup(row: dict, key: dict) -> bool:
-    return all(row.get(k) == v for k, v in key.items())
 
 
 def compare(row: dict, base: dict) -> dict:
@@ -165,6 +195,7 @@ def compare(row: dict, base: dict) -> dict:
 
 
 def describe(row: dict) -> str:
+    """One line per finished row, printed as the run goes."""
     c = row["vs_base"]
     head = f"{row['suite']:12} {row['variant']:18} passes/window {row.get('passes_per_window', '-')!s:>6}"
     if row["suite"] == "continuation":
@@ -174,66 +205,132 @@ def describe(row: dict) -> str:
     return f"{head}  flops x{c['flops_vs_base']}  ink first/last5/last {c['ink_first_last5_last']}  worst vs real {c['worst_ink_vs_real']:+.1%}  {row['seconds']} s"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", default=None)
-    parser.add_argument("--precision", default="fp32", help="fp32: the precision today's CPU numbers were measured in")
-    parser.add_argument("--suites", nargs="+", default=["continuation"], choices=SUITES)
-    parser.add_argument("--variants", nargs="+", default=["0", "0.25/masked", "0.25/dropped", "0.5x2/dropped"])
-    parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--context", type=int, default=6)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-seed", type=int, default=1234)
-    parser.add_argument("--sequences", type=int, default=32, help="continuation sequences")
-    parser.add_argument("--horizon-sequences", type=int, default=4)
-    parser.add_argument("--horizon-frames", type=int, default=160)
-    parser.add_argument("--infill-sequences", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--out", default="benchmarks/results/guidance.json")
+# ---- the file of runs ------------------------------------------------------------------------------
 
 
-def command_line() -> str:
-    """How this process was started, with the script's path relative to the working directory."""
-    script = Path(sys.argv[0])
-    if script.is_absolute() and script.is_relative_to(Path.cwd()):
-        script = script.relative_to(Path.cwd())
-    return shlex.join(["python", str(script), *sys.argv[1:]])
+def stored_runs(path: Path) -> list[dict]:
+    """The runs in the JSON file at ``path`` as it stands now ([] before the first)."""
+    return json.loads(path.read_text())["runs"] if path.exists() else []
+
+
+def with_run(path: Path, this_run: dict) -> dict:
+    """The file's content with ``this_run`` in it: its own earlier entry replaced, else appended."""
+    runs = stored_runs(path)
+    mine = [i for i, r in enumerate(runs) if r.get("started") == this_run["started"] and r["command"] == this_run["command"]]
+    if mine:
+        runs[mine[0]] = this_run
+    else:
+        runs.append(this_run)
+    return {"runs": runs}
+
+
+def same_setup(row: dict, key: dict) -> bool:
+    return all(row.get(k) == v for k, v in key.items())
+
+
+def stored_base(path: Path, this_run: dict, key: dict) -> dict | None:
+    """The latest base row (variant 0) of the setup ``key``, in the file or in this run."""
+    runs = [r for r in stored_runs(path) if r.get("started") != this_run["started"]] + [this_run]
+    return next((r for run_ in reversed(runs) for r in reversed(run_["rows"]) if same_setup(r, key) and r["variant"] == "0"), None)
+
+
+def data_recipe(path: Path | None) -> dict | None:
+    """What identifies the test data in a row: None for the held-out set, else the clips file's recipe."""
+    if path is None:
+        return None
+    recipe = load_clips(path)[1]
+    return {k: v for k, v in recipe.items() if k != "format_version"}
 
 
 def run(args: argparse.Namespace) -> dict:
-    """Measure every variant on every suite; append the rows to ``--out`` (rewritten after each row).
-    Returns the whole file's content."""
-    out = Path(args.out)
-    stored = json.loads(out.read_text()) if out.exists() else {"benchmark": "guidance", "runs": []}
+    """Measure every variant on every suite, saving this run into ``--out`` after each row."""
     pipe = MaskFlowPipeline.from_weights(args.weights, device="cpu", precision=args.precision)
     settings = window_settings(pipe.window, "ar", context=args.context)
     options = SamplingOptions("mgm", args.steps, seed=args.seed)
-    this_run = {"command": command_line(), "machine": machine_facts(pipe), "weights": args.weights or "(installed)", "rows": []}
-    stored["runs"].append(this_run)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # with its command, tells this run's entry in the file
+    this_run = {"started": started, "command": args.run_command, "machine": args.machine,
+                "weights": args.weights or "(installed)", "rows": []}
+    data = data_recipe(args.data)
     for suite in args.suites:
         key = {"suite": suite, "steps": args.steps, "context": args.context, "seed": args.seed, "data_seed": args.data_seed, "precision": args.precision,
-               "sequences": {"continuation": args.sequences, "horizon": args.horizon_sequences, "infill": args.infill_sequences}[suite]}
+               "sequences": {"continuation": args.sequences, "horizon": args.horizon_sequences, "infill": args.infill_sequences}[suite], "data": data}
         if suite == "horizon":
             key["frames"] = args.horizon_frames
-        for variant in (["0"] if "0" not in args.variants else []) + args.variants:
-            weights, uncond = parse_variant(variant, args.steps)
-            base = next((r for run_ in reversed(stored["runs"]) for r in reversed(run_["rows"]) if same_setup(r, key) and r["variant"] == "0"), None)
-            if variant == "0" and base is not None and variant not in args.variants:
+        for name in (["0"] if "0" not in args.variants else []) + args.variants:
+            weights, uncond = parse_variant(name, args.steps)
+            base = stored_base(args.out, this_run, key)
+            if name == "0" and base is not None and name not in args.variants:
                 continue
-            row = {**key, "variant": variant, "weights": list(weights), "uncond": uncond,
+            row = {**key, "variant": name, "weights": list(weights), "uncond": uncond,
                    **run_suite(suite, pipe, args, settings, options, weights, uncond)}
             row["vs_base"] = compare(row, base or row)
             this_run["rows"].append(row)
-            out.write_text(json.dumps(stored, indent=1) + "\n")
+            args.save(with_run(args.out, this_run))
             print(describe(row), flush=True)
-    return stored
+    return with_run(args.out, this_run)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    run(parser.parse_args())
+# ---- the results page ------------------------------------------------------------------------------
 
 
-if __name__ == "__main__":
-    main()
+def setup_title(row: dict) -> str:
+    """The setup a row shares with its base, in words."""
+    if row.get("data"):
+        recipe = ", ".join(f"{k} {'–'.join(f'{x:g}' for x in v) if isinstance(v, list) else v}" for k, v in row["data"].items())
+        data = f"a clips file ({recipe})"
+    else:
+        data = f"held-out Moving MNIST, data seed {row['data_seed']}{' + 1' if row['suite'] == 'horizon' else ' + 2' if row['suite'] == 'infill' else ''}"
+    what = {"continuation": "continuation 10 → 10", "horizon": f"extend 10 → {row.get('frames')} frames", "infill": "infill of 20-frame clips"}[row["suite"]]
+    return (f"{what}, {row['sequences']} sequences of {data}; MGM {row['steps']} steps, context {row['context']}, "
+            f"seed {row['seed']}, {row['precision']}")
+
+
+def groups(runs: list[dict]) -> dict[str, list[tuple[int, dict]]]:
+    """Setup title -> (run number, row) of every row of that setup, in the order measured."""
+    out: dict[str, list[tuple[int, dict]]] = {}
+    for number, run_ in enumerate(runs, 1):
+        for row in run_["rows"]:
+            out.setdefault(setup_title(row), []).append((number, row))
+    return out
+
+
+def delta(c: dict) -> str:
+    return f"{c['mse_vs_base']:+.1f} ± {c['mse_vs_base_ci95']:.1f}"
+
+
+def ink_summary(ink: list[float]) -> str:
+    return f"{ink[0]:.0f} / {sum(ink[-5:]) / len(ink[-5:]):.0f} / {ink[-1]:.0f}"
+
+
+def group_table(rows: list[tuple[int, dict]]) -> list[str]:
+    suite = rows[0][1]["suite"]
+    if suite == "continuation":
+        return table(["run", "variant", "passes / window", "FLOPs vs base", "MSE/frame", "vs base"],
+                     [[n, r["variant"], r["passes_per_window"], f"{r['vs_base']['flops_vs_base']:.2f}", f"{r['vs_base']['mse_mean']:.1f}",
+                       delta(r["vs_base"])] for n, r in rows])
+    if suite == "infill":
+        return table(["run", "variant", "gap", "passes / window", "FLOPs vs base", "MSE/frame", "vs base"],
+                     [[n, r["variant"], gap, r[gap]["passes_per_window"], f"{c['flops_vs_base']:.2f}", f"{c['mse_mean']:.1f}", delta(c)]
+                      for n, r in rows for gap, c in r["vs_base"].items()])
+    real = rows[0][1]["real"]["ink"]
+    return table(["run", "variant", "passes / window", "FLOPs vs base", f"ink first / last 5 / last bin (real {ink_summary(real)})",
+                  "worst bin vs real", "crisp last bin"],
+                 [[n, r["variant"], r["passes_per_window"], f"{r['vs_base']['flops_vs_base']:.2f}", ink_summary(r["ink"]),
+                   f"{r['vs_base']['worst_ink_vs_real']:+.1%}", f"{r['crisp'][-1]:.2f}"] for n, r in rows])
+
+
+def render(r: dict) -> str:
+    runs = r["runs"]
+    machines = sorted({f"{x['machine']['cpu']}, {x['machine']['threads']} thread(s), torch {x['machine']['torch']}" for x in runs})
+    out = heading("Classifier-free guidance on the context, paired against unguided sampling", r) + [
+        ("Variants are `WEIGHTS/UNCOND` (w per step of a window; `0.5,0.25` guides the first two of 4 steps, `0.5x2` the first two "
+         "at 0.5, `annealW` is `--guidance W`; the uncond pass sees the context frames `masked` or `dropped`); base `0` is today's "
+         "unguided sampling. Cost is counted, not timed: network passes per window (uncond passes included) and the transformer's "
+         "FLOPs per generated frame against the base. \"vs base\" is the mean per-sequence MSE difference to the base on the same "
+         "sequences and seed (negative: better) with its 95 % interval; the horizon's ink is the summed pixel value per frame, per "
+         f"16-frame bin. Machine: {'; '.join(machines)}. Each run appends its rows to one file and pairs against the stored base of "
+         "the same setup; the heading names the latest run, the rows name theirs:"), ""]
+    out += [f"{n}. `{x['command']}`" for n, x in enumerate(runs, 1)] + [""]
+    for title, rows in groups(runs).items():
+        out += [f"**{title[0].upper()}{title[1:]}**", ""] + group_table(rows)
+    return "\n".join(out)

@@ -1,14 +1,16 @@
-"""Sampler settings for a trained model: continuation quality against NFE for each setting.
+"""Sampler settings for a trained model: continuation quality against network passes for each setting.
 
 One variable at a time around a base point (MGM, 4 steps, Gumbel noise 4.5 annealed to zero,
-temperature 1, ar context 6): MGM step count, the noise scale on the confidence scores, random commit
-order (noise so large that confidence no longer matters), annealing the noise or not, the sampling
-temperature, the context length of each sliding window, and FM at about the same NFE. ``--base``
+temperature 1, ar context 6, no guidance): MGM step count, the noise scale on the confidence scores,
+random commit order (noise so large that confidence no longer matters), annealing the noise or not, the
+sampling temperature, the context length of each sliding window, FM at about the same number of
+network passes, and classifier-free guidance on the context (``guidance=W``: ``SamplingOptions.guidance``,
+whose uncond passes count as network passes). ``--base``
 moves the base point and ``--points`` replaces the list of changes (each KEY=VALUE, its question
 named by the key). Every point continues the same held-out Moving MNIST sequences (10 given -> 10
 new frames) with the same seed, so differences between points are paired: each row has its mean
 per-sequence difference to the base point with a 95 % interval. Prints one line per point as it
-finishes, and rewrites the JSON and (with matplotlib) a PNG of MSE against NFE beside it after each
+finishes, and rewrites the JSON and (with matplotlib) a PNG of MSE against network passes beside it after each
 point, so a run stopped early keeps what it measured:
 
     OMP_NUM_THREADS=1 python -m benchmarks sampler_tuning --weights weights --sequences 32 --batch 16
@@ -32,7 +34,7 @@ from .markdown import heading, machine, table
 
 NAME = "sampler_tuning"
 SHARED = {"weights": None, "sequences": 16, "batch": 16, "seed": 0, "precision": "auto"}
-BASE = {"sampler": "mgm", "steps": 4, "noise": 4.5, "anneal": True, "temperature": 1.0, "context": 6}
+BASE = {"sampler": "mgm", "steps": 4, "noise": 4.5, "anneal": True, "temperature": 1.0, "context": 6, "guidance": 0.0}
 RANDOM_ORDER = 1e9  # noise this large ranks the masked tokens in random order
 # (group, changes from BASE); the group names the question a point answers
 POINTS = [  # most telling first: a run cut short still answers the main questions
@@ -71,12 +73,12 @@ def sampling_options(point: dict, seed: int) -> SamplingOptions:
     """The library's options for one point (MGM's noise and annealing only for MGM)."""
     mgm = point["sampler"] == "mgm"
     return SamplingOptions(point["sampler"], point["steps"], seed, noise=point["noise"] if mgm else None,
-                           temperature=point["temperature"], anneal=point["anneal"] or not mgm)
+                           temperature=point["temperature"], anneal=point["anneal"] or not mgm, guidance=point["guidance"])
 
 
 def sequence_mse(pipe: MaskFlowPipeline, clips, settings, options: SamplingOptions, batch: int):
     """Continue every clip GIVEN -> FUTURE frames with the engine, as ``continuation_suite`` does ->
-    per-sequence MSE/frame float [N], the scores dict, NFE per sequence."""
+    per-sequence MSE/frame float [N], the scores dict, network passes per sequence (uncond passes included)."""
     video, nfe = sample_videos(pipe, plan_extend(GIVEN, FUTURE, settings), options, clips[:, :GIVEN], batch)
     target = clips[:, GIVEN : GIVEN + FUTURE]
     return frame_mse(video[:, GIVEN:], target).mean(1), scores(video[:, GIVEN:], target), nfe
@@ -90,7 +92,7 @@ def chosen_points(args: argparse.Namespace) -> list[tuple[str, dict]]:
 
 
 def write_plot(result: dict, path) -> None:
-    """The PNG of MSE against NFE so far (rewritten after every point; needs matplotlib)."""
+    """The PNG of MSE against network passes so far (rewritten after every point; needs matplotlib)."""
     try:
         from maskflow_cli.plots import write_tuning_plot
     except ImportError:
@@ -124,7 +126,7 @@ def run(args: argparse.Namespace) -> dict:
         args.save(result)
         write_plot(result, plot)
         print(f"{group:11} {row['sampler']} steps {row['steps']:3} noise {row['noise']:g} anneal {row['anneal']:d} "
-              f"T {row['temperature']:g} context {row['context']:2}  NFE {row['nfe']:5}  MSE {row['mse']:6.1f} ± {row['mse_ci95']:4.1f}  "
+              f"T {row['temperature']:g} context {row['context']:2} guidance {row['guidance']:g}  passes {row['nfe']:5}  MSE {row['mse']:6.1f} ± {row['mse_ci95']:4.1f}  "
               f"vs base {diff['mean']:+6.1f} ± {diff['ci95']:4.1f}  PSNR {row['psnr']:5.2f}  SSIM {row['ssim']:.3f}  "
               f"{row['seconds_per_frame']:.3f} s/frame", flush=True)
     return result
@@ -136,13 +138,15 @@ def render(r: dict) -> str:
         (f"Machine: {machine(r['machine'])}; continuation 10 → 10 on {r['sequences']} test sequences, seed {r['seed']}, "
          f"one setting changed at a time from MGM {b['steps']} steps, Gumbel noise {b['noise']:g} "
          f"{'annealed to 0' if b['anneal'] else 'not annealed'}, temperature {b['temperature']:g}, ar context "
-         f"{b['context']}; all-black frames score {r['black_mse']:.1f}. \"vs base\" is the mean per-sequence difference to "
+         f"{b['context']}, guidance {b.get('guidance', 0.0):g}; all-black frames score {r['black_mse']:.1f}. \"vs base\" is the mean per-sequence difference to "
          "the base point on the same sequences and seed (negative: better), with its 95 % interval. Noise 1e+09 ranks the "
-         f"masked tokens in random order. Plot: `{r['plot']}`."), ""]
+         "masked tokens in random order. Network passes count guidance's uncond passes; results measured before guidance "
+         f"existed ran without it (0). Plot: `{r['plot']}`."), ""]
     rows = [[x["group"], x["sampler"], x["steps"], f"{x['noise']:g}" if x["sampler"] == "mgm" else "–",
-             ("yes" if x["anneal"] else "no") if x["sampler"] == "mgm" else "–", f"{x['temperature']:g}", x["context"], x["nfe"],
+             ("yes" if x["anneal"] else "no") if x["sampler"] == "mgm" else "–", f"{x['temperature']:g}", x["context"], f"{x.get('guidance', 0.0):g}", x["nfe"],
              f"{x['mse']:.1f} ± {x['mse_ci95']:.1f}", f"{x['mse_vs_base']:+.1f} ± {x['mse_vs_base_ci95']:.1f}",
              f"{x['psnr']:.2f}", f"{x['ssim']:.3f}", f"{x['seconds_per_frame']:.2f}"]
             for x in r["rows"]]
-    return "\n".join(out + table(["question", "sampler", "steps", "noise", "annealed", "temperature", "context", "NFE / sequence", "MSE/frame",
+    return "\n".join(out + table(["question", "sampler", "steps", "noise", "annealed", "temperature", "context", "guidance",
+                                  "network passes / sequence", "MSE/frame",
                                   "vs base", "PSNR", "SSIM", "s / generated frame"], rows))

@@ -20,9 +20,9 @@ samplers are unchanged. ``uncond`` says how the context is left out:
 A call with w = 0, or in a window without context (generate's first window), makes no uncond pass.
 ``annealed_weights`` is the schedule ``SamplingOptions.guidance`` runs, with the uncond dropped: w at
 the first step, falling linearly to 0 by the middle of the window's steps (4 steps: w, w/2, 0, 0),
-the way MGM's noise anneals. On the shipped weights (benchmarks/guidance.py) this kept the short-term
-gain of guiding every step, kept the ink of 160-frame extends near the real one where every-step
-guidance over-inked, and costs half the uncond passes; "dropped" measured as good as "masked".
+the way MGM's noise anneals. On the shipped weights (``python -m benchmarks guidance``) this kept the
+short-term gain of guiding every step, kept the ink of 160-frame extends near the real one where
+every-step guidance over-inked, and costs half the uncond passes; "dropped" measured as good as "masked".
 
 NFE: ``ModelDenoiser.calls`` counts network passes, and the uncond pass is one of its own, batched
 with the cond pass or not: a guided step counts 2 passes, an unguided one 1. ``uncond_passes`` counts

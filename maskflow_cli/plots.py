@@ -68,7 +68,8 @@ def write_sampler_plot(rows: list[dict], path: Path) -> Path:
 
 
 def write_tuning_plot(result: dict, path: Path) -> Path:
-    """Continuation MSE against NFE for every point of the sampler-tuning benchmark, one colour per group."""
+    """Continuation MSE against network passes (guidance's uncond passes included) for every point of the
+    sampler-tuning benchmark, one colour per group; points measured before guidance existed ran without it."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for group in dict.fromkeys(r["group"] for r in result["rows"]):
@@ -76,8 +77,8 @@ def write_tuning_plot(result: dict, path: Path) -> Path:
         ax.errorbar([r["nfe"] for r in mine], [r["mse"] for r in mine], yerr=[r["mse_ci95"] for r in mine], fmt="o",
                     capsize=3, label=group)
         for r in mine:
-            changed = ", ".join(f"{k} {r[k]:g}" for k in ("steps", "noise", "anneal", "temperature", "context")
-                                if r[k] != result["base"][k]) or "base"
+            changed = ", ".join(f"{k} {r.get(k, 0.0):g}" for k in ("steps", "noise", "anneal", "temperature", "context", "guidance")
+                                if r.get(k, 0.0) != result["base"].get(k, 0.0)) or "base"
             ax.annotate(f"{r['sampler']}: {changed}", (r["nfe"], r["mse"]), fontsize=7, xytext=(4, 2), textcoords="offset points")
     if "black_mse" in result:
         ax.axhline(result["black_mse"], color="gray", linestyle="--", label="all-black frames")
@@ -85,7 +86,7 @@ def write_tuning_plot(result: dict, path: Path) -> Path:
     nfes = sorted({r["nfe"] for r in result["rows"]})
     ax.set_xticks(nfes, [f"{n:g}" for n in nfes])
     ax.minorticks_off()
-    ax.set_xlabel("NFE per sequence")
+    ax.set_xlabel("network passes per sequence")
     ax.set_ylabel("MSE per frame (10 -> 10)")
     ax.legend(fontsize=8)
     return _save(fig, path, plt)

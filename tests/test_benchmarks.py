@@ -23,7 +23,10 @@ SMOKE = {
     "length_scaling": ["--weights", "{weights}", "--frames", "2", "--steps", "1"],
     "samplers": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--points", "mgm:1", "fm:2"],
     "sampler_tuning": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--base", "steps=1", "context=2",
-                       "--points", "sampler=fm", "anneal=false"],
+                       "--points", "sampler=fm", "anneal=false", "guidance=0.5"],
+    "guidance": ["--weights", "{weights}", "--data", "{tmp}/clips.safetensors", "--sequences", "2", "--batch", "2", "--steps", "2",
+                 "--context", "2", "--suites", "continuation", "horizon", "infill", "--variants", "anneal0.5/dropped", "0.5/masked",
+                 "--horizon-sequences", "1", "--horizon-frames", "20", "--infill-sequences", "2"],
     "timestep_feeding": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--steps", "1"],
     "next_frame_knowledge": ["--weights", "{weights}", "--sequences", "2"],
     "infill_plans": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--frames", "12", "--gaps", "4", "--steps", "1"],
@@ -42,7 +45,9 @@ SMOKE = {
 
 def _prepare(name: str, tmp: Path, weights: Path, monkeypatch) -> None:
     """What a benchmark reads besides the tiny weights."""
-    if name == "maze_tokenizer":
+    if name == "guidance":
+        save_clips(tmp / "clips.safetensors", torch.randint(0, 256, (2, 20, 32, 32, 1), dtype=torch.uint8), {"dataset": "noise"})
+    elif name == "maze_tokenizer":
         save_clips(tmp / "maze.safetensors", torch.randint(0, 256, (4, 1, 64, 64, 3), dtype=torch.uint8), {"dataset": "noise"})
     elif name == "tokenizer_reference":  # it writes into the file
         shutil.copy(weights / "tokenizer.safetensors", tmp / "tokenizer.safetensors")
@@ -78,3 +83,23 @@ def test_list_names_every_benchmark(capsys):
     main(["--list"])
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert listed == list(registry())
+
+
+def test_guidance_runs_append_to_one_file_and_pair_with_the_stored_base(weights_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "PEAK_SIZE", 64)
+    _prepare("guidance", tmp_path, weights_dir, monkeypatch)
+    out = tmp_path / "guidance.json"
+    run = ["guidance", "--out", str(out), "--weights", str(weights_dir), "--data", str(tmp_path / "clips.safetensors"),
+           "--sequences", "2", "--batch", "1", "--steps", "2", "--context", "2", "--variants", "0.5/dropped"]
+    main(run)
+    stored = json.loads(out.read_text())
+    base = stored["runs"][0]["rows"][0]
+    base["mse"] = [v + 1 for v in base["mse"]]  # a stored base the second run can only have read from the file
+    out.write_text(json.dumps(stored))
+    main(run)  # the base of this setup is stored: not run again
+    main([*run, "--seed", "1"])  # another setup: its own base
+    runs = json.loads(out.read_text())["runs"]
+    assert [[row["variant"] for row in r["rows"]] for r in runs] == [["0", "0.5/dropped"], ["0.5/dropped"], ["0", "0.5/dropped"]]
+    first, second = runs[0]["rows"][1], runs[1]["rows"][0]
+    assert second["mse"] == first["mse"] and second["vs_base"]["mse_vs_base"] == pytest.approx(first["vs_base"]["mse_vs_base"] - 1, abs=1e-3)
+    assert [r["command"].endswith("--seed 1") for r in runs] == [False, False, True]
