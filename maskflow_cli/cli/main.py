@@ -71,6 +71,15 @@ def _flags(argv: list[str]) -> dict[str, str] | None:
     return flags_for(app, argv)
 
 
+def _flush_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get("MASKFLOW_DEBUG", "") not in ("", "0")
     previous = {sig: signal.signal(sig, _raise_stopped) for sig in STOP_SIGNALS}
@@ -78,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(argv, debug)
     except Stopped as stop:
         code = _fail(stop.reason, stop.code)
-        if work_abandoned():  # a long network call still runs in its helper thread: end now, not around it
+        if argv is None or work_abandoned():  # the program itself (or a call still running): end now, outputs
+            _flush_streams()                  # already removed, without tearing the runtime down around its threads
             os._exit(code)
         return code
     finally:
