@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,9 +56,10 @@ def make_output_dir(out_dir: Path) -> list[Path]:
 def claimed_run_folder(out_dir: Path, *, resume: bool, overwrite: bool) -> Iterator[None]:
     """The folder for a run that starts (or, with ``resume``, continues) in ``out_dir``.
 
-    OutputError if it holds another run and neither ``resume`` nor ``overwrite`` is set;
-    ``overwrite`` removes that run's files first. Folders created here are removed again if the
-    block fails while they are empty."""
+    OutputError if it holds another run and neither ``resume`` nor ``overwrite`` is set. With
+    ``overwrite`` that run's files are set aside (a hidden folder inside ``out_dir``) and removed only
+    when the new run has finished; if it fails they are put back. Folders created here are removed
+    again if the block fails while they are empty."""
     if resume and overwrite:
         raise InvalidArgumentError("overwrite", True, "{param:resume} continues the run in the folder, {param:overwrite} replaces it: choose one")
     held = [name for name in RUN_FILES if (out_dir / name).exists()] if out_dir.is_dir() else []
@@ -66,21 +68,41 @@ def claimed_run_folder(out_dir: Path, *, resume: bool, overwrite: bool) -> Itera
             what = "holds a training run" if not resume else "holds a training run but no checkpoint to resume"
             raise OutputError(str(out_dir), f"{what} ({', '.join(held)}); pass {{param:resume=True}} to continue it, "
                                             f"{{param:overwrite=True}} to replace it, or give another folder")
-        for name in held:
-            try:
-                (out_dir / name).unlink()
-            except OSError as error:
-                raise OutputError(str(out_dir / name), f"cannot remove the earlier run's file: {error.strerror or error}") from None
+    replaced = _set_aside(out_dir, held) if held and overwrite else None
     created = make_output_dir(out_dir)
     try:
         yield
     except BaseException:
+        if replaced is not None:
+            _move(replaced, out_dir, held)  # the earlier run back in place of the failed one's files
+            replaced.rmdir()
         for folder in reversed(created):  # innermost first; rmdir leaves a folder that is not empty
             try:
                 folder.rmdir()
             except OSError:
                 break
         raise
+    if replaced is not None:
+        shutil.rmtree(replaced, ignore_errors=True)
+
+
+def _set_aside(out_dir: Path, names: list[str]) -> Path:
+    """Move the earlier run's files ``names`` into a new hidden folder in ``out_dir`` -> that folder."""
+    aside = out_dir / f".replaced-run-{os.getpid()}"
+    try:
+        aside.mkdir()
+    except OSError as error:
+        raise OutputError(str(aside), f"cannot set the earlier run aside: {error.strerror or error}") from None
+    _move(out_dir, aside, names)
+    return aside
+
+
+def _move(source: Path, target: Path, names: list[str]) -> None:
+    for name in names:
+        try:
+            os.replace(source / name, target / name)
+        except OSError as error:
+            raise OutputError(str(source / name), f"cannot move the earlier run's file: {error.strerror or error}") from None
 
 
 def tensors_hash(tensors: Iterable[tuple[str, torch.Tensor]]) -> str:

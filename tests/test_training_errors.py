@@ -209,3 +209,13 @@ def test_a_failed_run_leaves_no_folder_it_created(cli, weights_dir, tmp_path, co
         result = cli("train-tokenizer", missing, "-o", out, "--size", 32, *COMMON, "--steps", 1)
     one_error_line(result, 3, "missing.mkv")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_overwrite_keeps_the_earlier_run(cli, weights_dir, clip_mkv, trained_run, tmp_path):
+    """--overwrite replaces a run only once the new one has finished: a run that fails puts the earlier
+    one back, byte for byte, and leaves nothing of its own."""
+    out = _copy_run(trained_run, tmp_path / "run")
+    before = _snapshot(out)
+    result = _train(cli, tmp_path / "missing.mkv", weights_dir, out, "--steps", 1, "--overwrite")
+    assert result.code != 0
+    assert _snapshot(out) == before
