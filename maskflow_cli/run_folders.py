@@ -29,6 +29,7 @@ from torch import nn
 
 from .errors import InvalidArgumentError, OutputError, WeightsError
 from .partial_files import write_failure
+from .signals import signals_deferred
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -176,7 +177,8 @@ def write_checkpoint(path: Path, state: dict) -> None:
         with open(tmp, "wb") as file:
             sink = _RecordingWriter(file)
             try:
-                torch.save(state, sink)
+                with signals_deferred():  # torch's writer calls sink.write: a stop raised in there would corrupt its state
+                    torch.save(state, sink)
             except RuntimeError:
                 if sink.error is None:
                     raise
