@@ -185,3 +185,10 @@ def test_guidance_reaches_the_sampler_from_the_command_line(weights_dir, tmp_pat
 def test_the_wrapper_names_a_wrong_argument(kwargs, name):
     with pytest.raises(InvalidArgumentError, match=name):
         GuidedDenoiser(ModelDenoiser(lively(), None), **kwargs)
+
+
+def test_eval_tables_say_when_guidance_was_used(weights_dir, cli):
+    guided = cli("eval", "--weights", weights_dir, "--quick", "--steps", "1", "--suite", "continuation", "--guidance", "0.5")
+    plain = cli("eval", "--weights", weights_dir, "--quick", "--steps", "1", "--suite", "continuation")
+    assert guided.code == 0 and plain.code == 0, guided.err + plain.err
+    assert "1 steps, guidance 0.5," in guided.out and "guidance" not in plain.out

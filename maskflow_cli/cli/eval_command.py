@@ -94,7 +94,9 @@ def _score_table(section: dict, names: tuple[str, ...]) -> Table:
 
 
 def _tag(s: dict) -> str:
-    return f"{s['sampler']} {s['steps']} steps, {s['mode']} (context {s['context']}, stride {s['stride']}), seed {s['seed']}, NFE {s['nfe_per_sequence']}, {s['seconds']} s"
+    guided = f", guidance {s['guidance']:g}" if s.get("guidance") else ""
+    return (f"{s['sampler']} {s['steps']} steps{guided}, {s['mode']} (context {s['context']}, stride {s['stride']}), seed {s['seed']}, "
+            f"NFE {s['nfe_per_sequence']}, {s['seconds']} s")
 
 
 def _bin_table(horizon: dict, key: str, cell) -> Table:
