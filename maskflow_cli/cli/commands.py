@@ -157,7 +157,7 @@ def extend(
     check_frame_count(frames)  # --frames checked before the input is read
     if job.settings.mode == "full":
         plan_extend(1, frames, job.settings)  # one window: does --frames fit it?
-    with _reusable(input) as source:
+    with _reusable(job.reporter, input) as source:
         video = read_with_geometry(job.reporter, source, job.pipe.frame_format)
         stride = model_stride(job.reporter, video.fps, job.pipe.fps, model_rate, input)
         timeline = extend_timeline(len(video.frames), frames, stride)
@@ -193,7 +193,7 @@ def infill(
         output = require_output(output, "fixed.mp4")
         check_video_output(output, overwrite, report.json_, [input])
     job = Job.start(run, report)
-    with _reusable(input) as source:
+    with _reusable(job.reporter, input) as source:
         video = read_with_geometry(job.reporter, source, job.pipe.frame_format)
         stride = model_stride(job.reporter, video.fps, job.pipe.fps, model_rate, input)
         timeline = infill_timeline(len(video.frames), parse_ranges(ranges, len(video.frames)), stride)
@@ -221,11 +221,13 @@ def _run_on_input(job: Job, command: str, plan: Plan, timeline: Timeline, video:
              {"domain": domain})
 
 
-def _reusable(input: str) -> ReusableInput:
+def _reusable(reporter: Reporter, input: str) -> ReusableInput:
+    """The input, ready to be read more than once (waiting for stdin is timed as "read")."""
     from ..video_io import InputLimits
     from ..video_io.sources import ReusableInput
 
-    return ReusableInput(input, InputLimits.from_env().spool_bytes)
+    with reporter.stage("read"):
+        return ReusableInput(input, InputLimits.from_env().spool_bytes)
 
 
 def _model_fps_option(value: float | None) -> float | None:
