@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> dict:
     settings = window_settings(pipe.window, "ar")
     options = SamplingOptions(steps=args.steps, seed=args.seed)
     rows = {"copy last frame": given[:, -1:].expand_as(truth)}
-    for name, stride in (("every frame", 1), (f"every {_ordinal(args.factor)}", args.factor)):
+    for name, stride in (("every frame", 1), (f"one frame in {args.factor}", args.factor)):
         timeline = extend_timeline(args.given, args.future, stride)
         made = timeline.gaps[0][1] - timeline.gaps[0][0]
         plan = plan_extend(len(timeline.inputs), made, settings)
@@ -97,6 +97,3 @@ def render(r: dict) -> str:
 def _ci(summary: dict) -> str:
     return f"{summary['mean']:.1f} ± {summary['ci95']:.1f}"
 
-
-def _ordinal(n: int) -> str:
-    return f"{n}{'nd' if n % 10 == 2 and n % 100 != 12 else 'rd' if n % 10 == 3 and n % 100 != 13 else 'th'}"

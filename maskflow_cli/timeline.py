@@ -61,7 +61,7 @@ def infill_timeline(input_frames: int, gaps: Sequence[tuple[int, int]], stride: 
     for a, b in gaps:
         first, stop = math.ceil(a / stride), math.ceil(b / stride)
         if first >= stop:
-            raise InvalidArgumentError("model_fps", f"every {stride}th frame",
+            raise InvalidArgumentError("model_fps", f"one frame in {stride}",
                                        f"the range {a}:{b} holds none of the frames the model sees; give a longer range or a higher --model-fps")
         model_gaps.append((first, stop))
         for i in range(a, b):

@@ -239,3 +239,48 @@ def test_size_is_checked_before_any_work(cli, weights_dir, clip_with_sound, tmp_
     for value in ("big", "0x10", "10x", "5000x5000"):
         one_error_line(cli("extend", clip_with_sound, "-w", weights_dir, "-o", tmp_path / "x.mkv", "--size", value), 2, "--size")
     one_error_line(cli("generate", "-w", weights_dir, "-o", tmp_path / "x.mkv", "--size", "input"), 2, "--size", "no input")
+
+
+# ---- frame rate ----------------------------------------------------------------------------------
+
+
+def test_timelines_hold_each_model_frame_for_the_stride():
+    from maskflow_cli.timeline import extend_timeline, infill_timeline
+
+    ext = extend_timeline(10, 5, stride=3)  # the model sees frames 0, 3, 6, 9 and makes 2 after them
+    assert ext.inputs == (0, 3, 6, 9) and ext.gaps == ((4, 6),)
+    assert ext.shows == (None,) * 10 + (4, 4, 4, 5, 5) and ext.generated == 5
+    assert extend_timeline(10, 5).shows == (None,) * 10 + (10, 11, 12, 13, 14)
+    fill = infill_timeline(12, [(4, 9)], stride=2)  # the model sees 0, 2, ..., 10 and remakes 4, 6, 8
+    assert fill.inputs == (0, 2, 4, 6, 8, 10) and fill.gaps == ((2, 5),)
+    assert fill.shows == (None,) * 4 + (2, 2, 3, 4, 4) + (None,) * 3
+    with pytest.raises(Exception, match="holds none of the frames"):
+        infill_timeline(12, [(3, 4)], stride=2)
+
+
+def test_a_fast_input_gets_one_warning_and_model_fps_resamples_it(cli, weights_dir, tmp_path):
+    fast = tmp_path / "fast.mkv"
+    with av.open(str(fast), "w") as out:  # 30 fps; the tiny weights say 8
+        stream = out.add_stream("ffv1", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "gray"
+        for t in range(24):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.full((32, 32), 8 * t, np.uint8), format="gray")))
+        out.mux(stream.encode())
+    plain, resampled = tmp_path / "plain.mkv", tmp_path / "resampled.mkv"
+    result = cli("extend", fast, "--frames", 8, "-w", weights_dir, "-o", plain, *FAST)
+    warnings = [line for line in result.err.splitlines() if "warning" in line]
+    assert result.code == 0 and len(warnings) == 1 and "30 fps" in warnings[0] and "--model-fps 8" in warnings[0]
+    result = cli("extend", fast, "--frames", 8, "-w", weights_dir, "-o", resampled, "--model-fps", 8, *FAST, "--json")
+    assert result.code == 0 and "warning" not in result.err
+    summary = json.loads(result.out)
+    assert summary["model_stride"] == 4 and summary["fps"] == 30 and summary["frames"] == 32 and summary["generated"] == 8
+    frames = rgb_frames(resampled)[24:]  # two model frames, each held for 4 output frames
+    assert all(np.array_equal(frames[i], frames[i - i % 4]) for i in range(8))
+    assert cli("extend", fast, "-w", weights_dir, "-o", plain, "--model-fps", 8, "--quiet", "--overwrite", *FAST).err == ""
+    one_error_line(cli("infill", fast, "3:4", "-w", weights_dir, "-o", tmp_path / "x.mkv", "--model-fps", 8, *FAST), 2, "--model-fps")
+
+
+def test_generate_scales_to_a_size(cli, weights_dir, tmp_path):
+    out = tmp_path / "big.mkv"
+    assert cli("generate", "-w", weights_dir, "-o", out, "--frames", 3, "--size", "48x40", *FAST).code == 0
+    assert rgb_frames(out).shape == (3, 40, 48, 3)  # the gray model's frames, scaled to cover 48x40

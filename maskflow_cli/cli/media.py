@@ -114,7 +114,7 @@ def model_stride(reporter: Reporter, input_fps: Fraction | None, weights_fps: Fr
         return stride_for(float(input_fps), model_fps)
     ratio = float(input_fps / weights_fps)
     if ratio > _RATE_FACTOR or ratio < 1 / _RATE_FACTOR:
-        hint = f"; --model-fps {float(weights_fps):g} shows the model every {stride_for(float(input_fps), float(weights_fps))}th frame" if ratio > 1 else ""
+        hint = f"; --model-fps {float(weights_fps):g} shows the model one frame in {stride_for(float(input_fps), float(weights_fps))}" if ratio > 1 else ""
         reporter.warn(f"{name}: {float(input_fps):g} fps, but the weights were trained at {float(weights_fps):g} fps "
                       f"and their motion per frame follows that rate{hint}")
     return 1
