@@ -18,6 +18,7 @@ import av
 
 from maskflow_cli.errors import OutputError, VideoError
 
+from .reading import SAFE_DEMUXING
 from .reasons import describe_error
 
 _ENCODERS = ("aac", "libopus", "libvorbis", "flac", "libmp3lame", "pcm_s16le")  # preferred first
@@ -28,7 +29,7 @@ _NO_AUDIO_HINT = "; pass --no-audio to leave it out"
 def audio_streams(name: str, file: BinaryIO) -> int:
     """How many audio streams the input holds (0 for none)."""
     try:
-        with av.open(file, metadata_errors="replace") as container:
+        with av.open(file, container_options=SAFE_DEMUXING, metadata_errors="replace") as container:
             return len(container.streams.audio)
     except (av.FFmpegError, OSError, ValueError) as error:
         raise VideoError(name, f"cannot read its audio: {describe_error(error)}") from error
@@ -49,14 +50,13 @@ class AudioCopy:
     def __init__(self, name: str, file: BinaryIO) -> None:
         self.name = name
         try:
-            self._input = av.open(file, metadata_errors="replace")
+            self._input = av.open(file, container_options=SAFE_DEMUXING, metadata_errors="replace")
         except (av.FFmpegError, OSError, ValueError) as error:
             raise VideoError(name, f"cannot read its audio: {describe_error(error)}") from error
         if not self._input.streams.audio:
             self._input.close()
             raise VideoError(name, "has no audio stream")
         self._stream = self._input.streams.audio[0]
-        self.streams = len(self._input.streams.audio)
         self.codec = self._stream.codec_context.name if self._stream.codec_context else "unknown"
         self._start = _video_start(self._input)
         self._packets: Iterator[av.Packet] | None = None

@@ -28,7 +28,7 @@ from .rates import frame_rate, matroska_duration, rate_from_timestamps
 from .sources import PathOrFile, check_not_empty, open_source, peek
 
 _STILL_IMAGE_FORMATS = {"image2", "image2pipe"}  # plus every "<codec>_pipe" demuxer
-_SAFE_DEMUXING = {"protocol_whitelist": "none"}  # no nested opens: concat lists, playlists, ...
+SAFE_DEMUXING = {"protocol_whitelist": "none"}  # no nested opens: concat lists, playlists, ...
 _CANNOT_OPEN = "truncated, corrupt or not a video: FFmpeg cannot open it"
 
 
@@ -265,7 +265,7 @@ def _open_container(name: str, file: BinaryIO) -> av.container.InputContainer:
             file,
             mode="r",
             options={"max_pixels": str(MAX_FRAME_PIXELS)},  # also while FFmpeg probes the streams
-            container_options=_SAFE_DEMUXING,
+            container_options=SAFE_DEMUXING,
             metadata_errors="replace",
         )
     except av.InvalidDataError as error:
