@@ -18,7 +18,7 @@ from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.video_io import FrameFormat
 from maskflow_cli.video_io.geometry import OutputGeometry
 
-from conftest import one_error_line
+from conftest import one_error_line, run_subprocess
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 FAST = ["--steps", "2", "--device", "cpu", "--seed", "0"]
@@ -284,3 +284,15 @@ def test_generate_scales_to_a_size(cli, weights_dir, tmp_path):
     out = tmp_path / "big.mkv"
     assert cli("generate", "-w", weights_dir, "-o", out, "--frames", 3, "--size", "48x40", *FAST).code == 0
     assert rgb_frames(out).shape == (3, 40, 48, 3)  # the gray model's frames, scaled to cover 48x40
+
+
+def test_stdin_is_read_twice_and_keeps_its_audio(weights_dir, clip_with_sound, tmp_path):
+    out = tmp_path / "out.mkv"
+    done = run_subprocess(["infill", "-", "10:14", "-w", weights_dir, "-o", out, *FAST], stdin=clip_with_sound.read_bytes())
+    assert done.returncode == 0, done.stderr
+    frames, source = rgb_frames(out), rgb_frames(clip_with_sound)
+    assert frames.shape == source.shape and np.array_equal(frames[:10], source[:10])
+    assert [codec for codec, _ in audio_facts(out)] == ["aac"]
+    piped = run_subprocess(["infill", "-", "10:14", "-w", weights_dir, "-o", "-", *FAST], stdin=clip_with_sound.read_bytes())
+    assert piped.returncode == 0 and b"video only: stdout carries no audio" in piped.stderr
+    assert piped.stdout.startswith(b"YUV4MPEG2 W320 H180")
