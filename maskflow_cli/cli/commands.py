@@ -159,13 +159,14 @@ def extend(
         plan_extend(1, frames, job.settings)  # one window: does --frames fit it?
     with _reusable(job.reporter, input) as source:
         video = read_with_geometry(job.reporter, source, job.pipe.frame_format)
+        out_fps = None if dry_run else _input_fps(rate, video, input, job)  # a rate no file can hold is refused first
         stride = model_stride(job.reporter, video.fps, job.pipe.fps, model_rate, input)
         timeline = extend_timeline(len(video.frames), frames, stride)
         made = timeline.gaps[0][1] - timeline.gaps[0][0]
         plan = plan_extend(len(timeline.inputs), made, job.settings)
         if dry_run:
             return _dry_run(job, plan)
-        _run_on_input(job, "extend", plan, timeline, video, source, size, media, input, output, rate, overwrite)
+        _run_on_input(job, "extend", plan, timeline, video, source, size, media, input, output, out_fps, overwrite)
 
 
 @command
@@ -195,16 +196,17 @@ def infill(
     job = Job.start(run, report)
     with _reusable(job.reporter, input) as source:
         video = read_with_geometry(job.reporter, source, job.pipe.frame_format)
+        out_fps = None if dry_run else _input_fps(rate, video, input, job)  # a rate no file can hold is refused first
         stride = model_stride(job.reporter, video.fps, job.pipe.fps, model_rate, input)
         timeline = infill_timeline(len(video.frames), parse_ranges(ranges, len(video.frames)), stride)
         plan = plan_infill(len(timeline.inputs), timeline.gaps, job.settings)
         if dry_run:
             return _dry_run(job, plan)
-        _run_on_input(job, "infill", plan, timeline, video, source, size, media, input, output, rate, overwrite)
+        _run_on_input(job, "infill", plan, timeline, video, source, size, media, input, output, out_fps, overwrite)
 
 
 def _run_on_input(job: Job, command: str, plan: Plan, timeline: Timeline, video: Video, source: ReusableInput,
-                  size: tuple[int, int] | str, wants: InputMediaGroup, input: str, output: str, rate: Fraction | None,
+                  size: tuple[int, int] | str, wants: InputMediaGroup, input: str, output: str, fps: Fraction,
                   overwrite: bool) -> None:
     """extend and infill after planning: the model sees the timeline's input frames; the output
     gets the input's own frames, its audio and the geometry --size asks for."""
@@ -217,7 +219,7 @@ def _run_on_input(job: Job, command: str, plan: Plan, timeline: Timeline, video:
     plan_audio(job.reporter, media, output, not wants.no_audio)
     domain = check_domain_of(job.reporter, job.pipe.tokenizer, job.pipe.device, job.weights, video, input)
     seen = video if timeline.stride == 1 else dataclasses.replace(video, frames=video.frames[list(timeline.inputs)])
-    _execute(job, command, plan, timeline, seen, media, output, _input_fps(rate, video, input, job), [input], overwrite,
+    _execute(job, command, plan, timeline, seen, media, output, fps, [input], overwrite,
              {"domain": domain})
 
 
