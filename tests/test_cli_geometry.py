@@ -296,3 +296,19 @@ def test_stdin_is_read_twice_and_keeps_its_audio(weights_dir, clip_with_sound, t
     piped = run_subprocess(["infill", "-", "10:14", "-w", weights_dir, "-o", "-", *FAST], stdin=clip_with_sound.read_bytes())
     assert piped.returncode == 0 and b"video only: stdout carries no audio" in piped.stderr
     assert piped.stdout.startswith(b"YUV4MPEG2 W320 H180")
+
+
+def test_audio_is_encoded_again_for_a_container_that_does_not_take_it(clip_with_sound, tmp_path):
+    """WebM takes Opus or Vorbis only: the AAC of an MP4 is decoded and encoded again."""
+    from maskflow_cli.video_io.audio import AudioCopy
+
+    out = tmp_path / "sound.webm"
+    with open(clip_with_sound, "rb") as file, av.open(str(out), "w", format="webm") as container:
+        audio = AudioCopy("clip.mp4", file)
+        audio.add_stream(str(out), container)
+        audio.mux_until(container, Fraction(1))
+        audio.finish(container)
+        audio.close()
+    assert not audio.copied
+    (codec, seconds), = audio_facts(out)
+    assert codec in ("opus", "vorbis") and abs(seconds - 20 / FPS) <= 0.1

@@ -79,11 +79,11 @@ class AudioCopy:
         self._packets = self._input.demux(self._stream)
 
     def _add_encoder(self, name: str, container: av.container.OutputContainer, supported: set[str]) -> av.AudioStream:
-        codec_name = next((c for c in _ENCODERS if c in av.codecs_available and av.Codec(c, "w").name in supported), None)
-        if codec_name is None or self._stream.codec_context is None:
+        codec = _encoder_for(supported)
+        if codec is None or self._stream.codec_context is None:
             raise OutputError(name, f"cannot hold the input's {self.codec} audio, and no encoder it takes is available{_NO_AUDIO_HINT}")
         source = self._stream.codec_context
-        codec = av.Codec(codec_name, "w")
+        codec_name = codec.name
         rates = codec.audio_rates or _COMMON_RATES
         rate = min(rates, key=lambda r: (abs(r - source.sample_rate), -r))  # the source's, where the codec takes it
         layout = "mono" if source.channels == 1 else "stereo"  # more channels are mixed down to two
@@ -163,6 +163,18 @@ class AudioCopy:
             container.mux(packets)
         except (av.FFmpegError, ValueError) as error:
             raise OutputError(container.name, f"cannot write the audio: {describe_error(error)}{_NO_AUDIO_HINT}") from error
+
+
+def _encoder_for(supported: set[str]) -> av.Codec | None:
+    """The first encoder of _ENCODERS this FFmpeg has whose codec is in ``supported``."""
+    for name in _ENCODERS:
+        try:
+            codec = av.Codec(name, "w")
+        except ValueError:  # UnknownCodecError: not built into this FFmpeg
+            continue
+        if codec.canonical_name in supported:
+            return codec
+    return None
 
 
 def _container_codecs(muxer: str) -> set[str] | None:
