@@ -13,14 +13,24 @@ import typer
 
 from ..defaults import MGM_NOISE
 from ..planner import DEFAULT_CONTEXT_TEXT
+from ..weight_sources import DEFAULT_NAME, installed_names
 
 SAMPLING = "Sampling"
 OUTPUT = "Output"
 
+
+def _weights_help() -> str:
+    """--weights' help: the shipped sets by name only where their files are installed (a glob, no torch)."""
+    names = installed_names()
+    by_name = f", or a shipped set by name ({', '.join(names)})" if names else ""
+    default = (f"Default: {DEFAULT_NAME}, the weights installed with maskflow." if DEFAULT_NAME in names
+               else "No weights are installed with maskflow: give this.")
+    return f"Folder with tokenizer and transformer .safetensors files, one .safetensors file, a Hugging Face repo{by_name}. {default}"
+
+
 Weights = Annotated[
     Optional[str],
-    typer.Option("--weights", "-w", metavar="PATH|hf://OWNER/REPO[@REV]", envvar="MASKFLOW_WEIGHTS",
-                 help="Folder with tokenizer and transformer .safetensors files, one .safetensors file, a Hugging Face repo, or a shipped set by name (digits, maze). Default: digits, the weights installed with maskflow."),
+    typer.Option("--weights", "-w", metavar="PATH|hf://OWNER/REPO[@REV]", envvar="MASKFLOW_WEIGHTS", help=_weights_help()),
 ]
 Output = Annotated[
     str, typer.Option("--output", "-o", metavar="FILE", rich_help_panel=OUTPUT,
