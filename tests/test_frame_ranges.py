@@ -72,3 +72,20 @@ def test_ranges_that_only_the_length_shows_wrong(texts, message):
 def test_ranges_wrong_whatever_the_input(texts, message):
     with pytest.raises(InvalidArgumentError, match=message):
         check_ranges(texts)
+
+
+def test_the_pipeline_resolves_ranges_from_the_end_and_in_seconds(weights_dir):
+    """From Python: pipe.infill takes the same ranges; times need fps=."""
+    import torch
+
+    from maskflow_cli.engine import SamplingOptions
+    from maskflow_cli.pipeline import MaskFlowPipeline
+    from maskflow_cli.planner import window_settings
+
+    pipe = MaskFlowPipeline.from_weights(str(weights_dir), device="cpu")
+    video = torch.randint(0, 256, (12, 32, 32, 1), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    settings, options = window_settings(pipe.window), SamplingOptions(steps=1, seed=0)
+    out = torch.cat([c.frames for c in pipe.infill(video, ["-0.5s:"], settings, options, fps=Fraction(4))])  # the last 2 frames
+    assert out.shape == video.shape and torch.equal(out[:10], video[:10]) and not torch.equal(out[10:], video[10:])
+    with pytest.raises(InvalidArgumentError, match="needs the input's frame rate"):
+        pipe.infill(video, ["1s:"], settings, options)
