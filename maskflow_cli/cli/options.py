@@ -13,18 +13,28 @@ import typer
 
 from ..defaults import MGM_NOISE
 from ..planner import DEFAULT_CONTEXT_TEXT
+from ..weight_sources import DEFAULT_NAME, installed_names
 
 SAMPLING = "Sampling"
 OUTPUT = "Output"
 
+
+def _weights_help() -> str:
+    """--weights' help: the shipped sets by name only where their files are installed (a glob, no torch)."""
+    names = installed_names()
+    by_name = f", or a shipped set by name ({', '.join(names)})" if names else ""
+    default = (f"Default: {DEFAULT_NAME}, the weights installed with maskflow." if DEFAULT_NAME in names
+               else "No weights are installed with maskflow: give this.")
+    return f"Folder with tokenizer and transformer .safetensors files, one .safetensors file, a Hugging Face repo{by_name}. {default}"
+
+
 Weights = Annotated[
     Optional[str],
-    typer.Option("--weights", "-w", metavar="PATH|hf://OWNER/REPO[@REV]", envvar="MASKFLOW_WEIGHTS",
-                 help="Folder with tokenizer and transformer .safetensors files, one .safetensors file, a Hugging Face repo, or a shipped set by name (digits, maze). Default: digits, the weights installed with maskflow."),
+    typer.Option("--weights", "-w", metavar="PATH|hf://OWNER/REPO[@REV]", envvar="MASKFLOW_WEIGHTS", help=_weights_help()),
 ]
 Output = Annotated[
     str, typer.Option("--output", "-o", metavar="FILE", rich_help_panel=OUTPUT,
-                      help="Output video (.mp4 .mov .m4v .mkv .nut .avi .y4m); '-' writes a y4m stream to stdout.")
+                      help="Output video (.mp4 .mov .m4v .mkv .nut .avi .y4m .webm .gif) or one PNG per frame (frames/%05d.png); '-' writes a y4m stream to stdout (not to a terminal).")
 ]
 Frames = Annotated[int, typer.Option("--frames", "-n", help="Frames to generate.")]
 Mode = Annotated[str, typer.Option("--mode", rich_help_panel=SAMPLING, help="full: one window (at most the model's window length); ar: sliding windows, any length.")]
@@ -46,7 +56,7 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", rich_help_panel=OUTPUT, he
 Overwrite = Annotated[bool, typer.Option("--overwrite", rich_help_panel=OUTPUT, help="Replace the output file if it exists.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the window plan as JSON and exit without sampling.")]
 Input = Annotated[str, typer.Argument(metavar="INPUT", help="Input video or still image (PNG/JPEG); '-' reads a stream from stdin.", show_default=False)]
-Ranges = Annotated[list[str], typer.Argument(metavar="RANGES...", help="Frame ranges to regenerate: 0-based, end-exclusive (10:20 is frames 10..19).", show_default=False)]
+Ranges = Annotated[list[str], typer.Argument(metavar="RANGES...", help="Frame ranges to regenerate: 0-based, end-exclusive (10:20 is frames 10..19); negative numbers count from the end (-5: is the last five frames); 1.5s:3s is in seconds.", show_default=False)]
 TokensInput = Annotated[str, typer.Argument(metavar="TOKENS", help="A tokens file written by 'maskflow encode'.", show_default=False)]
 
 # ---- training ------------------------------------------------------------------------------------
