@@ -51,16 +51,25 @@ def cpu_info() -> tuple[str, list[str]]:
     return name, [f for f in CPU_FLAGS if f in flags]
 
 
-def matmul_peak(dtype: torch.dtype = torch.float32, repeats: int = 5) -> float:
-    """GFLOP/s of a PEAK_SIZE² matmul in ``dtype`` on the CPU (best of ``repeats``)."""
-    a, b = torch.randn(PEAK_SIZE, PEAK_SIZE, dtype=dtype), torch.randn(PEAK_SIZE, PEAK_SIZE, dtype=dtype)
+def matmul_peak(dtype: torch.dtype = torch.float32, repeats: int = 5, device: torch.device = torch.device("cpu"), size: int | None = None) -> float:
+    """GFLOP/s of a square matmul of side ``size`` (default PEAK_SIZE) in ``dtype`` on ``device``
+    (best of ``repeats``; a GPU needs a larger side than a CPU to reach its peak)."""
+    n = size or PEAK_SIZE
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
     torch.mm(a, b)
     best = float("inf")
     for _ in range(repeats):
+        synchronize(device)
         start = time.perf_counter()
         torch.mm(a, b)
+        synchronize(device)
         best = min(best, time.perf_counter() - start)
-    return 2 * PEAK_SIZE**3 / best / 1e9
+    return 2 * n**3 / best / 1e9
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def in_checkout(path: Path) -> str:
