@@ -48,7 +48,7 @@ def _saved_bytes(model: MaskFlowTransformer, run, dtype: torch.dtype | None) -> 
     return sum(saved.values())
 
 
-def _step_bytes(model: MaskFlowTransformer, batch: int, dtype: torch.dtype | None, checkpointing: bool) -> int:
+def step_bytes(model: MaskFlowTransformer, batch: int, dtype: torch.dtype | None, checkpointing: bool) -> int:
     """Peak bytes kept for the backward pass of one step at ``batch`` clips (fake tensors)."""
     cfg = model.config
     tokens = torch.zeros(batch, cfg.frames, cfg.grid_height, cfg.grid_width, dtype=torch.long)
@@ -67,7 +67,7 @@ def training_memory(config: TransformerConfig, dtype: torch.dtype | None, checkp
     with FakeTensorMode():
         model = MaskFlowTransformer(config).train()
         parameters = sum(p.numel() for p in model.parameters())
-        one, two = (_step_bytes(model, b, dtype, checkpointing) for b in (1, 2))
+        one, two = (step_bytes(model, b, dtype, checkpointing) for b in (1, 2))
     return {"parameters": parameters, "state_bytes": STATE_BYTES_PER_PARAMETER * parameters,
             "fixed_bytes": 2 * one - two, "clip_bytes": two - one, "checkpointing": checkpointing}
 
