@@ -20,7 +20,7 @@ autocast, AdamW, gradient clipping and the EMA update (``--compile``: torch.comp
 - MFU: model FLOPs per second over the matmul peak measured beside it in the same precision (on
   the CPU by the runner before the run, ``machine.matmul_peak_gflops``; on a GPU here, with a
   matmul of side 8192). On the CPU a step's seconds are the process's CPU seconds over its threads,
-  which other processes sharing the machine do not inflate; on a GPU, wall seconds;
+  which other processes sharing the machine do not inflate; on a GPU, wall seconds (the median step);
 - peak memory of the training loop (model, optimizer, EMA, activations): on the CPU the peak
   resident set over the resident set before the model is built (Linux: /proc/self/clear_refs resets
   the peak between presets); on a GPU ``torch.cuda.max_memory_allocated``.
@@ -38,7 +38,10 @@ peak, ``--gpu-peak-tflops``; a CPU's MFU is not a GPU's) and at an assumed GPU M
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -117,12 +120,16 @@ def _memory_now(device: torch.device, peak: bool) -> int | None:
 
 
 def _reset_peak(device: torch.device) -> None:
+    """Start the peak over: on the CPU, after handing the memory of earlier presets back to the system
+    (glibc keeps freed memory resident, and the next model would fill it without raising the peak)."""
+    gc.collect()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         return
     try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident set
-    except OSError:
+    except (OSError, AttributeError):
         pass
 
 
@@ -158,7 +165,7 @@ def train_preset(name: str, checkpointing: bool, args: argparse.Namespace, devic
             wall.append(time.perf_counter() - start_wall)
             cpu.append(time.process_time() - start_cpu)
     peak = _memory_now(device, peak=True)
-    seconds = sum(wall) / len(wall) if device.type == "cuda" else sum(cpu) / len(cpu) / torch.get_num_threads()
+    seconds = statistics.median(wall) if device.type == "cuda" else statistics.median(cpu) / torch.get_num_threads()
     flops = model_flops(config, args.batch)
     autocast = dtype_name(dtype)
     tokens_per_clip = args.window * config.grid_height * config.grid_width
@@ -209,6 +216,7 @@ def run(args: argparse.Namespace) -> dict:
     device = resolve_device(args.device)
     peaks = _device_peaks(device, args.machine)
     load = os.getloadavg()
+    train_preset("tiny", False, args, device, peaks)  # untimed: what the first step of a process sets up once is not charged to a preset
     rows = [train_preset(p, c == "on", args, device, peaks) for p in args.presets for c in args.checkpointing]
     for r in rows:
         print(f"{r['preset']:5} ckpt {'on ' if r['checkpointing'] else 'off'} {r['autocast']:>8} {r['seconds_per_step']:8.3f} s/step "
@@ -249,14 +257,16 @@ def render(r: dict) -> str:
             f"are lower bounds and the clip counts upper bounds). Window of {r['rows'][0]['window'] if r['rows'] else '?'} frames.", ""]
     rows = [[m["preset"], f"{m['parameters'] / 1e6:.1f}M", "on" if m["checkpointing"] else "off", _gib(m["state_bytes"]), _gib(m["fixed_bytes"]),
              _gib(m["clip_bytes"]), f"{m['fits_clips']:,}"] for m in r["memory"]]
-    out += table(["preset", "parameters", "checkpointing", "state GiB", "activations GiB per step", "activations GiB per clip",
+    out += table(["preset", "parameters", "checkpointing", "state GiB", "activations GiB a step, any batch", "activations GiB a clip",
                   f"clips that fit in {r['device_gb']:g} GB"], rows)
     peak = "the GPU's bf16 matmul peak measured beside" if gpu else f"an assumed {r['gpu_peak_tflops']:g} TFLOP/s (H100 SXM dense bf16, datasheet)"
-    caveat = ("" if gpu else " The measured MFU is this CPU's, against this CPU's peak: a GPU's is its own, so the second column "
-              f"assumes {100 * r['assumed_gpu_mfu']:.0f}%, a guess, not a measurement.")
+    caveat = ("" if gpu else " The measured MFU is this CPU's, against this CPU's peak: a GPU's is its own, so each line also gives "
+              f"the hours at an assumed {100 * r['assumed_gpu_mfu']:.0f}%, a guess, not a measurement.")
+    caveat += (" Clips of the reference data (8x8 tokens a frame): a step on a larger token grid costs more, by the formula "
+               "(attention with the square of the tokens).")
     out += [f"**Extrapolation, not a measurement**: one GPU at {peak}.{caveat}", ""]
     for e in r["extrapolation"]:
-        out.append(f"- 1M steps of preset {e['preset']} at batch {e['batch']} ({e['window']}-frame clips, {e['model_pflop_per_step']:.3g} PFLOP a step) "
+        out.append(f"- 1M steps of preset {e['preset']} at batch {e['batch']} ({e['window']}-frame clips, {e['model_pflop_per_step']:.3g} model PFLOP a step) "
                    f"would take {e['gpu_hours_at_measured_mfu']:,} GPU-hours at the measured MFU ({100 * e['measured_mfu']:.1f}%, measured on "
                    f"preset {e['mfu_of']}), {e['gpu_hours_at_assumed_mfu']:,} at {100 * r['assumed_gpu_mfu']:.0f}%.")
     return "\n".join(out)

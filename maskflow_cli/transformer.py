@@ -47,9 +47,9 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 from einops import rearrange
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from .embeddings import code_digit_rows, sincos_grid, sincos_positions, timestep_features
 from .model_configs import TIME_FEATURES, TransformerConfig
@@ -228,7 +228,7 @@ class MaskFlowTransformer(nn.Module):
         With ``checkpoint_activations`` set, a training-mode pass with gradients keeps only each
         block's input for the backward pass and runs the block again there (torch.utils.checkpoint):
         the activations kept shrink from every block's to one block's plus the blocks' inputs, for
-        about a third more compute per step. The result is the same."""
+        one more forward pass of the blocks (up to a third more compute a step). The result is the same."""
         b, frames, h, w = tokens.shape
         x, cond, code_vectors = self._embed(tokens, times, torch.arange(frames, device=tokens.device))
         mask = self._frame_mask(times, context)
