@@ -17,10 +17,11 @@ autocast, AdamW, gradient clipping and the EMA update (``--compile``: torch.comp
   Biases, norms, softmax and the optimizer are not counted (the usual MFU convention), nor the
   recomputation of activation checkpointing (that is work the hardware does, not the model).
   ``counted_flops`` cross-checks the formula: torch's FLOP counter on one forward and backward pass;
-- MFU: model FLOPs per second over the matmul peak measured beside it in the same precision (on
-  the CPU by the runner before the run, ``machine.matmul_peak_gflops``; on a GPU here, with a
-  matmul of side 8192). On the CPU a step's seconds are the process's CPU seconds over its threads,
-  which other processes sharing the machine do not inflate; on a GPU, wall seconds (the median step);
+- MFU: model FLOPs per second over the matmul peak measured here in the same precision (a GPU's: a
+  matmul of side 8192, in wall seconds; the CPU's: best of 10 of side 2048, in CPU seconds). On the
+  CPU a step's seconds, like the peak's, are the process's CPU seconds over its threads, which other
+  processes sharing the machine do not inflate (the runner's wall-time peak in ``machine`` drops
+  under such load); on a GPU, wall seconds. The median step;
 - peak memory of the training loop (model, optimizer, EMA, activations): on the CPU the peak
   resident set over the resident set before the model is built (Linux: /proc/self/clear_refs resets
   the peak between presets); on a GPU ``torch.cuda.max_memory_allocated``.
@@ -54,7 +55,7 @@ from maskflow_cli.training import EMA, TrainConfig, TransformerTask
 from maskflow_cli.transformer import MaskFlowTransformer
 
 from .activation_memory import clips_that_fit, training_memory
-from .common import count_flops, dtype_name, matmul_peak, synchronize
+from .common import count_flops, cpu_seconds_per_thread, dtype_name, matmul_peak, synchronize
 from .markdown import heading, machine, table
 
 NAME = "train_throughput"
@@ -152,7 +153,7 @@ def train_preset(name: str, checkpointing: bool, args: argparse.Namespace, devic
     wall, cpu = [], []
     for step in range(args.warmup + args.steps):
         synchronize(device)
-        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        start_wall, start_cpu = time.perf_counter(), cpu_seconds_per_thread()
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             loss, _ = task.loss(trained, generator)
         optimizer.zero_grad(set_to_none=True)
@@ -163,9 +164,9 @@ def train_preset(name: str, checkpointing: bool, args: argparse.Namespace, devic
         synchronize(device)
         if step >= args.warmup:
             wall.append(time.perf_counter() - start_wall)
-            cpu.append(time.process_time() - start_cpu)
+            cpu.append(cpu_seconds_per_thread() - start_cpu)
     peak = _memory_now(device, peak=True)
-    seconds = statistics.median(wall) if device.type == "cuda" else statistics.median(cpu) / torch.get_num_threads()
+    seconds = statistics.median(wall) if device.type == "cuda" else statistics.median(cpu)
     flops = model_flops(config, args.batch)
     autocast = dtype_name(dtype)
     tokens_per_clip = args.window * config.grid_height * config.grid_width
@@ -180,26 +181,28 @@ def train_preset(name: str, checkpointing: bool, args: argparse.Namespace, devic
             "peak_memory_mib": None if peak is None or before is None else round((peak - before) / 2**20, 1)}
 
 
-def _device_peaks(device: torch.device, machine_facts: dict) -> dict:
-    """GFLOP/s per autocast dtype name: the runner's CPU peaks, or a GPU's measured here."""
-    if device.type != "cuda":
-        return machine_facts["matmul_peak_gflops"]
-    return {dtype_name(d): round(matmul_peak(d, device=device, size=GPU_PEAK_SIZE), 1) for d in PEAK_DTYPES}
+def _device_peaks(device: torch.device) -> dict:
+    """Matmul GFLOP/s per autocast dtype name, measured now: a GPU's in wall time (side GPU_PEAK_SIZE), the
+    CPU's in CPU time, like its steps (the runner's wall-time peaks drop when other processes share the CPU)."""
+    if device.type == "cuda":
+        return {dtype_name(d): round(matmul_peak(d, device=device, size=GPU_PEAK_SIZE), 1) for d in PEAK_DTYPES}
+    return {dtype_name(d): round(matmul_peak(d, repeats=10, clock=cpu_seconds_per_thread), 1) for d in PEAK_DTYPES}
 
 
 def extrapolate(rows: list[dict], args: argparse.Namespace, device: torch.device, peaks: dict) -> list[dict]:
     """GPU-hours of 1M steps of each paper preset at ``args.extrapolate_batch`` clips: at the MFU measured
     for that preset (or the largest preset measured), and at ``args.assumed_gpu_mfu``."""
     plain = [r for r in rows if not r["checkpointing"]] or rows
-    gpu_peak = peaks["bfloat16"] * 1e9 if device.type == "cuda" else args.gpu_peak_tflops * 1e12
+    bf16_peak = peaks["bfloat16"] * 1e9 if device.type == "cuda" else args.gpu_peak_tflops * 1e12
     out = []
     for name in PAPER_PRESETS:
         measured = next((r for r in plain if r["preset"] == name), max(plain, key=lambda r: r["parameters"]))
+        measured_peak = measured["peak_gflops"] * 1e9 if device.type == "cuda" else bf16_peak  # a GPU's MFU against its own peak
         step = model_flops(preset_config(name, args.window), args.extrapolate_batch)
-        hours = {mfu: STEPS_TO_EXTRAPOLATE * step / (gpu_peak * mfu) / 3600 for mfu in (measured["mfu"], args.assumed_gpu_mfu)}
+        hours = [STEPS_TO_EXTRAPOLATE * step / (peak * mfu) / 3600 for peak, mfu in ((measured_peak, measured["mfu"]), (bf16_peak, args.assumed_gpu_mfu))]
         out.append({"preset": name, "batch": args.extrapolate_batch, "window": args.window, "model_pflop_per_step": round(step / 1e15, 3),
-                    "mfu_of": measured["preset"], "measured_mfu": measured["mfu"], "gpu_hours_at_measured_mfu": round(hours[measured["mfu"]]),
-                    "gpu_hours_at_assumed_mfu": round(hours[args.assumed_gpu_mfu])})
+                    "mfu_of": measured["preset"], "measured_mfu": measured["mfu"], "gpu_hours_at_measured_mfu": round(hours[0]),
+                    "gpu_hours_at_assumed_mfu": round(hours[1])})
     return out
 
 
@@ -214,7 +217,7 @@ def memory_rows(args: argparse.Namespace, dtype: torch.dtype | None) -> list[dic
 
 def run(args: argparse.Namespace) -> dict:
     device = resolve_device(args.device)
-    peaks = _device_peaks(device, args.machine)
+    peaks = _device_peaks(device)
     load = os.getloadavg()
     train_preset("tiny", False, args, device, peaks)  # untimed: what the first step of a process sets up once is not charged to a preset
     rows = [train_preset(p, c == "on", args, device, peaks) for p in args.presets for c in args.checkpointing]
@@ -243,8 +246,8 @@ def render(r: dict) -> str:
         "by the formula in `benchmarks/train_throughput.py` (attention counted, backward twice the forward; torch's FLOP counter "
         "beside it); MFU against the matmul peak in the step's precision. "
         + ("Seconds are wall seconds; peak memory is `torch.cuda.max_memory_allocated`." if gpu else
-           "Seconds are CPU seconds over threads, which other processes on the CPU do not inflate; peak memory is the peak "
-           "resident set over the one before the model was built."), ""]
+           "Seconds (of the median step, and of the peaks here) are CPU seconds over threads, which other processes on the CPU do "
+           "not inflate; peak memory is the peak resident set over the one before the model was built."), ""]
     rows = [[x["preset"], f"{x['parameters'] / 1e6:.1f}M", "on" if x["checkpointing"] else "off", x["autocast"], f"{x['batch']} x {x['window']}",
              f"{x['seconds_per_step']:.2f}", f"{x['tokens_per_s']:,.0f}", f"{x['clips_per_s']:.3g}", f"{x['samples_per_s']:.3g}",
              f"{x['model_gflop_per_step']:,.0f}", f"{x['counted_gflop_per_step']:,.0f}", f"{x['achieved_gflops']:.0f}", f"{100 * x['mfu']:.1f}%",
@@ -259,7 +262,8 @@ def render(r: dict) -> str:
              _gib(m["clip_bytes"]), f"{m['fits_clips']:,}"] for m in r["memory"]]
     out += table(["preset", "parameters", "checkpointing", "state GiB", "activations GiB a step, any batch", "activations GiB a clip",
                   f"clips that fit in {r['device_gb']:g} GB"], rows)
-    peak = "the GPU's bf16 matmul peak measured beside" if gpu else f"an assumed {r['gpu_peak_tflops']:g} TFLOP/s (H100 SXM dense bf16, datasheet)"
+    peak = ("the matmul peak measured beside (at the measured MFU: the peak of the step's precision; at the assumed MFU: bf16)"
+            if gpu else f"an assumed {r['gpu_peak_tflops']:g} TFLOP/s" + (" (H100 SXM dense bf16, datasheet)" if r["gpu_peak_tflops"] == H100_BF16_TFLOPS else ""))
     caveat = ("" if gpu else " The measured MFU is this CPU's, against this CPU's peak: a GPU's is its own, so each line also gives "
               f"the hours at an assumed {100 * r['assumed_gpu_mfu']:.0f}%, a guess, not a measurement.")
     caveat += (" Clips of the reference data (8x8 tokens a frame): a step on a larger token grid costs more, by the formula "
