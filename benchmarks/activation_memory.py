@@ -15,8 +15,8 @@ own storages not at all (they are the model state). Counted:
 
 From counts at batches 1 and 2: the bytes a step needs whatever its batch (``fixed_bytes``: e.g. the
 bf16 weight copies) and the bytes each clip adds (``clip_bytes``). Not counted: the gradients in flight
-in the backward pass, kernels' scratch memory, the allocator's slack and the CUDA context, so a real
-step needs more (a GPU run of ``train_throughput`` measures it: ``torch.cuda.max_memory_allocated``).
+in the backward pass, the optimizer step's temporaries, kernels' scratch memory, the allocator's slack
+and the CUDA context, so a real step needs more (a GPU run of ``train_throughput`` measures it: ``torch.cuda.max_memory_allocated``).
 The attention kernel is the CPU's fused one, which like FlashAttention on a GPU keeps no score matrix.
 """
 

@@ -239,7 +239,8 @@ def _gib(value: int) -> str:
 def render(r: dict) -> str:
     gpu = r["device"].startswith("cuda")
     out = heading("Training throughput of the presets", r) + [
-        f"Machine: {machine(r['machine'])}; training device {r['device']}, matmul peaks measured beside: "
+        f"Machine: {machine(r['machine'])}; training device {r['device']}, this benchmark's matmul peaks "
+        f"({'wall' if gpu else 'CPU'} seconds): "
         + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in r["device_peak_gflops"].items())
         + f"; load average {r['load_average'][0]:.2f} before, {r['load_average'][3]:.2f} after. Reference data of `train --help` "
         "(8x8 tokens a frame, vocabulary 1000), random tokens; a step is `fit`'s (masking loss, AdamW, clipping, EMA). Model FLOPs "
@@ -256,7 +257,8 @@ def render(r: dict) -> str:
                   "model GFLOP / step", "counted GFLOP / step", "GFLOP/s", "MFU", "peak memory MiB"], rows)
     out += [f"What a training step keeps in memory, counted on fake tensors under {r['memory_autocast']} autocast "
             "(`benchmarks/activation_memory.py`: model state of 20 bytes a parameter, and what the forward pass keeps for the "
-            "backward pass; not counted: gradients in flight, kernel scratch space, allocator slack, the CUDA context, so these "
+            "backward pass; not counted: gradients in flight, the optimizer step's temporaries, kernel scratch space, allocator slack, "
+            "the CUDA context, so these "
             f"are lower bounds and the clip counts upper bounds). Window of {r['rows'][0]['window'] if r['rows'] else '?'} frames.", ""]
     rows = [[m["preset"], f"{m['parameters'] / 1e6:.1f}M", "on" if m["checkpointing"] else "off", _gib(m["state_bytes"]), _gib(m["fixed_bytes"]),
              _gib(m["clip_bytes"]), f"{m['fits_clips']:,}"] for m in r["memory"]]

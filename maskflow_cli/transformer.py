@@ -228,7 +228,7 @@ class MaskFlowTransformer(nn.Module):
         With ``checkpoint_activations`` set, a training-mode pass with gradients keeps only each
         block's input for the backward pass and runs the block again there (torch.utils.checkpoint):
         the activations kept shrink from every block's to one block's plus the blocks' inputs, for
-        one more forward pass of the blocks (up to a third more compute a step). The result is the same."""
+        one more forward pass of the blocks (about a third more compute a step). The result is the same."""
         b, frames, h, w = tokens.shape
         x, cond, code_vectors = self._embed(tokens, times, torch.arange(frames, device=tokens.device))
         mask = self._frame_mask(times, context)

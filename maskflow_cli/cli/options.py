@@ -85,7 +85,7 @@ def _transformer_presets_help() -> str:
 
 
 TransformerPreset = Annotated[str, typer.Option("--preset", rich_help_panel=MODEL, help=_transformer_presets_help())]
-CheckpointActivations = Annotated[bool, typer.Option("--checkpoint-activations", rich_help_panel=TRAINING, help="Recompute each transformer block in the backward pass instead of keeping its activations: far less memory (for the large presets), up to a third more compute a step, the same result.")]
+CheckpointActivations = Annotated[bool, typer.Option("--checkpoint-activations", rich_help_panel=TRAINING, help="Recompute each transformer block in the backward pass instead of keeping its activations: far less memory (for the large presets), about a third more compute a step, the same result.")]
 FrameSize = Annotated[int, typer.Option("--size", rich_help_panel=MODEL, help="Frame height and width in pixels.")]
 Channels = Annotated[int, typer.Option("--channels", rich_help_panel=MODEL, help="1 (gray) or 3 (RGB).")]
 Window = Annotated[int, typer.Option("--window", rich_help_panel=MODEL, help="Frames per training window: the model's window W.")]
