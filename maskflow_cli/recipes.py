@@ -25,14 +25,13 @@ import torch
 from .clips import MAX_FRAMES, load_training_clips
 from .errors import ConfigError, InvalidArgumentError
 from .model_budget import over_limits
-from .model_configs import TokenizerConfig, TransformerConfig
+from .model_configs import TRANSFORMER_PRESETS, TokenizerConfig, TransformerConfig
 from .lineage import warm_start
 from .run_folders import claimed_run_folder, content_hash
 from .runtime import resolve_device
 from .tokenizer import PRESETS as TOKENIZER_PRESETS
 from .tokenizer import FrameTokenizer
 from .training import RECONSTRUCTION_LOSSES, FitResult, TokenizerTask, TrainConfig, TransformerTask, code_centroids, fit, pretokenize
-from .transformer import PRESETS as TRANSFORMER_PRESETS
 from .transformer import MaskFlowTransformer
 from .video_io import FrameFormat
 from .weight_headers import inspect_weights
@@ -129,7 +128,8 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
                       scheduler: str = "sigmoid", code_features: bool = False, code_digits: bool = False, block_causal: bool = False,
                       snr_weighting: bool = False, constant_time_prob: float = 0.0, context_prob: float = 0.0,
                       fps: float = 10.0, device: str = "auto", resume: bool = False, overwrite: bool = False, on_log: OnLog = None,
-                      started: float | None = None, init_from: str | None = None, export_dtype: str = "fp32") -> FitResult:
+                      started: float | None = None, init_from: str | None = None, export_dtype: str = "fp32",
+                      checkpoint_activations: bool = False) -> FitResult:
     """Train the MaskFlow transformer with frame-level masking on ``data``, on the tokens of the
     tokenizer in ``tokenizer`` (weights as for ``MaskFlowPipeline.from_weights``; None: the installed
     ones). Writes ``output/transformer.safetensors`` and copies the tokenizer beside it.
@@ -143,7 +143,9 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
     same tokenizer (by content) and settings. ``init_from``: weights whose transformer (of the config
     these settings build) to start from, with a fresh optimizer and warm-up; its tokenizer is the
     default ``tokenizer``, and the new weights record its lineage. ``export_dtype``: one of
-    EXPORT_DTYPES, how the exported transformer's tensors are stored (bf16: half the file)."""
+    EXPORT_DTYPES, how the exported transformer's tensors are stored (bf16: half the file).
+    ``checkpoint_activations``: recompute each block in the backward pass instead of keeping its
+    activations (``MaskFlowTransformer.checkpoint_activations``): less memory, the same result."""
     if export_dtype not in EXPORT_DTYPES:
         raise InvalidArgumentError("export_dtype", export_dtype, f"choose one of {', '.join(EXPORT_DTYPES)}")
     started = time.perf_counter() if started is None else started
@@ -178,6 +180,7 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
             model = MaskFlowTransformer(config)
             if code_features:
                 model.set_code_features(code_centroids(clips, tokens, tc.vocab_size))
+        model.checkpoint_activations = checkpoint_activations
         task = TransformerTask(model.to(dev), tokens, train.batch_size, dev,
                                snr_weighting=snr_weighting, constant_time_prob=constant_time_prob, context_prob=context_prob,
                                export_dtype=EXPORT_DTYPES[export_dtype])

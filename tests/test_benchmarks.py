@@ -20,6 +20,8 @@ SMOKE = {
     "eval": ["--weights", "{weights}", "--suites", "tokenizer", "--label", "tiny", "--", "--quick"],
     "long_horizon": ["--weights", "{weights}", "--frames", "12", "--steps", "1"],
     "window_speed": ["--weights", "{weights}", "--presets", "tiny", "--frames", "4", "--steps", "1", "--repeats", "1"],
+    "train_throughput": ["--presets", "tiny", "--window", "2", "--batch", "1", "--steps", "1", "--warmup", "0", "--checkpointing", "off", "on",
+                         "--memory-presets", "tiny"],
     "length_scaling": ["--weights", "{weights}", "--frames", "2", "--steps", "1"],
     "samplers": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--points", "mgm:1", "fm:2"],
     "sampler_tuning": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--base", "steps=1", "context=2",

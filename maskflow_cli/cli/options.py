@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..defaults import MGM_NOISE
+from ..model_configs import PAPER_PRESETS, REFERENCE_GRID, TRANSFORMER_PRESETS, preset_parameters
 from ..planner import DEFAULT_CONTEXT_TEXT
 from ..weight_sources import DEFAULT_NAME, installed_names
 
@@ -82,7 +83,19 @@ ReconstructionLoss = Annotated[str, typer.Option("--loss", rich_help_panel=TRAIN
 TokenizerSource = Annotated[Optional[str], typer.Option("--tokenizer", "-t", metavar="PATH|hf://OWNER/REPO[@REV]", help="Weights holding the tokenizer to train on (as for --weights). Default: the installed weights.")]
 MODEL = "Model"
 TokenizerPreset = Annotated[str, typer.Option("--preset", rich_help_panel=MODEL, help="Tokenizer size: tiny (tests) or base (64x64 -> 8x8 tokens, vocabulary 1000).")]
-TransformerPreset = Annotated[str, typer.Option("--preset", rich_help_panel=MODEL, help="Transformer size: tiny (tests), small (~10M parameters), fast (~4.6M, width 192, depth 6) or base (~20M).")]
+
+
+def _transformer_presets_help() -> str:
+    """--preset's help: every transformer preset's shape and parameter count (from the formula, no torch)."""
+    grid = f"{REFERENCE_GRID['grid_height']}x{REFERENCE_GRID['grid_width']}"
+    sizes = "; ".join(f"{name} {preset_parameters(name) / 1e6:.1f}M (depth {p['depth']}, width {p['dim']}, {p['heads']} heads)"
+                      for name, p in TRANSFORMER_PRESETS.items())
+    return (f"Transformer size. {', '.join(PAPER_PRESETS)}: the paper's (Latte) S, B, L, XL; tiny is for tests. Parameters with {grid} "
+            f"tokens a frame, vocabulary {REFERENCE_GRID['vocab_size']} and a {REFERENCE_GRID['frames']}-frame window: {sizes}.")
+
+
+TransformerPreset = Annotated[str, typer.Option("--preset", rich_help_panel=MODEL, help=_transformer_presets_help())]
+CheckpointActivations = Annotated[bool, typer.Option("--checkpoint-activations", rich_help_panel=TRAINING, help="Recompute each transformer block in the backward pass instead of keeping its activations: far less memory (for the large presets), about a third more compute a step, the same result.")]
 FrameSize = Annotated[int, typer.Option("--size", rich_help_panel=MODEL, help="Frame height and width in pixels.")]
 Channels = Annotated[int, typer.Option("--channels", rich_help_panel=MODEL, help="1 (gray) or 3 (RGB).")]
 Window = Annotated[int, typer.Option("--window", rich_help_panel=MODEL, help="Frames per training window: the model's window W.")]

@@ -76,7 +76,8 @@ def train_tokenizer(
 def train(
     data: opt.Data, output: opt.OutDir, tokenizer: opt.TokenizerSource = None, model: TransformerShape = TransformerShape(),
     snr_weighting: opt.SnrWeighting = False, constant_time_prob: opt.ConstantTimeProb = 0.0, context_prob: opt.ContextProb = 0.0,
-    export_dtype: opt.ExportDtype = "fp32", training: TrainingGroup = TrainingGroup(), report: ReportGroup = ReportGroup(),
+    export_dtype: opt.ExportDtype = "fp32", checkpoint_activations: opt.CheckpointActivations = False,
+    training: TrainingGroup = TrainingGroup(), report: ReportGroup = ReportGroup(),
 ) -> None:
     """Train the MaskFlow transformer with frame-level masking on DATA, with the tokenizer of --tokenizer.
 
@@ -94,7 +95,8 @@ def train(
     result = _progress(reporter, cfg, TRANSFORMER_FILE, lambda on_log: transformer_recipe(
         data, output, cfg, tokenizer=tokenizer, **model.recipe_arguments(), snr_weighting=snr_weighting,
         constant_time_prob=constant_time_prob, context_prob=context_prob, device=training.device, resume=training.resume,
-        overwrite=training.overwrite, on_log=on_log, started=reporter.started, init_from=training.init_from, export_dtype=export_dtype))
+        overwrite=training.overwrite, on_log=on_log, started=reporter.started, init_from=training.init_from, export_dtype=export_dtype,
+        checkpoint_activations=checkpoint_activations))
     out = Path(output)
     reporter.result({"command": "train", "output": str(out), "steps": result.steps, "final_loss": result.final_loss,
                      "accuracy": result.metrics.get("accuracy"), "seconds": round(result.wall_seconds, 1)},
