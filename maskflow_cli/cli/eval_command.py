@@ -18,13 +18,15 @@ EvalData = Annotated[Optional[str], typer.Option("--data", metavar="PATH", help=
 Quick = Annotated[bool, typer.Option("--quick", help="A small run (about a minute on two cores) instead of the full size.")]
 Suite = Annotated[Optional[list[str]], typer.Option("--suite", metavar="NAME", help=f"Run only these suites ({', '.join(SUITES)}); repeat the option for several. Default: all.")]
 DataSeed = Annotated[int, typer.Option("--data-seed", help="Seed of the Moving MNIST test sequences.")]
+FvdDetector = Annotated[Optional[str], typer.Option("--fvd-detector", metavar="PATH", help="Also measure FVD of generated against held-out clips with this I3D TorchScript file (i3d_torchscript.pt of the StyleGAN-V / DIGAN FVD code; never downloaded): 16-frame clips resized to 224x224, gray repeated to 3 channels.")]
+FvdClips = Annotated[Optional[int], typer.Option("--fvd-clips", metavar="N", help="Real and generated clips for FVD, each (papers use 2048). Default: 256, 4 with --quick.")]
 Plots = Annotated[Optional[str], typer.Option("--plots", metavar="DIR", rich_help_panel=opt.OUTPUT, help="Also write PNG plots into DIR (needs maskflow[plot]).")]
 
 
 @command
 def eval_(
     data: EvalData = None, quick: Quick = False, suite: Suite = None, data_seed: DataSeed = 1234, plots: Plots = None,
-    run: SamplingGroup = SamplingGroup(seed=0), report: ReportGroup = ReportGroup(),
+    fvd_detector: FvdDetector = None, fvd_clips: FvdClips = None, run: SamplingGroup = SamplingGroup(seed=0), report: ReportGroup = ReportGroup(),
 ) -> None:
     """Measure a set of weights: tokenizer reconstruction, 10 -> 10 continuation, long-horizon drift, infill.
 
@@ -38,8 +40,13 @@ def eval_(
       maskflow eval --weights runs/mf --json > eval.json
 
       maskflow eval --data my_videos/ --suite tokenizer --suite infill
+
+      maskflow eval --weights runs/mf --fvd-detector i3d_torchscript.pt --fvd-clips 2048 --json > eval.json
     """
+    import dataclasses
+
     from ..evaluation import SIZES, evaluate
+    from ..fvd import load_detector
     from ..runtime import resolve_device
     from ..weight_headers import inspect_weights
     from ..weights import load_tokenizer
@@ -50,6 +57,11 @@ def eval_(
         if name not in SUITES:
             raise InvalidArgumentError("suite", name, f"choose from {', '.join(SUITES)}")
     options = run.sampling_options()
+    size = SIZES["quick" if quick else "full"]
+    if fvd_clips is not None:
+        if fvd_clips < 2:
+            raise InvalidArgumentError("fvd_clips", fvd_clips, "must be at least 2")
+        size = dataclasses.replace(size, fvd_clips=fvd_clips)
     if plots is not None:
         _check_plotting()
     reporter = report.reporter()
@@ -59,8 +71,13 @@ def eval_(
         tokenizer, settings = pipe.tokenizer, run.window_settings(pipe.window)
     else:
         pipe, settings, tokenizer = None, None, load_tokenizer(run.weights).to(dev)
-    result = evaluate(pipe, tokenizer, dev, data=data, size=SIZES["quick" if quick else "full"], suites=suites, world=world_of_weights(run.weights).name,
-                      settings=settings, options=options, data_seed=data_seed, log=reporter.log)
+    detector = None
+    if fvd_detector is not None:
+        if pipe is None:
+            raise InvalidArgumentError("fvd_detector", fvd_detector, "FVD needs weights with a transformer to generate clips")
+        detector = load_detector(fvd_detector, dev)
+    result = evaluate(pipe, tokenizer, dev, data=data, size=size, suites=suites, world=world_of_weights(run.weights).name,
+                      settings=settings, options=options, data_seed=data_seed, log=reporter.log, detector=detector)
     result = {"weights": run.weights or "(installed)", "device": str(dev), "context_cache": run.context_cache, "seconds": reporter.seconds(), **result}
     if plots is not None:
         from ..plots import write_eval_plots
@@ -132,3 +149,7 @@ def print_tables(result: dict, console: Console) -> None:
         a, b = section["range"]
         console.print(f"\ninfill frames {a}:{b}; {_tag(section)}")
         console.print(_score_table(section, ("maskflow", "repeat_nearest", "crossfade")))
+    if "fvd" in result:
+        f = result["fvd"]
+        console.print(f"\nFVD {f['maskflow']:.1f}: {f['clips']} generated against {f['clips']} real clips of {f['frames']} frames "
+                      f"at {f['resolution']}x{f['resolution']}; {_tag(f)}")
