@@ -109,6 +109,12 @@ def _source_clips(data: str, fmt: FrameFormat, frames: int | None) -> Iterator[T
         yield clips
 
 
+def shard_metadata(tokenizer: FrameTokenizer, source: str) -> dict[str, str]:
+    """The safetensors metadata of a token shard made by ``tokenizer`` from the data named ``source``."""
+    return {TOKEN_SHARD_KEY: json.dumps({"format_version": TOKEN_SHARD_VERSION, "tokenizer": f"sha256 {content_hash(tokenizer)}",
+                                         "vocab_size": tokenizer.config.vocab_size, "source": source})}
+
+
 def check_shards_output(out: Path, overwrite: bool) -> None:
     """OutputError unless token shards may be written into the folder ``out`` (created if missing)."""
     if out.exists() and not out.is_dir():
@@ -120,7 +126,7 @@ def check_shards_output(out: Path, overwrite: bool) -> None:
 
 
 def write_token_shards(tokenizer: FrameTokenizer, data: str, out: str | os.PathLike, device, *, shard_clips: int = 1000,
-                       frames: int | None = None, overwrite: bool = False, source_name: str | None = None) -> dict:
+                       frames: int | None = None, overwrite: bool = False) -> dict:
     """Tokenize ``data`` (a clips file, a folder of clips shards, a folder of videos or one video cut
     into clips of ``frames`` frames) into token shards of ``shard_clips`` clips in the folder ``out``.
     Earlier shards there are replaced only with ``overwrite`` (and removed first). -> a summary:
@@ -131,8 +137,7 @@ def write_token_shards(tokenizer: FrameTokenizer, data: str, out: str | os.PathL
     target.mkdir(exist_ok=True)
     for old in _shard_files(target):
         old.unlink()
-    meta = json.dumps({"format_version": TOKEN_SHARD_VERSION, "tokenizer": f"sha256 {content_hash(tokenizer)}",
-                       "vocab_size": tokenizer.config.vocab_size, "source": source_name or Path(data).name})
+    meta = shard_metadata(tokenizer, Path(data).name)
     written, clips, lengths = 0, 0, set()
     pending: list[Tensor] = []  # tokens of whole clips not yet in a shard, [n,T,H,W] each
     for source in _source_clips(data, FrameFormat.of(tokenizer.config), frames):
@@ -149,9 +154,9 @@ def write_token_shards(tokenizer: FrameTokenizer, data: str, out: str | os.PathL
     return {"shards": written, "clips": clips, "frames": lengths.pop() if lengths else 0, "tokens": grid}
 
 
-def _flush(target: Path, written: int, clips: int, pending: list[Tensor], shard_clips: int, meta: str) -> tuple[int, int, list[Tensor]]:
+def _flush(target: Path, written: int, clips: int, pending: list[Tensor], shard_clips: int, meta: dict[str, str]) -> tuple[int, int, list[Tensor]]:
     """Write the first ``shard_clips`` pending clips (or all, if fewer) as the next shard."""
     joined = torch.cat(pending)
     shard, rest = joined[:shard_clips], joined[shard_clips:]
-    write_safetensors(target / TOKEN_SHARD_NAME.format(written), {"tokens": shard.contiguous()}, {TOKEN_SHARD_KEY: meta})
+    write_safetensors(target / TOKEN_SHARD_NAME.format(written), {"tokens": shard.contiguous()}, meta)
     return written + 1, clips + len(shard), [rest] if len(rest) else []
