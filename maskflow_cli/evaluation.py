@@ -229,8 +229,9 @@ def evaluate(pipe: MaskFlowPipeline | None, tokenizer: FrameTokenizer, device: t
              world: str = DEFAULT_WORLD, log: Callable[[str], None] = lambda _: None,
              detector: torch.jit.ScriptModule | None = None) -> dict:
     """Run the chosen suites; ``pipe`` may be None for tokenizer-only weights (then only the
-    tokenizer suite runs). With an FVD ``detector`` (fvd.load_detector) the section ``fvd`` is added. ``data`` None tests on the held-out set of the world ``world``
-    (``worlds.world_of_weights`` tells the world of a weights source). Returns one JSON-ready dict
+    tokenizer suite runs); the suite ``fvd`` needs an I3D ``detector`` (fvd.load_detector). ``data``
+    None tests on the held-out set of the world ``world`` (``worlds.world_of_weights`` tells the
+    world of a weights source). Returns one JSON-ready dict
     with a section per suite; ``options.seed`` None draws one fresh seed for all suites (each section
     reports it)."""
     options = options.resolved()
@@ -255,7 +256,9 @@ def evaluate(pipe: MaskFlowPipeline | None, tokenizer: FrameTokenizer, device: t
         log(f"infill gaps of {', '.join(map(str, INFILL_GAPS))} frames")
         clips = held_out_sequences(data, INFILL_CLIP, size.infill_sequences, fmt, data_seed + 2, world)
         result["infill"] = infill_suite(pipe, clips, settings, options, size.batch)
-    if detector is not None:
+    if "fvd" in suites:
+        if detector is None:
+            raise InvalidArgumentError("detector", None, "the fvd suite needs an I3D detector (fvd.load_detector)")
         log(f"FVD on {size.fvd_clips} clips of {FVD_FRAMES} frames")
         real = held_out_sequences(data, FVD_FRAMES, size.fvd_clips, fmt, data_seed + 3, world)
         if len(real) < 2:

@@ -95,10 +95,12 @@ def _source_clips(data: str, fmt: FrameFormat, frames: int | None) -> Iterator[T
     folder of clips shards (or the one clips file) with its sequences whole; a folder of videos or
     one video cut into clips of ``frames`` frames."""
     path = Path(data)
+    if not path.exists():
+        raise VideoError(data, "no such file or folder")
     files = sorted(path.glob(f"*{CLIPS_SUFFIX}")) if path.is_dir() else [path] if path.suffix == CLIPS_SUFFIX else []
     if not files:
         if frames is None:
-            raise InvalidArgumentError("frames", frames, f"{data} holds videos: give the clip length to cut them into")
+            raise InvalidArgumentError("frames", frames, "the data are videos: give the clip length to cut them into")
         yield load_training_clips(data, frames, fmt)
         return
     for file in files:
@@ -125,7 +127,7 @@ def check_shards_output(out: Path, overwrite: bool) -> None:
         raise OutputError(str(out), "already holds token shards; pass {param:overwrite=True} to replace them")
 
 
-def write_token_shards(tokenizer: FrameTokenizer, data: str, out: str | os.PathLike, device, *, shard_clips: int = 1000,
+def write_token_shards(tokenizer: FrameTokenizer, data: str, out: str | os.PathLike, device: torch.device, *, shard_clips: int = 1000,
                        frames: int | None = None, overwrite: bool = False) -> dict:
     """Tokenize ``data`` (a clips file, a folder of clips shards, a folder of videos or one video cut
     into clips of ``frames`` frames) into token shards of ``shard_clips`` clips in the folder ``out``.

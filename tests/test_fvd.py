@@ -117,3 +117,21 @@ def test_eval_with_a_missing_or_wrong_detector_says_so_in_one_line(cli, weights_
     assert r.code == 2 and r.out == ""
     lines = r.err.strip().splitlines()
     assert len(lines) == 1 and "--fvd-detector" in lines[0] and "i3d_torchscript.pt" in lines[0]
+
+
+def test_the_fvd_suite_needs_a_detector(cli, weights_dir):
+    r = cli("eval", "--weights", weights_dir, "--quick", "--suite", "fvd")
+    assert r.code == 2 and "--fvd-detector" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_the_results_page_reports_fvd_beside_the_other_scores(weights_dir, tiny_detector, tmp_path, one_thread):
+    from benchmarks import registry
+    from benchmarks.__main__ import main
+
+    out = tmp_path / "eval.json"
+    main(["eval", "--out", str(out), "--weights", str(weights_dir), "--suites", "continuation", "fvd", "--fvd-detector", str(tiny_detector),
+          "--label", "tiny", "--", "--quick", "--steps", "1", "--fvd-clips", "2"])
+    result = json.loads(out.read_text())
+    assert result["fvd"]["clips"] == 2 and "continuation" in result and set(result["suite_seconds"]) == {"continuation", "fvd"}
+    page = registry()["eval"].render(result)
+    assert "FVD of 2 generated against 2 held-out clips of 16 frames at 224×224" in page and "MSE/frame" in page

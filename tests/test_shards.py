@@ -2,6 +2,9 @@
 positions after a resume, and `maskflow tokenize` -> `maskflow train` through the real entry point."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -38,6 +41,19 @@ def test_ranks_and_workers_read_disjoint_shards(tmp_path, monkeypatch, workers):
         seen[rank] = set().union(*(_shard_of(source.draw(torch.Generator())) for _ in range(12)))
     assert seen[0].isdisjoint(seen[1]) and seen[0] | seen[1] == set(range(6))
     assert seen[0] == {0, 2, 4} if workers == 0 else seen[0] == {0, 1, 4, 5}  # reader = rank * workers + worker
+
+
+@pytest.mark.slow
+def test_ddp_ranks_started_by_torchrun_read_disjoint_shards(tmp_path):
+    (tmp_path / "shards").mkdir()
+    _shards(tmp_path / "shards", count=8)
+    worker = Path(__file__).parent / "ddp_shards_worker.py"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29541", str(worker),
+               str(tmp_path / "shards"), str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, timeout=300, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    r0, r1 = (set(json.loads((tmp_path / f"rank{r}.json").read_text())) for r in (0, 1))
+    assert r0 == {0, 1, 4, 5} and r1 == {2, 3, 6, 7}  # reader = rank * 2 + worker reads shards reader, reader + 4
 
 
 def test_a_resumed_stream_continues_exactly(tmp_path):
