@@ -92,23 +92,36 @@ def token_shards(data: str | os.PathLike, tokenizer: FrameTokenizer, window: int
 
 def _source_clips(data: str, fmt: FrameFormat, frames: int | None) -> Iterator[Tensor]:
     """The clips of ``data`` one source file at a time, uint8 [N,T,Y,X,C]: each clips file of a
-    folder of clips shards (or the one clips file) with its sequences whole; a folder of videos or
-    one video cut into clips of ``frames`` frames."""
+    folder of clips shards (or the one clips file) with its sequences whole; each video of a folder
+    of videos (or the one video) cut into clips of ``frames`` frames, skipping files that are not
+    videos or are too short, as training does."""
     path = Path(data)
     if not path.exists():
         raise VideoError(data, "no such file or folder")
     files = sorted(path.glob(f"*{CLIPS_SUFFIX}")) if path.is_dir() else [path] if path.suffix == CLIPS_SUFFIX else []
-    if not files:
-        if frames is None:
-            raise InvalidArgumentError("frames", frames, "the data are videos: give the clip length to cut them into")
-        yield load_training_clips(data, frames, fmt)
-        return
     for file in files:
         clips, _ = load_clips(file)  # [N,T,Y,X,C]
         if tuple(clips.shape[2:]) != fmt.shape:
             raise InvalidArgumentError("data", str(file), f"its frames are {'x'.join(map(str, clips.shape[2:]))} (HxWxC) but the tokenizer takes "
                                                           f"{fmt.height}x{fmt.width}x{fmt.channels}")
         yield clips
+    if files:
+        return
+    if frames is None:
+        raise InvalidArgumentError("frames", frames, "the data are videos: give the clip length to cut them into")
+    if not path.is_dir():
+        yield load_training_clips(data, frames, fmt)
+        return
+    made = 0
+    for video in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")):
+        try:
+            clips = load_training_clips(video, frames, fmt)  # [n,frames,Y,X,C], one video in memory
+        except (VideoError, InvalidArgumentError):  # not a video, or shorter than a clip
+            continue
+        made += len(clips)
+        yield clips
+    if not made:
+        raise VideoError(data, f"holds no video of {frames} frames or more")
 
 
 def shard_metadata(tokenizer: FrameTokenizer, source: str) -> dict[str, str]:

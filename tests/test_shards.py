@@ -113,3 +113,16 @@ def test_train_refuses_shards_of_another_tokenizer(cli, tmp_path, weights_dir):
     _shards(folder, count=1, clips=2, frames=8)  # no tokenizer hash in the metadata
     r = cli("train", folder, "--tokenizer", weights_dir, "-o", tmp_path / "mf", "--preset", "tiny", "--window", 6, "--steps", 1)
     assert r.code != 0 and len(r.err.strip().splitlines()) == 1 and "tokens-00000.safetensors" in r.err
+
+
+def test_tokenize_a_folder_of_videos_one_at_a_time(cli, tmp_path, weights_dir, clip_mkv):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in ("a.mkv", "b.mkv"):
+        (folder / name).write_bytes(clip_mkv.read_bytes())
+    (folder / "notes.txt").write_text("not a video")
+    made = cli("tokenize", folder, "-o", tmp_path / "tokens", "--tokenizer", weights_dir, "--frames", 8, "--device", "cpu", "--json")
+    assert made.code == 0, made.err
+    assert json.loads(made.out)["clips"] == 4  # 20 frames a video: two clips of 8 each
+    missing = cli("tokenize", folder, "-o", tmp_path / "t2", "--tokenizer", weights_dir)
+    assert missing.code == 2 and "--frames" in missing.err
