@@ -138,9 +138,8 @@ class _Reconstructor(nn.Module):
 
 
 class TransformerTask:
-    """The frame-level masking objective on random windows of pre-computed tokens: ``tokens`` in
-    memory (int [N,T,H,W]; the windows are drawn with the training generator) or streamed from token
-    shards (shards.ShardWindows)."""
+    """The frame-level masking objective on random windows of pre-computed tokens: int [N,T,H,W] in
+    memory (drawn with the training generator) or streamed from token shards (shards.ShardWindows)."""
 
     def __init__(self, model: MaskFlowTransformer, tokens: Tensor | ShardWindows, batch_size: int, device: torch.device,
                  *, snr_weighting: bool = False, constant_time_prob: float = 0.0, context_prob: float = 0.0,
