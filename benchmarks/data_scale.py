@@ -158,4 +158,7 @@ def render(r: dict) -> str:
     out += table(["data", "clips", "shards", "on disk (MiB)", "peak PSS (MiB)", "vs 1×", "largest process RSS (MiB)", "wall (s)"],
                  [[f"{x['scale']}×", f"{x['clips']:,}", f"{x['shards']:,}", f"{x['disk_mib']:,.0f}", f"{x['peak_pss_mib']:.0f}",
                    f"{x['pss_ratio']:.2f}", f"{x['largest_process_rss_mib']:.0f}", f"{x['wall_s']:.0f}"] for x in r["rows"]])
-    return "\n".join(out)
+    growth = r["rows"][-1]["peak_pss_mib"] - r["rows"][0]["peak_pss_mib"]
+    return "\n".join(out + [f"From {r['rows'][0]['scale']}× to {r['rows'][-1]['scale']}× the data the peak grows by {growth:.0f} MiB "
+                            f"while the shards grow by {r['rows'][-1]['disk_mib'] - r['rows'][0]['disk_mib']:,.0f} MiB. Load average "
+                            f"(1, 5, 15 min) at the end: {r['load_average']}; the wall seconds are those of a shared machine."])
