@@ -115,16 +115,17 @@ class ShardWindows:
         self._batches: Iterator[Tensor] | None = None
 
     def start(self, step: int) -> None:
-        """Begin the stream where a run that has made ``step`` steps stands; checks that every
-        reader (ranks × workers) gets a shard of its own."""
+        """Begin the stream where a run that has made ``step`` steps stands. Every reader needs a
+        shard of its own: with fewer shards than ranks × workers each rank runs fewer workers
+        (shards // ranks); fewer shards than ranks is an error."""
         rank, world = data_rank()
-        readers = world * max(self.workers, 1)
-        if len(self.shards) < readers:
-            raise InvalidArgumentError("workers", self.workers, f"{len(self.shards)} shards cannot feed {readers} readers ({world} ranks x "
-                                       f"{max(self.workers, 1)}); use fewer workers or smaller shards ('maskflow tokenize --shard-clips')")
-        stream = ShardStream(self.shards, self.window, self.seed, rank=rank, world=world, workers=self.workers,
+        if len(self.shards) < world:
+            raise InvalidArgumentError("data", f"{len(self.shards)} shards", f"fewer than the {world} ranks; write smaller shards "
+                                       "('maskflow tokenize --shard-clips')")
+        workers = min(self.workers, len(self.shards) // world)
+        stream = ShardStream(self.shards, self.window, self.seed, rank=rank, world=world, workers=workers,
                              first_batch=step, batch_size=self.batch_size)
-        loader = DataLoader(stream, batch_size=self.batch_size, num_workers=self.workers, persistent_workers=self.workers > 0)
+        loader = DataLoader(stream, batch_size=self.batch_size, num_workers=workers, persistent_workers=workers > 0)
         self._batches = iter(loader)
 
     def draw(self, generator: torch.Generator) -> Tensor:

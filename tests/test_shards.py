@@ -80,11 +80,14 @@ def test_every_clip_once_an_epoch_and_windows_inside_the_clips(tmp_path):
     assert sorted(int(w[0, 0, 0]) for w in windows) == [0] * 4 + [1] * 4 and all(w.shape == (4, 2, 2) for w in windows)
 
 
-def test_too_few_shards_for_the_readers(tmp_path, monkeypatch):
+def test_fewer_shards_than_readers(tmp_path, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     source = ShardWindows(_shards(tmp_path, count=3), window=3, batch_size=2, seed=0, workers=2)
-    with pytest.raises(InvalidArgumentError, match="3 shards cannot feed 4 readers"):
-        source.start(0)
+    source.start(0)  # 3 shards for 2 ranks: one worker a rank
+    assert set().union(*(_shard_of(source.draw(torch.Generator())) for _ in range(6))) == {0, 2}
+    lonely = ShardWindows(_shards(tmp_path, count=1), window=3, batch_size=2, seed=0, workers=2)
+    with pytest.raises(InvalidArgumentError, match="fewer than the 2 ranks"):
+        lonely.start(0)
 
 
 def test_tokenize_then_train_streams_the_shards(cli, tmp_path, weights_dir):
@@ -98,7 +101,7 @@ def test_tokenize_then_train_streams_the_shards(cli, tmp_path, weights_dir):
     again = cli("tokenize", data, "-o", tmp_path / "tokens", "--tokenizer", weights_dir)
     assert again.code == 5 and "--overwrite" in again.err and len(again.err.strip().splitlines()) == 1
     common = ["--steps", 4, "--batch-size", 2, "--warmup", 1, "--log-every", 2, "--checkpoint-every", 2, "--device", "cpu", "--precision", "fp32"]
-    train = ["train", tmp_path / "tokens", "--tokenizer", weights_dir, "-o", tmp_path / "mf", "--preset", "tiny", "--window", 6, "--workers", 1]
+    train = ["train", tmp_path / "tokens", "--tokenizer", weights_dir, "-o", tmp_path / "mf", "--preset", "tiny", "--window", 6, "--workers", 2]
     model = cli(*train, *common, "--json")
     assert model.code == 0, model.err
     assert json.loads(model.out)["steps"] == 4
