@@ -60,6 +60,18 @@ def test_frechet_distance_matches_the_closed_form_for_rotated_gaussians():
     assert math.isclose(one, (1 - 3) ** 2 + (2 - 3) ** 2, rel_tol=1e-12)
 
 
+def test_frechet_distance_of_covariances_that_do_not_commute():
+    """General covariances: tr (Σa Σb)^½ is the sum of the square roots of the (real, positive)
+    eigenvalues of the non-symmetric product Σa Σb."""
+    g = torch.Generator().manual_seed(5)
+    a, b = (torch.randn(30, 60, generator=g, dtype=torch.float64) for _ in range(2))
+    cov_a, cov_b = a @ a.T / 60, b @ b.T / 60 + 0.1 * torch.eye(30, dtype=torch.float64)
+    m1, m2 = torch.randn(30, generator=g, dtype=torch.float64), torch.randn(30, generator=g, dtype=torch.float64)
+    cross = torch.linalg.eigvals(cov_a @ cov_b).real.clamp(min=0).sqrt().sum()
+    expected = float((m1 - m2).square().sum() + cov_a.trace() + cov_b.trace() - 2 * cross)
+    assert math.isclose(frechet_distance(m1, cov_a, m2, cov_b), expected, rel_tol=1e-9)
+
+
 def test_fvd_of_a_set_with_itself_is_zero_and_grows_with_a_shift():
     features = torch.randn(300, 8, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     assert abs(fvd(features, features)) < 1e-9
