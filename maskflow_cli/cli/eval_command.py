@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..defaults import SUITES
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, check_range
 from . import options as opt
 from .groups import ReportGroup, SamplingGroup, command
 
@@ -64,23 +64,20 @@ def eval_(
     options = run.sampling_options()
     size = SIZES["quick" if quick else "full"]
     if fvd_clips is not None:
-        if fvd_clips < 2:
-            raise InvalidArgumentError("fvd_clips", fvd_clips, "must be at least 2")
+        check_range("fvd_clips", fvd_clips, 2, 100_000)
         size = dataclasses.replace(size, fvd_clips=fvd_clips)
     if plots is not None:
         _check_plotting()
     reporter = report.reporter()
     dev = resolve_device(run.device)
+    detector = None if fvd_detector is None else load_detector(fvd_detector, dev)  # before the weights: a bad file fails at once
     if "transformer" in inspect_weights(run.weights):
         pipe = run.load_pipeline()
         tokenizer, settings = pipe.tokenizer, run.window_settings(pipe.window)
     else:
         pipe, settings, tokenizer = None, None, load_tokenizer(run.weights).to(dev)
-    detector = None
-    if fvd_detector is not None:
-        if pipe is None:
-            raise InvalidArgumentError("fvd_detector", fvd_detector, "FVD needs weights with a transformer to generate clips")
-        detector = load_detector(fvd_detector, dev)
+    if detector is not None and pipe is None:
+        raise InvalidArgumentError("fvd_detector", fvd_detector, "FVD needs weights with a transformer to generate clips")
     result = evaluate(pipe, tokenizer, dev, data=data, size=size, suites=suites, world=world_of_weights(run.weights).name,
                       settings=settings, options=options, data_seed=data_seed, log=reporter.log, detector=detector)
     result = {"weights": run.weights or "(installed)", "device": str(dev), "context_cache": run.context_cache, "seconds": reporter.seconds(), **result}
