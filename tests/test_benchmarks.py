@@ -41,6 +41,8 @@ SMOKE = {
     "maze_tokenizer": ["--train", "{tmp}/maze.safetensors", "--test", "{tmp}/maze.safetensors", "--presets", "maze16", "--steps", "1",
                        "--batch-size", "2", "--test-frames", "2", "--rounds", "1", "--runs", "{tmp}/runs"],
     "tokenizer_reference": ["--weights", "{tmp}/tokenizer.safetensors", "--quick"],
+    "data_scale": ["--tokenizer", "{weights}", "--scales", "1", "2", "--clips", "4", "--frames", "8", "--shard-clips", "2",
+                   "--steps", "2", "--batch-size", "2", "--window", "6", "--workers", "1", "--scratch", "{tmp}/scale"],
     "startup": ["--weights", "{weights}", "--rounds", "1"],
 }
 

@@ -34,6 +34,7 @@ app.command(cls=Command)(commands.extend)
 app.command(cls=Command, context_settings={"ignore_unknown_options": True})(commands.infill)  # -5: is a range, not an option
 app.command(cls=Command)(codec_commands.encode)
 app.command(cls=Command)(codec_commands.decode)
+app.command(cls=Command)(codec_commands.tokenize)
 app.command(cls=Command)(info_command.info)
 app.command(cls=Command, name="eval")(eval_command.eval_)
 app.command(cls=Command, name="train-tokenizer")(train_commands.train_tokenizer)

@@ -62,7 +62,7 @@ TokensInput = Annotated[str, typer.Argument(metavar="TOKENS", help="A tokens fil
 
 # ---- training ------------------------------------------------------------------------------------
 TRAINING = "Training"
-Data = Annotated[str, typer.Argument(metavar="DATA", help="A clips file from 'maskflow data moving-mnist', or a folder of videos.", show_default=False)]
+Data = Annotated[str, typer.Argument(metavar="DATA", help="A clips file from 'maskflow data moving-mnist', a folder of clips shards, a folder of videos, or (train) a folder of token shards from 'maskflow tokenize', streamed.", show_default=False)]
 OutDir = Annotated[str, typer.Option("--output", "-o", metavar="DIR", help="Folder for the weights, checkpoint and metrics.jsonl.")]
 TrainSteps = Annotated[int, typer.Option("--steps", rich_help_panel=TRAINING, help="Optimizer steps.")]
 TimeLimit = Annotated[Optional[str], typer.Option("--time-limit", metavar="DURATION", rich_help_panel=TRAINING, help="Train for this long (90s, 8m, 2h): warm-up and cosine decay follow the share of the time spent, so the learning rate reaches its end when the time runs out; then checkpoint and export. With --steps, whichever ends first; --warmup keeps its share of --steps.")]
@@ -78,6 +78,10 @@ LogEvery = Annotated[int, typer.Option("--log-every", rich_help_panel=TRAINING, 
 Resume = Annotated[bool, typer.Option("--resume", rich_help_panel=TRAINING, help="Continue from the checkpoint in --output; with --steps at its step, export it without training.")]
 TrainOverwrite = Annotated[bool, typer.Option("--overwrite", rich_help_panel=TRAINING, help="Replace the training run in --output (its checkpoint, metrics and weights); without it (or --resume) a folder holding a run is refused.")]
 Compile = Annotated[bool, typer.Option("--compile", rich_help_panel=TRAINING, help="Use torch.compile.")]
+LoaderWorkers = Annotated[int, typer.Option("--workers", rich_help_panel=TRAINING, help="When DATA is a folder of token shards: DataLoader worker processes that read them (0: the training process reads); each rank's workers read shards of their own.")]
+ShardsOutDir = Annotated[str, typer.Option("--output", "-o", metavar="DIR", help="Folder for the token shards (created if missing).")]
+ShardClips = Annotated[int, typer.Option("--shard-clips", help="Clips per token shard.")]
+ClipFrames = Annotated[Optional[int], typer.Option("--frames", "-n", help="Frames per clip when DATA holds videos (clips files keep their sequences whole).")]
 DecoderOnly = Annotated[Optional[str], typer.Option("--decoder-only", metavar="PATH", rich_help_panel=TRAINING, help="Fine-tune only the decoder of this tokenizer (weights as for --weights); its tokens stay the same.")]
 ReconstructionLoss = Annotated[str, typer.Option("--loss", rich_help_panel=TRAINING, help="Reconstruction loss: l1+mse (crisper edges) or mse (the best PSNR, e.g. to fine-tune a decoder with --decoder-only).")]
 TokenizerSource = Annotated[Optional[str], typer.Option("--tokenizer", "-t", metavar="PATH|hf://OWNER/REPO[@REV]", help="Weights holding the tokenizer to train on (as for --weights). Default: the installed weights.")]
