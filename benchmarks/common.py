@@ -51,16 +51,32 @@ def cpu_info() -> tuple[str, list[str]]:
     return name, [f for f in CPU_FLAGS if f in flags]
 
 
-def matmul_peak(dtype: torch.dtype = torch.float32, repeats: int = 5) -> float:
-    """GFLOP/s of a PEAK_SIZE² matmul in ``dtype`` on the CPU (best of ``repeats``)."""
-    a, b = torch.randn(PEAK_SIZE, PEAK_SIZE, dtype=dtype), torch.randn(PEAK_SIZE, PEAK_SIZE, dtype=dtype)
+def matmul_peak(dtype: torch.dtype = torch.float32, repeats: int = 5, device: torch.device = torch.device("cpu"), size: int | None = None,
+                clock: Callable[[], float] = time.perf_counter) -> float:
+    """GFLOP/s of a square matmul of side ``size`` (default PEAK_SIZE) in ``dtype`` on ``device``
+    (best of ``repeats``; a GPU needs a larger side than a CPU to reach its peak), timed by ``clock``:
+    wall seconds, or ``cpu_seconds_per_thread`` for a rate that other processes on the CPU do not lower."""
+    n = size or PEAK_SIZE
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
     torch.mm(a, b)
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        synchronize(device)
+        start = clock()
         torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * PEAK_SIZE**3 / best / 1e9
+        synchronize(device)
+        best = min(best, clock() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def cpu_seconds_per_thread() -> float:
+    """This process's CPU seconds over torch's threads: time it computed, not time it waited for a core."""
+    return time.process_time() / torch.get_num_threads()
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def in_checkout(path: Path) -> str:

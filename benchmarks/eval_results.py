@@ -8,8 +8,10 @@ every suite, so a run stopped on a busy machine keeps the suites it finished. ``
 weights on the results page (the measured path stays under ``measured_weights``), ``--title`` titles
 its section, and ``--compare-with`` renders it as a comparison with another eval result of the same
 test sequences (a path under benchmarks/results/, e.g. the same suites measured on another machine).
+``--fvd-detector PATH`` adds the fvd suite with that I3D TorchScript file (docs/evaluation.md).
 
     OMP_NUM_THREADS=1 python -m benchmarks eval --weights weights --title Quality
+    OMP_NUM_THREADS=1 python -m benchmarks eval --weights weights --fvd-detector i3d_torchscript.pt -- --fvd-clips 2048
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suites", nargs="+", choices=SUITES, default=list(SUITES), help="suites, one process each (default: all)")
+    parser.add_argument("--suites", nargs="+", choices=SUITES, default=None,
+                        help="suites, one process each (default: all; fvd only with --fvd-detector)")
+    parser.add_argument("--fvd-detector", default=None, metavar="PATH", help="the I3D TorchScript file for the fvd suite")
     parser.add_argument("--label", default=None, help="the name of the weights on the results page (default: --weights)")
     parser.add_argument("--title", default="Quality", help="the title of the section on the results page")
     parser.add_argument("--compare-with", default=None, metavar="PATH", help="an eval result under benchmarks/results/ to render this one against")
@@ -57,9 +61,11 @@ def merge(runs: list[dict]) -> dict:
 def run(args: argparse.Namespace) -> dict:
     options = args.options[1:] if args.options[:1] == ["--"] else args.options
     runs = []
-    for suite in args.suites:
+    suites = args.suites or [s for s in SUITES if s != "fvd" or args.fvd_detector]
+    for suite in suites:
         weights = ["--weights", args.weights] if args.weights else []
-        runs.append(json.loads(run_maskflow(["eval", *weights, "--suite", suite, "--json", *options]).stdout))
+        detector = ["--fvd-detector", args.fvd_detector] if suite == "fvd" else []
+        runs.append(json.loads(run_maskflow(["eval", *weights, "--suite", suite, *detector, "--json", *options]).stdout))
         result = merge(runs)
         result = {"title": args.title, "weights": args.label or result["weights"], "measured_weights": result["weights"],
                   **{k: v for k, v in result.items() if k != "weights"}}
@@ -87,7 +93,7 @@ def _bins(h: dict, cell) -> list[str]:
 
 def _quality(r: dict) -> list[str]:
     measured = [s for s in SUITES if s in r]
-    missing = [s for s in SUITES if s not in r]
+    missing = [s for s in SUITES if s not in r and s != "fvd"]  # fvd needs a detector file the project does not have
     out = [(f"Weights: {r['weights']}; data: {r['data']}; device {r['device']}; {r['seconds']:.0f} s in all. Suites measured: "
             f"{', '.join(measured)}" + (f"; not measured here yet: {', '.join(missing)}." if missing else ".")), ""]
     if "tokenizer" in r:
@@ -109,6 +115,10 @@ def _quality(r: dict) -> list[str]:
     for s in r.get("infill", {}).values():
         a, b = s["range"]
         out += [f"Infill of frames {a}:{b} from both sides ({tag(s)}):", ""] + _scores(s, ("maskflow", "repeat_nearest", "crossfade"))
+    if "fvd" in r:
+        f = r["fvd"]
+        out += [f"FVD of {f['clips']} generated against {f['clips']} held-out clips of {f['frames']} frames at {f['resolution']}×{f['resolution']} "
+                f"({f['features']} I3D features; {tag(f)}): {f['maskflow']:.1f}.", ""]
     return out
 
 

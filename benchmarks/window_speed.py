@@ -18,10 +18,10 @@ import time
 import torch
 
 from maskflow_cli.engine import SamplingOptions, roll_out
-from maskflow_cli.model_configs import TransformerConfig
+from maskflow_cli.model_configs import TRANSFORMER_PRESETS, TransformerConfig
 from maskflow_cli.planner import plan_extend, window_settings
 from maskflow_cli.runtime import ModelDenoiser, autocast_dtype
-from maskflow_cli.transformer import PRESETS, MaskFlowTransformer
+from maskflow_cli.transformer import MaskFlowTransformer
 from maskflow_cli.weights import load_models
 
 from .common import count_flops, dtype_name
@@ -33,7 +33,7 @@ PEAK_DTYPES = (torch.float32, torch.bfloat16)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--presets", nargs="+", choices=PRESETS, default=["small", "base"])
+    parser.add_argument("--presets", nargs="+", choices=TRANSFORMER_PRESETS, default=["small", "base"])
     parser.add_argument("--frames", type=int, default=16, help="the presets' window")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
@@ -75,7 +75,7 @@ def time_window(name: str, model: MaskFlowTransformer, precision: str, steps: in
 
 def run(args: argparse.Namespace) -> dict:
     peaks = args.machine["matmul_peak_gflops"]
-    models = {p: MaskFlowTransformer(TransformerConfig(vocab_size=1000, frames=args.frames, grid_height=8, grid_width=8, **PRESETS[p])).eval()
+    models = {p: MaskFlowTransformer(TransformerConfig(vocab_size=1000, frames=args.frames, grid_height=8, grid_width=8, **TRANSFORMER_PRESETS[p])).eval()
               for p in args.presets}
     if args.weights:
         models["weights"] = load_models(args.weights)[1].eval()

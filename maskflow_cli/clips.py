@@ -2,7 +2,7 @@
 
 - :func:`save_clips` / :func:`load_clips` store clips as a compact uint8 safetensors file: a tensor
   ``frames`` uint8 [N,T,H,W,C], any per-clip tensors a world keeps beside them, and the world's
-  metadata under the key ``maskflow_data``.
+  metadata under the key ``maskflow_data``; :func:`load_clip` reads one clip of such a file.
 - :func:`clips_from_folder` cuts a folder of the user's own videos into clips.
 - :func:`load_training_clips` is what training and evaluation call: a clips file, a folder of clips
   shards, a folder of videos or one video, always returned as clips of the requested length.
@@ -16,7 +16,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -73,14 +73,40 @@ def save_clips(path: str | os.PathLike, frames: Tensor, metadata: dict, overwrit
 
 def load_clips(path: str | os.PathLike) -> tuple[Tensor, dict]:
     """Read a clips file: (frames uint8 [N,T,H,W,C], its metadata dict). VideoError if it is not one."""
+    where = _clips_file(path)
+    _check_declared_pixels(where, declared_shape(where, "frames") or [])  # from the header, before the file is mapped
+    return _read_clips(where, lambda handle: handle.get_tensor("frames"))
+
+
+def load_clip(path: str | os.PathLike, index: int) -> tuple[Tensor, dict, int]:
+    """Clip ``index`` of a clips file (negative: from the end), reading no other clip: (frames uint8
+    [T,H,W,C], the file's metadata, how many clips it holds). VideoError if it is not a clips file,
+    InvalidArgumentError naming ``index`` if the file has no such clip."""
+    where = _clips_file(path)
+    shape = declared_shape(where, "frames") or []
+    count = shape[0] if len(shape) == 5 else 0
+    if len(shape) == 5 and not -count <= index < count:
+        raise InvalidArgumentError("index", index, f"the file holds {count:,} clips: give 0..{count - 1} (or -{count}..-1 from the end)")
+    _check_declared_pixels(where, [1, *shape[1:]])
+    frames, metadata = _read_clips(where, lambda handle: handle.get_slice("frames")[index % max(count, 1)][None])  # [1,T,H,W,C]
+    return frames[0], metadata, count
+
+
+def _clips_file(path: str | os.PathLike) -> str:
     where = os.fspath(path)
+    if Path(where).is_dir():
+        raise VideoError(where, f"is a folder; give one of its {CLIPS_SUFFIX} files")
     if not Path(where).is_file():
         raise VideoError(where, "no such file" if not Path(where).exists() else NOT_A_CLIPS_FILE)
-    _check_declared_pixels(where, declared_shape(where, "frames") or [])  # from the header, before the file is mapped
+    return where
+
+
+def _read_clips(where: str, read: Callable[[Any], Tensor]) -> tuple[Tensor, dict]:
+    """``read(handle)``'s uint8 [n,T,H,W,C] clips of a clips file, and its metadata; VideoError if it is not one."""
     try:
         with safe_open(where, framework="pt") as handle:
             metadata = json.loads((handle.metadata() or {})[CLIPS_METADATA_KEY])
-            frames = handle.get_tensor("frames")  # [N,T,H,W,C] uint8
+            frames = read(handle)  # [n,T,H,W,C] uint8
     except (SafetensorError, OSError, KeyError, TypeError, ValueError):
         raise VideoError(where, NOT_A_CLIPS_FILE) from None
     if not isinstance(metadata, dict) or metadata.get("format_version") != CLIPS_FORMAT_VERSION:
@@ -200,4 +226,4 @@ def load_training_clips(source: str | os.PathLike, frames: int, fmt: FrameFormat
     return clips
 
 
-__all__ = ["check_clips_output", "clips_from_folder", "load_clips", "load_training_clips", "save_clips"]
+__all__ = ["check_clips_output", "clips_from_folder", "load_clip", "load_clips", "load_training_clips", "save_clips"]

@@ -15,7 +15,8 @@ MGM_NOISE = 4.5  # MGM's default Gumbel noise scale (chosen by benchmarks/sample
 DEFAULT_CONTEXT_CACHE = "exact"  # changes no result: an approximation is opt-in
 DEFAULT_FPS = Fraction(10)  # the frame rate of weights that do not say, and of stills
 
-SUITES = ("tokenizer", "continuation", "horizon", "infill")  # maskflow eval's suites, in the order they run
+# maskflow eval's suites, in the order they run; fvd needs the user's I3D detector file (--fvd-detector)
+SUITES = ("tokenizer", "continuation", "horizon", "infill", "fvd")
 
 MOVING_MNIST_SPEED = "2:4"  # maskflow data moving-mnist --speed: digit speeds in pixels per frame (Srivastava et al.'s range)
 SHARD_CLIPS = 1000  # maskflow data maze: clips per shard file (1000 x 36 frames of 64x64 RGB is 442 MB)

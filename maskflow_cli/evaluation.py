@@ -4,7 +4,7 @@ Suites, each a function returning a JSON-ready dict tagged with how it sampled:
 - tokenizer reconstruction; continuation (given -> future frames); long horizon (generate and extend
   to many windows, drift statistics per 16-frame bin against real sequences: those of the worlds,
   worlds/__init__.py); infill (gaps between real frames, against repeat-nearest and cross-fade
-  baselines).
+  baselines); with a detector, FVD of generated against held-out clips (fvd.py).
 The measures themselves are in metrics.py. The default test data is the held-out set of a world
 (``evaluate``'s ``world``; the default world's unless told). Sequences are sampled in batches that
 share one window plan (the plan the pipeline would run for each) through the rollout engine
@@ -24,7 +24,9 @@ import torch
 from torch import Tensor
 
 from .clips import load_training_clips
+from .errors import InvalidArgumentError
 from .engine import SEED_LIMIT, SamplingOptions, roll_out
+from .fvd import FVD_FRAMES, FVD_RESOLUTION, fvd, video_features
 from .metrics import frame_psnr, frame_ssim, reconstruct, scores, summarize
 from .pipeline import MaskFlowPipeline
 from .planner import Plan, WindowSettings, plan_extend, plan_generate, plan_infill
@@ -93,11 +95,14 @@ class EvalSize:
     horizon_windows: int  # long-horizon videos are this many model windows long (10 in the full size)
     infill_sequences: int
     batch: int  # sequences sampled together
+    fvd_clips: int  # generated and real clips each, when an FVD detector is given
 
 
 SIZES = {
-    "quick": EvalSize(tokenizer_frames=200, continuation_sequences=2, horizon_sequences=1, horizon_windows=2, infill_sequences=2, batch=2),
-    "full": EvalSize(tokenizer_frames=2000, continuation_sequences=64, horizon_sequences=4, horizon_windows=10, infill_sequences=32, batch=16),
+    "quick": EvalSize(tokenizer_frames=200, continuation_sequences=2, horizon_sequences=1, horizon_windows=2, infill_sequences=2, batch=2,
+                      fvd_clips=4),
+    "full": EvalSize(tokenizer_frames=2000, continuation_sequences=64, horizon_sequences=4, horizon_windows=10, infill_sequences=32, batch=16,
+                     fvd_clips=256),
 }
 GIVEN, FUTURE = 10, 10  # continuation: 10 given -> 10 generated frames (the Moving MNIST convention)
 INFILL_CLIP = 20  # frames of an infill test clip
@@ -188,6 +193,23 @@ def infill_suite(pipe: MaskFlowPipeline, clips: Tensor, settings: WindowSettings
     return out
 
 
+def fvd_suite(pipe: MaskFlowPipeline, real: Tensor, detector: torch.jit.ScriptModule, settings: WindowSettings,
+              options: SamplingOptions, batch: int) -> dict:
+    """FVD of as many clips made by ``generate`` (from nothing) as there are uint8 [N,FVD_FRAMES,...]
+    real clips, against them, with the I3D ``detector`` (fvd.py's protocol)."""
+    options = options.resolved()  # seed None: one fresh seed, reported in the tags
+    count, length = real.shape[:2]
+    fmt = pipe.frame_format
+    started = time.perf_counter()
+    nothing = torch.empty((count, 0, fmt.height, fmt.width, fmt.channels), dtype=torch.uint8)
+    video, nfe = sample_videos(pipe, plan_generate(length, settings), options, nothing, batch)
+    seconds = time.perf_counter() - started
+    real_features = video_features(detector, real, pipe.device, batch)
+    made_features = video_features(detector, video, pipe.device, batch)
+    return {"clips": count, "frames": length, "resolution": FVD_RESOLUTION, "features": real_features.shape[1],
+            **_tags(settings, options, nfe, seconds), "maskflow": round(fvd(real_features, made_features), 3)}
+
+
 # ---- the whole evaluation ------------------------------------------------------------------------
 
 def held_out_sequences(data: str | None, frames: int, count: int, fmt: FrameFormat, seed: int,
@@ -204,10 +226,12 @@ def held_out_sequences(data: str | None, frames: int, count: int, fmt: FrameForm
 
 def evaluate(pipe: MaskFlowPipeline | None, tokenizer: FrameTokenizer, device: torch.device, *, data: str | None, size: EvalSize,
              suites: tuple[str, ...], settings: WindowSettings | None, options: SamplingOptions, data_seed: int,
-             world: str = DEFAULT_WORLD, log: Callable[[str], None] = lambda _: None) -> dict:
+             world: str = DEFAULT_WORLD, log: Callable[[str], None] = lambda _: None,
+             detector: torch.jit.ScriptModule | None = None) -> dict:
     """Run the chosen suites; ``pipe`` may be None for tokenizer-only weights (then only the
-    tokenizer suite runs). ``data`` None tests on the held-out set of the world ``world``
-    (``worlds.world_of_weights`` tells the world of a weights source). Returns one JSON-ready dict
+    tokenizer suite runs); the suite ``fvd`` needs an I3D ``detector`` (fvd.load_detector). ``data``
+    None tests on the held-out set of the world ``world`` (``worlds.world_of_weights`` tells the
+    world of a weights source). Returns one JSON-ready dict
     with a section per suite; ``options.seed`` None draws one fresh seed for all suites (each section
     reports it)."""
     options = options.resolved()
@@ -232,4 +256,12 @@ def evaluate(pipe: MaskFlowPipeline | None, tokenizer: FrameTokenizer, device: t
         log(f"infill gaps of {', '.join(map(str, INFILL_GAPS))} frames")
         clips = held_out_sequences(data, INFILL_CLIP, size.infill_sequences, fmt, data_seed + 2, world)
         result["infill"] = infill_suite(pipe, clips, settings, options, size.batch)
+    if "fvd" in suites:
+        if detector is None:
+            raise InvalidArgumentError("detector", None, "the fvd suite needs an I3D detector (fvd.load_detector)")
+        log(f"FVD on {size.fvd_clips} clips of {FVD_FRAMES} frames")
+        real = held_out_sequences(data, FVD_FRAMES, size.fvd_clips, fmt, data_seed + 3, world)
+        if len(real) < 2:
+            raise InvalidArgumentError("data", data, f"holds {len(real)} clip of {FVD_FRAMES} frames; FVD needs at least 2")
+        result["fvd"] = fvd_suite(pipe, real, detector, settings, options, size.batch)
     return result

@@ -28,7 +28,8 @@ FLOAT_BYTES = 4
 class WorkLimits:
     """The most one model may cost: ``model_bytes`` of parameters and buffers, ``window_bytes`` of
     activations for one window, ``call_flops`` operations per network call. The defaults are 15 to 40 times
-    what the base preset needs at a 64-frame window (2.9e11 operations, 490 MB of activations)."""
+    what the base preset needs at a 64-frame window (2.9e11 operations, 490 MB of activations); the
+    paper's XL preset fits up to a 32-frame window (2.4e12 operations a call)."""
 
     model_bytes: int = 16 * 2**30
     window_bytes: int = 16 * 2**30

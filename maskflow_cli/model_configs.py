@@ -3,7 +3,9 @@
 Plain dataclasses, checked when made (``ConfigError`` names the field), in a module that imports no
 torch: ``maskflow info`` reads them from a weights file's header alone (weight_headers.py). The
 modules they configure are tokenizer.py and transformer.py, whose docstrings give the axis legend
-and what each field does.
+and what each field does. The transformer's size presets and its exact parameter count
+(``transformer_parameters``) live here too, so ``maskflow train --help`` can list the presets' sizes
+without importing torch.
 """
 
 from __future__ import annotations
@@ -105,3 +107,50 @@ class TransformerConfig:
     @property
     def block_causal(self) -> bool:
         return self.context_attention == "block_causal"
+
+
+# Size presets for training: width, depth, heads (the rest from the data and the tokenizer).
+TRANSFORMER_PRESETS: dict[str, dict[str, int]] = {
+    "tiny": {"dim": 32, "depth": 2, "heads": 2},  # tests
+    "small": {"dim": 256, "depth": 8, "heads": 4},
+    "fast": {"dim": 192, "depth": 6, "heads": 3},  # the real-time design (recipe digits-fast)
+    "base": {"dim": 384, "depth": 7, "heads": 6},
+    # the shapes of the official Latte configs (Ma et al. 2024) that the MaskFlow paper trains
+    "s": {"dim": 384, "depth": 12, "heads": 6},
+    "b": {"dim": 768, "depth": 12, "heads": 12},
+    "l": {"dim": 1024, "depth": 24, "heads": 16},
+    "xl": {"dim": 1152, "depth": 28, "heads": 16},
+}
+PAPER_PRESETS = ("s", "b", "l", "xl")
+# The data the presets' sizes are quoted for: the base tokenizer's 8x8 tokens a 64x64 frame
+# (64 tokens), its vocabulary of 8·5·5·5 codes, and train's default 16-frame window.
+REFERENCE_GRID = {"vocab_size": 1000, "frames": 16, "grid_height": 8, "grid_width": 8}
+TIME_FEATURES = 256  # the sinusoidal timestep features the time embedding's MLP reads (embeddings.timestep_features)
+
+
+def transformer_parameters(config: TransformerConfig) -> int:
+    """The number of parameters of ``MaskFlowTransformer(config)``, counted from the config alone
+    (buffers such as the code features are not parameters). With D = dim, M = int(D·mlp_ratio):
+
+    - a block: q/k/v and output projections 4D² + 4D, MLP 2DM + M + D, adaLN modulation 6D² + 6D;
+    - token embedding (V+1)·D, position embeddings (H·W + T)·D, head D·V + V, final adaLN 2D² + 2D;
+    - time embedding 256·D + D + D² + D (a timestep-independent model: one null condition, D);
+    - code features F: MLP F·D + D + D² + D and query D² + D; code digits (L = ΣL_q): embedding L·D,
+      head D·L + L."""
+    d, v = config.dim, config.vocab_size
+    hidden = int(d * config.mlp_ratio)
+    block = (4 * d * d + 4 * d) + (2 * d * hidden + hidden + d) + (6 * d * d + 6 * d)
+    total = config.depth * block + (v + 1) * d + (config.grid_height * config.grid_width + config.frames) * d
+    total += (d * v + v) + (2 * d * d + 2 * d)
+    total += TIME_FEATURES * d + d + d * d + d if config.time_conditioning else d
+    if config.code_features:
+        total += (config.code_features * d + d + d * d + d) + (d * d + d)
+    if config.code_digits:
+        digits = sum(config.code_digits)
+        total += digits * d + d * digits + digits
+    return total
+
+
+def preset_parameters(name: str) -> int:
+    """Parameters of preset ``name`` on REFERENCE_GRID (full attention, time-conditioned)."""
+    return transformer_parameters(TransformerConfig(**REFERENCE_GRID, **TRANSFORMER_PRESETS[name]))

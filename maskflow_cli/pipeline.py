@@ -26,7 +26,8 @@ from torch import Tensor
 from .defaults import DEFAULT_CONTEXT_CACHE, DEFAULT_FPS
 from .engine import SamplingOptions, roll_out
 from .errors import InvalidArgumentError, WeightsError
-from .planner import Plan, WindowSettings, parse_ranges, plan_extend, plan_generate, plan_infill
+from .frame_ranges import parse_ranges
+from .planner import Plan, WindowSettings, plan_extend, plan_generate, plan_infill
 from .runtime import PRECISIONS, ModelDenoiser, autocast_dtype, check_context_cache, decode_tokens, encode_frames, parameter_count, resolve_device
 from .sampling import Callback
 from .tokenizer import FrameTokenizer
@@ -99,10 +100,12 @@ class MaskFlowPipeline:
         self.check_video(video)
         return self.run(plan_extend(len(video), frames, settings), video, options, callback)
 
-    def infill(self, video: Tensor, ranges: Sequence[str], settings: WindowSettings, options: SamplingOptions, callback: Callback = None) -> "Run":
-        """``video`` with the frame ranges (``"10:20"``, end-exclusive) regenerated from both sides."""
+    def infill(self, video: Tensor, ranges: Sequence[str], settings: WindowSettings, options: SamplingOptions, callback: Callback = None, *,
+               fps: Fraction | None = None) -> "Run":
+        """``video`` with the frame ranges (``"10:20"``, end-exclusive; ``"-5:"`` the last five frames;
+        ``"1.5s:3s"`` in seconds at ``fps``, see frame_ranges.py) regenerated from both sides."""
         self.check_video(video)
-        return self.run(plan_infill(len(video), parse_ranges(ranges, len(video)), settings), video, options, callback)
+        return self.run(plan_infill(len(video), parse_ranges(ranges, len(video), fps), settings), video, options, callback)
 
     def check_video(self, video: Tensor) -> None:
         fmt = self.frame_format

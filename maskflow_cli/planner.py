@@ -28,8 +28,6 @@ against the default.
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
@@ -115,87 +113,6 @@ def window_settings(window: int, mode: str = "ar", context: int | None = None, s
 def check_frame_count(frames: int) -> None:
     if not 1 <= frames <= MAX_FRAMES:
         raise InvalidArgumentError("frames", frames, f"must be between 1 and {MAX_FRAMES:,}")
-
-
-_MAX_DIGITS = 1000  # frame numbers longer than this are refused unparsed (int() of 5,000 digits raises)
-RANGE_FORMAT = "expected START:STOP with 0-based, end-exclusive frame numbers, e.g. 10:20"
-
-
-def check_ranges(texts: Sequence[str]) -> None:
-    """Reject what is wrong with frame ranges whatever the input's length: malformed, negative,
-    empty or reversed, overlapping. Used before any work starts; :func:`parse_ranges` checks the
-    rest once the input's length is known."""
-    if not texts:
-        raise InvalidArgumentError("ranges", "", "give at least one frame range such as 10:20")
-    bounds = []
-    for text in texts:
-        a, b = _range_bounds(text)
-        bounds.append((a, math.inf if b is None else b, text))  # an open end: as far as any input goes
-    previous: tuple[int, int, str] | None = None
-    for a, stop, text in sorted(bounds):
-        if previous is not None and a < previous[1]:
-            raise InvalidArgumentError("ranges", text, f"overlaps {previous[2]}; give disjoint ranges")
-        previous = (a, stop, text)
-
-
-def parse_ranges(texts: Sequence[str], length: int) -> list[tuple[int, int]]:
-    """Parse 0-based, end-exclusive frame ranges (``10:20``, ``10:``, ``:5``, ``7``) for a video of
-    ``length`` frames; reject malformed, empty, reversed, out-of-bounds and overlapping ranges.
-    Returns them sorted, with touching ranges merged."""
-    check_ranges(texts)
-    ranges = sorted((_parse_range(text, length), text) for text in texts)
-    merged: list[tuple[int, int]] = []
-    for (a, b), text in ranges:
-        if merged and a < merged[-1][1]:
-            raise InvalidArgumentError("ranges", text, f"overlaps {merged[-1][0]}:{merged[-1][1]}; give disjoint ranges")
-        if merged and a == merged[-1][1]:
-            merged[-1] = (merged[-1][0], b)
-        else:
-            merged.append((a, b))
-    return merged
-
-
-def _frame_number(part: str, text: str) -> int | None:
-    """One side of a range: None when left out; ASCII digits only (no '+', '_' or other scripts).
-    Exact however long (a huge range is beyond the end, not reversed), up to _MAX_DIGITS digits:
-    a longer number is beyond the end of any input."""
-    part = part.strip()
-    if not part:
-        return None
-    if re.fullmatch(r"-?[0-9]+", part) is None:
-        raise InvalidArgumentError("ranges", text, RANGE_FORMAT)
-    if len(part.lstrip("-")) > _MAX_DIGITS:
-        if part.startswith("-"):
-            raise InvalidArgumentError("ranges", text, "frame numbers must not be negative; they are 0-based, e.g. 0:10 is the first ten frames")
-        raise InvalidArgumentError("ranges", text, f"beyond the end of any input: a frame number of {len(part):,} digits")
-    return int(part)
-
-
-def _range_bounds(text: str) -> tuple[int, int | None]:
-    """``(start, stop)`` of one range with an open end as None; checks all but the length."""
-    parts = text.split(":")
-    if len(parts) == 1:
-        a = _frame_number(parts[0], text)
-        if a is None:
-            raise InvalidArgumentError("ranges", text, RANGE_FORMAT)
-        b: int | None = a + 1
-    elif len(parts) == 2:
-        a = _frame_number(parts[0], text) or 0
-        b = _frame_number(parts[1], text)
-    else:
-        raise InvalidArgumentError("ranges", text, RANGE_FORMAT)
-    if a < 0 or (b is not None and b < 0):
-        raise InvalidArgumentError("ranges", text, "frame numbers must not be negative; they are 0-based, e.g. 0:10 is the first ten frames")
-    if b is not None and a >= b:
-        raise InvalidArgumentError("ranges", text, "empty or reversed; STOP must be greater than START (STOP is exclusive)")
-    return a, b
-
-
-def _parse_range(text: str, length: int) -> tuple[int, int]:
-    a, b = _range_bounds(text)
-    if a >= length or (b is not None and b > length):
-        raise InvalidArgumentError("ranges", text, f"beyond the end: the input has {length} frames (0..{length - 1})")
-    return a, length if b is None else b
 
 
 # ---- planning ------------------------------------------------------------------------------------

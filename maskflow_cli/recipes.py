@@ -25,14 +25,15 @@ import torch
 from .clips import MAX_FRAMES, load_training_clips
 from .errors import ConfigError, InvalidArgumentError
 from .model_budget import over_limits
-from .model_configs import TokenizerConfig, TransformerConfig
+from .model_configs import TRANSFORMER_PRESETS, TokenizerConfig, TransformerConfig
 from .lineage import warm_start
 from .run_folders import claimed_run_folder, content_hash
 from .runtime import resolve_device
+from .shards import ShardWindows
+from .token_shards import is_token_folder, pretokenize, token_shards
 from .tokenizer import PRESETS as TOKENIZER_PRESETS
 from .tokenizer import FrameTokenizer
-from .training import RECONSTRUCTION_LOSSES, FitResult, TokenizerTask, TrainConfig, TransformerTask, code_centroids, fit, pretokenize
-from .transformer import PRESETS as TRANSFORMER_PRESETS
+from .training import RECONSTRUCTION_LOSSES, FitResult, TokenizerTask, TrainConfig, TransformerTask, code_centroids, fit
 from .transformer import MaskFlowTransformer
 from .video_io import FrameFormat
 from .weight_headers import inspect_weights
@@ -129,7 +130,8 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
                       scheduler: str = "sigmoid", code_features: bool = False, code_digits: bool = False, block_causal: bool = False,
                       snr_weighting: bool = False, constant_time_prob: float = 0.0, context_prob: float = 0.0,
                       fps: float = 10.0, device: str = "auto", resume: bool = False, overwrite: bool = False, on_log: OnLog = None,
-                      started: float | None = None, init_from: str | None = None, export_dtype: str = "fp32") -> FitResult:
+                      started: float | None = None, init_from: str | None = None, export_dtype: str = "fp32",
+                      checkpoint_activations: bool = False, workers: int = 2) -> FitResult:
     """Train the MaskFlow transformer with frame-level masking on ``data``, on the tokens of the
     tokenizer in ``tokenizer`` (weights as for ``MaskFlowPipeline.from_weights``; None: the installed
     ones). Writes ``output/transformer.safetensors`` and copies the tokenizer beside it.
@@ -143,7 +145,13 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
     same tokenizer (by content) and settings. ``init_from``: weights whose transformer (of the config
     these settings build) to start from, with a fresh optimizer and warm-up; its tokenizer is the
     default ``tokenizer``, and the new weights record its lineage. ``export_dtype``: one of
-    EXPORT_DTYPES, how the exported transformer's tensors are stored (bf16: half the file)."""
+    EXPORT_DTYPES, how the exported transformer's tensors are stored (bf16: half the file).
+    ``checkpoint_activations``: recompute each block in the backward pass instead of keeping its
+    activations (``MaskFlowTransformer.checkpoint_activations``): less memory, the same result.
+
+    ``data`` may be a folder of token shards (token_shards.write_token_shards, by the same tokenizer):
+    training then streams them (shards.py) with ``workers`` DataLoader processes, one shard in
+    memory a reader, instead of reading and tokenizing every clip up front."""
     if export_dtype not in EXPORT_DTYPES:
         raise InvalidArgumentError("export_dtype", export_dtype, f"choose one of {', '.join(EXPORT_DTYPES)}")
     started = time.perf_counter() if started is None else started
@@ -171,22 +179,31 @@ def train_transformer(data: str, output: str | Path, train: TrainConfig, *, toke
         if problem is not None:
             raise InvalidArgumentError("window", window, f"{problem}; a shorter window or a smaller preset fits")
         model, lineage = warm_start(init_from, "transformer", config, TRANSFORMER_FIELDS, "preset") if init_from else (None, {})
-        clips = load_training_clips(data, window, FrameFormat.of(tc))
-        tokens = pretokenize(tok, clips, dev)  # [N,T,H,W], once
+        streamed = is_token_folder(data)
+        if streamed:
+            if code_features and model is None:
+                raise InvalidArgumentError("code_features", True, "needs the clips' pixels: train on the clips, not on token shards")
+            tokens = ShardWindows(token_shards(data, tok, window), window, train.batch_size, train.seed, workers)
+            count = tokens.clips
+        else:
+            clips = load_training_clips(data, window, FrameFormat.of(tc))
+            tokens, count = pretokenize(tok, clips, dev), len(clips)  # [N,T,H,W], once
         torch.manual_seed(train.seed)
         if model is None:  # from scratch (a warm start has its code features)
             model = MaskFlowTransformer(config)
             if code_features:
                 model.set_code_features(code_centroids(clips, tokens, tc.vocab_size))
+        model.checkpoint_activations = checkpoint_activations
         task = TransformerTask(model.to(dev), tokens, train.batch_size, dev,
                                snr_weighting=snr_weighting, constant_time_prob=constant_time_prob, context_prob=context_prob,
                                export_dtype=EXPORT_DTYPES[export_dtype])
         out = Path(output)
-        info = {"fps": fps, "dataset": _public_name(data), "clips": len(clips), "window": window, **lineage}
+        info = {"fps": fps, "dataset": _public_name(data), "clips": count, "window": window, **lineage}
         settings = {"tokenizer": f"sha256 {content_hash(tok)}", "preset": preset, "window": window, "timestep_independent": timestep_independent,
                     "attention": attention, "scheduler": scheduler, "code_features": code_features, "code_digits": code_digits,
                     "block_causal": block_causal, "snr_weighting": snr_weighting, "constant_time_prob": constant_time_prob,
-                    "context_prob": context_prob, "fps": fps, "init_from": init_from, "export_dtype": export_dtype}
+                    "context_prob": context_prob, "fps": fps, "init_from": init_from, "export_dtype": export_dtype,
+                    **({"workers": workers} if streamed else {})}  # a streamed run's data order depends on them
         result = fit(task, train, out, TRANSFORMER_FILE, info, resume=resume, settings=settings, on_log=on_log, run_started=started)
         save_weights(out / TOKENIZER_FILE, {"tokenizer": tok.cpu()}, {"tokenizer": tok_info})  # the folder is complete
         return result

@@ -3,7 +3,8 @@
 - tokenizer: per-frame reconstruction through the FSQ bottleneck, by L1 + MSE (the default) or MSE
   alone (``RECONSTRUCTION_LOSSES``); reports PSNR.
 - transformer: the frame-level masking objective (objective.py) on tokens made once up front by
-  the tokenizer (the ``encode`` path), so no step runs the tokenizer.
+  the tokenizer (token_shards.pretokenize), so no step runs the tokenizer; in memory, or streamed
+  from token shards (shards.py).
 
 The loop: AdamW, linear warm-up then cosine decay, EMA of the weights, bf16 autocast, gradient
 clipping, one seeded generator for data order and masking, checkpoints written atomically every N
@@ -23,7 +24,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Callable, Mapping, Protocol
 
 import torch
 import torch.distributed as dist
@@ -36,10 +37,13 @@ from .errors import InvalidArgumentError, WeightsError
 from .lineage import lineage_totals
 from .objective import masking_loss
 from .run_folders import CHECKPOINT, METRICS, append_metrics, check_same_run, make_output_dir, run_identity, write_checkpoint
-from .runtime import autocast_dtype, encode_frames, model_scheduler, parameter_count
+from .runtime import autocast_dtype, model_scheduler, parameter_count
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
 from .weights import save_weights
+
+if TYPE_CHECKING:
+    from .shards import ShardWindows
 
 # The tokenizer's reconstruction losses. L1 pulls each pixel toward the median of what the tokens
 # leave open, MSE toward the mean: "mse" maximises PSNR (an MSE metric); "l1+mse" gives crisper edges.
@@ -89,6 +93,8 @@ class Task(Protocol):
 
     def loss(self, model: nn.Module, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]: ...
 
+    def start(self, step: int) -> None: ...
+
     def export(self, module: nn.Module, path: Path, info: dict) -> None: ...
 
 
@@ -103,6 +109,9 @@ class TokenizerTask:
         self.model, self.device, self.batch_size = model, device, batch_size
         self.reconstruction_loss = reconstruction_loss
         self.frames = rearrange(clips, "n t y x c -> (n t) y x c")  # [N*T,Y,X,C] uint8
+
+    def start(self, step: int) -> None:
+        """Nothing to position: the frames are in memory and drawn with the training generator."""
 
     def loss(self, model: nn.Module, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]:
         index = torch.randint(len(self.frames), (self.batch_size,), generator=generator)
@@ -129,23 +138,35 @@ class _Reconstructor(nn.Module):
 
 
 class TransformerTask:
-    """The frame-level masking objective on random windows of pre-computed tokens."""
+    """The frame-level masking objective on random windows of pre-computed tokens: int [N,T,H,W] in
+    memory (drawn with the training generator) or streamed from token shards (shards.ShardWindows)."""
 
-    def __init__(self, model: MaskFlowTransformer, tokens: Tensor, batch_size: int, device: torch.device,
+    def __init__(self, model: MaskFlowTransformer, tokens: Tensor | ShardWindows, batch_size: int, device: torch.device,
                  *, snr_weighting: bool = False, constant_time_prob: float = 0.0, context_prob: float = 0.0,
                  export_dtype: torch.dtype | None = None) -> None:
-        self.model, self.tokens, self.batch_size, self.device = model, tokens, batch_size, device  # tokens [N,T,H,W]
+        self.model, self.tokens, self.batch_size, self.device = model, tokens, batch_size, device
         self.export_dtype = export_dtype  # e.g. torch.bfloat16: half the file (loading casts back to float32)
         self.snr_weighting, self.constant_time_prob, self.context_prob = snr_weighting, constant_time_prob, context_prob
         self.window_length = model.config.frames  # W
-        assert tokens.shape[1] >= self.window_length, "clips shorter than the window"
+        assert not isinstance(tokens, Tensor) or tokens.shape[1] >= self.window_length, "clips shorter than the window"
 
-    def loss(self, model: nn.Module, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]:
+    def start(self, step: int) -> None:
+        """Position a streamed source after ``step`` steps (tokens in memory: the generator's state does)."""
+        if not isinstance(self.tokens, Tensor):
+            self.tokens.start(step)
+
+    def _windows(self, generator: torch.Generator) -> Tensor:
+        """A batch of clean windows int [B,T,H,W]."""
+        if not isinstance(self.tokens, Tensor):
+            return self.tokens.draw(generator)
         n, t = self.tokens.shape[:2]
         index = torch.randint(n, (self.batch_size,), generator=generator)
         start = torch.randint(t - self.window_length + 1, (self.batch_size,), generator=generator)
         offsets = start[:, None] + torch.arange(self.window_length)  # [B,T]
-        clean = self.tokens[index[:, None], offsets].long().to(self.device)  # [B,T,H,W]
+        return self.tokens[index[:, None], offsets]
+
+    def loss(self, model: nn.Module, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]:
+        clean = self._windows(generator).long().to(self.device)  # [B,T,H,W]
         cfg = self.model.config
         out = masking_loss(model, clean, model_scheduler(cfg), cfg.mask_id, generator,
                            snr_weighting=self.snr_weighting, constant_time_prob=self.constant_time_prob,
@@ -156,14 +177,6 @@ class TransformerTask:
         if self.export_dtype is not None:
             info = {**info, "storage": str(self.export_dtype).removeprefix("torch.")}
         save_weights(path, {"transformer": module}, {"transformer": info}, dtype=self.export_dtype)
-
-
-def pretokenize(tokenizer: FrameTokenizer, clips: Tensor, device: torch.device) -> Tensor:
-    """Clips uint8 [N,T,Y,X,C] -> tokens int16/int32 [N,T,H,W] on the CPU, once before training."""
-    n, t = clips.shape[:2]
-    flat = encode_frames(tokenizer, rearrange(clips, "n t y x c -> (n t) y x c"), device)  # [N*T,H,W]
-    small = torch.int16 if tokenizer.config.vocab_size < 2**15 else torch.int32
-    return rearrange(flat.to(small), "(n t) h w -> n t h w", n=n, t=t)
 
 
 def code_centroids(clips: Tensor, tokens: Tensor, vocab_size: int, chunk: int = 4096) -> Tensor:
@@ -258,6 +271,7 @@ def fit(
             raise InvalidArgumentError("steps", cfg.steps, f"the checkpoint in {out_dir} is at step {start_step}: pass "
                                        f"{{param:steps={start_step}}} to export it as it is, or more to train on")
     trained = _wrap(model, cfg, device, world)
+    task.start(start_step)  # a streamed data source continues where the checkpoint's step left it
     dtype = autocast_dtype(device, cfg.precision, parameter_count(model))
     budget = cfg.time_limit
     if budget is not None:  # every rank charges the slowest one's setup, so their schedules stay the same

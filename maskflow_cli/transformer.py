@@ -18,6 +18,8 @@ digits, so the predicted distribution starts as a product of Q small categorical
 instead of 1,000 unrelated ids) and a near miss in one channel still earns credit for the others.
 The free per-id head adds to it, so dependencies between channels can still be learned.
 Position embeddings start from 2-D (space) and 1-D (time) sine-cosine patterns (``embeddings``).
+The size presets and the exact parameter count are in model_configs (``TRANSFORMER_PRESETS``,
+``transformer_parameters``).
 
 Context attention (``context_attention``): "bidirectional" lets every token attend to every token of
 the window. "block_causal" splits the window into clean *context* frames (given, never changed while
@@ -47,21 +49,13 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from .embeddings import code_digit_rows, sincos_grid, sincos_positions, timestep_features
-from .model_configs import TransformerConfig
+from .model_configs import TIME_FEATURES, TransformerConfig
 
 KeysValues = tuple[Tensor, Tensor]  # one attention layer's keys and values, each [B',K,N',D/K]
 POSITION_SCALE = 0.05  # the sine-cosine start of the position embeddings, next to token embeddings of std 0.02
-
-
-# Size presets for training: width, depth, heads (the rest from the data and the tokenizer).
-PRESETS: dict[str, dict[str, int]] = {
-    "tiny": {"dim": 32, "depth": 2, "heads": 2},  # tests
-    "small": {"dim": 256, "depth": 8, "heads": 4},  # ~10M parameters
-    "fast": {"dim": 192, "depth": 6, "heads": 3},  # ~4.6M parameters: the real-time design (recipe digits-fast)
-    "base": {"dim": 384, "depth": 7, "heads": 6},  # ~20M parameters
-}
 
 
 class Attention(nn.Module):
@@ -163,12 +157,13 @@ class MaskFlowTransformer(nn.Module):
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
         self.config = config
+        self.checkpoint_activations = False  # training: recompute each block in the backward pass (see forward)
         d = config.dim
         self.token_embed = nn.Embedding(config.vocab_size + 1, d)
         self.space_pos = nn.Parameter(torch.zeros(config.grid_height * config.grid_width, d))
         self.time_pos = nn.Parameter(torch.zeros(config.frames, d))
         if config.time_conditioning:
-            self.time_embed = nn.Sequential(nn.Linear(256, d), nn.SiLU(), nn.Linear(d, d))
+            self.time_embed = nn.Sequential(nn.Linear(TIME_FEATURES, d), nn.SiLU(), nn.Linear(d, d))
         else:
             self.null_cond = nn.Parameter(torch.zeros(d))
         axes = ["full"] * config.depth if config.attention == "full" else ["space", "time"] * config.depth
@@ -221,19 +216,25 @@ class MaskFlowTransformer(nn.Module):
     def condition(self, times: Tensor) -> Tensor:
         """Per-frame condition [B,T,D] from the per-frame masking times ``times`` [B,T]."""
         if self.config.time_conditioning:
-            return self.time_embed(timestep_features(times).to(self.time_pos.dtype))
+            return self.time_embed(timestep_features(times, TIME_FEATURES).to(self.time_pos.dtype))
         return self.null_cond.expand(*times.shape, -1)
 
     def forward(self, tokens: Tensor, times: Tensor, context: Tensor | None = None) -> Tensor:
         """tokens: long [B,T,H,W] (mask id = V); times: float [B,T], t per frame -> logits [B,T,H,W,V].
 
         ``context``: bool [B,T], the clean context frames of a block-causal model (default: the frames
-        at time 1, as in training); a bidirectional model ignores it."""
+        at time 1, as in training); a bidirectional model ignores it.
+
+        With ``checkpoint_activations`` set, a training-mode pass with gradients keeps only each
+        block's input for the backward pass and runs the block again there (torch.utils.checkpoint):
+        the activations kept shrink from every block's to one block's plus the blocks' inputs, for
+        one more forward pass of the blocks (about a third more compute a step). The result is the same."""
         b, frames, h, w = tokens.shape
         x, cond, code_vectors = self._embed(tokens, times, torch.arange(frames, device=tokens.device))
         mask = self._frame_mask(times, context)
+        recompute = self.checkpoint_activations and self.training and torch.is_grad_enabled()
         for block in self.blocks:
-            x, _ = block(x, cond, mask)
+            x, _ = checkpoint(block, x, cond, mask, use_reentrant=False) if recompute else block(x, cond, mask)
         logits = self._logits(self._final(x, cond), code_vectors)  # [B,T,S,V]
         return rearrange(logits, "b t (h w) v -> b t h w v", h=h)
 

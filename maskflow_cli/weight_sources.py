@@ -20,8 +20,9 @@ DEFAULT_NAME = "digits"
 # "digits" is the default (the top folder).
 NAMED_WEIGHTS: dict[str, tuple[str, str]] = {
     DEFAULT_NAME: ("", NO_DEFAULT),
-    "maze": ("maze", "no maze weights are installed yet; train them with the commands in the maze model card "
-                     "(weights/maze/README.md of the maskflow repository) and pass their folder as {param:weights}"),
+    "maze": ("maze", "no maze weights are installed (none ship yet); make them on a GPU with "
+                     "'maskflow recipe maze --budget 9m -o runs/maze' (the maze model card, weights/maze/README.md of "
+                     "the maskflow repository, has the full recipe) and pass {param:weights=runs/maze}"),
 }
 
 
@@ -42,6 +43,12 @@ def named_weights_dir(name: str) -> Path:
     roots = _shipped_roots()
     root = next((r for r in roots if r.is_dir()), roots[0])
     return root / NAMED_WEIGHTS[name][0]
+
+
+def installed_names() -> list[str]:
+    """The names of NAMED_WEIGHTS whose files are installed, in NAMED_WEIGHTS' order (what --help lists)."""
+    return [name for name in NAMED_WEIGHTS
+            if (default_weights_dir() if name == DEFAULT_NAME else any(named_weights_dir(name).glob("*.safetensors")))]
 
 
 def shipped_name(source: str | os.PathLike | None) -> str | None:

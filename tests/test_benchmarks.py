@@ -20,6 +20,8 @@ SMOKE = {
     "eval": ["--weights", "{weights}", "--suites", "tokenizer", "--label", "tiny", "--", "--quick"],
     "long_horizon": ["--weights", "{weights}", "--frames", "12", "--steps", "1"],
     "window_speed": ["--weights", "{weights}", "--presets", "tiny", "--frames", "4", "--steps", "1", "--repeats", "1"],
+    "train_throughput": ["--presets", "tiny", "--window", "2", "--batch", "1", "--steps", "1", "--warmup", "0", "--checkpointing", "off", "on",
+                         "--memory-presets", "tiny"],
     "length_scaling": ["--weights", "{weights}", "--frames", "2", "--steps", "1"],
     "samplers": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--points", "mgm:1", "fm:2"],
     "sampler_tuning": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--base", "steps=1", "context=2",
@@ -40,6 +42,8 @@ SMOKE = {
     "maze_tokenizer": ["--train", "{tmp}/maze.safetensors", "--test", "{tmp}/maze.safetensors", "--presets", "maze16", "--steps", "1",
                        "--batch-size", "2", "--test-frames", "2", "--rounds", "1", "--runs", "{tmp}/runs"],
     "tokenizer_reference": ["--weights", "{tmp}/tokenizer.safetensors", "--quick"],
+    "data_scale": ["--tokenizer", "{weights}", "--scales", "1", "2", "--clips", "4", "--frames", "8", "--shard-clips", "2",
+                   "--steps", "2", "--batch-size", "2", "--window", "6", "--workers", "1", "--scratch", "{tmp}/scale"],
     "startup": ["--weights", "{weights}", "--rounds", "1"],
 }
 

@@ -226,7 +226,7 @@ def test_output_safety(cli, weights_dir, clip_mkv, tmp_path):
     original = clip_mkv.read_bytes()
     result = cli("extend", clip_mkv, "-w", weights_dir, "-o", clip_mkv, "--overwrite", *FAST)
     assert result.code != 0 and "is the input" in result.err and clip_mkv.read_bytes() == original
-    check_failure(cli("generate", "-w", weights_dir, "-o", tmp_path / "x.gif", *FAST), tmp_path, ["taken.mkv"], "unsupported suffix")
+    check_failure(cli("generate", "-w", weights_dir, "-o", tmp_path / "x.bmp", *FAST), tmp_path, ["taken.mkv"], "unsupported suffix")
 
 
 @pytest.mark.slow

@@ -5,18 +5,19 @@ Axis legend: N clips, T frames, H, W pixels, C channels.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from maskflow_cli.clips import clips_from_folder, load_clips, load_training_clips, save_clips
+from maskflow_cli.clips import clips_from_folder, load_clip, load_clips, load_training_clips, save_clips
 from maskflow_cli.errors import InvalidArgumentError, OutputError, VideoError
 from maskflow_cli.video_io import FrameFormat
 from maskflow_cli.worlds.moving_mnist import moving_mnist
 
-from conftest import moving_square_frames, write_video
+from conftest import moving_square_frames, read_frames, write_video
 
 # ---- clips files ---------------------------------------------------------------------------------
 
@@ -102,3 +103,53 @@ def test_a_folder_without_usable_videos_is_a_video_error(tmp_path, video_folder)
         clips_from_folder(tmp_path / "missing", 4, fmt)
     with pytest.raises(VideoError, match="no such file or folder"):
         load_training_clips(tmp_path / "missing", 4, fmt)
+
+
+# ---- one clip back to a video: maskflow data show --------------------------------------------------
+
+
+@pytest.fixture
+def clips_file(tmp_path) -> tuple[Path, torch.Tensor]:
+    clips = torch.randint(0, 256, (5, 12, 32, 32, 1), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    path = tmp_path / "clips.safetensors"
+    save_clips(path, clips, {"dataset": "moving-mnist", "split": "test", "seed": 1})
+    return path, clips
+
+
+def test_load_clip_reads_one_clip_counting_from_either_end(clips_file):
+    path, clips = clips_file
+    for index in (0, 3, -1, -5):
+        frames, metadata, count = load_clip(path, index)
+        assert torch.equal(frames, clips[index]) and count == 5 and metadata["split"] == "test"
+    with pytest.raises(InvalidArgumentError, match=r"holds 5 clips: give 0..4 \(or -5..-1 from the end\)"):
+        load_clip(path, 5)
+    with pytest.raises(VideoError, match="is a folder; give one of its .safetensors files"):
+        load_clip(path.parent, 0)
+
+
+def test_data_show_says_what_the_file_holds(cli, clips_file):
+    path, _ = clips_file
+    result = cli("data", "show", path)
+    assert result.code == 0 and result.err == f"{path}: 5 clips of 12 frames, 32x32 gray (dataset moving-mnist, split test, seed 1)\n"
+    assert json.loads(cli("data", "show", path, "--json").out)["clips"] == 5
+
+
+def test_a_clip_written_by_data_show_plays_and_infills(cli, clips_file, weights_dir, tmp_path):
+    """The newcomer's path: a clip of the training data as a video, then infill on it."""
+    path, clips = clips_file
+    result = cli("data", "show", path, "--index", "3", "-o", tmp_path / "clip.mkv")
+    assert result.code == 0, result.err
+    frames, fps = read_frames(tmp_path / "clip.mkv")
+    assert np.array_equal(frames, clips[3, ..., 0].numpy()) and fps == 10  # lossless, at the default rate
+    assert cli("data", "show", path, "-i", "-1", "-o", tmp_path / "clip.mp4", "--fps", "25").code == 0
+    assert read_frames(tmp_path / "clip.mp4")[0].shape == (12, 32, 32)
+    fixed = cli("infill", tmp_path / "clip.mkv", "-4:", "-w", weights_dir, "-o", tmp_path / "fixed.mkv", "--steps", "2", "--device", "cpu")
+    assert fixed.code == 0, fixed.err
+    out = read_frames(tmp_path / "fixed.mkv")[0]
+    assert out.shape == (12, 32, 32) and np.array_equal(out[:8], frames[:8])  # frames outside -4: pass through
+
+
+def test_data_show_refuses_a_missing_clip_before_writing(cli, clips_file, tmp_path):
+    path, _ = clips_file
+    result = cli("data", "show", path, "--index", "7", "-o", tmp_path / "clip.mkv")
+    assert result.code == 2 and "invalid value for --index: 7" in result.err and not (tmp_path / "clip.mkv").exists()

@@ -229,6 +229,20 @@ def test_maze_weights_by_name_say_how_to_get_them_when_missing(cli, monkeypatch,
     result = cli("info", "-w", "maze")
     assert result.code == 4 and result.err.strip().count("\n") == 0
     assert "no maze weights are installed" in result.err and "weights/maze/README.md" in result.err
+    assert "'maskflow recipe maze --budget 9m -o runs/maze'" in result.err and result.err.rstrip().endswith("pass --weights runs/maze")
+
+
+def test_help_lists_only_the_weights_installed(cli, monkeypatch, tmp_path):
+    """No maze weights ship: --help names digits alone; installed maze weights are listed too."""
+    from maskflow_cli.cli import options
+
+    result = cli("generate", "--help")
+    text = " ".join(result.out.replace("│", " ").split())
+    assert result.code == 0 and "a shipped set by name (digits). Default: digits" in text and "maze" not in text
+    (tmp_path / "maze").mkdir()
+    (tmp_path / "maze" / "transformer.safetensors").write_bytes(b"")  # installed as far as a listing goes
+    monkeypatch.setattr(weight_sources, "named_weights_dir", lambda name: tmp_path / name)
+    assert "a shipped set by name (digits, maze)." in options._weights_help()
 
 
 def test_weights_by_name_and_a_folder_of_that_name_wins(cli, monkeypatch, tmp_path, rgb_weights, weights_dir):

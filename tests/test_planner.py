@@ -3,7 +3,8 @@ import random
 import pytest
 
 from maskflow_cli.errors import InvalidArgumentError
-from maskflow_cli.planner import parse_ranges, plan_extend, plan_generate, plan_infill, window_settings
+from maskflow_cli.frame_ranges import parse_ranges
+from maskflow_cli.planner import plan_extend, plan_generate, plan_infill, window_settings
 
 
 def check_plan(plan, settings, given: set[int]) -> None:
@@ -189,7 +190,7 @@ def test_parse_ranges_forms_and_merging():
 @pytest.mark.parametrize(
     "ranges, message",
     [(["5:5"], "empty or reversed"), (["9:3"], "empty or reversed"), (["10:31"], "beyond the end"),
-     (["-1:4"], "negative"), (["a:b"], "expected START:STOP"), (["1:2:3"], "expected START:STOP"),
+     (["-1:4"], "here 29:4"), (["-31:"], "before the first frame"), (["a:b"], "expected START:STOP"), (["1:2:3"], "expected START:STOP"),
      (["2:8", "6:10"], "overlaps"), ([], "at least one"), (["99999999999999999999:1"], "empty or reversed")],
 )
 def test_parse_ranges_rejects_bad_ranges(ranges, message):

@@ -106,7 +106,7 @@ def test_unsupported_suffix(tmp_path: Path) -> None:
         open_writer(target, GRAY, Fraction(12))
     assert str(caught.value) == (
         f"output {str(target)!r}: unsupported suffix '.xyz'; "
-        "use one of .mp4 .mov .m4v .mkv .nut .avi .y4m"
+        "use one of .mp4 .mov .m4v .mkv .nut .avi .y4m .webm .gif, or frames/%05d.png for PNG images"
     )
 
 

@@ -31,9 +31,10 @@ EPILOG = ("Results go to stdout or the output file; one summary line to stderr (
           "progress to stderr, only on a terminal.")
 app.command(cls=Command, epilog=EPILOG)(commands.generate)
 app.command(cls=Command)(commands.extend)
-app.command(cls=Command)(commands.infill)
+app.command(cls=Command, context_settings={"ignore_unknown_options": True})(commands.infill)  # -5: is a range, not an option
 app.command(cls=Command)(codec_commands.encode)
 app.command(cls=Command)(codec_commands.decode)
+app.command(cls=Command)(codec_commands.tokenize)
 app.command(cls=Command)(info_command.info)
 app.command(cls=Command, name="eval")(eval_command.eval_)
 app.command(cls=Command, name="train-tokenizer")(train_commands.train_tokenizer)

@@ -1,4 +1,5 @@
-"""``maskflow encode`` and ``maskflow decode``: videos to tokens files and back, with the tokenizer alone."""
+"""``maskflow encode`` and ``maskflow decode``: videos to tokens files and back, with the tokenizer
+alone; ``maskflow tokenize``: a whole dataset to token shards for training."""
 
 from __future__ import annotations
 
@@ -93,3 +94,32 @@ def decode(
                "width": cfg.width, "height": cfg.height, "seconds": reporter.seconds(), "timings": reporter.stage_seconds()}
     reporter.result(summary, f"wrote {output}: {len(tokens)} frames at {float(rate):g} fps, "
                              f"{cfg.width}x{cfg.height}, {summary['seconds']:.1f} s")
+
+
+@command
+def tokenize(
+    data: opt.Data, output: opt.ShardsOutDir, tokenizer: opt.TokenizerSource = None, shard_clips: opt.ShardClips = 1000,
+    frames: opt.ClipFrames = None, device: opt.Device = "auto", overwrite: opt.Overwrite = False, report: ReportGroup = ReportGroup(),
+) -> None:
+    """Tokenize a dataset once into token shards (DIR/tokens-00000.safetensors, ...) that 'maskflow train' streams.
+
+    DATA is read one clips file at a time (a folder of clips shards, or one clips file); a folder of
+    videos is cut into clips of --frames frames.
+
+    Example:
+
+      maskflow tokenize mnist_train.safetensors -o mnist_tokens/ --tokenizer runs/tok
+    """
+    from pathlib import Path
+
+    from ..token_shards import check_shards_output, write_token_shards
+
+    reporter = report.reporter()
+    check_shards_output(Path(output), overwrite)  # before any work
+    with reporter.stage("load"):
+        tok, dev = _tokenizer(tokenizer, device)
+    with reporter.stage("tokenize"):
+        summary = write_token_shards(tok, data, output, dev, shard_clips=shard_clips, frames=frames, overwrite=overwrite)
+    reporter.result({"command": "tokenize", "output": output, **summary, "seconds": reporter.seconds()},
+                    f"wrote {summary['shards']} token shards to {output}: {summary['clips']} clips of {summary['frames']} frames, "
+                    f"{reporter.seconds():.1f} s")

@@ -4,12 +4,14 @@ into library calls; the options they share come as one ``SamplingGroup`` (groups
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgumentError, VideoError, WeightsError
-from ..planner import Plan, WindowSettings, check_frame_count, check_ranges, parse_ranges, plan_extend, plan_generate, plan_infill
+from ..frame_ranges import check_ranges, parse_ranges
+from ..planner import Plan, WindowSettings, check_frame_count, plan_extend, plan_generate, plan_infill
 from . import options as opt
 from ..timeline import Timeline, extend_timeline, generate_timeline, infill_timeline
 from .groups import InputMediaGroup, ReportGroup, SamplingGroup, SizeGroup, command
@@ -178,15 +180,23 @@ def infill(
     """Regenerate frame ranges of a video from the frames on both sides of each.
 
     RANGES are 0-based and end-exclusive like Python slices: 10:20 is frames 10..19; 10: runs to the
-    end, :5 is frames 0..4, 7 is frame 7 alone. Frames outside the ranges are passed through.
+    end, :5 is frames 0..4, 7 is frame 7 alone. Negative numbers count from the end: -5: is the last
+    five frames, -10:-2 the ten before the last two. A number with s is seconds, rounded to the
+    nearest frame at the input's frame rate: 1.5s:3s, -2s: (the last two seconds). A range past
+    either end is an error. Frames outside the ranges are passed through.
 
     Examples:
 
       maskflow infill clip.mp4 10:20 -o fixed.mp4
 
+      maskflow infill clip.mp4 -4: -o fixed.mp4
+
+      maskflow infill clip.mp4 1.5s:3s -o fixed.mp4
+
       maskflow infill clip.mkv 4:8 30:34 --mode full -o fixed.mkv
     """
     rate = fps_option(fps)
+    _refuse_unknown_options(ranges)
     check_ranges(ranges)  # all but the input's length, before any work
     size = frame_size.check(has_input=True)
     model_rate = _model_fps_option(media.model_fps)
@@ -198,7 +208,7 @@ def infill(
         video = read_with_geometry(job.reporter, source, job.pipe.frame_format)
         out_fps = None if dry_run else _input_fps(rate, video, input, job)  # a rate no file can hold is refused first
         stride = model_stride(job.reporter, video.fps, job.pipe.fps, model_rate, input)
-        timeline = infill_timeline(len(video.frames), parse_ranges(ranges, len(video.frames)), stride)
+        timeline = infill_timeline(len(video.frames), parse_ranges(ranges, len(video.frames), video.fps), stride)
         plan = plan_infill(len(timeline.inputs), timeline.gaps, job.settings)
         if dry_run:
             return _dry_run(job, plan)
@@ -237,6 +247,14 @@ def _model_fps_option(value: float | None) -> float | None:
     if value is not None and not (0 < value <= 1000):
         raise InvalidArgumentError("model_fps", value, "must be a frame rate between 0.001 and 1000")
     return value
+
+
+def _refuse_unknown_options(ranges: list[str]) -> None:
+    """infill takes unknown options as arguments, so that a negative range (-5:) reaches RANGES;
+    one that cannot be a range is a mistyped option."""
+    for text in ranges:
+        if re.match(r"-[^0-9.]", text):
+            raise InvalidArgumentError("ranges", text, "no such option, and not a frame range; see maskflow infill --help")
 
 
 def _input_fps(rate: Fraction | None, video: Video, input: str, job: Job) -> Fraction:

@@ -2,6 +2,7 @@
 
 A world's entry gives its command everything: the help text, what OUT may be, the builder's options
 (each ``--name``) and the job that checks a request, builds the dataset and reports it.
+``maskflow data show`` turns one clip of a clips file back into a video (show_command.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..worlds import WORLDS, Option, World
 from . import options as opt
 from .groups import ReportGroup
 from .help_format import Command, Group
+from .show_command import show
 
 data_app = typer.Typer(
     help="Build training datasets as clips files for 'maskflow train-tokenizer' and 'maskflow train'.",
@@ -71,3 +73,4 @@ def _report_options() -> dict:
 
 for _world in WORLDS.values():
     data_app.command(_world.name, cls=Command)(world_command(_world))
+data_app.command("show", cls=Command)(show)

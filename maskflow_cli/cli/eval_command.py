@@ -10,26 +10,29 @@ from rich.console import Console
 from rich.table import Table
 
 from ..defaults import SUITES
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, check_range
 from . import options as opt
 from .groups import ReportGroup, SamplingGroup, command
 
 EvalData = Annotated[Optional[str], typer.Option("--data", metavar="PATH", help="A clips file, a folder of clips shards (maskflow data maze) or a folder of videos to test on. Default: the held-out test set of the world the weights were trained on (shipped sets by name: digits -> Moving MNIST from the reserved test digits, needs maskflow[data]; maze -> test mazes, needs maskflow[maze]); Moving MNIST for any other weights.")]
 Quick = Annotated[bool, typer.Option("--quick", help="A small run (about a minute on two cores) instead of the full size.")]
-Suite = Annotated[Optional[list[str]], typer.Option("--suite", metavar="NAME", help=f"Run only these suites ({', '.join(SUITES)}); repeat the option for several. Default: all.")]
+Suite = Annotated[Optional[list[str]], typer.Option("--suite", metavar="NAME", help=f"Run only these suites ({', '.join(SUITES)}); repeat the option for several. Default: all (fvd only with --fvd-detector).")]
 DataSeed = Annotated[int, typer.Option("--data-seed", help="Seed of the Moving MNIST test sequences.")]
+FvdDetector = Annotated[Optional[str], typer.Option("--fvd-detector", metavar="PATH", help="Run the fvd suite too: FVD of generated against held-out clips with this I3D TorchScript file (i3d_torchscript.pt of the StyleGAN-V / DIGAN FVD code; never downloaded): 16-frame clips resized to 224x224, gray repeated to 3 channels.")]
+FvdClips = Annotated[Optional[int], typer.Option("--fvd-clips", metavar="N", help="Real and generated clips for FVD, each (papers use 2048). Default: 256, 4 with --quick.")]
 Plots = Annotated[Optional[str], typer.Option("--plots", metavar="DIR", rich_help_panel=opt.OUTPUT, help="Also write PNG plots into DIR (needs maskflow[plot]).")]
 
 
 @command
 def eval_(
     data: EvalData = None, quick: Quick = False, suite: Suite = None, data_seed: DataSeed = 1234, plots: Plots = None,
-    run: SamplingGroup = SamplingGroup(seed=0), report: ReportGroup = ReportGroup(),
+    fvd_detector: FvdDetector = None, fvd_clips: FvdClips = None, run: SamplingGroup = SamplingGroup(seed=0), report: ReportGroup = ReportGroup(),
 ) -> None:
-    """Measure a set of weights: tokenizer reconstruction, 10 -> 10 continuation, long-horizon drift, infill.
+    """Measure a set of weights: tokenizer reconstruction, 10 -> 10 continuation, long-horizon drift, infill, FVD.
 
     Scores are per-frame MSE (summed over pixels in [0, 1]), PSNR and SSIM, against simple baselines;
     long videos are summarised per 16-frame bin (ink, crisp-pixel fraction, digit blobs) next to real ones.
+    FVD needs the I3D detector file, which you supply (--fvd-detector; never downloaded).
 
     Examples:
 
@@ -38,29 +41,45 @@ def eval_(
       maskflow eval --weights runs/mf --json > eval.json
 
       maskflow eval --data my_videos/ --suite tokenizer --suite infill
+
+      maskflow eval --weights runs/mf --fvd-detector i3d_torchscript.pt --fvd-clips 2048 --json > eval.json
     """
+    import dataclasses
+
     from ..evaluation import SIZES, evaluate
+    from ..fvd import load_detector
     from ..runtime import resolve_device
     from ..weight_headers import inspect_weights
     from ..weights import load_tokenizer
     from ..worlds import world_of_weights
 
-    suites = tuple(suite or SUITES)
+    suites = tuple(suite or [s for s in SUITES if s != "fvd"])
     for name in suites:
         if name not in SUITES:
             raise InvalidArgumentError("suite", name, f"choose from {', '.join(SUITES)}")
+    if fvd_detector is not None and "fvd" not in suites:
+        suites += ("fvd",)
+    if "fvd" in suites and fvd_detector is None:
+        raise InvalidArgumentError("fvd_detector", None, "the fvd suite needs the I3D TorchScript file i3d_torchscript.pt: give its path")
     options = run.sampling_options()
+    size = SIZES["quick" if quick else "full"]
+    if fvd_clips is not None:
+        check_range("fvd_clips", fvd_clips, 2, 100_000)
+        size = dataclasses.replace(size, fvd_clips=fvd_clips)
     if plots is not None:
         _check_plotting()
     reporter = report.reporter()
     dev = resolve_device(run.device)
+    detector = None if fvd_detector is None else load_detector(fvd_detector, dev)  # before the weights: a bad file fails at once
     if "transformer" in inspect_weights(run.weights):
         pipe = run.load_pipeline()
         tokenizer, settings = pipe.tokenizer, run.window_settings(pipe.window)
     else:
         pipe, settings, tokenizer = None, None, load_tokenizer(run.weights).to(dev)
-    result = evaluate(pipe, tokenizer, dev, data=data, size=SIZES["quick" if quick else "full"], suites=suites, world=world_of_weights(run.weights).name,
-                      settings=settings, options=options, data_seed=data_seed, log=reporter.log)
+    if detector is not None and pipe is None:
+        raise InvalidArgumentError("fvd_detector", fvd_detector, "FVD needs weights with a transformer to generate clips")
+    result = evaluate(pipe, tokenizer, dev, data=data, size=size, suites=suites, world=world_of_weights(run.weights).name,
+                      settings=settings, options=options, data_seed=data_seed, log=reporter.log, detector=detector)
     result = {"weights": run.weights or "(installed)", "device": str(dev), "context_cache": run.context_cache, "seconds": reporter.seconds(), **result}
     if plots is not None:
         from ..plots import write_eval_plots
@@ -132,3 +151,7 @@ def print_tables(result: dict, console: Console) -> None:
         a, b = section["range"]
         console.print(f"\ninfill frames {a}:{b}; {_tag(section)}")
         console.print(_score_table(section, ("maskflow", "repeat_nearest", "crossfade")))
+    if "fvd" in result:
+        f = result["fvd"]
+        console.print(f"\nFVD {f['maskflow']:.1f}: {f['clips']} generated against {f['clips']} real clips of {f['frames']} frames "
+                      f"at {f['resolution']}x{f['resolution']}; {_tag(f)}")

@@ -133,7 +133,8 @@ class TrainingGroup:
 
 @dataclass(frozen=True)
 class TransformerShape:
-    """The transformer's architecture, for ``maskflow train`` (the recipe's keyword arguments of the same names)."""
+    """The transformer's architecture and how training runs it, for ``maskflow train`` (the recipe's
+    keyword arguments of the same names)."""
 
     preset: opt.TransformerPreset = "base"
     window: opt.Window = 16
@@ -144,6 +145,7 @@ class TransformerShape:
     code_digits: opt.CodeDigits = False
     block_causal: opt.BlockCausal = False
     fps: opt.ModelFps = 10.0
+    checkpoint_activations: opt.CheckpointActivations = False
 
     def recipe_arguments(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

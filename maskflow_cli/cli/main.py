@@ -13,11 +13,10 @@ This module imports nothing heavy; the app is imported inside :func:`main`.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sys
 
-from ..errors import InvalidArgumentError, MaskflowError
+from ..errors import MaskflowError
 from ..signals import STOP_SIGNALS, work_abandoned
 from ..startup import set_allocator
 
@@ -44,20 +43,6 @@ def _fail(message: str, code: int) -> int:
         except (OSError, ValueError):
             pass
     return code
-
-
-def _command(argv: list[str]) -> str | None:
-    return next((a for a in argv if not a.startswith("-")), None)
-
-
-def _negative_range(message: str, argv: list[str]) -> InvalidArgumentError | None:
-    """``maskflow infill clip.mp4 -5:10``: the parser takes a negative range for an unknown option
-    ("No such option: -5"); name the range instead, with what is allowed."""
-    match = re.match(r"No such option: (-[0-9]\S*)", message)
-    if match is None or _command(argv) != "infill":
-        return None
-    text = next((a for a in argv if a.startswith(match.group(1))), match.group(1))
-    return InvalidArgumentError("ranges", text, "frame numbers must not be negative; they are 0-based, e.g. 0:10 is the first ten frames")
 
 
 def _flags(argv: list[str]) -> dict[str, str] | None:
@@ -104,15 +89,11 @@ def _run(argv: list[str] | None, debug: bool) -> int:
         from typer.exceptions import TyperException
 
         from .app import app
-        from .options import flags_for
 
         try:
             result = app(args=argv, prog_name="maskflow", standalone_mode=False)
         except TyperException as error:  # bad syntax: unknown option, not an integer, ...
             message = " ".join(error.format_message().split())
-            negative = _negative_range(message, args)
-            if negative is not None:
-                return _fail(negative.message(flags_for(app, ["infill"])), negative.exit_code)
             return _fail(message, error.exit_code) if message else error.exit_code  # empty: help was shown
         return result if isinstance(result, int) else 0
     except MaskflowError as error:

@@ -85,6 +85,7 @@ def geometry_notes(media: Media, generated: int) -> None:
 def plan_audio(reporter: Reporter, media: Media, output: str, wanted: bool) -> None:
     """Decide whether the input's audio goes into ``output``; log a choice among several streams."""
     from ..video_io.audio import audio_streams, carries_audio
+    from ..video_io.image_sequence import is_sequence_pattern
     from ..video_io.suffixes import encoding_for
 
     assert media.source is not None
@@ -93,8 +94,8 @@ def plan_audio(reporter: Reporter, media: Media, output: str, wanted: bool) -> N
     if not streams or not wanted:
         media.facts["audio"] = None
         return
-    if output == "-" or not carries_audio(encoding_for(output).muxer):
-        where = "stdout" if output == "-" else output.rsplit(".", 1)[-1].lower()
+    if output == "-" or is_sequence_pattern(output) or not carries_audio(encoding_for(output).muxer):
+        where = "stdout" if output == "-" else output.rsplit(".", 1)[-1].lower()  # y4m, gif, png
         media.notes.append(f"video only: {where} carries no audio")
         media.facts["audio"] = None
         return

@@ -12,19 +12,30 @@ from typing import Annotated, Optional
 import typer
 
 from ..defaults import MGM_NOISE
+from ..model_configs import PAPER_PRESETS, REFERENCE_GRID, TRANSFORMER_PRESETS, preset_parameters
 from ..planner import DEFAULT_CONTEXT_TEXT
+from ..weight_sources import DEFAULT_NAME, installed_names
 
 SAMPLING = "Sampling"
 OUTPUT = "Output"
 
+
+def _weights_help() -> str:
+    """--weights' help: the shipped sets by name only where their files are installed (a glob, no torch)."""
+    names = installed_names()
+    by_name = f", or a shipped set by name ({', '.join(names)})" if names else ""
+    default = (f"Default: {DEFAULT_NAME}, the weights installed with maskflow." if DEFAULT_NAME in names
+               else "No weights are installed with maskflow: give this.")
+    return f"Folder with tokenizer and transformer .safetensors files, one .safetensors file, a Hugging Face repo{by_name}. {default}"
+
+
 Weights = Annotated[
     Optional[str],
-    typer.Option("--weights", "-w", metavar="PATH|hf://OWNER/REPO[@REV]", envvar="MASKFLOW_WEIGHTS",
-                 help="Folder with tokenizer and transformer .safetensors files, one .safetensors file, a Hugging Face repo, or a shipped set by name (digits, maze). Default: digits, the weights installed with maskflow."),
+    typer.Option("--weights", "-w", metavar="PATH|hf://OWNER/REPO[@REV]", envvar="MASKFLOW_WEIGHTS", help=_weights_help()),
 ]
 Output = Annotated[
     str, typer.Option("--output", "-o", metavar="FILE", rich_help_panel=OUTPUT,
-                      help="Output video (.mp4 .mov .m4v .mkv .nut .avi .y4m); '-' writes a y4m stream to stdout.")
+                      help="Output video (.mp4 .mov .m4v .mkv .nut .avi .y4m .webm .gif) or one PNG per frame (frames/%05d.png); '-' writes a y4m stream to stdout (not to a terminal).")
 ]
 Frames = Annotated[int, typer.Option("--frames", "-n", help="Frames to generate.")]
 Mode = Annotated[str, typer.Option("--mode", rich_help_panel=SAMPLING, help="full: one window (at most the model's window length); ar: sliding windows, any length.")]
@@ -49,12 +60,12 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", rich_help_panel=OUTPUT, he
 Overwrite = Annotated[bool, typer.Option("--overwrite", rich_help_panel=OUTPUT, help="Replace the output file if it exists.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the window plan as JSON and exit without sampling.")]
 Input = Annotated[str, typer.Argument(metavar="INPUT", help="Input video or still image (PNG/JPEG); '-' reads a stream from stdin.", show_default=False)]
-Ranges = Annotated[list[str], typer.Argument(metavar="RANGES...", help="Frame ranges to regenerate: 0-based, end-exclusive (10:20 is frames 10..19).", show_default=False)]
+Ranges = Annotated[list[str], typer.Argument(metavar="RANGES...", help="Frame ranges to regenerate: 0-based, end-exclusive (10:20 is frames 10..19); negative numbers count from the end (-5: is the last five frames); 1.5s:3s is in seconds.", show_default=False)]
 TokensInput = Annotated[str, typer.Argument(metavar="TOKENS", help="A tokens file written by 'maskflow encode'.", show_default=False)]
 
 # ---- training ------------------------------------------------------------------------------------
 TRAINING = "Training"
-Data = Annotated[str, typer.Argument(metavar="DATA", help="A clips file from 'maskflow data moving-mnist', or a folder of videos.", show_default=False)]
+Data = Annotated[str, typer.Argument(metavar="DATA", help="A clips file from 'maskflow data moving-mnist', a folder of clips shards, a folder of videos, or (train) a folder of token shards from 'maskflow tokenize', streamed.", show_default=False)]
 OutDir = Annotated[str, typer.Option("--output", "-o", metavar="DIR", help="Folder for the weights, checkpoint and metrics.jsonl.")]
 TrainSteps = Annotated[int, typer.Option("--steps", rich_help_panel=TRAINING, help="Optimizer steps.")]
 TimeLimit = Annotated[Optional[str], typer.Option("--time-limit", metavar="DURATION", rich_help_panel=TRAINING, help="Train for this long (90s, 8m, 2h): warm-up and cosine decay follow the share of the time spent, so the learning rate reaches its end when the time runs out; then checkpoint and export. With --steps, whichever ends first; --warmup keeps its share of --steps.")]
@@ -70,12 +81,28 @@ LogEvery = Annotated[int, typer.Option("--log-every", rich_help_panel=TRAINING, 
 Resume = Annotated[bool, typer.Option("--resume", rich_help_panel=TRAINING, help="Continue from the checkpoint in --output; with --steps at its step, export it without training.")]
 TrainOverwrite = Annotated[bool, typer.Option("--overwrite", rich_help_panel=TRAINING, help="Replace the training run in --output (its checkpoint, metrics and weights); without it (or --resume) a folder holding a run is refused.")]
 Compile = Annotated[bool, typer.Option("--compile", rich_help_panel=TRAINING, help="Use torch.compile.")]
+LoaderWorkers = Annotated[int, typer.Option("--workers", rich_help_panel=TRAINING, help="When DATA is a folder of token shards: DataLoader worker processes that read them (0: the training process reads); each rank's workers read shards of their own.")]
+ShardsOutDir = Annotated[str, typer.Option("--output", "-o", metavar="DIR", help="Folder for the token shards (created if missing).")]
+ShardClips = Annotated[int, typer.Option("--shard-clips", help="Clips per token shard.")]
+ClipFrames = Annotated[Optional[int], typer.Option("--frames", "-n", help="Frames per clip when DATA holds videos (clips files keep their sequences whole).")]
 DecoderOnly = Annotated[Optional[str], typer.Option("--decoder-only", metavar="PATH", rich_help_panel=TRAINING, help="Fine-tune only the decoder of this tokenizer (weights as for --weights); its tokens stay the same.")]
 ReconstructionLoss = Annotated[str, typer.Option("--loss", rich_help_panel=TRAINING, help="Reconstruction loss: l1+mse (crisper edges) or mse (the best PSNR, e.g. to fine-tune a decoder with --decoder-only).")]
 TokenizerSource = Annotated[Optional[str], typer.Option("--tokenizer", "-t", metavar="PATH|hf://OWNER/REPO[@REV]", help="Weights holding the tokenizer to train on (as for --weights). Default: the installed weights.")]
 MODEL = "Model"
 TokenizerPreset = Annotated[str, typer.Option("--preset", rich_help_panel=MODEL, help="Tokenizer size: tiny (tests) or base (64x64 -> 8x8 tokens, vocabulary 1000).")]
-TransformerPreset = Annotated[str, typer.Option("--preset", rich_help_panel=MODEL, help="Transformer size: tiny (tests), small (~10M parameters), fast (~4.6M, width 192, depth 6) or base (~20M).")]
+
+
+def _transformer_presets_help() -> str:
+    """--preset's help: every transformer preset's shape and parameter count (from the formula, no torch)."""
+    grid = f"{REFERENCE_GRID['grid_height']}x{REFERENCE_GRID['grid_width']}"
+    sizes = "; ".join(f"{name} {preset_parameters(name) / 1e6:.1f}M (depth {p['depth']}, width {p['dim']}, {p['heads']} heads)"
+                      for name, p in TRANSFORMER_PRESETS.items())
+    return (f"Transformer size. {', '.join(PAPER_PRESETS)}: the paper's (Latte) S, B, L, XL; tiny is for tests. Parameters with {grid} "
+            f"tokens a frame, vocabulary {REFERENCE_GRID['vocab_size']} and a {REFERENCE_GRID['frames']}-frame window: {sizes}.")
+
+
+TransformerPreset = Annotated[str, typer.Option("--preset", rich_help_panel=MODEL, help=_transformer_presets_help())]
+CheckpointActivations = Annotated[bool, typer.Option("--checkpoint-activations", rich_help_panel=TRAINING, help="Recompute each transformer block in the backward pass instead of keeping its activations: far less memory (for the large presets), about a third more compute a step, the same result.")]
 FrameSize = Annotated[int, typer.Option("--size", rich_help_panel=MODEL, help="Frame height and width in pixels.")]
 Channels = Annotated[int, typer.Option("--channels", rich_help_panel=MODEL, help="1 (gray) or 3 (RGB).")]
 Window = Annotated[int, typer.Option("--window", rich_help_panel=MODEL, help="Frames per training window: the model's window W.")]

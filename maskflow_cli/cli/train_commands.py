@@ -76,16 +76,23 @@ def train_tokenizer(
 def train(
     data: opt.Data, output: opt.OutDir, tokenizer: opt.TokenizerSource = None, model: TransformerShape = TransformerShape(),
     snr_weighting: opt.SnrWeighting = False, constant_time_prob: opt.ConstantTimeProb = 0.0, context_prob: opt.ContextProb = 0.0,
-    export_dtype: opt.ExportDtype = "fp32", training: TrainingGroup = TrainingGroup(), report: ReportGroup = ReportGroup(),
+    export_dtype: opt.ExportDtype = "fp32", workers: opt.LoaderWorkers = 2, training: TrainingGroup = TrainingGroup(),
+    report: ReportGroup = ReportGroup(),
 ) -> None:
     """Train the MaskFlow transformer with frame-level masking on DATA, with the tokenizer of --tokenizer.
 
     Writes DIR/transformer.safetensors and copies the tokenizer beside it, so DIR is a complete
     weights folder for --weights.
 
-    Example:
+    DATA may be a folder of token shards from 'maskflow tokenize' (by the same tokenizer): training
+    then streams them with --workers processes, one shard in memory a reader, so memory stays flat
+    in the data's size.
+
+    Examples:
 
       maskflow train mnist_train.safetensors --tokenizer runs/tok -o runs/mf --window 16 --steps 20000
+
+      maskflow train mnist_tokens/ --tokenizer runs/tok -o runs/mf --window 16 --workers 4
     """
     from ..recipes import TRANSFORMER_FILE
     from ..recipes import train_transformer as transformer_recipe
@@ -94,7 +101,8 @@ def train(
     result = _progress(reporter, cfg, TRANSFORMER_FILE, lambda on_log: transformer_recipe(
         data, output, cfg, tokenizer=tokenizer, **model.recipe_arguments(), snr_weighting=snr_weighting,
         constant_time_prob=constant_time_prob, context_prob=context_prob, device=training.device, resume=training.resume,
-        overwrite=training.overwrite, on_log=on_log, started=reporter.started, init_from=training.init_from, export_dtype=export_dtype))
+        overwrite=training.overwrite, on_log=on_log, started=reporter.started, init_from=training.init_from, export_dtype=export_dtype,
+        workers=workers))
     out = Path(output)
     reporter.result({"command": "train", "output": str(out), "steps": result.steps, "final_loss": result.final_loss,
                      "accuracy": result.metrics.get("accuracy"), "seconds": round(result.wall_seconds, 1)},

@@ -12,6 +12,8 @@ Frames are handed around as ``torch.uint8`` tensors laid out ``[H,W,C]`` (one fr
 ``reading``    :func:`open_video`, :func:`read_video`: decoded, resized frames; ``VideoError``
 ``rates``      an input's frame rate (declared, or from its timestamps) and Matroska duration
 ``suffixes``   which container and codec each output suffix is written with
+``palette``    colour frames to GIF palette frames, one at a time
+``image_sequence``  one PNG per frame (``frames/%05d.png``), moved into place at the end
 ``targets``    where an output may go: :func:`check_output`, :func:`check_not_input`
 ``writing``    :func:`open_writer` (temporary file, renamed at the end); ``OutputError``
 =============  ==========================================================================

@@ -111,7 +111,7 @@ def _open_stream(name: str, stream: BinaryIO, spool_bytes: int) -> tuple[str, Bi
     """Use a seekable stream as it is; copy a non-seekable one (a pipe) into a spool file."""
     if _is_seekable(stream):
         return name, stream, False
-    if _is_terminal(stream):
+    if is_terminal(stream):
         raise VideoError(name, "is a terminal; pipe a video file into it")
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES)
     try:
@@ -144,7 +144,7 @@ def _is_seekable(stream: BinaryIO) -> bool:
         return False
 
 
-def _is_terminal(stream: BinaryIO) -> bool:
+def is_terminal(stream: BinaryIO) -> bool:
     try:
         return bool(stream.isatty())
     except (AttributeError, OSError, ValueError):

@@ -15,6 +15,8 @@ from typing import BinaryIO
 
 from maskflow_cli.errors import OutputError
 
+from .image_sequence import check_sequence_target, is_sequence_pattern
+from .sources import is_terminal
 from .suffixes import encoding_for
 
 STDOUT_NAME = "<stdout>"
@@ -23,19 +25,25 @@ STDOUT_NAME = "<stdout>"
 def check_output(target: str | os.PathLike[str], overwrite: bool = False) -> None:
     """Everything :func:`open_writer` would refuse about ``target``, checked before any work:
     its suffix, a directory, a missing parent directory, an existing file without ``overwrite``,
-    and for ``"-"`` a closed stdout."""
+    an image sequence's pattern and existing frames, and for ``"-"`` a closed stdout or a terminal."""
     path = os.fspath(target)
     if path == "-":
         standard_output()
+        return
+    if is_sequence_pattern(path):
+        check_sequence_target(path, overwrite)
         return
     encoding_for(path)
     check_target(path, overwrite)
 
 
 def standard_output() -> BinaryIO:
-    """``sys.stdout.buffer``; OutputError when the process was started with stdout closed."""
+    """``sys.stdout.buffer``; OutputError when the process was started with stdout closed, or when
+    it is a terminal (a video is no text to show there; as gzip refuses to)."""
     if sys.stdout is None:
         raise OutputError(STDOUT_NAME, "is closed; redirect it to a file or a pipe, or write to a file")
+    if is_terminal(sys.stdout):
+        raise OutputError(STDOUT_NAME, "refusing to write video to a terminal; redirect it (> out.y4m, | ffplay -) or use -o FILE")
     return sys.stdout.buffer
 
 

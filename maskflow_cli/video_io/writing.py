@@ -24,6 +24,8 @@ from maskflow_cli.signals import signals_deferred
 
 from .audio import AudioCopy
 from .frames import FrameFormat
+from .image_sequence import ImageSequenceWriter, is_sequence_pattern, open_image_sequence
+from .palette import PaletteFilter
 from .reasons import av_reason, describe_error, os_reason
 from .suffixes import Y4M, Encoding, encoding_for
 from .targets import STDOUT_NAME, check_target, standard_output
@@ -62,6 +64,8 @@ class VideoWriter:
         self._stdout = stdout  # flushed when finished, never closed
         self._overwrite = overwrite
         self._frames_written = 0
+        self._frames_given = 0  # frames handed to the palette filter or the encoder: the next one's pts
+        self._palette = PaletteFilter(fmt.width, fmt.height, fps) if encoding.palette and fmt.channels == 3 else None
         self._done = False
 
     def write(self, frames: torch.Tensor) -> None:
@@ -70,7 +74,9 @@ class VideoWriter:
             raise RuntimeError("write() on a closed VideoWriter")
         _check_clip(frames, self.fmt)
         for frame in frames.cpu():  # [H,W,C] uint8
-            self._encode(self._to_av_frame(frame))
+            av_frame = self._to_av_frame(frame)
+            for ready in [av_frame] if self._palette is None else self._palette.push(av_frame):
+                self._encode(ready)
 
     def _to_av_frame(self, frame: torch.Tensor) -> av.VideoFrame:
         """uint8 [H,W,C] tensor -> av.VideoFrame in gray or rgb24, stamped with its index."""
@@ -81,8 +87,9 @@ class VideoWriter:
         else:
             rgb = np.repeat(array, 3, axis=2) if self.fmt.channels == 1 else array  # [H,W,3]
             av_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        av_frame.pts = self._frames_written
+        av_frame.pts = self._frames_given
         av_frame.time_base = 1 / self.fps
+        self._frames_given += 1
         return av_frame
 
     def _encode(self, frame: av.VideoFrame | None) -> None:
@@ -103,8 +110,10 @@ class VideoWriter:
         if self._done:
             return
         try:
-            if self._frames_written == 0:
+            if self._frames_given == 0:
                 raise OutputError(self.name, "no frames were written")
+            for ready in [] if self._palette is None else self._palette.push(None):
+                self._encode(ready)
             self._encode(None)
             if self.audio is not None:
                 self.audio.finish(self._container)
@@ -182,15 +191,17 @@ def open_writer(
     overwrite: bool = False,
     stdout: BinaryIO | None = None,
     audio: AudioCopy | None = None,
-) -> VideoWriter:
+) -> VideoWriter | ImageSequenceWriter:
     """Start writing a video at ``target``; use the result as a context manager.
 
     The suffix picks the encoding: ``.mp4 .mov .m4v`` H.264 (yuv420p, CRF 18; even sizes only);
     ``.mkv .nut .avi`` lossless FFV1 (gray or bgr0, reads back bit-exact); ``.y4m`` raw
-    YUV4MPEG2 (gray or yuv444p). ``"-"`` writes a YUV4MPEG2 stream to ``stdout`` (default
-    ``sys.stdout.buffer``). Anything else is an :class:`OutputError`, as is an existing target
-    without ``overwrite``, a directory as target, or a missing directory. ``audio`` (not for
-    ``"-"``) is muxed beside the frames.
+    YUV4MPEG2 (gray or yuv444p); ``.webm`` VP9; ``.gif`` a looping GIF (:mod:`.suffixes`). A
+    pattern such as ``frames/%05d.png`` writes one PNG per frame (:mod:`.image_sequence`).
+    ``"-"`` writes a YUV4MPEG2 stream to ``stdout`` (default ``sys.stdout.buffer``; refused when it
+    is a terminal). Anything else is an :class:`OutputError`, as is an existing target without
+    ``overwrite``, a directory as target, or a missing directory. ``audio`` (not for ``"-"``)
+    is muxed beside the frames.
     """
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
@@ -199,6 +210,8 @@ def open_writer(
         sink = stdout if stdout is not None else standard_output()
         return _start_writer(STDOUT_NAME, sink, None, Y4M, fmt, fps, overwrite)
     path = os.fspath(target)
+    if is_sequence_pattern(path):
+        return open_image_sequence(path, fmt, fps, overwrite=overwrite)
     encoding = encoding_for(path)
     check_target(path, overwrite)
     _check_size(path, encoding, fmt)
