@@ -100,7 +100,7 @@ def test_infill_keeps_size_colour_frames_and_audio(cli, weights_dir, clip_with_s
     assert codec == "aac" and abs(seconds - 20 / FPS) <= 1 / FPS
     summary = json.loads(result.out)
     assert (summary["width"], summary["height"], summary["channels"]) == (320, 180, 3)
-    assert summary["audio"] == {"codec": "aac", "copied": True}
+    assert summary["audio"] == {"codec": "aac", "copied": True, "written": "aac"}
 
 
 def test_infill_puts_the_models_frames_on_its_window_in_gray(cli, weights_dir, clip_with_sound, tmp_path):
@@ -209,7 +209,7 @@ def test_odd_audio_is_carried_or_encoded_again(cli, weights_dir, tmp_path, codec
     assert result.code == 0, result.err
     (codec_out, seconds), = audio_facts(out)
     assert codec_out == written and abs(seconds - 1) < 0.2
-    assert json.loads(result.out)["audio"]["copied"] == (written == codec)
+    assert json.loads(result.out)["audio"] == {"codec": codec, "copied": written == codec, "written": written}
 
 
 @pytest.mark.parametrize("height, width, suffix", [(1, 64, ".mkv"), (64, 1, ".y4m"), (3, 4095, ".mkv")])

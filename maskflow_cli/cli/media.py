@@ -53,8 +53,8 @@ class Media:
                 stack.callback(audio.close)
             yield originals, audio
             if audio is not None:
-                self.facts["audio"] = {"codec": audio.codec, "copied": audio.copied}
-                self.notes.append(f"audio {'copied' if audio.copied else 're-encoded'} ({audio.codec})")
+                self.facts["audio"] = {"codec": audio.codec, "copied": audio.copied, "written": audio.written}
+                self.notes.append(f"audio copied ({audio.codec})" if audio.copied else f"audio re-encoded ({audio.codec} to {audio.written})")
 
 
 def output_format(size: tuple[int, int] | str, model: FrameFormat, source: tuple[int, int, int] | None) -> FrameFormat:

@@ -64,6 +64,7 @@ class AudioCopy:
         self._output: av.AudioStream | None = None
         self._resampler: av.AudioResampler | None = None
         self.copied = True  # packets copied as they are (False: encoded again)
+        self.written: str | None = None  # the output's audio codec, once added
 
     def add_stream(self, name: str, container: av.container.OutputContainer) -> None:
         """Add the audio stream to ``container`` (the output called ``name``): a copy of the input's
@@ -76,6 +77,7 @@ class AudioCopy:
                 self._output = self._add_encoder(name, container, supported)
         except (av.FFmpegError, ValueError) as error:
             raise OutputError(name, f"cannot add the input's {self.codec} audio: {describe_error(error)}{_NO_AUDIO_HINT}") from error
+        self.written = self._output.codec_context.name  # the output's audio codec
         self._packets = self._input.demux(self._stream)
 
     def _add_encoder(self, name: str, container: av.container.OutputContainer, supported: set[str]) -> av.AudioStream:
