@@ -19,7 +19,7 @@ import importlib
 from types import ModuleType
 
 MODULES = ("eval_results", "long_horizon", "window_speed", "train_throughput", "length_scaling", "samplers", "sampler_tuning", "guidance", "timestep_feeding",
-           "next_frame_knowledge", "infill_plans", "frame_cost", "context_cache", "compare", "levers", "maze_data_speed",
+           "next_frame_knowledge", "infill_plans", "model_fps", "frame_cost", "context_cache", "compare", "levers", "maze_data_speed",
            "maze_tokenizer", "tokenizer_reference", "data_scale", "startup")
 
 

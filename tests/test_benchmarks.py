@@ -32,6 +32,7 @@ SMOKE = {
     "timestep_feeding": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--steps", "1"],
     "next_frame_knowledge": ["--weights", "{weights}", "--sequences", "2"],
     "infill_plans": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--frames", "12", "--gaps", "4", "--steps", "1"],
+    "model_fps": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--given", "4", "--future", "4", "--steps", "1"],
     "frame_cost": ["--weights", "{weights}", "--rounds", "1", "--context", "3"],
     "context_cache": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--steps", "1"],
     "compare": ["--variant", "one=.", "--variant", "two=. --seed 1", "--rounds", "1",

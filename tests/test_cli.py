@@ -52,12 +52,14 @@ def test_extend_passes_input_frames_through(cli, weights_dir, clip_mkv, tmp_path
     assert np.array_equal(frames[:20], source)
 
 
-def test_extend_resizes_other_sizes_and_keeps_fps(cli, weights_dir, clip_mp4, tmp_path):
-    out = tmp_path / "ext.mp4"
+def test_extend_keeps_other_sizes_and_fps(cli, weights_dir, clip_mp4, tmp_path):
+    out, small = tmp_path / "ext.mp4", tmp_path / "small.mp4"
     result = cli("extend", clip_mp4, "-w", weights_dir, "-o", out, "--frames", 4, *FAST, "--json")
     assert result.code == 0, result.err
     frames, fps = read_frames(out)
-    assert frames.shape == (24, 32, 32) and fps == 12
+    assert frames.shape == (24, 48, 64) and fps == 12  # the input's size (tests/test_cli_geometry.py)
+    assert cli("extend", clip_mp4, "-w", weights_dir, "-o", small, "--frames", 4, "--size", "model", *FAST).code == 0
+    assert read_frames(small)[0].shape == (24, 32, 32)
 
 
 def test_infill_regenerates_only_the_ranges(cli, weights_dir, clip_mkv, tmp_path):

@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from maskflow_cli.errors import VideoError
-from maskflow_cli.video_io import FrameFormat, read_video
+from maskflow_cli.video_io import FrameFormat, open_video, read_video
 
 from conftest import moving_square_frames, read_frames, write_video
 from video_files import Pipe, gradient_clip, write_audio, write_still, write_with_pyav
@@ -283,10 +283,11 @@ def _assert_clean_failure(result, input_path: str, folder: Path) -> None:
 def _run_command(cli, command: str, path: Path, weights_dir: Path, out_dir: Path):
     if command == "extend":
         target = out_dir / "out.mkv"
-        args = ["extend", path, "-w", weights_dir, "-o", target, "--frames", 1, *FAST, "--seed", 0]
-    elif command == "infill":
+        args = ["extend", path, "-w", weights_dir, "-o", target, "--frames", 1, "--size", "model", *FAST, "--seed", 0]
+    elif command in ("infill", "infill at the input's size"):
         target = out_dir / "out.mkv"
-        args = ["infill", path, "0", "-w", weights_dir, "-o", target, *FAST, "--seed", 0]
+        size = ["--size", "model"] if command == "infill" else []
+        args = ["infill", path, "0", "-w", weights_dir, "-o", target, *size, *FAST, "--seed", 0]
     else:
         target = out_dir / "out.tokens.safetensors"
         args = ["encode", path, "-w", weights_dir, "-o", target, "--device", "cpu"]
@@ -294,7 +295,7 @@ def _run_command(cli, command: str, path: Path, weights_dir: Path, out_dir: Path
         return cli(*args), target
 
 
-@pytest.mark.parametrize("command", ["extend", "infill", "encode"])
+@pytest.mark.parametrize("command", ["extend", "infill", "infill at the input's size", "encode"])
 def test_every_command_answers_every_input(cli, weights_dir, corpus, tmp_path, command):
     bad, valid = corpus
     out_dir = tmp_path / "out"
@@ -311,6 +312,13 @@ def test_every_command_answers_every_input(cli, weights_dir, corpus, tmp_path, c
 
             with safe_open(str(target), framework="pt") as handle:
                 assert handle.get_slice("tokens").get_shape() == [len(readable), 8, 8]
+        elif command == "infill at the input's size":  # the input read again, at its own size
+            frames, _ = read_frames(target)
+            with open_video(path, None) as reader:
+                native = torch.stack(list(reader))  # [T,H,W,C]
+            assert frames.shape == (len(readable), *native.shape[1:3]), name
+            if native.shape[3] == 1:
+                assert np.array_equal(frames[1:], native[1:, ..., 0].numpy()), name
         else:
             frames, _ = read_frames(target)
             assert len(frames) == len(readable) + (command == "extend"), name

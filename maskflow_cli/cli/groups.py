@@ -81,6 +81,25 @@ class SamplingGroup:
 
 
 @dataclass(frozen=True)
+class SizeGroup:
+    """The output's frame size (generate, extend, infill; generate's default is ``model``)."""
+
+    size: opt.OutputSize = "input"
+
+    def check(self, has_input: bool) -> tuple[int, int] | str:
+        """``"input"``, ``"model"`` or ``(width, height)``, checked before any work."""
+        return parse_size(self.size, has_input)
+
+
+@dataclass(frozen=True)
+class InputMediaGroup:
+    """What an input brings besides its frames (extend, infill): audio, and the rate the model sees."""
+
+    no_audio: opt.NoAudio = False
+    model_fps: opt.ModelFrameRate = None
+
+
+@dataclass(frozen=True)
 class TrainingGroup:
     """The optimisation loop of both training commands (defaults: train's; train-tokenizer sets its own)."""
 
@@ -132,7 +151,24 @@ class TransformerShape:
         return dataclasses.asdict(self)
 
 
-GROUPS = (ReportGroup, SamplingGroup, TrainingGroup, TransformerShape)
+GROUPS = (ReportGroup, SamplingGroup, SizeGroup, InputMediaGroup, TrainingGroup, TransformerShape)
+
+
+def parse_size(text: str, has_input: bool) -> tuple[int, int] | str:
+    """--size: ``"input"`` (only with an input), ``"model"`` or ``"WxH"`` -> ``(width, height)``."""
+    from ..errors import InvalidArgumentError
+
+    value = text.strip().lower()
+    if value == "model" or (value == "input" and has_input):
+        return value
+    if value == "input":
+        raise InvalidArgumentError("size", text, "there is no input here; use model or WxH")
+    width, _, height = value.partition("x")
+    if not (width.isdigit() and height.isdigit()) or int(width) < 1 or int(height) < 1:
+        raise InvalidArgumentError("size", text, "use input, model or WIDTHxHEIGHT such as 640x360")
+    if int(width) * int(height) > 4096 * 4096:
+        raise InvalidArgumentError("size", text, "at most 4096x4096 pixels a frame")
+    return int(width), int(height)
 
 
 def _spread(parameter: inspect.Parameter) -> list[inspect.Parameter]:

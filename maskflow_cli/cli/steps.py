@@ -4,7 +4,7 @@ work, reading the whole input with a progress counter, and the tokenizer's domai
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ..errors import InvalidArgumentError, MaskflowError
 from .report import Reporter
@@ -71,15 +71,16 @@ def check_video_output(output: str, overwrite: bool, json_: bool, inputs: list[s
     check_output(output, overwrite)
 
 
-def read_input(reporter: Reporter, source: str, fmt: FrameFormat) -> Video:
-    """Decode the whole input at ``fmt`` within the limits of the environment (timed as "read";
-    waiting for stdin counts here), with a frame counter on a terminal that moves while it decodes;
-    say which stream of several is used."""
+def read_input(reporter: Reporter, source: str | BinaryIO, fmt: FrameFormat) -> Video:
+    """Decode the whole input (a path, "-" or a file object named as the input) at ``fmt`` within
+    the limits of the environment (timed as "read"; waiting for stdin counts here), with a frame
+    counter on a terminal that moves while it decodes; say which stream of several is used."""
     import torch
 
     from ..video_io import InputLimits, Video, open_video
 
-    with reporter.stage("read"), reporter.progress(None, f"reading {source}") as bar:
+    name = source if isinstance(source, str) else source.name
+    with reporter.stage("read"), reporter.progress(None, f"reading {name}") as bar:
         with open_video(source, fmt, InputLimits.from_env()) as reader:
             if bar is not None and reader.declared_frames:
                 bar.set_total(reader.declared_frames)
@@ -88,9 +89,10 @@ def read_input(reporter: Reporter, source: str, fmt: FrameFormat) -> Video:
                 frames.append(frame)
                 if bar is not None:
                     bar.advance()
-            video = Video(torch.stack(frames), reader.fps, stream=reader.stream, video_streams=reader.video_streams)  # [T,Y,X,C]
+            video = Video(torch.stack(frames), reader.fps, stream=reader.stream, video_streams=reader.video_streams,
+                          source_shape=reader.source_shape)  # [T,Y,X,C]
     if video.video_streams > 1:
-        reporter.log(f"{source}: {video.video_streams} video streams; using the first (stream #{video.stream})")
+        reporter.log(f"{name}: {video.video_streams} video streams; using the first (stream #{video.stream})")
     return video
 
 

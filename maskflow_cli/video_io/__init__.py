@@ -1,12 +1,14 @@
 """Reading and writing video files: the only code of the package that touches them.
 
 Frames are handed around as ``torch.uint8`` tensors laid out ``[H,W,C]`` (one frame) or
-``[T,H,W,C]`` (a clip), already in the model's :class:`FrameFormat`.
+``[T,H,W,C]`` (a clip), in the model's :class:`FrameFormat` or, read with ``fmt=None``, as decoded.
 
 =============  ==========================================================================
 ``frames``     :class:`FrameFormat` and :func:`resize_frame` (cover, centre crop, channels)
+``geometry``   :class:`OutputGeometry`: input frames and the model's frames at the output's size
 ``limits``     :class:`InputLimits`: frame size, decoded pixels, bytes spooled from a pipe
-``sources``    a path, ``"-"`` or a file object made seekable (pipes are spooled)
+``sources``    a path, ``"-"`` or a file object made seekable (pipes are spooled); ``ReusableInput``
+``audio``      :class:`AudioCopy`: an input's audio muxed beside the output's video
 ``reading``    :func:`open_video`, :func:`read_video`: decoded, resized frames; ``VideoError``
 ``rates``      an input's frame rate (declared, or from its timestamps) and Matroska duration
 ``suffixes``   which container and codec each output suffix is written with

@@ -52,8 +52,10 @@ def resize_frame(frame: torch.Tensor, fmt: FrameFormat) -> torch.Tensor:
       the part sticking out is cropped evenly from both sides (centre crop). It is implemented by
       first cutting the centred window with the target's aspect ratio out of the source and then
       resampling that window to exactly the target size with
-      ``torch.nn.functional.interpolate(mode="bilinear", antialias=True)``. When the window
-      already has the target size nothing is resampled, so a frame of the right size passes
+      ``torch.nn.functional.interpolate``: antialiased bilinear when no side grows (a triangle
+      filter as wide as the reduction, so every source pixel counts, as with an area filter), and
+      bicubic when a side grows (sharper than bilinear; the result is clamped to 0..255). When the
+      window already has the target size nothing is resampled, so a frame of the right size passes
       through bit-exact.
     * Channels: alpha is dropped; RGB -> gray uses BT.601 luma ``0.299 R + 0.587 G + 0.114 B``,
       rounded to the nearest integer (halves up); gray -> RGB repeats the gray value three times.
@@ -79,19 +81,24 @@ def _check_frame(frame: torch.Tensor) -> None:
         raise ValueError(f"frame is empty: {tuple(frame.shape)}")
 
 
+def centre_window(src_h: int, src_w: int, height: int, width: int) -> tuple[int, int, int, int]:
+    """``(top, left, rows, columns)`` of the largest centred window with aspect ratio
+    ``height:width`` in a ``src_h`` x ``src_w`` frame: the part of it a ``height`` x ``width``
+    frame shows (the one mapping of a user's frame to the model's, and its inverse)."""
+    if src_h * width > src_w * height:  # source is relatively taller: crop rows
+        keep_h = max(1, min(src_h, round(src_w * height / width)))
+        return (src_h - keep_h) // 2, 0, keep_h, src_w
+    keep_w = max(1, min(src_w, round(src_h * width / height)))
+    return 0, (src_w - keep_w) // 2, src_h, keep_w
+
+
 def _centre_crop_to_aspect(frame: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Cut the largest centred window with aspect ratio ``height:width`` out of ``frame``.
 
     uint8 [H,W,C] -> uint8 [h',w',C] with h'/w' ~= height/width (a view, no copy).
     """
-    src_h, src_w = frame.shape[0], frame.shape[1]
-    if src_h * width > src_w * height:  # source is relatively taller: crop rows
-        keep_h = max(1, min(src_h, round(src_w * height / width)))
-        top = (src_h - keep_h) // 2
-        return frame[top : top + keep_h]
-    keep_w = max(1, min(src_w, round(src_h * width / height)))
-    left = (src_w - keep_w) // 2
-    return frame[:, left : left + keep_w]
+    top, left, rows, columns = centre_window(frame.shape[0], frame.shape[1], height, width)
+    return frame[top : top + rows, left : left + columns]
 
 
 def _convert_channels_exact(frame: torch.Tensor, channels: int) -> torch.Tensor:
@@ -114,7 +121,8 @@ def _resample(window: torch.Tensor, fmt: FrameFormat) -> torch.Tensor:
         planes = [_luma_plane(window)]  # [h',w'] float32
     else:
         planes = [window[..., c].to(torch.float32) for c in range(window.shape[2])]  # C x [h',w']
-    resized = torch.stack([_resize_plane(plane, fmt) for plane in planes])  # [C,h,w]
+    mode = "bicubic" if fmt.height > window.shape[0] or fmt.width > window.shape[1] else "bilinear"
+    resized = torch.stack([_resize_plane(plane, fmt, mode) for plane in planes])  # [C,h,w]
     if fmt.channels == 3 and resized.shape[0] == 1:
         resized = resized.expand(3, -1, -1)  # [3,h,w]
     pixels = resized.round().clamp(0, 255).to(torch.uint8)  # [C,h,w]
@@ -129,12 +137,12 @@ def _luma_plane(window: torch.Tensor) -> torch.Tensor:
     return luma
 
 
-def _resize_plane(plane: torch.Tensor, fmt: FrameFormat) -> torch.Tensor:
-    """float32 [h',w'] -> [fmt.height, fmt.width], antialiased bilinear."""
+def _resize_plane(plane: torch.Tensor, fmt: FrameFormat, mode: str) -> torch.Tensor:
+    """float32 [h',w'] -> [fmt.height, fmt.width], antialiased ``mode`` (bilinear or bicubic)."""
     return F.interpolate(
         plane[None, None],  # [1,1,h',w']
         size=(fmt.height, fmt.width),
-        mode="bilinear",
+        mode=mode,
         align_corners=False,
         antialias=True,
     )[0, 0]

@@ -28,7 +28,7 @@ from .rates import frame_rate, matroska_duration, rate_from_timestamps
 from .sources import PathOrFile, check_not_empty, open_source, peek
 
 _STILL_IMAGE_FORMATS = {"image2", "image2pipe"}  # plus every "<codec>_pipe" demuxer
-_SAFE_DEMUXING = {"protocol_whitelist": "none"}  # no nested opens: concat lists, playlists, ...
+SAFE_DEMUXING = {"protocol_whitelist": "none"}  # no nested opens: concat lists, playlists, ...
 _CANNOT_OPEN = "truncated, corrupt or not a video: FFmpeg cannot open it"
 
 
@@ -40,13 +40,15 @@ class Video:
     fps: Fraction | None  # None for a still image
     stream: int = 0  # the file's stream that was read (its index among all streams)
     video_streams: int = 1  # how many video streams the file holds (cover art not counted)
+    source_shape: tuple[int, int, int] | None = None  # the first frame upright, before resizing: (H, W, C)
 
 
 class VideoReader:
     """Decoded frames of one video stream, resized to a :class:`FrameFormat`, one at a time.
 
     Make one with :func:`open_video`. Iterate it once; each item is a uint8 ``[H,W,C]`` tensor at
-    the reader's format, turned upright. Problems found while decoding raise :class:`VideoError`.
+    the reader's format (as decoded, C 1 for gray sources and 3 otherwise, when ``fmt`` is None),
+    turned upright; ``source_shape`` is the first frame's shape before resizing. Problems found while decoding raise :class:`VideoError`.
     ``fps`` is the container's rate until the last frame is decoded, then the timestamps' rate
     where they disagree with it (see :func:`open_video`).
     """
@@ -60,7 +62,7 @@ class VideoReader:
         name: str,
         container: av.container.InputContainer,
         stream: av.VideoStream,
-        fmt: FrameFormat,
+        fmt: FrameFormat | None,
         owned_file: BinaryIO | None,
         limits: InputLimits,
         video_streams: int,
@@ -74,6 +76,7 @@ class VideoReader:
         self._stream = stream
         self._owned_file = owned_file  # closed with the reader; None for a caller's file object
         self._iterated = False
+        self.source_shape: tuple[int, int, int] | None = None
         self.fps = None if _is_still_image(container) else frame_rate(stream)
         self.declared_frames = stream.frames if stream.frames > 0 else None
         self.declared_duration = matroska_duration(container, stream)
@@ -96,7 +99,9 @@ class VideoReader:
             if pixels > self.limits.pixel_budget:
                 raise VideoError(self.name, _over_budget(f"{decoded + 1} frames", self.limits))
             upright = _upright(self._to_tensor(frame, decoded), _rotation(frame))  # [H,W,C] uint8
-            yield resize_frame(upright, self.fmt)  # [H,W,C] uint8 at self.fmt
+            if self.source_shape is None:
+                self.source_shape = tuple(upright.shape)
+            yield upright if self.fmt is None else resize_frame(upright, self.fmt)  # [H,W,C] uint8 at self.fmt
             decoded += 1
             if frame.pts is not None and frame.time_base is not None:
                 start = frame.pts * Fraction(frame.time_base)
@@ -202,8 +207,8 @@ class VideoReader:
         self.close()
 
 
-def open_video(source: PathOrFile, fmt: FrameFormat, limits: InputLimits = InputLimits()) -> VideoReader:
-    """Open a video (or a still PNG/JPEG image) for reading, resizing frames to ``fmt``.
+def open_video(source: PathOrFile, fmt: FrameFormat | None, limits: InputLimits = InputLimits()) -> VideoReader:
+    """Open a video (or a still PNG/JPEG image) for reading, resizing frames to ``fmt`` (None: as decoded).
 
     ``source`` is a path, ``"-"`` for ``sys.stdin.buffer``, or a binary file object (which stays
     the caller's to close). A source that cannot seek (a pipe, a named pipe, process substitution)
@@ -243,7 +248,8 @@ def read_video(source: PathOrFile, fmt: FrameFormat, limits: InputLimits = Input
     """Decode a whole video into memory: :func:`open_video` plus stacking all frames."""
     with open_video(source, fmt, limits) as reader:
         frames = torch.stack(list(reader))  # [T,H,W,C] uint8
-        return Video(frames=frames, fps=reader.fps, stream=reader.stream, video_streams=reader.video_streams)
+        return Video(frames=frames, fps=reader.fps, stream=reader.stream, video_streams=reader.video_streams,
+                     source_shape=reader.source_shape)
 
 
 def _open_container(name: str, file: BinaryIO) -> av.container.InputContainer:
@@ -259,7 +265,7 @@ def _open_container(name: str, file: BinaryIO) -> av.container.InputContainer:
             file,
             mode="r",
             options={"max_pixels": str(MAX_FRAME_PIXELS)},  # also while FFmpeg probes the streams
-            container_options=_SAFE_DEMUXING,
+            container_options=SAFE_DEMUXING,
             metadata_errors="replace",
         )
     except av.InvalidDataError as error:

@@ -6,7 +6,9 @@ seek (a pipe) is first copied into a ``tempfile.SpooledTemporaryFile``.
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import sys
 import tempfile
 from typing import BinaryIO
@@ -35,6 +37,55 @@ def open_source(source: PathOrFile, spool_bytes: int) -> tuple[str, BinaryIO, bo
         return _open_path(os.fspath(source), spool_bytes)
     raw_name = getattr(source, "name", None)
     return _open_stream(raw_name if isinstance(raw_name, str) else STDIN_NAME, source, spool_bytes)
+
+
+class ReusableInput:
+    """An input a command reads more than once (the model's frames, then the frames passed
+    through, then the audio), each time from the start and independently of the other reads.
+
+    A regular file is opened by its path each time; standard input or a named pipe is first
+    copied into a temporary file (at most ``spool_bytes``), which :meth:`close` removes. Use it
+    in ``with``."""
+
+    def __init__(self, source: str | os.PathLike[str], spool_bytes: int) -> None:
+        self.name, file, owned = open_source(source, spool_bytes)
+        self._temporary: str | None = None
+        try:
+            if isinstance(file, io.BufferedReader) and file.name == self.name:  # a regular file, opened by path
+                self._path = self.name
+                return
+            with tempfile.NamedTemporaryFile(prefix="maskflow-input-", delete=False) as copy:
+                self._temporary = self._path = copy.name
+                shutil.copyfileobj(file, copy, _COPY_CHUNK_BYTES)
+        except OSError as error:
+            self.close()
+            raise VideoError(self.name, f"cannot copy it aside: {os_reason(error)}") from error
+        finally:
+            if owned:
+                file.close()
+
+    def open(self) -> BinaryIO:
+        """A new binary file object at the input's start, named as the input for messages."""
+        try:
+            file = open(self._path, "rb")
+        except OSError as error:
+            raise VideoError(self.name, f"cannot open: {os_reason(error)}") from error
+        file.raw.name = self.name  # messages name the input, not a temporary copy
+        return file
+
+    def close(self) -> None:
+        if self._temporary is not None:
+            try:
+                os.remove(self._temporary)
+            except OSError:
+                pass  # already gone: nothing better to do
+            self._temporary = None
+
+    def __enter__(self) -> "ReusableInput":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _open_path(path: str, spool_bytes: int) -> tuple[str, BinaryIO, bool]:

@@ -22,6 +22,7 @@ from maskflow_cli.errors import OutputError
 from maskflow_cli.partial_files import create_partial
 from maskflow_cli.signals import signals_deferred
 
+from .audio import AudioCopy
 from .frames import FrameFormat
 from .image_sequence import ImageSequenceWriter, is_sequence_pattern, open_image_sequence
 from .palette import PaletteFilter
@@ -50,8 +51,10 @@ class VideoWriter:
         temp_path: str | None,
         stdout: BinaryIO | None,
         overwrite: bool,
+        audio: AudioCopy | None = None,
     ) -> None:
         self.name = name
+        self.audio = audio  # muxed in step with the frames
         self.fmt = fmt
         self.fps = fps
         self._container = container
@@ -99,6 +102,8 @@ class VideoWriter:
             raise OutputError(self.name, f"cannot write: {os_reason(error)}") from error
         if frame is not None:
             self._frames_written += 1
+            if self.audio is not None:
+                self.audio.mux_until(self._container, self._frames_written / self.fps)
 
     def close(self) -> None:
         """Flush the encoder, finish the file and move it to the target. Idempotent."""
@@ -110,6 +115,8 @@ class VideoWriter:
             for ready in [] if self._palette is None else self._palette.push(None):
                 self._encode(ready)
             self._encode(None)
+            if self.audio is not None:
+                self.audio.finish(self._container)
             self._close_container()
             self._commit()
         except BaseException:
@@ -183,6 +190,7 @@ def open_writer(
     *,
     overwrite: bool = False,
     stdout: BinaryIO | None = None,
+    audio: AudioCopy | None = None,
 ) -> VideoWriter | ImageSequenceWriter:
     """Start writing a video at ``target``; use the result as a context manager.
 
@@ -192,7 +200,8 @@ def open_writer(
     pattern such as ``frames/%05d.png`` writes one PNG per frame (:mod:`.image_sequence`).
     ``"-"`` writes a YUV4MPEG2 stream to ``stdout`` (default ``sys.stdout.buffer``; refused when it
     is a terminal). Anything else is an :class:`OutputError`, as is an existing target without
-    ``overwrite``, a directory as target, or a missing directory.
+    ``overwrite``, a directory as target, or a missing directory. ``audio`` (not for ``"-"``)
+    is muxed beside the frames.
     """
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
@@ -210,7 +219,7 @@ def open_writer(
     try:
         with signals_deferred():  # Ctrl-C cannot strike between creating the file and owning it
             temp_path = _create_temp_file(path)
-            writer = _start_writer(path, temp_path, temp_path, encoding, fmt, fps, overwrite)
+            writer = _start_writer(path, temp_path, temp_path, encoding, fmt, fps, overwrite, audio)
     except BaseException:
         if writer is not None:  # a signal held back until now: the writer exists, discard it
             writer.abort()
@@ -243,19 +252,22 @@ def _start_writer(
     fmt: FrameFormat,
     fps: Fraction,
     overwrite: bool,
+    audio: AudioCopy | None = None,
 ) -> VideoWriter:
     """Open the muxer and encoder on ``sink``; delete ``temp_path`` if that fails."""
     try:
         options = {"fflags": "+bitexact", **encoding.muxer_options}  # no random ids or dates: same input, same bytes
         container = av.open(sink, mode="w", format=encoding.muxer, container_options=options)
         stream = _add_stream(container, encoding, fmt, fps)
+        if audio is not None:
+            audio.add_stream(name, container)
     except BaseException as error:
         _remove_quietly(temp_path)
         if isinstance(error, (av.FFmpegError, OSError)):
             raise OutputError(name, f"cannot create: {describe_error(error)}") from error
         raise
     stdout = None if isinstance(sink, str) else sink
-    return VideoWriter(name, container, stream, fmt, fps, encoding, temp_path, stdout, overwrite)
+    return VideoWriter(name, container, stream, fmt, fps, encoding, temp_path, stdout, overwrite, audio)
 
 
 def _add_stream(
