@@ -167,11 +167,17 @@ class ModelDenoiser:
         return self._interruptible(tokens, lambda: self._network(tokens, times, wanted, context, frames))
 
     def _network(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor, frames: Tensor) -> Tensor:
-        if self.cache_context and context.dim() == 1:
-            cache = self._context_cache(tokens, times, context)
-            if cache is not None:
-                return self.model.logits_at(tokens, times, wanted, cache=cache)
-        return self.model.logits_at(tokens, times, wanted, frames)
+        context_frames = context.nonzero()[:, 0] if self.cache_context and context.dim() == 1 else None  # [Tc]
+        if context_frames is None or len(context_frames) == 0:
+            return self.model.logits_at(tokens, times, wanted, frames)
+        cache = self._cache
+        if cache is not None and torch.equal(cache.frames, context_frames) and torch.equal(cache.tokens, tokens[:, context_frames].flatten(2)):
+            return self.model.logits_at(tokens, times, wanted, cache=cache)
+        if self.model.config.block_causal:
+            self._cache = self.model.encode_context(tokens, times, context_frames)
+            return self.model.logits_at(tokens, times, wanted, cache=self._cache)
+        logits, self._cache = self.model.logits_and_context(tokens, times, wanted, context_frames)  # one pass: logits and frozen cache
+        return logits
 
     def without_context(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor) -> Tensor:
         """Like a call, but the network runs without the ``context`` frames (bool [T]): they are left
@@ -195,13 +201,3 @@ class ModelDenoiser:
 
     def _autocast(self, tokens: Tensor) -> torch.autocast:
         return torch.autocast(tokens.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None)
-
-    def _context_cache(self, tokens: Tensor, times: Tensor, context: Tensor) -> ContextCache | None:
-        """This window's context cache: the last one while its frames and tokens are still the context, else a new one."""
-        frames = context.nonzero()[:, 0]  # [Tc]
-        if len(frames) == 0:
-            return None
-        cache = self._cache
-        if cache is None or not torch.equal(cache.frames, frames) or not torch.equal(cache.tokens, tokens[:, frames].flatten(2)):
-            cache = self._cache = self.model.encode_context(tokens, times, frames)
-        return cache

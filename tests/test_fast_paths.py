@@ -93,12 +93,30 @@ def test_frozen_context_of_a_bidirectional_model_is_exact_at_first_and_then_appr
     model = lively(dataclasses.replace(TINY_TRANSFORMER, attention=attention, depth=2 if attention == "full" else 4))
     tokens, times, wanted = window()
     with torch.no_grad():
-        cache = model.encode_context(tokens, times, CONTEXT.nonzero()[:, 0])
+        logits, cache = model.logits_and_context(tokens, times, wanted, CONTEXT.nonzero()[:, 0])
+        assert torch.equal(logits, model.logits_at(tokens, times, wanted))  # the uncached pass itself
         assert torch.allclose(model.logits_at(tokens, times, wanted, cache=cache), model(tokens, times)[wanted], atol=1e-5)
         later = tokens.masked_fill(~CONTEXT[None, :, None, None] & ~wanted, 7)  # other frames' tokens change
         frozen, exact = model.logits_at(later, times, wanted, cache=cache), model(later, times)[wanted]
         assert not torch.allclose(frozen, exact, atol=1e-5)
         assert (frozen.softmax(-1) - exact.softmax(-1)).abs().max() < 0.2
+
+
+def test_frozen_context_costs_one_pass_at_a_windows_first_call():
+    """The first call of a window runs the network once (logits and cache from the same pass), the
+    later calls on the frames outside the context only."""
+    model = lively(TINY_TRANSFORMER)
+    tokens, times, wanted = window()
+    seen = []  # the window positions of every network input
+    embed = model._embed
+    model._embed = lambda t, s, p: seen.append(p.tolist()) or embed(t, s, p)
+    denoiser = ModelDenoiser(model, None, context_cache="frozen")
+    with torch.no_grad():
+        first = denoiser(tokens, times, wanted, CONTEXT)
+        denoiser(tokens, times, wanted, CONTEXT)
+    assert seen == [list(range(6)), (~CONTEXT).nonzero()[:, 0].tolist()]
+    with torch.no_grad():
+        assert torch.equal(first, model.logits_at(tokens, times, wanted))
 
 
 def test_context_cache_modes_decide_which_models_reuse_their_context():
@@ -118,8 +136,8 @@ def test_frozen_context_is_made_anew_for_every_window():
     denoiser = ModelDenoiser(model, None, context_cache="frozen")
     tokens, times, wanted = window()
     made = []
-    original = model.encode_context
-    model.encode_context = lambda *a: made.append(1) or original(*a)
+    original = model.logits_and_context
+    model.logits_and_context = lambda *a: made.append(1) or original(*a)
     with torch.no_grad():
         for _ in range(2):
             denoiser.start_window()
@@ -214,8 +232,8 @@ def test_compile_option_reaches_the_network(cli, weights_dir, tmp_path, monkeypa
 
 def test_context_cache_option_reaches_the_denoiser(cli, weights_dir, tmp_path, monkeypatch):
     made = []
-    original = MaskFlowTransformer.encode_context
-    monkeypatch.setattr(MaskFlowTransformer, "encode_context", lambda self, *a: made.append(1) or original(self, *a))
+    original = MaskFlowTransformer.logits_and_context
+    monkeypatch.setattr(MaskFlowTransformer, "logits_and_context", lambda self, *a: made.append(1) or original(self, *a))
     args = ("generate", "-w", weights_dir, "--frames", 10, "--steps", 3, "--seed", 0)
     assert cli(*args, "-o", tmp_path / "a.mkv").code == 0 and made == []  # exact: a bidirectional model runs uncached
     out = cli(*args, "-o", tmp_path / "b.mkv", "--context-cache", "frozen")
