@@ -27,7 +27,8 @@ from .defaults import DEFAULT_CONTEXT_CACHE, DEFAULT_FPS
 from .engine import SamplingOptions, roll_out
 from .errors import InvalidArgumentError, WeightsError
 from .planner import Plan, WindowSettings, parse_ranges, plan_extend, plan_generate, plan_infill
-from .runtime import PRECISIONS, ModelDenoiser, autocast_dtype, check_context_cache, decode_tokens, encode_frames, parameter_count, resolve_device
+from .runtime import (PRECISIONS, ModelDenoiser, cast_for_inference, check_context_cache, decode_tokens, encode_frames, parameter_count,
+                      precision_dtype, resolve_device)
 from .sampling import Callback
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
@@ -48,13 +49,13 @@ class MaskFlowPipeline:
         transformer: MaskFlowTransformer,
         *,
         device: torch.device,
-        autocast_dtype: torch.dtype | None,
+        dtype: torch.dtype | None = None,
         fps: Fraction = DEFAULT_FPS,
         compile: bool = False,
         context_cache: str = DEFAULT_CONTEXT_CACHE,
     ) -> None:
         self.tokenizer, self.transformer = tokenizer, transformer
-        self.device, self.autocast_dtype, self.fps, self.compile = device, autocast_dtype, fps, compile
+        self.device, self.dtype, self.fps, self.compile = device, dtype, fps, compile  # dtype: the transformer's weights' (None: fp32)
         self.context_cache = context_cache
 
     @classmethod
@@ -69,11 +70,12 @@ class MaskFlowPipeline:
         dev = resolve_device(device)
         check_context_cache(context_cache)  # before the weights load
         if precision not in PRECISIONS:  # checked before the weights load
-            autocast_dtype(dev, precision)
+            precision_dtype(dev, precision)
         tokenizer, transformer, components = load_models(source)
-        dtype = autocast_dtype(dev, precision, parameter_count(transformer))
+        dtype = precision_dtype(dev, precision, parameter_count(transformer))
         fps = _stored_fps(components["transformer"])
-        return cls(tokenizer.to(dev), transformer.to(dev), device=dev, autocast_dtype=dtype, fps=fps, compile=compile,
+        cast_for_inference(tokenizer.decoder, dtype)  # the encoder stays fp32: tokens of given frames as trained
+        return cls(tokenizer.to(dev), cast_for_inference(transformer.to(dev), dtype), device=dev, dtype=dtype, fps=fps, compile=compile,
                    context_cache=context_cache)
 
     # ---- facts -----------------------------------------------------------------------------------
@@ -87,7 +89,7 @@ class MaskFlowPipeline:
 
     def denoiser(self) -> ModelDenoiser:
         """A fresh call-counting denoiser over the transformer, at the pipeline's precision."""
-        return ModelDenoiser(self.transformer, self.autocast_dtype, context_cache=self.context_cache, compile=self.compile)
+        return ModelDenoiser(self.transformer, context_cache=self.context_cache, compile=self.compile)
 
     # ---- commands --------------------------------------------------------------------------------
     def generate(self, frames: int, settings: WindowSettings, options: SamplingOptions, callback: Callback = None) -> "Run":

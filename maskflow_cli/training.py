@@ -36,7 +36,7 @@ from .errors import InvalidArgumentError, WeightsError
 from .lineage import lineage_totals
 from .objective import masking_loss
 from .run_folders import CHECKPOINT, METRICS, append_metrics, check_same_run, make_output_dir, run_identity, write_checkpoint
-from .runtime import autocast_dtype, encode_frames, model_scheduler, parameter_count
+from .runtime import encode_frames, model_scheduler, parameter_count, precision_dtype
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
 from .weights import save_weights
@@ -258,7 +258,7 @@ def fit(
             raise InvalidArgumentError("steps", cfg.steps, f"the checkpoint in {out_dir} is at step {start_step}: pass "
                                        f"{{param:steps={start_step}}} to export it as it is, or more to train on")
     trained = _wrap(model, cfg, device, world)
-    dtype = autocast_dtype(device, cfg.precision, parameter_count(model))
+    dtype = precision_dtype(device, cfg.precision, parameter_count(model))
     budget = cfg.time_limit
     if budget is not None:  # every rank charges the slowest one's setup, so their schedules stay the same
         cfg = charge_setup(cfg, shared_elapsed(time.perf_counter() - run_started, world, device))

@@ -65,6 +65,28 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 
 
+SCORE_ELEMENTS = 1 << 20  # attention scores computed at once by bf16_cpu_attention (2 MiB in bf16: 4 MiB measured 6 % slower, 512 KiB 13 %)
+
+
+def bf16_cpu_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+    """``F.scaled_dot_product_attention`` for bf16 on a CPU: q [B',K,Nq,d], k, v [B',K,Nk,d], bool
+    ``mask`` broadcastable to [B',K,Nq,Nk] (True: attend) -> [B',K,Nq,d].
+
+    Two bf16 matmuls around a softmax (whose sums PyTorch takes in fp32), over blocks of query rows
+    so that at most SCORE_ELEMENTS scores exist at once. PyTorch's CPU flash-attention kernel in bf16
+    runs no faster than in fp32 (14.9 against 14.2 ms for 4 heads of 1,024 tokens on a Zen 4 core);
+    this runs in about half that, the bf16 matmuls at 4x the fp32 rate."""
+    q = q * q.shape[-1] ** -0.5
+    rows = max(1, SCORE_ELEMENTS // (q.shape[0] * q.shape[1] * k.shape[2]))
+    out = []
+    for i in range(0, q.shape[2], rows):
+        scores = q[:, :, i : i + rows] @ k.transpose(-1, -2)  # [B',K,rows,Nk]
+        if mask is not None:
+            scores = scores.masked_fill(~mask[..., i : i + rows, :], float("-inf"))
+        out.append(scores.softmax(-1) @ v)
+    return torch.cat(out, dim=2)
+
+
 class Attention(nn.Module):
     """Multi-head self-attention over the token axis of [B', N', D] (SDPA).
 
@@ -84,7 +106,10 @@ class Attention(nn.Module):
         if queries is not None:
             q = q[:, :, queries]  # [B',K,N'q,D/K]
         keys, values = (k, v) if memory is None else (torch.cat([memory[0], k], dim=2), torch.cat([memory[1], v], dim=2))
-        y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)  # [B',K,N'q,D/K]
+        if q.dtype == torch.bfloat16 and q.device.type == "cpu":
+            y = bf16_cpu_attention(q, keys, values, mask)
+        else:
+            y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)  # [B',K,N'q,D/K]
         return self.out(rearrange(y, "b k n d -> b n (k d)")), (k, v)
 
 

@@ -110,7 +110,7 @@ def test_frozen_context_costs_one_pass_at_a_windows_first_call():
     seen = []  # the window positions of every network input
     embed = model._embed
     model._embed = lambda t, s, p: seen.append(p.tolist()) or embed(t, s, p)
-    denoiser = ModelDenoiser(model, None, context_cache="frozen")
+    denoiser = ModelDenoiser(model, context_cache="frozen")
     with torch.no_grad():
         first = denoiser(tokens, times, wanted, CONTEXT)
         denoiser(tokens, times, wanted, CONTEXT)
@@ -121,11 +121,11 @@ def test_frozen_context_costs_one_pass_at_a_windows_first_call():
 
 def test_context_cache_modes_decide_which_models_reuse_their_context():
     bidirectional, block_causal = lively(TINY_TRANSFORMER), lively(dataclasses.replace(TINY_TRANSFORMER, context_attention="block_causal"))
-    reuses = {(name, mode): ModelDenoiser(m, None, context_cache=mode).cache_context
+    reuses = {(name, mode): ModelDenoiser(m, context_cache=mode).cache_context
               for name, m in (("bidirectional", bidirectional), ("block_causal", block_causal)) for mode in ("exact", "frozen", "off")}
     assert [k for k, v in reuses.items() if v] == [("bidirectional", "frozen"), ("block_causal", "exact"), ("block_causal", "frozen")]
     with pytest.raises(InvalidArgumentError, match="context_cache"):
-        ModelDenoiser(bidirectional, None, context_cache="always")
+        ModelDenoiser(bidirectional, context_cache="always")
     with pytest.raises(ValueError, match="context_attention"):
         dataclasses.replace(TINY_TRANSFORMER, context_attention="causal")
 
@@ -133,7 +133,7 @@ def test_context_cache_modes_decide_which_models_reuse_their_context():
 def test_frozen_context_is_made_anew_for_every_window():
     """Two windows with the same context tokens but other frames still get their own cache."""
     model = lively(TINY_TRANSFORMER)
-    denoiser = ModelDenoiser(model, None, context_cache="frozen")
+    denoiser = ModelDenoiser(model, context_cache="frozen")
     tokens, times, wanted = window()
     made = []
     original = model.logits_and_context
@@ -188,7 +188,7 @@ def test_loading_builds_no_random_weights(tmp_path, monkeypatch):
 
 def rolled_out(model, plan, options, context_tokens, **denoiser_options) -> tuple[torch.Tensor, int]:
     """Every kept frame's tokens of a plan run through the engine, and the network calls made."""
-    denoiser = ModelDenoiser(model, None, **denoiser_options)
+    denoiser = ModelDenoiser(model, **denoiser_options)
     kept = [k for _, k in roll_out(plan, denoiser, options, 3, context_tokens, batch=2)]
     return torch.cat(kept, dim=1), denoiser.calls
 
