@@ -18,9 +18,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-MODULES = ("eval_results", "long_horizon", "window_speed", "length_scaling", "samplers", "sampler_tuning", "guidance", "timestep_feeding",
+MODULES = ("eval_results", "long_horizon", "window_speed", "precision", "length_scaling", "samplers", "sampler_tuning", "guidance", "timestep_feeding",
            "next_frame_knowledge", "infill_plans", "frame_cost", "context_cache", "compare", "levers", "maze_data_speed",
-           "maze_tokenizer", "tokenizer_reference", "startup")
+           "maze_tokenizer", "tokenizer_reference", "startup", "threads")
 
 
 def registry() -> dict[str, ModuleType]:

@@ -40,6 +40,8 @@ SMOKE = {
                        "--batch-size", "2", "--test-frames", "2", "--rounds", "1", "--runs", "{tmp}/runs"],
     "tokenizer_reference": ["--weights", "{tmp}/tokenizer.safetensors", "--quick"],
     "startup": ["--weights", "{weights}", "--rounds", "1"],
+    "precision": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--rounds", "1"],
+    "threads": ["--weights", "{weights}", "--frames", "2", "--rounds", "1", "--threads", "1", "--policies", "passive"],
 }
 
 
