@@ -38,7 +38,7 @@ Guidance = Annotated[float, typer.Option("--guidance", rich_help_panel=SAMPLING,
 Temperature = Annotated[float, typer.Option("--temperature", rich_help_panel=SAMPLING, help="Divide the predicted logits by this before drawing tokens: below 1 sharper, above 1 more varied.")]
 Fps = Annotated[Optional[float], typer.Option("--fps", rich_help_panel=OUTPUT, help="Output frame rate. Default: the input's (extend, infill) or the model's (generate).")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
-Precision = Annotated[str, typer.Option("--precision", help="auto (what runs fast: fp32 with TF32 matmuls on CUDA for models under 100M parameters, else bf16 autocast where the device has fast bf16), bf16 or fp32.")]
+Precision = Annotated[str, typer.Option("--precision", help="auto (what runs fast: bf16 on CPUs with AVX512-BF16 or AMX, fp32 on other CPUs; on CUDA fp32 with TF32 matmuls for models under 100M parameters, else bf16), bf16 or fp32. Inference casts the weights once; training runs under autocast.")]
 ContextCache = Annotated[str, typer.Option("--context-cache", rich_help_panel=SAMPLING, help="When a window's context keys and values are computed once and reused by its later steps: exact (block-causal models, where reuse changes nothing), frozen (every model; for a bidirectional one an approximation, about 0.6x the time at 8 steps) or off.")]
 CompileNetwork = Annotated[bool, typer.Option("--compile", help="Run the network through torch.compile: on CUDA as CUDA graphs, worth it for long videos; on a CPU it compiles for minutes and gains little.")]
 Json = Annotated[bool, typer.Option("--json", rich_help_panel=OUTPUT, help="Print one JSON summary to stdout (no progress, no logs).")]
