@@ -45,12 +45,15 @@ NAME = "precision"
 SHARED = {"weights": None, "sequences": 32, "batch": 16, "seed": 0}
 PEAK_DTYPES = (torch.float32, torch.bfloat16)
 VARIANTS = ("fp32", "bf16", "int8")
+PARTS = ("quality", "speed")
 PROXY_SETTINGS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-seed", type=int, default=1234, help="seed of the held-out Moving MNIST sequences")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS), help="fp32 (the reference) always runs")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="quality (seeded: the same on every machine) and speed")
 
 
 def quantized(model: nn.Module) -> nn.Module:
@@ -84,22 +87,23 @@ def first_window(pipe: MaskFlowPipeline, clips: torch.Tensor, context: int) -> t
 
 def run(args: argparse.Namespace) -> dict:
     fp32 = MaskFlowPipeline.from_weights(args.weights, device="cpu", precision="fp32")
-    pipes = {name: variant_pipe(fp32, name) for name in VARIANTS}
+    pipes = {name: variant_pipe(fp32, name) for name in ["fp32", *(v for v in args.variants if v != "fp32")]}
     settings = window_settings(fp32.window, "ar")
     clips = held_out_sequences(None, GIVEN + FUTURE, args.sequences, fp32.frame_format, args.data_seed)
     options = SamplingOptions(seed=args.seed)
     tokens, times, wanted, context = first_window(fp32, clips, settings.context)
-    rows, reference = [], {}
-    for name, pipe in pipes.items():
+    rows = [{"variant": name} for name in pipes]
+    reference: dict = {}
+    for row, pipe in zip(rows, pipes.values() if "quality" in args.parts else []):
         video, _ = sample_videos(pipe, plan_extend(GIVEN, FUTURE, settings), options, clips[:, :GIVEN], args.batch)
         mse = frame_mse(video[:, GIVEN:], clips[:, GIVEN:]).mean(1)  # [N]
         with torch.inference_mode():
             best = ModelDenoiser(pipe.transformer)(tokens, times, wanted, context).argmax(-1)  # [M]
         reference = reference or {"mse": mse, "best": best}
-        rows.append({"variant": name, "mse": summarize(mse), "mse_vs_fp32": summarize(mse - reference["mse"]),
-                     "token_agreement": round(float((best == reference["best"]).float().mean()), 4)})
-        print(f"{name:5} MSE {rows[-1]['mse']['mean']:7.2f}  vs fp32 {rows[-1]['mse_vs_fp32']['mean']:+6.2f} ± {rows[-1]['mse_vs_fp32']['ci95']:.2f}"
-              f"  token agreement {rows[-1]['token_agreement']:.4f}", flush=True)
+        row.update({"mse": summarize(mse), "mse_vs_fp32": summarize(mse - reference["mse"]),
+                    "token_agreement": round(float((best == reference["best"]).float().mean()), 4)})
+        print(f"{row['variant']:5} MSE {row['mse']['mean']:7.2f}  vs fp32 {row['mse_vs_fp32']['mean']:+6.2f} ± {row['mse_vs_fp32']['ci95']:.2f}"
+              f"  token agreement {row['token_agreement']:.4f}", flush=True)
     one = tuple(x[:1] for x in (tokens, times, wanted)) + (context,)
     codes = torch.stack([fp32.encode(f) for f in clips[:4, :GIVEN]]).flatten(0, 1)  # [40,H,W]
 
@@ -111,6 +115,8 @@ def run(args: argparse.Namespace) -> dict:
                 denoiser(*one)
         return once
 
+    if "speed" not in args.parts:
+        return result(args, clips, settings, options, rows)
     calls = interleaved({name: call(pipe) for name, pipe in pipes.items()}, args.rounds)
     decodes = interleaved({name: (lambda p=pipe: p.decode(codes)) for name, pipe in pipes.items() if name != "int8"}, args.rounds)
     for row in rows:
@@ -120,6 +126,10 @@ def run(args: argparse.Namespace) -> dict:
             row.update({"cpu_ms_per_decoded_frame": round(1000 * d["median_cpu_s"] / len(codes), 2), "decode_cpu_vs_fp32": d["cpu_ratio"]})
         print(f"{row['variant']:5} {row['cpu_ms_per_call']:7.1f} CPU ms/call ({row['call_cpu_vs_fp32']:.3f}x fp32)"
               + (f", {row['cpu_ms_per_decoded_frame']:.2f} ms/decoded frame ({row['decode_cpu_vs_fp32']:.3f}x)" if d else ""))
+    return result(args, clips, settings, options, rows)
+
+
+def result(args: argparse.Namespace, clips: torch.Tensor, settings, options: SamplingOptions, rows: list[dict]) -> dict:
     return {"weights": args.weights or "(installed)", "sequences": len(clips), "data_seed": args.data_seed, "seed": args.seed,
             "context": settings.context, "steps": options.steps, "load_average": list(os.getloadavg()),
             "proxy": {k: os.environ[k] for k in PROXY_SETTINGS if k in os.environ}, "rows": rows}
@@ -135,9 +145,11 @@ def render(r: dict) -> str:
         f"{r['seed']}; MSE paired against fp32 (mean ± 95 % interval). Token agreement: the share of masked positions whose most likely "
         "token equals fp32's, one network call on each sequence's first window. CPU time per network call (one sequence, the same "
         "window) and per decoded frame, interleaved, medians and per-round ratios to fp32.", ""]
-    rows = [[x["variant"], f"{x['mse']['mean']:.2f} ± {x['mse']['ci95']:.2f}",
-             "—" if x["variant"] == "fp32" else f"{x['mse_vs_fp32']['mean']:+.2f} ± {x['mse_vs_fp32']['ci95']:.2f}",
-             f"{100 * x['token_agreement']:.1f} %", f"{x['cpu_ms_per_call']:.0f}", f"{1 / x['call_cpu_vs_fp32']:.2f}×",
+    rows = [[x["variant"], f"{x['mse']['mean']:.2f} ± {x['mse']['ci95']:.2f}" if "mse" in x else "—",
+             f"{x['mse_vs_fp32']['mean']:+.2f} ± {x['mse_vs_fp32']['ci95']:.2f}" if "mse" in x and x["variant"] != "fp32" else "—",
+             f"{100 * x['token_agreement']:.1f} %" if "mse" in x else "—",
+             f"{x['cpu_ms_per_call']:.0f}" if "cpu_ms_per_call" in x else "—",
+             f"{1 / x['call_cpu_vs_fp32']:.2f}×" if "cpu_ms_per_call" in x else "—",
              f"{x['cpu_ms_per_decoded_frame']:.1f}" if "cpu_ms_per_decoded_frame" in x else "—",
              f"{1 / x['decode_cpu_vs_fp32']:.2f}×" if "decode_cpu_vs_fp32" in x else "—"] for x in r["rows"]]
     return "\n".join(out + table(["precision", "MSE", "MSE − fp32 (paired)", "token agreement", "CPU ms / call", "speed-up",
