@@ -79,9 +79,10 @@ def run(args: argparse.Namespace) -> dict:
 def render(r: dict) -> str:
     out = heading(f"Threads and their wait policy: `maskflow generate --frames {r['frames']}`", r) + [
         f"Machine: {machine(r['machine'])}. Each variant in its own process (start-up included), interleaved, {r['rounds']} rounds, "
-        f"alone and beside {r['burners']} busy process(es); medians, and per-round ratios to the first variant of the same scenario. "
+        f"without and beside {r['burners']} busy process(es) of ours (burners; other work shared the machine too: see the load); medians, and per-round ratios to the first variant of the same scenario. "
         "passive: OMP_WAIT_POLICY=PASSIVE (the command line's default); spin: GOMP_SPINCOUNT=300000 (GNU OpenMP's own default). "
         "Load average after each scenario: " + "; ".join(f"{s} {', '.join(f'{x:.1f}' for x in v)}" for s, v in r["load_average"].items()) + ".", ""]
-    rows = [[x["scenario"], x["variant"], f"{x['median_wall_s']:.1f}", f"{x['median_cpu_s']:.1f}", f"{x['wall_ratio']:.2f}", f"{x['cpu_ratio']:.2f}"]
+    scenarios = {"alone": "no burner", "busy": f"beside {r['burners']} burner{'s' if r['burners'] > 1 else ''}"}
+    rows = [[scenarios[x["scenario"]], x["variant"], f"{x['median_wall_s']:.1f}", f"{x['median_cpu_s']:.1f}", f"{x['wall_ratio']:.2f}", f"{x['cpu_ratio']:.2f}"]
             for x in r["rows"]]
     return "\n".join(out + table(["scenario", "variant", "wall s", "CPU s", "wall ratio", "CPU ratio"], rows))
