@@ -4,9 +4,8 @@ Variants of the installed (or ``--weights``) models, all on the CPU:
 - fp32: as stored;
 - bf16: the transformer's and the tokenizer decoder's weights cast to bf16 (``--precision bf16``,
   ``runtime.cast_for_inference``);
-- int8: the transformer's linear layers dynamically quantized to int8 (``torch.ao.quantization.
-  quantize_dynamic``: int8 weights, activations quantized per call), the rest fp32; measured here,
-  not a ``--precision`` choice.
+- int8: the transformer's linear layers dynamically quantized to int8 (``--precision int8``,
+  ``runtime.quantize_linears``: int8 weights, activations quantized per call), the rest fp32.
 Quality, on the held-out sequences ``maskflow eval`` uses (``--data-seed``): the 10 -> 10
 continuation at the default sampler settings and seed ``--seed``, per-sequence MSE paired against
 fp32 (mean difference and its 95 % interval); and *token agreement*, the share of masked positions
@@ -14,7 +13,8 @@ whose most likely token equals fp32's, from one network call on each sequence's 
 window (context frames clean, the rest masked). Speed: CPU seconds per network call on that window
 (one sequence) and per decoded frame, interleaved, as ratios to fp32. On a machine whose PyTorch
 kernels use AVX-512 the CPU's capability can be lowered to AVX2 for a rough picture of an AVX2-only
-CPU (oneDNN and MKL told the same; the CPU itself keeps its caches and clock):
+CPU (oneDNN and MKL told the same; FBGEMM, which runs the int8 layers, reads none of these settings
+and keeps its AVX-512 kernels; the CPU itself keeps its caches and clock):
 
     OMP_NUM_THREADS=1 python -m benchmarks precision
     ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 OMP_NUM_THREADS=1 \\
@@ -26,17 +26,14 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import warnings
 
 import torch
-from torch import nn
-
 from maskflow_cli.engine import SamplingOptions
 from maskflow_cli.evaluation import FUTURE, GIVEN, held_out_sequences, sample_videos
 from maskflow_cli.metrics import frame_mse, summarize
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import plan_extend, window_settings
-from maskflow_cli.runtime import ModelDenoiser, cast_for_inference
+from maskflow_cli.runtime import ModelDenoiser, cast_for_inference, quantize_linears
 
 from .common import interleaved
 from .markdown import heading, machine, table
@@ -56,13 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="quality (seeded: the same on every machine) and speed")
 
 
-def quantized(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with int8 dynamically quantized linear layers."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated in favour of torchao, which is not installed
-        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
-
-
 def variant_pipe(fp32: MaskFlowPipeline, name: str) -> MaskFlowPipeline:
     if name == "fp32":
         return fp32
@@ -70,7 +60,7 @@ def variant_pipe(fp32: MaskFlowPipeline, name: str) -> MaskFlowPipeline:
         tokenizer = copy.deepcopy(fp32.tokenizer)
         cast_for_inference(tokenizer.decoder, torch.bfloat16)
         return MaskFlowPipeline(tokenizer, cast_for_inference(copy.deepcopy(fp32.transformer), torch.bfloat16), device=fp32.device, dtype=torch.bfloat16)
-    return MaskFlowPipeline(fp32.tokenizer, quantized(fp32.transformer), device=fp32.device)
+    return MaskFlowPipeline(fp32.tokenizer, quantize_linears(copy.deepcopy(fp32.transformer)), device=fp32.device)
 
 
 def first_window(pipe: MaskFlowPipeline, clips: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -139,7 +129,8 @@ def render(r: dict) -> str:
     proxy = " ".join(f"{k}={v}" for k, v in r["proxy"].items())
     out = heading("Precision: bf16 and int8 against fp32" + (" (AVX2 proxy)" if proxy else ""), r) + [
         f"Machine: {machine(r['machine'])}" + (f"; run as {proxy}: PyTorch's, oneDNN's and MKL's kernels limited to AVX2, a rough proxy "
-                                                "for an AVX2-only CPU (same caches and clock)" if proxy else "") +
+                                                "for an AVX2-only CPU (same caches and clock; FBGEMM's int8 kernels are not limited, so the "
+                                                "int8 row is not a proxy)" if proxy else "") +
         f". Load average {', '.join(f'{x:.1f}' for x in r['load_average'])} after the run. Quality: the 10 -> 10 continuation of "
         f"{r['sequences']} held-out sequences (data seed {r['data_seed']}), MGM {r['steps']} steps, context {r['context']}, seed "
         f"{r['seed']}; MSE paired against fp32 (mean ± 95 % interval). Token agreement: the share of masked positions whose most likely "

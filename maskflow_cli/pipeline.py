@@ -27,8 +27,8 @@ from .defaults import DEFAULT_CONTEXT_CACHE, DEFAULT_FPS
 from .engine import SamplingOptions, roll_out
 from .errors import InvalidArgumentError, WeightsError
 from .planner import Plan, WindowSettings, parse_ranges, plan_extend, plan_generate, plan_infill
-from .runtime import (PRECISIONS, ModelDenoiser, cast_for_inference, check_context_cache, decode_tokens, encode_frames, parameter_count,
-                      precision_dtype, resolve_device)
+from .runtime import (INFERENCE_PRECISIONS, ModelDenoiser, cast_for_inference, check_context_cache, decode_tokens, encode_frames,
+                      parameter_count, precision_dtype, quantize_linears, resolve_device)
 from .sampling import Callback
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
@@ -66,14 +66,20 @@ class MaskFlowPipeline:
         ``compile``: run the network through ``torch.compile`` (see ``runtime.ModelDenoiser``): on CUDA
         as CUDA graphs, worth it for long videos; on a CPU it compiles for minutes and gains little.
         ``context_cache``: "exact", "frozen" or "off", when a window's context keys and values are
-        computed once and reused (see ``runtime.ModelDenoiser``)."""
+        computed once and reused (see ``runtime.ModelDenoiser``). ``precision``: "auto", "bf16" or "fp32"
+        (``runtime.precision_dtype``: the transformer's and the tokenizer decoder's weights cast once),
+        or "int8" on a CPU (``runtime.quantize_linears``; ``auto`` never picks it)."""
         dev = resolve_device(device)
         check_context_cache(context_cache)  # before the weights load
-        if precision not in PRECISIONS:  # checked before the weights load
-            precision_dtype(dev, precision)
+        if precision not in INFERENCE_PRECISIONS:
+            raise InvalidArgumentError("precision", precision, f"choose one of {', '.join(INFERENCE_PRECISIONS)}")
+        if precision == "int8" and dev.type != "cpu":
+            raise InvalidArgumentError("precision", precision, "int8 runs on a CPU only; on CUDA use auto, bf16 or fp32")
         tokenizer, transformer, components = load_models(source)
-        dtype = precision_dtype(dev, precision, parameter_count(transformer))
         fps = _stored_fps(components["transformer"])
+        if precision == "int8":  # int8 linear layers, fp32 elsewhere; the tokenizer fp32
+            return cls(tokenizer, quantize_linears(transformer), device=dev, fps=fps, compile=compile, context_cache=context_cache)
+        dtype = precision_dtype(dev, precision, parameter_count(transformer))
         cast_for_inference(tokenizer.decoder, dtype)  # the encoder stays fp32: tokens of given frames as trained
         return cls(tokenizer.to(dev), cast_for_inference(transformer.to(dev), dtype), device=dev, dtype=dtype, fps=fps, compile=compile,
                    context_cache=context_cache)

@@ -2,7 +2,7 @@
 
 - ``resolve_device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` to a ``torch.device``;
 - ``precision_dtype``: the precision choice (``auto``: what runs fast for the device and the model's size),
-  ``cast_for_inference``: the transformer's weights in it, cast once;
+  ``cast_for_inference``: the transformer's weights in it, cast once; ``quantize_linears``: int8;
 - ``encode_frames`` / ``decode_tokens``: the tokenizer over many frames, a batch of frames at a time;
 - ``ModelDenoiser``: the transformer behind the samplers' denoiser signature (fp32 logits), with
   its mask id, κ scheduler and token grid, counting network calls; logits at the wanted positions
@@ -13,6 +13,7 @@ Axis legend: B sequences, T frames, Y, X pixels, C channels, H, W token grid, V 
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import torch
@@ -25,7 +26,8 @@ from .signals import interruptible
 from .tokenizer import FrameTokenizer
 from .transformer import ContextCache
 
-PRECISIONS = ("auto", "bf16", "fp32")
+PRECISIONS = ("auto", "bf16", "fp32")  # training's, and inference's with int8
+INFERENCE_PRECISIONS = (*PRECISIONS, "int8")
 CODEC_BATCH = 64  # frames through the tokenizer at once
 
 
@@ -101,6 +103,16 @@ def cpu_has_fast_bf16() -> bool:
 def cast_for_inference(model: nn.Module, dtype: torch.dtype | None) -> nn.Module:
     """``model`` with its weights cast to ``dtype`` once, for inference (None: unchanged, fp32)."""
     return model if dtype is None else model.to(dtype)
+
+
+def quantize_linears(model: nn.Module) -> nn.Module:
+    """``model`` (on the CPU) with int8 linear layers: dynamic quantization (int8 weights, each call's
+    activations quantized on the fly), everything else fp32; ``--precision int8``. PyTorch 2.13 marks
+    ``torch.ao.quantization`` as deprecated (for torchao, not a dependency here); its warnings are
+    silenced, so that a command's stderr stays the command's."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
 
 
 @torch.inference_mode()

@@ -100,3 +100,27 @@ def test_auto_on_a_cpu_needs_avx512_kernels_and_bf16_instructions(monkeypatch):
     assert not runtime.cpu_has_fast_bf16()
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
     assert runtime.cpu_has_fast_bf16() == has_flags
+
+
+def test_int8_is_a_cpu_inference_choice_with_int8_linear_layers(weights_dir, monkeypatch):
+    from maskflow_cli import pipeline
+    from maskflow_cli.engine import SamplingOptions
+    from maskflow_cli.planner import window_settings
+
+    pipe = pipeline.MaskFlowPipeline.from_weights(str(weights_dir), device="cpu", precision="int8")
+    linears = [m for m in pipe.transformer.modules() if isinstance(m, torch.nn.Linear)]
+    quantized = [m for m in pipe.transformer.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    assert quantized and all(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in linears)
+    assert pipe.dtype is None and {p.dtype for p in pipe.tokenizer.parameters()} == {torch.float32}
+    video = torch.cat([c.frames for c in pipe.generate(4, window_settings(pipe.window, "ar"), SamplingOptions(steps=2, seed=0))])
+    assert video.shape == (4, 32, 32, 1) and video.dtype == torch.uint8
+    with pytest.raises(InvalidArgumentError, match="precision"):  # training has no int8
+        precision_dtype(torch.device("cpu"), "int8")
+    monkeypatch.setattr(pipeline, "resolve_device", lambda name: torch.device("cuda"))
+    with pytest.raises(InvalidArgumentError, match="CPU only"):
+        pipeline.MaskFlowPipeline.from_weights(str(weights_dir), device="cuda", precision="int8")
+
+
+def test_generate_with_int8_says_nothing_but_its_summary(cli, weights_dir, tmp_path):
+    out = cli("generate", "-w", weights_dir, "-o", tmp_path / "a.mkv", "--frames", 3, "--steps", 2, "--precision", "int8", "--seed", 0)
+    assert out.code == 0 and out.err.startswith("wrote ") and len(out.err.strip().splitlines()) == 1, out.err  # no deprecation warning
