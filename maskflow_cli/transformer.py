@@ -77,10 +77,11 @@ def bf16_cpu_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> 
     runs no faster than in fp32 (14.9 against 14.2 ms for 4 heads of 1,024 tokens on a Zen 4 core);
     this runs in about half that, the bf16 matmuls at 4x the fp32 rate."""
     q = q * q.shape[-1] ** -0.5
+    keys, v = k.transpose(-1, -2).contiguous(), v.contiguous()  # [B',K,d,Nk]: laid out once, not per block
     rows = max(1, SCORE_ELEMENTS // (q.shape[0] * q.shape[1] * k.shape[2]))
     out = []
     for i in range(0, q.shape[2], rows):
-        scores = q[:, :, i : i + rows] @ k.transpose(-1, -2)  # [B',K,rows,Nk]
+        scores = q[:, :, i : i + rows] @ keys  # [B',K,rows,Nk]
         if mask is not None:
             scores = scores.masked_fill(~mask[..., i : i + rows, :], float("-inf"))
         out.append(scores.softmax(-1) @ v)
