@@ -18,9 +18,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-MODULES = ("eval_results", "long_horizon", "window_speed", "train_throughput", "length_scaling", "samplers", "sampler_tuning", "guidance", "timestep_feeding",
-           "next_frame_knowledge", "infill_plans", "model_fps", "frame_cost", "context_cache", "compare", "levers", "maze_data_speed",
-           "maze_tokenizer", "tokenizer_reference", "data_scale", "startup")
+MODULES = ("eval_results", "long_horizon", "window_speed", "precision", "train_throughput", "length_scaling", "samplers", "sampler_tuning",
+           "guidance", "timestep_feeding", "next_frame_knowledge", "infill_plans", "model_fps", "frame_cost", "context_cache", "compare",
+           "levers", "maze_data_speed", "maze_tokenizer", "tokenizer_reference", "data_scale", "startup", "threads")
 
 
 def registry() -> dict[str, ModuleType]:

@@ -38,7 +38,7 @@ SHARED_ARGUMENTS = {
     "sequences": {"type": int, "help": "held-out test sequences (default: %(default)s)"},
     "batch": {"type": int, "help": "sequences sampled together (default: %(default)s)"},
     "seed": {"type": int, "help": "sampling seed (default: %(default)s)"},
-    "precision": {"choices": PRECISIONS, "help": "autocast precision; auto: bf16 where the CPU or GPU runs it fast (default: %(default)s)"},
+    "precision": {"choices": PRECISIONS, "help": "precision; auto: bf16 where the CPU or GPU runs it fast (default: %(default)s)"},
 }
 THREADS = "OMP_NUM_THREADS"
 

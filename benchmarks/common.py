@@ -86,14 +86,14 @@ def in_checkout(path: Path) -> str:
 
 
 def dtype_name(dtype: torch.dtype | None) -> str:
-    """"float32" for None (no autocast), else the dtype without "torch."."""
+    """"float32" for None (fp32), else the dtype without "torch."."""
     return str(dtype or torch.float32).removeprefix("torch.")
 
 
 def machine_facts(peak_dtypes: tuple[torch.dtype, ...] = (torch.float32,)) -> dict:
     """CPU model, flags, PyTorch CPU capability, cores, threads, torch version, the device the library
     picks by default (``--device auto``; with its GPU's name), and a matmul peak measured now (GFLOP/s
-    per dtype). The autocast dtype a pipeline ran in is part of each pipeline benchmark's result."""
+    per dtype). The dtype a pipeline ran in is part of each pipeline benchmark's result."""
     cpu, flags = cpu_info()
     device = resolve_device("auto")
     facts = {"cpu": cpu, "flags": flags, "capability": torch.backends.cpu.get_cpu_capability(), "cores": os.cpu_count(),

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> dict:
     mse = {mode: frame_mse(torch.cat(videos[mode]), target).mean(1) for mode in MODES}  # [N] per sequence
     same = (torch.cat(videos["off"]) == torch.cat(videos["frozen"])).flatten(2).all(2).float().mean().item()
     rows = [{"context_cache": mode, "mse": summarize(mse[mode]), "cpu_s_per_frame": round(cpu[mode] / (args.sequences * FUTURE), 3)} for mode in MODES]
-    result = {"weights": args.weights or "(installed)", "autocast": dtype_name(first.autocast_dtype),
+    result = {"weights": args.weights or "(installed)", "autocast": dtype_name(first.dtype),
               "sequences": args.sequences, "sampler": options.sampler, "steps": options.steps,
               "context": settings.context, "stride": settings.stride, "seed": args.seed, "rows": rows,
               "mse_difference": summarize(mse["frozen"] - mse["off"]), "identical_frames": round(same, 3),

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> dict:
         steady = plan_extend(settings.context, settings.stride, settings)  # one window: context given, stride new frames
         given = torch.randint(0, cfg.vocab_size, (1, settings.context, cfg.grid_height, cfg.grid_width), generator=torch.Generator().manual_seed(0))
         key = f"{i + 1}. {name}, {steps} steps, context {settings.context}"
-        runs[key] = (lambda n=network, k=steps, c=cache, p=steady, g=given: make_frames(tokenizer, ModelDenoiser(n, None, context_cache="exact" if c else "off"), p, k, g))
+        runs[key] = (lambda n=network, k=steps, c=cache, p=steady, g=given: make_frames(tokenizer, ModelDenoiser(n, context_cache="exact" if c else "off"), p, k, g))
         rows.append({"name": name, "steps": steps, "cache": cache, "context": settings.context, "stride": settings.stride,
                      "parameters": sum(p.numel() for p in network.parameters()),
                      "gflop_per_frame": round(count_flops(runs[key]) / settings.stride / 1e9, 2)})

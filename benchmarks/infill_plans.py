@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> dict:
         == plan_infill(INFILL_CLIP, [((INFILL_CLIP - g) // 2, (INFILL_CLIP - g) // 2 + g)], settings, "left")
         for g in INFILL_GAPS
     )
-    result = {"weights": args.weights or "(installed)", "autocast": dtype_name(pipe.autocast_dtype),
+    result = {"weights": args.weights or "(installed)", "autocast": dtype_name(pipe.dtype),
               "sequences": len(clips), "frames": args.frames, "steps": args.steps, "sampler": "mgm",
               "window": settings.window, "context": settings.context, "stride": settings.stride, "seed": args.seed,
               "data_seed": args.data_seed, "eval_suite_plans_identical": eval_suite_same, "rows": []}

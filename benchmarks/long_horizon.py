@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> dict:
     real = held_out_sequences(None, args.frames, args.sequences, pipe.frame_format, args.data_seed)
     started = time.perf_counter()
     horizon = horizon_suite(pipe, real, settings, options, batch=args.sequences)
-    result = {"weights": args.weights or "(installed)", "autocast": dtype_name(pipe.autocast_dtype),
+    result = {"weights": args.weights or "(installed)", "autocast": dtype_name(pipe.dtype),
               "window": pipe.window, "seconds": round(time.perf_counter() - started, 1), "horizon": horizon,
               "spans": spans(horizon)}
     for row in result["spans"]:

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> dict:
     base = torch.tensor(scores["every frame"]["per_sequence"])
     for name, score in scores.items():
         score["paired_difference"] = summarize(torch.tensor(score["per_sequence"]) - base)
-    result = {"weights": args.weights or "(installed)", "autocast": dtype_name(pipe.autocast_dtype), "weights_fps": float(pipe.fps),
+    result = {"weights": args.weights or "(installed)", "autocast": dtype_name(pipe.dtype), "weights_fps": float(pipe.fps),
               "input_fps": float(pipe.fps) * args.factor, "factor": args.factor, "sequences": args.sequences, "given": args.given,
               "future": args.future, "steps": args.steps, "seed": args.seed, "data_seed": args.data_seed, "scores": scores}
     print(render(result))

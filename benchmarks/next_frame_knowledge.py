@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> dict:
     pipe = MaskFlowPipeline.from_weights(args.weights, precision=args.precision)
     given = args.given if args.given is not None else pipe.window // 2
     clips = test_clips(pipe, pipe.window, args.sequences)
-    result = {"weights": args.weights or "(installed)", "autocast": dtype_name(pipe.autocast_dtype),
+    result = {"weights": args.weights or "(installed)", "autocast": dtype_name(pipe.dtype),
               "sequences": args.sequences, "given": given, **next_frame_knowledge(pipe, clips, given),
               "shift_sensitivity": shift_sensitivity(pipe, clips[:, 0])}
     print(f"{result['weights']}: {given} clean frames, one call, {args.sequences} test clips (chance p = {result['chance']:.4f})")

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> dict:
     clips = test_clips(pipe, GIVEN + FUTURE, args.sequences)
     base = {**BASE, **dict(args.base)}
     plot = args.out.with_suffix(".png")
-    result = {"weights": args.weights or "(installed)", "autocast": dtype_name(pipe.autocast_dtype),
+    result = {"weights": args.weights or "(installed)", "autocast": dtype_name(pipe.dtype),
               "sequences": len(clips), "batch": args.batch, "seed": args.seed, "base": base,
               "plot": in_checkout(plot), "rows": []}
     result["black_mse"] = summarize(frame_mse(torch.zeros_like(clips[:, GIVEN:]), clips[:, GIVEN:]).mean(1))["mean"]

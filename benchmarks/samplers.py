@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> dict:
         write_sampler_plot(rows, args.out.with_suffix(".png"))
     except ImportError:
         pass
-    return {"weights": args.weights or "(installed)", "autocast": dtype_name(pipe.autocast_dtype),
+    return {"weights": args.weights or "(installed)", "autocast": dtype_name(pipe.dtype),
             "sequences": len(clips), "batch": args.batch, "mode": settings.mode,
             "context": settings.context, "stride": settings.stride, "seed": args.seed, "rows": rows}
 

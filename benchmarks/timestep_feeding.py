@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> dict:
     clips = test_clips(pipe, GIVEN + FUTURE, args.sequences)
     rows, first = [], None  # per-sequence MSE of per-frame feeding, for paired differences
     for name, feeding in FEEDINGS.items():
-        fed = MaskFlowPipeline(pipe.tokenizer, FedModel(pipe.transformer, feeding), device=pipe.device, autocast_dtype=pipe.autocast_dtype)
+        fed = MaskFlowPipeline(pipe.tokenizer, FedModel(pipe.transformer, feeding), device=pipe.device, dtype=pipe.dtype)
         mse, r, _ = sequence_mse(fed, clips, settings, SamplingOptions("mgm", args.steps, args.seed), args.batch)
         first = mse if first is None else first
         diff = summarize(mse - first)
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> dict:
                      "mse_vs_per_frame_ci95": diff["ci95"], "psnr": r["psnr"]["mean"], "ssim": r["ssim"]["mean"]})
         print(f"{name:10} MSE {rows[-1]['mse']:7.1f} ± {rows[-1]['mse_ci95']:5.1f}  vs per-frame {diff['mean']:+6.1f} ± {diff['ci95']:4.1f}  "
               f"PSNR {rows[-1]['psnr']:6.2f}  SSIM {rows[-1]['ssim']:.3f}", flush=True)
-    return {"weights": args.weights or "(installed)", "autocast": dtype_name(pipe.autocast_dtype),
+    return {"weights": args.weights or "(installed)", "autocast": dtype_name(pipe.dtype),
             "time_conditioning": pipe.transformer.config.time_conditioning,
             "sequences": len(clips), "steps": args.steps, "mode": settings.mode, "context": settings.context, "stride": settings.stride,
             "seed": args.seed, "rows": rows}

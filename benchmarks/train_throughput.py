@@ -50,7 +50,7 @@ import torch
 
 from maskflow_cli.model_configs import (PAPER_PRESETS, REFERENCE_GRID, TIME_FEATURES, TRANSFORMER_PRESETS, TransformerConfig,
                                         transformer_parameters)
-from maskflow_cli.runtime import autocast_dtype, resolve_device
+from maskflow_cli.runtime import precision_dtype, resolve_device
 from maskflow_cli.training import EMA, TrainConfig, TransformerTask
 from maskflow_cli.transformer import MaskFlowTransformer
 
@@ -144,7 +144,7 @@ def train_preset(name: str, checkpointing: bool, args: argparse.Namespace, devic
     model.checkpoint_activations = checkpointing
     train = TrainConfig(batch_size=args.batch, precision=args.precision)
     trained = torch.compile(model) if args.compile else model
-    dtype = autocast_dtype(device, train.precision, transformer_parameters(config))
+    dtype = precision_dtype(device, train.precision, transformer_parameters(config))
     tokens = torch.randint(0, config.vocab_size, (4 * args.batch, args.window, config.grid_height, config.grid_width), dtype=torch.int16)
     task = TransformerTask(model, tokens, args.batch, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay, betas=(0.9, 0.99))

@@ -13,6 +13,7 @@ Prints a table:
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 
 import torch
@@ -20,7 +21,7 @@ import torch
 from maskflow_cli.engine import SamplingOptions, roll_out
 from maskflow_cli.model_configs import TRANSFORMER_PRESETS, TransformerConfig
 from maskflow_cli.planner import plan_extend, window_settings
-from maskflow_cli.runtime import ModelDenoiser, autocast_dtype
+from maskflow_cli.runtime import ModelDenoiser, cast_for_inference, precision_dtype
 from maskflow_cli.transformer import MaskFlowTransformer
 from maskflow_cli.weights import load_models
 
@@ -41,20 +42,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bf16 is several times slower on CPUs without AVX512-BF16/AMX")
 
 
-def flops_per_call(model: MaskFlowTransformer, dtype: torch.dtype | None) -> int:
+def flops_per_call(model: MaskFlowTransformer) -> int:
     cfg = model.config
     tokens = torch.zeros(1, cfg.frames, cfg.grid_height, cfg.grid_width, dtype=torch.long)
 
     def call() -> None:
-        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+        with torch.inference_mode():
             model(tokens, torch.zeros(1, cfg.frames))
     return count_flops(call)
 
 
 def time_window(name: str, model: MaskFlowTransformer, precision: str, steps: int, repeats: int, peaks: dict) -> dict:
     cfg = model.config
-    dtype = autocast_dtype(torch.device("cpu"), precision)
-    denoiser = ModelDenoiser(model, dtype)
+    dtype = precision_dtype(torch.device("cpu"), precision)
+    model = cast_for_inference(copy.deepcopy(model), dtype)
+    denoiser = ModelDenoiser(model)
     given = cfg.frames // 2  # extend-like: half the window is context
     plan = plan_extend(given, cfg.frames - given, window_settings(cfg.frames, "full"))  # one window
     context = torch.zeros(1, given, cfg.grid_height, cfg.grid_width, dtype=torch.long)
@@ -64,7 +66,7 @@ def time_window(name: str, model: MaskFlowTransformer, precision: str, steps: in
         list(roll_out(plan, denoiser, SamplingOptions("mgm", steps), i, lambda frames: context[:, frames]))
         seconds.append(time.perf_counter() - start)
     best = min(seconds[1:])
-    flops = flops_per_call(model, dtype)
+    flops = flops_per_call(model)
     rate = flops * steps / best / 1e9
     autocast = dtype_name(dtype)
     return {"model": name, "parameters": sum(p.numel() for p in model.parameters()), "precision": precision, "autocast": autocast,

@@ -28,7 +28,8 @@ from .engine import SamplingOptions, roll_out
 from .errors import InvalidArgumentError, WeightsError
 from .frame_ranges import parse_ranges
 from .planner import Plan, WindowSettings, plan_extend, plan_generate, plan_infill
-from .runtime import PRECISIONS, ModelDenoiser, autocast_dtype, check_context_cache, decode_tokens, encode_frames, parameter_count, resolve_device
+from .runtime import (INFERENCE_PRECISIONS, ModelDenoiser, cast_for_inference, check_context_cache, decode_tokens, encode_frames,
+                      parameter_count, precision_dtype, quantize_linears, resolve_device)
 from .sampling import Callback
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
@@ -49,13 +50,13 @@ class MaskFlowPipeline:
         transformer: MaskFlowTransformer,
         *,
         device: torch.device,
-        autocast_dtype: torch.dtype | None,
+        dtype: torch.dtype | None = None,
         fps: Fraction = DEFAULT_FPS,
         compile: bool = False,
         context_cache: str = DEFAULT_CONTEXT_CACHE,
     ) -> None:
         self.tokenizer, self.transformer = tokenizer, transformer
-        self.device, self.autocast_dtype, self.fps, self.compile = device, autocast_dtype, fps, compile
+        self.device, self.dtype, self.fps, self.compile = device, dtype, fps, compile  # dtype: the transformer's weights' (None: fp32)
         self.context_cache = context_cache
 
     @classmethod
@@ -66,15 +67,22 @@ class MaskFlowPipeline:
         ``compile``: run the network through ``torch.compile`` (see ``runtime.ModelDenoiser``): on CUDA
         as CUDA graphs, worth it for long videos; on a CPU it compiles for minutes and gains little.
         ``context_cache``: "exact", "frozen" or "off", when a window's context keys and values are
-        computed once and reused (see ``runtime.ModelDenoiser``)."""
+        computed once and reused (see ``runtime.ModelDenoiser``). ``precision``: "auto", "bf16" or "fp32"
+        (``runtime.precision_dtype``: the transformer's and the tokenizer decoder's weights cast once),
+        or "int8" on a CPU (``runtime.quantize_linears``; ``auto`` never picks it)."""
         dev = resolve_device(device)
         check_context_cache(context_cache)  # before the weights load
-        if precision not in PRECISIONS:  # checked before the weights load
-            autocast_dtype(dev, precision)
+        if precision not in INFERENCE_PRECISIONS:
+            raise InvalidArgumentError("precision", precision, f"choose one of {', '.join(INFERENCE_PRECISIONS)}")
+        if precision == "int8" and dev.type != "cpu":
+            raise InvalidArgumentError("precision", precision, "int8 runs on a CPU only; on CUDA use auto, bf16 or fp32")
         tokenizer, transformer, components = load_models(source)
-        dtype = autocast_dtype(dev, precision, parameter_count(transformer))
         fps = _stored_fps(components["transformer"])
-        return cls(tokenizer.to(dev), transformer.to(dev), device=dev, autocast_dtype=dtype, fps=fps, compile=compile,
+        if precision == "int8":  # int8 linear layers, fp32 elsewhere; the tokenizer fp32
+            return cls(tokenizer, quantize_linears(transformer), device=dev, fps=fps, compile=compile, context_cache=context_cache)
+        dtype = precision_dtype(dev, precision, parameter_count(transformer))
+        cast_for_inference(tokenizer.decoder, dtype)  # the encoder stays fp32: tokens of given frames as trained
+        return cls(tokenizer.to(dev), cast_for_inference(transformer.to(dev), dtype), device=dev, dtype=dtype, fps=fps, compile=compile,
                    context_cache=context_cache)
 
     # ---- facts -----------------------------------------------------------------------------------
@@ -88,7 +96,7 @@ class MaskFlowPipeline:
 
     def denoiser(self) -> ModelDenoiser:
         """A fresh call-counting denoiser over the transformer, at the pipeline's precision."""
-        return ModelDenoiser(self.transformer, self.autocast_dtype, context_cache=self.context_cache, compile=self.compile)
+        return ModelDenoiser(self.transformer, context_cache=self.context_cache, compile=self.compile)
 
     # ---- commands --------------------------------------------------------------------------------
     def generate(self, frames: int, settings: WindowSettings, options: SamplingOptions, callback: Callback = None) -> "Run":

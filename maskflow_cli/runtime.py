@@ -1,9 +1,10 @@
 """Runtime: where and how the models run, shared by the pipeline, training and evaluation.
 
 - ``resolve_device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` to a ``torch.device``;
-- ``autocast_dtype``: the precision choice (``auto``: what runs fast for the device and the model's size);
+- ``precision_dtype``: the precision choice (``auto``: what runs fast for the device and the model's size),
+  ``cast_for_inference``: the transformer's weights in it, cast once; ``quantize_linears``: int8;
 - ``encode_frames`` / ``decode_tokens``: the tokenizer over many frames, a batch of frames at a time;
-- ``ModelDenoiser``: the transformer behind the samplers' denoiser signature, under autocast, with
+- ``ModelDenoiser``: the transformer behind the samplers' denoiser signature (fp32 logits), with
   its mask id, κ scheduler and token grid, counting network calls; logits at the wanted positions
   only, a block-causal model's context cache, an optional ``torch.compile`` path.
 
@@ -12,6 +13,7 @@ Axis legend: B sequences, T frames, Y, X pixels, C channels, H, W token grid, V 
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import torch
@@ -24,7 +26,8 @@ from .signals import interruptible
 from .tokenizer import FrameTokenizer
 from .transformer import ContextCache
 
-PRECISIONS = ("auto", "bf16", "fp32")
+PRECISIONS = ("auto", "bf16", "fp32")  # training's, and inference's with int8
+INFERENCE_PRECISIONS = (*PRECISIONS, "int8")
 CODEC_BATCH = 64  # frames through the tokenizer at once
 
 
@@ -46,16 +49,17 @@ def resolve_device(name: str) -> torch.device:
 SMALL_MODEL_PARAMETERS = 100_000_000  # below this, ``auto`` on CUDA runs fp32 with TF32 matmuls
 
 
-def autocast_dtype(device: torch.device, precision: str, parameters: int | None = None) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` on ``device``; None: plain fp32, no autocast.
+def precision_dtype(device: torch.device, precision: str, parameters: int | None = None) -> torch.dtype | None:
+    """The reduced-precision dtype ``precision`` runs in on ``device``; None: fp32.
 
-    ``auto`` chooses what runs fast. On CUDA, a model of fewer than SMALL_MODEL_PARAMETERS
-    ``parameters`` runs in fp32 with TF32 matmuls allowed (process-wide): for such a model the casts
-    of bf16 autocast cost more than its faster matmuls save (on one H100 the 10M-parameter Moving
-    MNIST transformer generated 1,600 frames in 38.4 s under bf16 autocast and in 22.2 s in fp32).
-    Larger models (or ``parameters`` None) use bf16 autocast where the GPU supports bf16. On a CPU,
-    bf16 autocast where it has AVX512-BF16/AMX, else fp32. ``fp32`` is plain fp32 (TF32 as PyTorch's
-    default leaves it), ``bf16`` is bf16 autocast."""
+    Inference casts the transformer's weights to it once (``cast_for_inference``); training runs
+    under autocast in it. ``auto`` chooses what runs fast. On CUDA, a model of fewer than
+    SMALL_MODEL_PARAMETERS ``parameters`` runs in fp32 with TF32 matmuls allowed (process-wide): for
+    such a model the casts of bf16 autocast cost more than its faster matmuls save (on one H100 the
+    10M-parameter Moving MNIST transformer generated 1,600 frames in 38.4 s under bf16 autocast and
+    in 22.2 s in fp32). Larger models (or ``parameters`` None) use bf16 where the GPU supports it. On
+    a CPU, bf16 where it has bf16 instructions (``cpu_has_fast_bf16``), else fp32. ``fp32`` is plain
+    fp32 (TF32 as PyTorch's default leaves it), ``bf16`` is bf16."""
     if precision not in PRECISIONS:
         raise InvalidArgumentError("precision", precision, f"choose one of {', '.join(PRECISIONS)}")
     if precision == "fp32":
@@ -68,19 +72,47 @@ def autocast_dtype(device: torch.device, precision: str, parameters: int | None 
             torch.backends.cudnn.allow_tf32 = True
             return None
         return torch.bfloat16
-    return torch.bfloat16 if _cpu_has_fast_bf16() else None
+    return torch.bfloat16 if cpu_has_fast_bf16() else None
 
 
 def parameter_count(*modules: nn.Module) -> int:
-    """Parameters of ``modules`` together (what ``autocast_dtype`` weighs for ``auto``)."""
+    """Parameters of ``modules`` together (what ``precision_dtype`` weighs for ``auto``)."""
     return sum(p.numel() for m in modules for p in m.parameters())
 
 
-def _cpu_has_fast_bf16() -> bool:
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs with bf16 dot-product instructions
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether bf16 runs faster than fp32 on this CPU: PyTorch's kernels use AVX-512 here (its
+    capability, which ATEN_CPU_CAPABILITY can lower) and the CPU has bf16 instructions (AVX512-BF16
+    or AMX). Elsewhere bf16 is emulated and several times slower than fp32 (measured on an AVX2-only
+    CPU: 4-5x). Without /proc/cpuinfo, oneDNN's own bf16 check decides."""
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.partition(":")[2].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    capable = torch.backends.cpu.get_cpu_capability() in ("AVX512", "AVX512_BF16", "AMX")
+    return capable and any(flag in flags for flag in BF16_FLAGS)
+
+
+def cast_for_inference(model: nn.Module, dtype: torch.dtype | None) -> nn.Module:
+    """``model`` with its weights cast to ``dtype`` once, for inference (None: unchanged, fp32)."""
+    return model if dtype is None else model.to(dtype)
+
+
+def quantize_linears(model: nn.Module) -> nn.Module:
+    """``model`` (on the CPU) with int8 linear layers: dynamic quantization (int8 weights, each call's
+    activations quantized on the fly), everything else fp32; ``--precision int8``. PyTorch 2.13 marks
+    ``torch.ao.quantization`` as deprecated (for torchao, not a dependency here); its warnings are
+    silenced, so that a command's stderr stays the command's."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
 
 
 @torch.inference_mode()
@@ -112,7 +144,7 @@ def check_context_cache(context_cache: str) -> None:
 
 
 class ModelDenoiser:
-    """Adapts the transformer to the samplers' denoiser signature, under autocast; ``calls`` counts
+    """Adapts the transformer to the samplers' denoiser signature; ``calls`` counts
     network passes (one per call; guidance.py adds its uncond passes).
 
     ``mask_id``, ``scheduler`` (the κ the model was trained with), ``grid`` (H, W) and ``device``
@@ -132,10 +164,10 @@ class ModelDenoiser:
     CUDA in "reduce-overhead" mode, i.e. as CUDA graphs), the wanted logits picked afterwards; no
     context cache then. ``compile_backend`` is for tests ("eager")."""
 
-    def __init__(self, model: nn.Module, autocast_dtype: torch.dtype | None, *, context_cache: str = DEFAULT_CONTEXT_CACHE,
+    def __init__(self, model: nn.Module, *, context_cache: str = DEFAULT_CONTEXT_CACHE,
                  compile: bool = False, compile_backend: str = "inductor") -> None:
         check_context_cache(context_cache)
-        self.model, self.autocast_dtype = model, autocast_dtype
+        self.model = model
         config = model.config
         self.mask_id: int = config.mask_id
         self.scheduler = model_scheduler(config)
@@ -162,16 +194,21 @@ class ModelDenoiser:
         self.calls += 1
         frames = context if context.dim() == 2 else context[None].expand(tokens.shape[0], -1)  # [B,T]
         if self.compiled is not None:  # CUDA graphs belong to the thread that captured them: not interruptible
-            with self._autocast(tokens):
-                return self.compiled(tokens, times, frames)[wanted]
-        return self._interruptible(tokens, lambda: self._network(tokens, times, wanted, context, frames))
+            return self.compiled(tokens, times, frames)[wanted].float()
+        return self._interruptible(lambda: self._network(tokens, times, wanted, context, frames))
 
     def _network(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor, frames: Tensor) -> Tensor:
-        if self.cache_context and context.dim() == 1:
-            cache = self._context_cache(tokens, times, context)
-            if cache is not None:
-                return self.model.logits_at(tokens, times, wanted, cache=cache)
-        return self.model.logits_at(tokens, times, wanted, frames)
+        context_frames = context.nonzero()[:, 0] if self.cache_context and context.dim() == 1 else None  # [Tc]
+        if context_frames is None or len(context_frames) == 0:
+            return self.model.logits_at(tokens, times, wanted, frames)
+        cache = self._cache
+        if cache is not None and torch.equal(cache.frames, context_frames) and torch.equal(cache.tokens, tokens[:, context_frames].flatten(2)):
+            return self.model.logits_at(tokens, times, wanted, cache=cache)
+        if self.model.config.block_causal:
+            self._cache = self.model.encode_context(tokens, times, context_frames)
+            return self.model.logits_at(tokens, times, wanted, cache=self._cache)
+        logits, self._cache = self.model.logits_and_context(tokens, times, wanted, context_frames)  # one pass: logits and frozen cache
+        return logits
 
     def without_context(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor) -> Tensor:
         """Like a call, but the network runs without the ``context`` frames (bool [T]): they are left
@@ -180,28 +217,15 @@ class ModelDenoiser:
         self.calls += 1
         frames = context.nonzero()[:, 0]  # [Tc]
         left_out = ContextCache(frames, tokens[:, frames].flatten(2), [None] * len(self.model.blocks))  # no keys or values
-        return self._interruptible(tokens, lambda: self.model.logits_at(tokens, times, wanted, cache=left_out))
+        return self._interruptible(lambda: self.model.logits_at(tokens, times, wanted, cache=left_out))
 
-    def _interruptible(self, tokens: Tensor, network: Callable[[], Tensor]) -> Tensor:
-        """``network()`` under this denoiser's autocast and the caller's grad modes, in a helper thread
+    def _interruptible(self, network: Callable[[], Tensor]) -> Tensor:
+        """``network()`` -> fp32 logits, under the caller's grad modes, in a helper thread
         (signals.interruptible) so that a stop signal is answered even inside one long network call."""
         inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()  # thread-local: carried over
 
         def run() -> Tensor:
-            with torch.inference_mode(inference), torch.set_grad_enabled(grad), self._autocast(tokens):
-                return network()
+            with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+                return network().float()
 
         return interruptible(run)
-
-    def _autocast(self, tokens: Tensor) -> torch.autocast:
-        return torch.autocast(tokens.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None)
-
-    def _context_cache(self, tokens: Tensor, times: Tensor, context: Tensor) -> ContextCache | None:
-        """This window's context cache: the last one while its frames and tokens are still the context, else a new one."""
-        frames = context.nonzero()[:, 0]  # [Tc]
-        if len(frames) == 0:
-            return None
-        cache = self._cache
-        if cache is None or not torch.equal(cache.frames, frames) or not torch.equal(cache.tokens, tokens[:, frames].flatten(2)):
-            cache = self._cache = self.model.encode_context(tokens, times, frames)
-        return cache

@@ -11,6 +11,9 @@ first attribute anyone reads from it (``einops.layers.torch`` does) imports the 
 
 ``set_allocator`` tunes glibc's malloc for the network's large activations (the CLI calls it; a
 library user may).
+
+``set_thread_policy`` chooses how the OpenMP threads of PyTorch's CPU kernels wait (the CLI calls it
+before torch is imported, when its OpenMP runtime reads the environment).
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import importlib
+import os
 import sys
 import types
+from typing import MutableMapping
 
 _NAME = "einops._torch_specific"
 
@@ -58,3 +63,23 @@ def set_allocator(tuned: bool = True) -> bool:
     for parameter, value in (_TUNED if tuned else _DEFAULT).items():
         mallopt(parameter, value)
     return True
+
+
+# The OpenMP settings that say how idle threads wait (GNU libgomp, which PyTorch's CPU wheels use, and
+# LLVM/Intel runtimes); the user's own setting of any of them wins.
+WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+
+
+def set_thread_policy(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
+    """Idle OpenMP threads sleep instead of spinning: OMP_WAIT_POLICY=PASSIVE, unless ``environ``
+    already holds one of WAIT_SETTINGS. Returns what it set.
+
+    By default libgomp keeps a thread that has finished its share of a parallel region spinning for
+    a while in case more work comes. Between a network call's many small kernels that spinning costs
+    CPU time with nothing done, and on a machine whose cores are busy with other work it competes
+    with that work (benchmarks/threads.py measures it). The thread count stays PyTorch's choice (or
+    OMP_NUM_THREADS). Takes effect only before torch is first imported."""
+    if any(name in environ for name in WAIT_SETTINGS):
+        return {}
+    environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    return {"OMP_WAIT_POLICY": "PASSIVE"}

@@ -149,7 +149,7 @@ class FrameTokenizer(nn.Module):
     @torch.no_grad()
     def decode(self, tokens: Tensor) -> Tensor:
         """long tokens [T,H,W] -> uint8 frames [T,Y,X,C]."""
-        codes = self._to_decoder(self.indices_to_codes(tokens))  # [T,Q,H,W]
+        codes = self._to_decoder(self.indices_to_codes(tokens)).to(self.decoder[0].weight.dtype)  # [T,Q,H,W], in the decoder's dtype
         x = self.decoder(codes.contiguous(memory_format=torch.channels_last))  # channels-last convolutions: ~0.8 of the time on CPUs
         pixels = ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
         return rearrange(pixels, "t c y x -> t y x c")

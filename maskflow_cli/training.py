@@ -37,7 +37,7 @@ from .errors import InvalidArgumentError, WeightsError
 from .lineage import lineage_totals
 from .objective import masking_loss
 from .run_folders import CHECKPOINT, METRICS, append_metrics, check_same_run, make_output_dir, run_identity, write_checkpoint
-from .runtime import autocast_dtype, model_scheduler, parameter_count
+from .runtime import model_scheduler, parameter_count, precision_dtype
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
 from .weights import save_weights
@@ -272,7 +272,7 @@ def fit(
                                        f"{{param:steps={start_step}}} to export it as it is, or more to train on")
     trained = _wrap(model, cfg, device, world)
     task.start(start_step)  # a streamed data source continues where the checkpoint's step left it
-    dtype = autocast_dtype(device, cfg.precision, parameter_count(model))
+    dtype = precision_dtype(device, cfg.precision, parameter_count(model))
     budget = cfg.time_limit
     if budget is not None:  # every rank charges the slowest one's setup, so their schedules stay the same
         cfg = charge_setup(cfg, shared_elapsed(time.perf_counter() - run_started, world, device))

@@ -28,7 +28,8 @@ Context frames then do not depend on the frames being generated, so their keys a
 at every sampler step and are computed once per window (``encode_context`` -> ``ContextCache``, used
 by ``logits_at``): each step then runs the network on the frames to generate only, with exactly the
 result of the uncached model. A bidirectional model's context keys and values can be cached the same
-way from a full-window pass ("frozen"): cheaper by the same share, but an approximation.
+way from the window's first, full pass (``logits_and_context``, "frozen"): cheaper by the same share,
+but an approximation.
 
 Axis legend:
     B  batch                    T  frames in the window (<= config.frames)
@@ -58,6 +59,29 @@ KeysValues = tuple[Tensor, Tensor]  # one attention layer's keys and values, eac
 POSITION_SCALE = 0.05  # the sine-cosine start of the position embeddings, next to token embeddings of std 0.02
 
 
+SCORE_ELEMENTS = 1 << 20  # attention scores computed at once by bf16_cpu_attention (2 MiB in bf16: 4 MiB measured 6 % slower, 512 KiB 13 %)
+
+
+def bf16_cpu_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+    """``F.scaled_dot_product_attention`` for bf16 on a CPU: q [B',K,Nq,d], k, v [B',K,Nk,d], bool
+    ``mask`` broadcastable to [B',K,Nq,Nk] (True: attend) -> [B',K,Nq,d].
+
+    Two bf16 matmuls around a softmax (whose sums PyTorch takes in fp32), over blocks of query rows
+    so that at most SCORE_ELEMENTS scores exist at once. PyTorch's CPU flash-attention kernel in bf16
+    runs no faster than in fp32 (14.9 against 14.2 ms for 4 heads of 1,024 tokens on a Zen 4 core);
+    this runs in 8.2 ms, its bf16 matmuls at about 4x the fp32 rate."""
+    q = q * q.shape[-1] ** -0.5
+    keys, v = k.transpose(-1, -2).contiguous(), v.contiguous()  # [B',K,d,Nk]: laid out once, not per block
+    rows = max(1, SCORE_ELEMENTS // (q.shape[0] * q.shape[1] * k.shape[2]))
+    out = []
+    for i in range(0, q.shape[2], rows):
+        scores = q[:, :, i : i + rows] @ keys  # [B',K,rows,Nk]
+        if mask is not None:
+            scores = scores.masked_fill(~mask[..., i : i + rows, :], float("-inf"))
+        out.append(scores.softmax(-1) @ v)
+    return torch.cat(out, dim=2)
+
+
 class Attention(nn.Module):
     """Multi-head self-attention over the token axis of [B', N', D] (SDPA).
 
@@ -77,7 +101,10 @@ class Attention(nn.Module):
         if queries is not None:
             q = q[:, :, queries]  # [B',K,N'q,D/K]
         keys, values = (k, v) if memory is None else (torch.cat([memory[0], k], dim=2), torch.cat([memory[1], v], dim=2))
-        y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)  # [B',K,N'q,D/K]
+        if q.dtype == torch.bfloat16 and q.device.type == "cpu":
+            y = bf16_cpu_attention(q, keys, values, mask)
+        else:
+            y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)  # [B',K,N'q,D/K]
         return self.out(rearrange(y, "b k n d -> b n (k d)")), (k, v)
 
 
@@ -244,8 +271,29 @@ class MaskFlowTransformer(nn.Module):
 
         The last block runs its queries and MLP only on the frames that hold wanted positions, and the
         head only on the wanted positions. With a ``cache`` of this window's context frames
-        (``encode_context``) the network runs on the other frames only (exact for block-causal models); wanted positions must lie
-        in those, and the context frames must hold the cached tokens."""
+        (``encode_context``, ``logits_and_context``) the network runs on the other frames only (exact
+        for block-causal models); wanted positions must lie in those, and the context frames must hold
+        the cached tokens."""
+        return self._wanted_pass(tokens, times, wanted, context, cache)[0]
+
+    @torch.no_grad()
+    def logits_and_context(self, tokens: Tensor, times: Tensor, wanted: Tensor, frames: Tensor) -> tuple[Tensor, ContextCache]:
+        """A bidirectional model's ``logits_at(tokens, times, wanted)`` [M,V] and, from the same pass, the
+        keys and values of the context frames (long [Tc] window positions) in every block: a "frozen"
+        context cache (``runtime.ModelDenoiser``) for the window's later calls.
+
+        The cache holds the context's keys and values as they are at this state of the other frames;
+        they would drift a little as those frames unmask, so calls that reuse them approximate the
+        uncached model."""
+        assert not self.config.block_causal, "a block-causal model's context cache comes from encode_context"
+        logits, memory = self._wanted_pass(tokens, times, wanted, None, None, frames)
+        return logits, ContextCache(frames, rearrange(tokens[:, frames], "b t h w -> b t (h w)"), memory)
+
+    def _wanted_pass(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor | None,
+                     cache: ContextCache | None, kept: Tensor | None = None) -> tuple[Tensor, list[Optional[KeysValues]]]:
+        """``logits_at``'s pass -> logits [M,V] and, for window frames ``kept`` (long [Tc]; only on a
+        whole-window pass), their keys and values in every block (None for space blocks; empty
+        without ``kept``)."""
         b, frames, h, w = tokens.shape
         positions = torch.arange(frames, device=tokens.device)
         memory: list[Optional[KeysValues]] = [None] * len(self.blocks)
@@ -253,6 +301,7 @@ class MaskFlowTransformer(nn.Module):
         if cache is None:
             mask = self._frame_mask(times, context)
         else:
+            assert kept is None, "keys and values are kept from a whole-window pass"
             assert torch.equal(rearrange(tokens[:, cache.frames], "b t h w -> b t (h w)"), cache.tokens), "context changed"
             rest = torch.ones(frames, dtype=torch.bool, device=tokens.device)
             rest[cache.frames] = False
@@ -260,42 +309,39 @@ class MaskFlowTransformer(nn.Module):
             tokens, times, wanted = tokens[:, rest], times[:, rest], wanted[:, rest]
         x, cond, code_vectors = self._embed(tokens, times, positions)
         queries = wanted.flatten(2).any(2).any(0).nonzero()[:, 0]  # [Tq] frames with wanted positions
+        picks = {}
+        if kept is not None:
+            rows = (kept[:, None] * (h * w) + torch.arange(h * w, device=tokens.device)).flatten()  # [Tc*S] rows of a full block
+            picks = {"space": None, "full": rows, "time": kept}
+        kept_memory: list[Optional[KeysValues]] = []
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
             if i < last:
-                x, _ = block(x, cond, mask, memory[i])
+                x, (k, v) = block(x, cond, mask, memory[i])
             else:
-                x, _ = block(x, cond, None if mask is None else mask[:, queries], memory[i], queries)
+                x, (k, v) = block(x, cond, None if mask is None else mask[:, queries], memory[i], queries)
+            if picks:
+                picked = picks[block.axis]
+                kept_memory.append(None if picked is None else (k[:, :, picked], v[:, :, picked]))
         y = self._final(x, cond[:, queries])  # [B,Tq,S,D]
-        return self._logits(y[rearrange(wanted[:, queries], "b t h w -> b t (h w)")], code_vectors)  # [M,V]
+        return self._logits(y[rearrange(wanted[:, queries], "b t h w -> b t (h w)")], code_vectors), kept_memory  # [M,V]
 
     @torch.no_grad()
     def encode_context(self, tokens: Tensor, times: Tensor, frames: Tensor) -> ContextCache:
-        """Keys and values of the context frames (long [Tc] window positions) in every block, from the
-        window's tokens [B,T,H,W] and masking times [B,T].
+        """A block-causal model's keys and values of the context frames (long [Tc] window positions) in
+        every block, from the window's tokens [B,T,H,W] and masking times [B,T].
 
-        Block-causal model: context frames attend to each other only, so one pass over them gives
-        exactly what every later call with the same context needs. Bidirectional model: one pass over
-        the whole window, keeping the context frames' keys and values as they are at this state of the
-        other frames; they would drift a little as those frames unmask, so calls that reuse them
-        approximate the uncached model ("frozen" context, ``runtime.ModelDenoiser``)."""
-        if self.config.block_causal:
-            clean = tokens[:, frames]  # [B,Tc,H,W]
-            x, cond, _ = self._embed(clean, times[:, frames], frames)
-            memory: list[Optional[KeysValues]] = []
-            for block in self.blocks:
-                x, kv = block(x, cond)
-                memory.append(None if block.axis == "space" else kv)
-            return ContextCache(frames, rearrange(clean, "b t h w -> b t (h w)"), memory)
-        x, cond, _ = self._embed(tokens, times, torch.arange(tokens.shape[1], device=tokens.device))
-        s = tokens.shape[2] * tokens.shape[3]
-        rows = (frames[:, None] * s + torch.arange(s, device=tokens.device)).flatten()  # [Tc*S] context rows of a full block
-        memory = []
+        Context frames attend to each other only, so one pass over them gives exactly what every later
+        call with the same context needs. (A bidirectional model's context depends on the other frames:
+        its frozen cache comes from a whole-window pass, ``logits_and_context``.)"""
+        assert self.config.block_causal, "a bidirectional model's context cache comes from logits_and_context"
+        clean = tokens[:, frames]  # [B,Tc,H,W]
+        x, cond, _ = self._embed(clean, times[:, frames], frames)
+        memory: list[Optional[KeysValues]] = []
         for block in self.blocks:
-            x, (k, v) = block(x, cond)
-            picked = {"space": None, "full": rows, "time": frames}[block.axis]
-            memory.append(None if picked is None else (k[:, :, picked], v[:, :, picked]))
-        return ContextCache(frames, rearrange(tokens[:, frames], "b t h w -> b t (h w)"), memory)
+            x, kv = block(x, cond)
+            memory.append(None if block.axis == "space" else kv)
+        return ContextCache(frames, rearrange(clean, "b t h w -> b t (h w)"), memory)
 
     def _embed(self, tokens: Tensor, times: Tensor, positions: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """Tokens [B,T,H,W] at window frames ``positions`` [T] -> x [B,T,S,D], conditions [B,T,D] and the

@@ -45,6 +45,8 @@ SMOKE = {
     "data_scale": ["--tokenizer", "{weights}", "--scales", "1", "2", "--clips", "4", "--frames", "8", "--shard-clips", "2",
                    "--steps", "2", "--batch-size", "2", "--window", "6", "--workers", "1", "--scratch", "{tmp}/scale"],
     "startup": ["--weights", "{weights}", "--rounds", "1"],
+    "precision": ["--weights", "{weights}", "--sequences", "2", "--batch", "2", "--rounds", "1"],
+    "threads": ["--weights", "{weights}", "--frames", "2", "--rounds", "1", "--threads", "1", "--policies", "passive"],
 }
 
 

@@ -93,7 +93,8 @@ def test_frozen_context_of_a_bidirectional_model_is_exact_at_first_and_then_appr
     model = lively(dataclasses.replace(TINY_TRANSFORMER, attention=attention, depth=2 if attention == "full" else 4))
     tokens, times, wanted = window()
     with torch.no_grad():
-        cache = model.encode_context(tokens, times, CONTEXT.nonzero()[:, 0])
+        logits, cache = model.logits_and_context(tokens, times, wanted, CONTEXT.nonzero()[:, 0])
+        assert torch.equal(logits, model.logits_at(tokens, times, wanted))  # the uncached pass itself
         assert torch.allclose(model.logits_at(tokens, times, wanted, cache=cache), model(tokens, times)[wanted], atol=1e-5)
         later = tokens.masked_fill(~CONTEXT[None, :, None, None] & ~wanted, 7)  # other frames' tokens change
         frozen, exact = model.logits_at(later, times, wanted, cache=cache), model(later, times)[wanted]
@@ -101,13 +102,30 @@ def test_frozen_context_of_a_bidirectional_model_is_exact_at_first_and_then_appr
         assert (frozen.softmax(-1) - exact.softmax(-1)).abs().max() < 0.2
 
 
+def test_frozen_context_costs_one_pass_at_a_windows_first_call():
+    """The first call of a window runs the network once (logits and cache from the same pass), the
+    later calls on the frames outside the context only."""
+    model = lively(TINY_TRANSFORMER)
+    tokens, times, wanted = window()
+    seen = []  # the window positions of every network input
+    embed = model._embed
+    model._embed = lambda t, s, p: seen.append(p.tolist()) or embed(t, s, p)
+    denoiser = ModelDenoiser(model, context_cache="frozen")
+    with torch.no_grad():
+        first = denoiser(tokens, times, wanted, CONTEXT)
+        denoiser(tokens, times, wanted, CONTEXT)
+    assert seen == [list(range(6)), (~CONTEXT).nonzero()[:, 0].tolist()]
+    with torch.no_grad():
+        assert torch.equal(first, model.logits_at(tokens, times, wanted))
+
+
 def test_context_cache_modes_decide_which_models_reuse_their_context():
     bidirectional, block_causal = lively(TINY_TRANSFORMER), lively(dataclasses.replace(TINY_TRANSFORMER, context_attention="block_causal"))
-    reuses = {(name, mode): ModelDenoiser(m, None, context_cache=mode).cache_context
+    reuses = {(name, mode): ModelDenoiser(m, context_cache=mode).cache_context
               for name, m in (("bidirectional", bidirectional), ("block_causal", block_causal)) for mode in ("exact", "frozen", "off")}
     assert [k for k, v in reuses.items() if v] == [("bidirectional", "frozen"), ("block_causal", "exact"), ("block_causal", "frozen")]
     with pytest.raises(InvalidArgumentError, match="context_cache"):
-        ModelDenoiser(bidirectional, None, context_cache="always")
+        ModelDenoiser(bidirectional, context_cache="always")
     with pytest.raises(ValueError, match="context_attention"):
         dataclasses.replace(TINY_TRANSFORMER, context_attention="causal")
 
@@ -115,11 +133,11 @@ def test_context_cache_modes_decide_which_models_reuse_their_context():
 def test_frozen_context_is_made_anew_for_every_window():
     """Two windows with the same context tokens but other frames still get their own cache."""
     model = lively(TINY_TRANSFORMER)
-    denoiser = ModelDenoiser(model, None, context_cache="frozen")
+    denoiser = ModelDenoiser(model, context_cache="frozen")
     tokens, times, wanted = window()
     made = []
-    original = model.encode_context
-    model.encode_context = lambda *a: made.append(1) or original(*a)
+    original = model.logits_and_context
+    model.logits_and_context = lambda *a: made.append(1) or original(*a)
     with torch.no_grad():
         for _ in range(2):
             denoiser.start_window()
@@ -170,7 +188,7 @@ def test_loading_builds_no_random_weights(tmp_path, monkeypatch):
 
 def rolled_out(model, plan, options, context_tokens, **denoiser_options) -> tuple[torch.Tensor, int]:
     """Every kept frame's tokens of a plan run through the engine, and the network calls made."""
-    denoiser = ModelDenoiser(model, None, **denoiser_options)
+    denoiser = ModelDenoiser(model, **denoiser_options)
     kept = [k for _, k in roll_out(plan, denoiser, options, 3, context_tokens, batch=2)]
     return torch.cat(kept, dim=1), denoiser.calls
 
@@ -214,8 +232,8 @@ def test_compile_option_reaches_the_network(cli, weights_dir, tmp_path, monkeypa
 
 def test_context_cache_option_reaches_the_denoiser(cli, weights_dir, tmp_path, monkeypatch):
     made = []
-    original = MaskFlowTransformer.encode_context
-    monkeypatch.setattr(MaskFlowTransformer, "encode_context", lambda self, *a: made.append(1) or original(self, *a))
+    original = MaskFlowTransformer.logits_and_context
+    monkeypatch.setattr(MaskFlowTransformer, "logits_and_context", lambda self, *a: made.append(1) or original(self, *a))
     args = ("generate", "-w", weights_dir, "--frames", 10, "--steps", 3, "--seed", 0)
     assert cli(*args, "-o", tmp_path / "a.mkv").code == 0 and made == []  # exact: a bidirectional model runs uncached
     out = cli(*args, "-o", tmp_path / "b.mkv", "--context-cache", "frozen")

@@ -62,9 +62,9 @@ def test_guided_logits_are_the_formula_over_separate_cond_and_uncond_calls(uncon
     """Over two steps of a window, so that a context cache made at the first one serves the second."""
     model = lively(context_attention)
     tokens, times, wanted = window()
-    guided = GuidedDenoiser(ModelDenoiser(model, None, context_cache=cache), [0.7, 0.3], uncond)
-    cond_only = ModelDenoiser(model, None, context_cache=cache)  # the cond call as the denoiser makes it
-    plain = ModelDenoiser(model, None, context_cache="off")
+    guided = GuidedDenoiser(ModelDenoiser(model, context_cache=cache), [0.7, 0.3], uncond)
+    cond_only = ModelDenoiser(model, context_cache=cache)  # the cond call as the denoiser makes it
+    plain = ModelDenoiser(model, context_cache="off")
     for w in (0.7, 0.3):
         with torch.inference_mode():
             logits = guided(tokens, times, wanted, CONTEXT)
@@ -89,7 +89,7 @@ def test_the_uncond_pass_sees_no_context_token(uncond):
     embed = model._embed
     model._embed = lambda t, s, p: seen.append((t.clone(), s.clone(), p.clone())) or embed(t, s, p)
     with torch.inference_mode():
-        GuidedDenoiser(ModelDenoiser(model, None), [0.5], uncond)(tokens, times, wanted, CONTEXT)
+        GuidedDenoiser(ModelDenoiser(model), [0.5], uncond)(tokens, times, wanted, CONTEXT)
     if uncond == "masked":  # one batched call: the cond half, then the uncond half
         (both, both_times, positions), = seen
         assert torch.equal(both[:2], tokens) and torch.equal(positions, torch.arange(6))
@@ -112,11 +112,11 @@ def test_zero_guidance_gives_exactly_the_unguided_tokens():
     plan = plan_extend(3, 7, window_settings(6, "ar", 2))
     given = torch.randint(0, V, (2, 3, 8, 8), generator=torch.Generator().manual_seed(4))
     options = SamplingOptions("mgm", 3, seed=0)
-    unguided = rolled(model, plan, options, ModelDenoiser(model, None), given)
-    assert torch.equal(rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=0.0), ModelDenoiser(model, None), given), unguided)
+    unguided = rolled(model, plan, options, ModelDenoiser(model), given)
+    assert torch.equal(rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=0.0), ModelDenoiser(model), given), unguided)
     for uncond in ("masked", "dropped"):  # through the wrapper with w = 0 at every step
-        assert torch.equal(rolled(model, plan, options, GuidedDenoiser(ModelDenoiser(model, None), [0.0] * 3, uncond), given), unguided)
-    guided = rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=1.0), ModelDenoiser(model, None), given)
+        assert torch.equal(rolled(model, plan, options, GuidedDenoiser(ModelDenoiser(model), [0.0] * 3, uncond), given), unguided)
+    guided = rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=1.0), ModelDenoiser(model), given)
     assert not torch.equal(guided, unguided)
 
 
@@ -128,7 +128,7 @@ def test_windows_without_context_make_no_extra_pass(uncond, guided_window):
     inputs = []  # (sequences, frames) of every network input
     embed = model._embed
     model._embed = lambda t, s, p: inputs.append(tuple(t.shape[:2])) or embed(t, s, p)
-    denoiser = GuidedDenoiser(ModelDenoiser(model, None), [0.5] * 3, uncond)
+    denoiser = GuidedDenoiser(ModelDenoiser(model), [0.5] * 3, uncond)
     rolled(model, plan, SamplingOptions("mgm", 3, seed=0), denoiser)
     assert inputs == [(2, 6)] * 3 + guided_window * 2  # the first window's calls carry the cond sequences only
     assert denoiser.calls == 3 + 2 * 3 * 2 and denoiser.uncond_passes == 2 * 3  # a guided step is two passes
@@ -138,10 +138,10 @@ def test_the_engine_anneals_the_guidance_to_zero_by_the_middle_step():
     assert annealed_weights(0.5, 4) == [0.5, 0.25, 0.0, 0.0] and annealed_weights(0.6, 3) == pytest.approx([0.6, 0.2, 0.0])
     model = lively()
     plan = plan_generate(14, window_settings(6, "ar", 2))
-    denoiser = ModelDenoiser(model, None)
+    denoiser = ModelDenoiser(model)
     rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=0.6), denoiser)
     assert denoiser.calls == 3 + 2 * (3 + 2)  # 2 of the 3 steps of each window with context are guided
-    first_step = ModelDenoiser(model, None)
+    first_step = ModelDenoiser(model)
     rolled(model, plan, SamplingOptions("mgm", 3, seed=0), GuidedDenoiser(first_step, [0.5], "dropped"))
     assert first_step.calls == 3 + 2 * (3 + 1)  # guided on the first step of each window only
 
@@ -184,7 +184,7 @@ def test_guidance_reaches_the_sampler_from_the_command_line(weights_dir, tmp_pat
                                           ({"weights": [0.5], "uncond": "zeros"}, "uncond")])
 def test_the_wrapper_names_a_wrong_argument(kwargs, name):
     with pytest.raises(InvalidArgumentError, match=name):
-        GuidedDenoiser(ModelDenoiser(lively(), None), **kwargs)
+        GuidedDenoiser(ModelDenoiser(lively()), **kwargs)
 
 
 def test_eval_tables_say_when_guidance_was_used(weights_dir, cli):

@@ -80,3 +80,20 @@ def test_loading_weights_does_not_import_the_compiler(weights_dir):
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_the_command_line_makes_idle_threads_sleep_before_torch_loads_unless_the_user_chose():
+    from maskflow_cli.startup import set_thread_policy
+
+    environ: dict[str, str] = {}
+    assert set_thread_policy(environ) == {"OMP_WAIT_POLICY": "PASSIVE"} and environ == {"OMP_WAIT_POLICY": "PASSIVE"}
+    for mine in ({"OMP_WAIT_POLICY": "ACTIVE"}, {"GOMP_SPINCOUNT": "1000"}, {"KMP_BLOCKTIME": "0"}):
+        environ = dict(mine)
+        assert set_thread_policy(environ) == {} and environ == mine  # the user's own setting wins
+    child = ("import os, sys, contextlib, io\nfrom maskflow_cli.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--version'])\n"
+             "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, env=env, timeout=60)
+    assert done.stdout.split() == ["PASSIVE", "False"], done.stderr  # set at start-up, torch not loaded yet

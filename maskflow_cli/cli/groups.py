@@ -117,7 +117,7 @@ class TrainingGroup:
     resume: opt.Resume = False
     overwrite: opt.TrainOverwrite = False
     device: opt.Device = "auto"
-    precision: opt.Precision = "auto"
+    precision: opt.TrainPrecision = "auto"
     compile: opt.Compile = False
 
     def config(self) -> TrainConfig:
