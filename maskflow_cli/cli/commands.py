@@ -119,8 +119,6 @@ def generate(
 
       maskflow generate -o - --frames 160 | ffplay -
     """
-    from ..video_io.geometry import OutputGeometry
-
     rate = fps_option(fps)
     size = frame_size.check(has_input=False)
     if not dry_run:
@@ -130,6 +128,8 @@ def generate(
     plan = plan_generate(frames, job.settings)
     if dry_run:
         return _dry_run(job, plan)
+    from ..video_io.geometry import OutputGeometry
+
     model = job.pipe.frame_format
     geometry = OutputGeometry((model.height, model.width), model, output_format(size, model, None))
     _execute(job, "generate", plan, generate_timeline(frames), None, Media(geometry), output, _weights_fps(rate, job), [], overwrite)
