@@ -37,14 +37,23 @@ def test_help_shows_flags_as_flags_and_arguments_by_name(cli, command, monkeypat
     result = cli(*command, "--help")
     assert result.code == 0
     assert "<bool>" not in result.out and "{" not in result.out.splitlines()[1]
-    assert re.search(r"^\s*│\s+--help\s+Show this message", result.out, re.M)
+    assert re.search(r"^\s+--help\s+Show this message", result.out, re.M)
 
 
 def test_usage_lines_name_the_arguments(cli, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     assert "Usage: maskflow infill [OPTIONS] INPUT RANGES..." in cli("infill", "--help").out
     assert "Usage: maskflow extend [OPTIONS] INPUT\n" in cli("extend", "--help").out.replace(" \n", "\n").replace("  ", "")
-    assert re.search(r"│\s+--json\s+Print one JSON summary", cli("generate", "--help").out)
+    assert re.search(r"^\s+--json\s+Print one JSON summary", cli("generate", "--help").out, re.M)
+
+
+def test_help_groups_the_options_under_their_panels(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    lines = cli("infill", "--help").out.splitlines()
+    headings = [line.rstrip(":") for line in lines if line.endswith(":") and not line.startswith(" ")]
+    assert headings[0] == "Arguments" and {"Output", "Sampling"} <= set(headings)
+    sampling = lines[lines.index("Sampling:") + 1:]
+    assert any(line.split()[:1] == ["--steps"] for line in sampling[:40])
 
 
 def test_version(cli):

@@ -24,7 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,  # plain help: Typer's rich help loads rich.markdown and markdown-it, 0.1 s of every --help
     cls=Group,
 )
 EPILOG = ("Results go to stdout or the output file; one summary line to stderr (not with --quiet or --json); "

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from ..defaults import SUITES
 from ..errors import InvalidArgumentError, check_range
@@ -22,6 +22,10 @@ FvdDetector = Annotated[Optional[str], typer.Option("--fvd-detector", metavar="P
 FvdClips = Annotated[Optional[int], typer.Option("--fvd-clips", metavar="N", help="Real and generated clips for FVD, each (papers use 2048). Default: 256, 4 with --quick.")]
 Plots = Annotated[Optional[str], typer.Option("--plots", metavar="DIR", rich_help_panel=opt.OUTPUT, help="Also write PNG plots into DIR (needs maskflow[plot]).")]
 
+
+if TYPE_CHECKING:  # rich loads when tables are printed, not for --help
+    from rich.console import Console
+    from rich.table import Table
 
 @command
 def eval_(
@@ -88,6 +92,8 @@ def eval_(
     if report.json_:
         reporter.data(result)  # one line; OutputError if stdout cannot take it
     else:
+        from rich.console import Console
+
         print_tables(result, Console())
     reporter.summary_line(f"eval: {', '.join(suites)} on {result['data']}, {result['seconds']:.1f} s")
 
@@ -104,6 +110,8 @@ def _row(name: str, r: dict) -> list[str]:
 
 
 def _score_table(section: dict, names: tuple[str, ...]) -> Table:
+    from rich.table import Table
+
     table = Table()
     for column in ("method", "MSE/frame", "PSNR dB", "SSIM"):
         table.add_column(column, justify="left" if column == "method" else "right")
@@ -120,6 +128,8 @@ def _tag(s: dict) -> str:
 
 def _bin_table(horizon: dict, key: str, cell) -> Table:
     """One row per bin of the horizon suite, a column each for real, generate and extend."""
+    from rich.table import Table
+
     table = Table()
     table.add_column("bin")
     names = ("real", "generate", "extend")

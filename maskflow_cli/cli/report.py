@@ -16,11 +16,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Iterator, TypeVar
 
-from rich.console import Console
-
 from ..errors import OutputError
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress, TaskID
 
 T = TypeVar("T")
@@ -45,11 +44,17 @@ class ProgressBar:
         self.progress.update(self.task, note=text)
 
 
+def _stderr_console() -> Console:
+    from rich.console import Console  # loaded when a command runs, not for --help
+
+    return Console(stderr=True)
+
+
 @dataclass
 class Reporter:
     json_output: bool = False
     quiet: bool = False
-    console: Console = field(default_factory=lambda: Console(stderr=True))
+    console: Console = field(default_factory=lambda: _stderr_console())
     started: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
 
