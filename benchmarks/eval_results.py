@@ -76,7 +76,8 @@ def _scores(section: dict, names: tuple[str, ...]) -> list[str]:
 
 def tag(s: dict) -> str:
     """A suite's sampling settings, as its section reports them."""
-    return f"{s['sampler']}, {s['steps']} steps, {s['mode']} (context {s['context']}, stride {s['stride']}), seed {s['seed']}, NFE {s['nfe_per_sequence']} per sequence"
+    guided = f", guidance {s['guidance']:g}" if s.get("guidance") else ""
+    return f"{s['sampler']}, {s['steps']} steps{guided}, {s['mode']} (context {s['context']}, stride {s['stride']}), seed {s['seed']}, NFE {s['nfe_per_sequence']} per sequence"
 
 
 def _bins(h: dict, cell) -> list[str]:

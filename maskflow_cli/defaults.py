@@ -11,6 +11,7 @@ from fractions import Fraction
 # on held-out 10 -> 10 continuations MGM with 4 steps per window was as good as 8 and 20
 DEFAULT_STEPS = 4
 DEFAULT_TEMPERATURE = 1.0
+DEFAULT_GUIDANCE = 0.0  # SamplingOptions.guidance / --guidance: w of the classifier-free guidance on the context (guidance.py)
 MGM_NOISE = 4.5  # MGM's default Gumbel noise scale (chosen by benchmarks/sampler_tuning.py)
 DEFAULT_CONTEXT_CACHE = "exact"  # changes no result: an approximation is opt-in
 DEFAULT_FPS = Fraction(10)  # the frame rate of weights that do not say, and of stills
