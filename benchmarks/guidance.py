@@ -25,7 +25,9 @@ what else runs on the machine.
 The JSON file collects runs: each run appends its own entry (its command, machine and rows) to the
 file at ``--out`` as it stands when a row finishes, so runs may write one file at once. Every row keeps
 its per-sequence values, and a later run pairs against the latest stored base of the same setup
-(suite, sequences, data, seeds, sampling) instead of rerunning it:
+(suite, sequences, data, seeds, sampling) instead of rerunning it; a row of another setup than the
+unguided one (4 steps, context 6, the library's temperature and noise) is also shown against that
+setup's base on the same sequences, and ``--pair-unguided`` pairs with it alone (no base of its own):
 
     OMP_NUM_THREADS=1 python -m benchmarks guidance --suites continuation \\
         --variants 0 0.25/masked 0.25/dropped 0.5x2/dropped
@@ -96,6 +98,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--context", type=int, default=6, help="context frames per window (default: %(default)s)")
     parser.add_argument("--temperature", type=float, default=None, help="MGM temperature (default: the library's)")
     parser.add_argument("--noise", type=float, default=None, help="MGM Gumbel noise scale (default: the library's)")
+    parser.add_argument("--pair-unguided", action="store_true",
+                        help="pair with the stored unguided base (4 steps, context 6) instead of running this setup's own")
     parser.add_argument("--data", type=Path, default=None, metavar="PATH",
                         help="a clips file to test on, its first sequences (default: held-out Moving MNIST)")
     parser.add_argument("--data-seed", type=int, default=1234, help="held-out sequences without --data (default: %(default)s)")
@@ -218,10 +222,9 @@ def vs_unguided(row: dict, runs: list[dict]) -> dict | None:
     """A row of another setup (steps, context, temperature, noise) against the latest unguided base of UNGUIDED
     on the same sequences and seed (``compare``); None for a row of that setup or without such a base."""
     key = {k: row[k] for k in SETUP if k in row} | UNGUIDED
-    if same_setup(row, key) and not any(k in row for k in TUNED):
+    if same_setup(row, key):
         return None
-    base = next((r for run_ in reversed(runs) for r in reversed(run_["rows"])
-                 if same_setup(r, key) and r["variant"] == "0" and not any(k in r for k in TUNED)), None)
+    base = next((r for run_ in reversed(runs) for r in reversed(run_["rows"]) if same_setup(r, key) and r["variant"] == "0"), None)
     return None if base is None else compare(row, base)
 
 
@@ -261,7 +264,8 @@ def with_run(path: Path, this_run: dict) -> dict:
 
 
 def same_setup(row: dict, key: dict) -> bool:
-    return all(row.get(k) == v for k, v in key.items())
+    """Whether ``row`` was measured in the setup ``key`` (a row with a temperature or noise of its own only if ``key`` names it)."""
+    return all(row.get(k) == v for k, v in key.items()) and all(k in key for k in TUNED if k in row)
 
 
 def stored_base(path: Path, this_run: dict, key: dict) -> dict | None:
@@ -294,9 +298,10 @@ def run(args: argparse.Namespace) -> dict:
                **tuned}
         if suite == "horizon":
             key["frames"] = args.horizon_frames
-        for name in (["0"] if "0" not in args.variants else []) + args.variants:
+        unguided = {k: v for k, v in key.items() if k not in TUNED} | UNGUIDED
+        for name in (["0"] if "0" not in args.variants and not args.pair_unguided else []) + args.variants:
             weights, uncond = parse_variant(name, args.steps)
-            base = stored_base(args.out, this_run, key)
+            base = stored_base(args.out, this_run, unguided if args.pair_unguided else key)
             if name == "0" and base is not None and name not in args.variants:
                 continue
             row = {**key, "variant": name, "weights": list(weights), "uncond": uncond,

@@ -125,3 +125,6 @@ def test_guidance_rows_of_another_setup_pair_with_the_unguided_base_too(weights_
     assert guidance.vs_unguided(base, runs) is None
     page = guidance.render({"runs": runs, "command": runs[-1]["command"], "machine": runs[-1]["machine"]})
     assert "temperature 0.8, context 3" in page and "vs unguided, 2 steps, context 2" in page
+    main([*run, "--context", "3", "--temperature", "0.7", "--pair-unguided"])  # no base of its own: paired with the unguided one
+    (alone,) = json.loads(out.read_text())["runs"][2]["rows"]
+    assert alone["vs_base"]["mse_vs_base"] == pytest.approx(sum(a - b for a, b in zip(alone["mse"], base["mse"])) / 2, abs=1e-3)
