@@ -10,8 +10,8 @@ Each variant is a guidance schedule and a way to leave the context out of the un
   steps ``anneal0.5`` is ``0.5,0.25``).
 - UNCOND: ``masked`` (context frames as mask tokens, the whole window) or ``dropped`` (context
   frames left out, a shorter pass).
-Suites, on the CPU, at MGM ``--steps`` per window (``--temperature``, ``--noise``: the library's unless
-given), ``--context`` frames of context, seed ``--seed``,
+Suites, on the CPU, at MGM ``--steps`` per window (``--temperature`` 1 and ``--noise`` 4.5, the
+sampling before guidance, unless given), ``--context`` frames of context, seed ``--seed``,
 on the held-out sequences ``maskflow eval`` uses (``--data-seed`` 1234, +1 for the horizon, +2 for
 infill) or, with ``--data``, on the first sequences of a clips file (``maskflow data``):
 - continuation: 10 given -> 10 new frames; MSE per frame, per sequence, paired against the base;
@@ -61,6 +61,7 @@ SUITES = ("continuation", "horizon", "infill")
 UNGUIDED = {"steps": 4, "context": 6}  # the library's sampling before guidance: rows of other setups are paired with its base too
 SETUP = ("suite", "steps", "context", "seed", "data_seed", "precision", "sequences", "data", "frames")  # what a row shares with its base
 TUNED = ("temperature", "noise")  # in a row's setup only where given
+UNTUNED = {"temperature": 1.0, "noise": 4.5}  # their values where not given: the sampling before guidance, whatever the library's defaults
 
 
 def variant(text: str) -> str:
@@ -96,8 +97,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="WEIGHTS/UNCOND each; the base 0 runs first unless the file holds one of the same setup")
     parser.add_argument("--steps", type=int, default=4, help="MGM steps per window (default: %(default)s)")
     parser.add_argument("--context", type=int, default=6, help="context frames per window (default: %(default)s)")
-    parser.add_argument("--temperature", type=float, default=None, help="MGM temperature (default: the library's)")
-    parser.add_argument("--noise", type=float, default=None, help="MGM Gumbel noise scale (default: the library's)")
+    parser.add_argument("--temperature", type=float, default=None, help="MGM temperature (default: 1)")
+    parser.add_argument("--noise", type=float, default=None, help="MGM Gumbel noise scale (default: 4.5)")
     parser.add_argument("--pair-unguided", action="store_true",
                         help="pair with the stored unguided base (4 steps, context 6) instead of running this setup's own")
     parser.add_argument("--data", type=Path, default=None, metavar="PATH",
@@ -287,7 +288,7 @@ def run(args: argparse.Namespace) -> dict:
     pipe = MaskFlowPipeline.from_weights(args.weights, device="cpu", precision=args.precision)
     settings = window_settings(pipe.window, "ar", context=args.context)
     tuned = {k: getattr(args, k) for k in TUNED if getattr(args, k) is not None}  # part of the setup only when given
-    options = SamplingOptions("mgm", args.steps, seed=args.seed, **tuned)
+    options = SamplingOptions("mgm", args.steps, seed=args.seed, **(UNTUNED | tuned), guidance=0.0)  # the variants guide
     started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # with its command, tells this run's entry in the file
     this_run = {"started": started, "command": args.run_command, "machine": args.machine,
                 "weights": args.weights or "(installed)", "rows": []}
