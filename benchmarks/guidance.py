@@ -26,7 +26,7 @@ The JSON file collects runs: each run appends its own entry (its command, machin
 file at ``--out`` as it stands when a row finishes, so runs may write one file at once. Every row keeps
 its per-sequence values, and a later run pairs against the latest stored base of the same setup
 (suite, sequences, data, seeds, sampling) instead of rerunning it; a row of another setup than the
-unguided one (4 steps, context 6, the library's temperature and noise) is also shown against that
+unguided one (4 steps, context 6, temperature 1, noise 4.5) is also shown against that
 setup's base on the same sequences, and ``--pair-unguided`` pairs with it alone (no base of its own):
 
     OMP_NUM_THREADS=1 python -m benchmarks guidance --suites continuation \\
@@ -299,10 +299,10 @@ def run(args: argparse.Namespace) -> dict:
                **tuned}
         if suite == "horizon":
             key["frames"] = args.horizon_frames
-        unguided = {k: v for k, v in key.items() if k not in TUNED} | UNGUIDED
+        unguided_key = {k: v for k, v in key.items() if k not in TUNED} | UNGUIDED
         for name in (["0"] if "0" not in args.variants and not args.pair_unguided else []) + args.variants:
             weights, uncond = parse_variant(name, args.steps)
-            base = stored_base(args.out, this_run, unguided if args.pair_unguided else key)
+            base = stored_base(args.out, this_run, unguided_key if args.pair_unguided else key)
             if name == "0" and base is not None and name not in args.variants:
                 continue
             row = {**key, "variant": name, "weights": list(weights), "uncond": uncond,
