@@ -112,11 +112,11 @@ def test_zero_guidance_gives_exactly_the_unguided_tokens():
     model = lively()
     plan = plan_extend(3, 7, window_settings(6, "ar", 2))
     given = torch.randint(0, V, (2, 3, 8, 8), generator=torch.Generator().manual_seed(4))
-    options = SamplingOptions("mgm", 3, seed=0, guidance=0.0)
+    options = SamplingOptions("mgm", 3, seed=0, temperature=1.0, guidance=0.0)  # the sampling before guidance
     unguided = rolled(model, plan, options, ModelDenoiser(model, None), given)
     for uncond in ("masked", "dropped"):  # through the wrapper with w = 0 at every step
         assert torch.equal(rolled(model, plan, options, GuidedDenoiser(ModelDenoiser(model, None), [0.0] * 3, uncond), given), unguided)
-    guided = rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=1.0), ModelDenoiser(model, None), given)
+    guided = rolled(model, plan, dataclasses.replace(options, guidance=1.0), ModelDenoiser(model, None), given)
     assert not torch.equal(guided, unguided)
 
 
