@@ -4,7 +4,7 @@
 
 Both runs start from the same 10 real frames with the same seed: the unguided one samples as the
 library did before guidance (``guidance=0``, temperature 1), the guided one with ``guidance=W`` and
-``temperature=T`` (default: the library's defaults, 0.65 and 0.7).
+``temperature=T`` (default: the library's defaults, 0.5 and 1).
 Writes into ``--out``:
 - guidance_extend.png: every 16th frame of the real sequence (top), the unguided extend (middle)
   and the guided one (bottom);
