@@ -82,7 +82,8 @@ def _scores(section: dict, names: tuple[str, ...]) -> list[str]:
 
 def tag(s: dict) -> str:
     """A suite's sampling settings, as its section reports them."""
-    return f"{s['sampler']}, {s['steps']} steps, {s['mode']} (context {s['context']}, stride {s['stride']}), seed {s['seed']}, NFE {s['nfe_per_sequence']} per sequence"
+    guided = "".join(f", {k} {s[k]:g}" for k in ("temperature", "guidance") if k in s)
+    return f"{s['sampler']}, {s['steps']} steps{guided}, {s['mode']} (context {s['context']}, stride {s['stride']}), seed {s['seed']}, NFE {s['nfe_per_sequence']} per sequence"
 
 
 def _bins(h: dict, cell) -> list[str]:

@@ -10,7 +10,8 @@ Each variant is a guidance schedule and a way to leave the context out of the un
   steps ``anneal0.5`` is ``0.5,0.25``).
 - UNCOND: ``masked`` (context frames as mask tokens, the whole window) or ``dropped`` (context
   frames left out, a shorter pass).
-Suites, on the CPU, at MGM ``--steps`` per window, ``--context`` frames of context, seed ``--seed``,
+Suites, on the CPU, at MGM ``--steps`` per window (``--temperature`` 1 and ``--noise`` 4.5, the
+sampling before guidance, unless given), ``--context`` frames of context, seed ``--seed``,
 on the held-out sequences ``maskflow eval`` uses (``--data-seed`` 1234, +1 for the horizon, +2 for
 infill) or, with ``--data``, on the first sequences of a clips file (``maskflow data``):
 - continuation: 10 given -> 10 new frames; MSE per frame, per sequence, paired against the base;
@@ -24,7 +25,9 @@ what else runs on the machine.
 The JSON file collects runs: each run appends its own entry (its command, machine and rows) to the
 file at ``--out`` as it stands when a row finishes, so runs may write one file at once. Every row keeps
 its per-sequence values, and a later run pairs against the latest stored base of the same setup
-(suite, sequences, data, seeds, sampling) instead of rerunning it:
+(suite, sequences, data, seeds, sampling) instead of rerunning it; a row of another setup than the
+unguided one (4 steps, context 6, temperature 1, noise 4.5) is also shown against that
+setup's base on the same sequences, and ``--pair-unguided`` pairs with it alone (no base of its own):
 
     OMP_NUM_THREADS=1 python -m benchmarks guidance --suites continuation \\
         --variants 0 0.25/masked 0.25/dropped 0.5x2/dropped
@@ -55,6 +58,10 @@ from .markdown import heading, table
 NAME = "guidance"
 SHARED = {"weights": None, "sequences": 32, "batch": 16, "seed": 0, "precision": "fp32"}
 SUITES = ("continuation", "horizon", "infill")
+UNGUIDED = {"steps": 4, "context": 6}  # the library's sampling before guidance: rows of other setups are paired with its base too
+SETUP = ("suite", "steps", "context", "seed", "data_seed", "precision", "sequences", "data", "frames")  # what a row shares with its base
+TUNED = ("temperature", "noise")  # in a row's setup only where given
+UNTUNED = {"temperature": 1.0, "noise": 4.5}  # their values where not given: the sampling before guidance, whatever the library's defaults
 
 
 def variant(text: str) -> str:
@@ -90,6 +97,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="WEIGHTS/UNCOND each; the base 0 runs first unless the file holds one of the same setup")
     parser.add_argument("--steps", type=int, default=4, help="MGM steps per window (default: %(default)s)")
     parser.add_argument("--context", type=int, default=6, help="context frames per window (default: %(default)s)")
+    parser.add_argument("--temperature", type=float, default=None, help="MGM temperature (default: 1)")
+    parser.add_argument("--noise", type=float, default=None, help="MGM Gumbel noise scale (default: 4.5)")
+    parser.add_argument("--pair-unguided", action="store_true",
+                        help="pair with the stored unguided base (4 steps, context 6) instead of running this setup's own")
     parser.add_argument("--data", type=Path, default=None, metavar="PATH",
                         help="a clips file to test on, its first sequences (default: held-out Moving MNIST)")
     parser.add_argument("--data-seed", type=int, default=1234, help="held-out sequences without --data (default: %(default)s)")
@@ -194,15 +205,44 @@ def compare(row: dict, base: dict) -> dict:
             "worst_ink_vs_real": round(max((a / b - 1 for a, b in zip(ink, real)), key=abs), 3)}
 
 
-def describe(row: dict) -> str:
+def describe(row: dict, runs: list[dict]) -> str:
     """One line per finished row, printed as the run goes."""
     c = row["vs_base"]
     head = f"{row['suite']:12} {row['variant']:18} passes/window {row.get('passes_per_window', '-')!s:>6}"
     if row["suite"] == "continuation":
-        return f"{head}  flops x{c['flops_vs_base']}  MSE {c['mse_mean']:6.1f}  vs base {c['mse_vs_base']:+6.2f} ± {c['mse_vs_base_ci95']:.2f}  {row['seconds']} s"
+        return (f"{head}  flops x{c['flops_vs_base']}  MSE {c['mse_mean']:6.1f}  vs base {c['mse_vs_base']:+6.2f} ± {c['mse_vs_base_ci95']:.2f}  "
+                f"{row['seconds']} s{unguided(row, runs)}")
     if row["suite"] == "infill":
-        return head + "  " + "  ".join(f"{g}: MSE {v['mse_mean']:.1f} vs base {v['mse_vs_base']:+.2f} ± {v['mse_vs_base_ci95']:.2f} flops x{v['flops_vs_base']}" for g, v in c.items())
-    return f"{head}  flops x{c['flops_vs_base']}  ink first/last5/last {c['ink_first_last5_last']}  worst vs real {c['worst_ink_vs_real']:+.1%}  {row['seconds']} s"
+        return head + "  " + "  ".join(f"{g}: MSE {v['mse_mean']:.1f} vs base {v['mse_vs_base']:+.2f} ± {v['mse_vs_base_ci95']:.2f} flops x{v['flops_vs_base']}"
+                                       for g, v in c.items()) + unguided(row, runs)
+    return (f"{head}  flops x{c['flops_vs_base']}  ink first/last5/last {c['ink_first_last5_last']}  worst vs real {c['worst_ink_vs_real']:+.1%}  "
+            f"{row['seconds']} s{unguided(row, runs)}")
+
+
+def vs_unguided(row: dict, runs: list[dict]) -> dict | None:
+    """A row of another setup (steps, context, temperature, noise) against the latest unguided base of UNGUIDED
+    on the same sequences and seed (``compare``); None for a row of that setup or without such a base."""
+    key = {k: row[k] for k in SETUP if k in row} | UNGUIDED
+    if same_setup(row, key):
+        return None
+    base = next((r for run_ in reversed(runs) for r in reversed(run_["rows"]) if same_setup(r, key) and r["variant"] == "0"), None)
+    return None if base is None else compare(row, base)
+
+
+def against_unguided(row: dict, runs: list[dict], gap: str | None = None) -> str:
+    c = vs_unguided(row, runs)
+    if c is None:
+        return "–"
+    c = c[gap] if gap else c
+    return f"{delta(c)}, FLOPs ×{c['flops_vs_base']:.2f}" if "mse_vs_base" in c else f"FLOPs ×{c['flops_vs_base']:.2f}"
+
+
+def unguided(row: dict, runs: list[dict]) -> str:
+    c = vs_unguided(row, runs)
+    if c is None:
+        return ""
+    gaps = [g for g in c if ":" in g] or [None]
+    return f"  vs unguided {UNGUIDED['steps']} steps, context {UNGUIDED['context']}: " + "; ".join(f"{g + ' ' if g else ''}{against_unguided(row, runs, g)}" for g in gaps)
 
 
 # ---- the file of runs ------------------------------------------------------------------------------
@@ -225,7 +265,8 @@ def with_run(path: Path, this_run: dict) -> dict:
 
 
 def same_setup(row: dict, key: dict) -> bool:
-    return all(row.get(k) == v for k, v in key.items())
+    """Whether ``row`` was measured in the setup ``key`` (a row with a temperature or noise of its own only if ``key`` names it)."""
+    return all(row.get(k) == v for k, v in key.items()) and all(k in key for k in TUNED if k in row)
 
 
 def stored_base(path: Path, this_run: dict, key: dict) -> dict | None:
@@ -246,19 +287,22 @@ def run(args: argparse.Namespace) -> dict:
     """Measure every variant on every suite, saving this run into ``--out`` after each row."""
     pipe = MaskFlowPipeline.from_weights(args.weights, device="cpu", precision=args.precision)
     settings = window_settings(pipe.window, "ar", context=args.context)
-    options = SamplingOptions("mgm", args.steps, seed=args.seed)
+    tuned = {k: getattr(args, k) for k in TUNED if getattr(args, k) is not None}  # part of the setup only when given
+    options = SamplingOptions("mgm", args.steps, seed=args.seed, **(UNTUNED | tuned), guidance=0.0)  # the variants guide
     started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # with its command, tells this run's entry in the file
     this_run = {"started": started, "command": args.run_command, "machine": args.machine,
                 "weights": args.weights or "(installed)", "rows": []}
     data = data_recipe(args.data)
     for suite in args.suites:
         key = {"suite": suite, "steps": args.steps, "context": args.context, "seed": args.seed, "data_seed": args.data_seed, "precision": args.precision,
-               "sequences": {"continuation": args.sequences, "horizon": args.horizon_sequences, "infill": args.infill_sequences}[suite], "data": data}
+               "sequences": {"continuation": args.sequences, "horizon": args.horizon_sequences, "infill": args.infill_sequences}[suite], "data": data,
+               **tuned}
         if suite == "horizon":
             key["frames"] = args.horizon_frames
-        for name in (["0"] if "0" not in args.variants else []) + args.variants:
+        unguided_key = {k: v for k, v in key.items() if k not in TUNED} | UNGUIDED
+        for name in (["0"] if "0" not in args.variants and not args.pair_unguided else []) + args.variants:
             weights, uncond = parse_variant(name, args.steps)
-            base = stored_base(args.out, this_run, key)
+            base = stored_base(args.out, this_run, unguided_key if args.pair_unguided else key)
             if name == "0" and base is not None and name not in args.variants:
                 continue
             row = {**key, "variant": name, "weights": list(weights), "uncond": uncond,
@@ -266,7 +310,7 @@ def run(args: argparse.Namespace) -> dict:
             row["vs_base"] = compare(row, base or row)
             this_run["rows"].append(row)
             args.save(with_run(args.out, this_run))
-            print(describe(row), flush=True)
+            print(describe(row, stored_runs(args.out)), flush=True)
     return with_run(args.out, this_run)
 
 
@@ -281,7 +325,8 @@ def setup_title(row: dict) -> str:
     else:
         data = f"held-out Moving MNIST, data seed {row['data_seed']}{' + 1' if row['suite'] == 'horizon' else ' + 2' if row['suite'] == 'infill' else ''}"
     what = {"continuation": "continuation 10 → 10", "horizon": f"extend 10 → {row.get('frames')} frames", "infill": "infill of 20-frame clips"}[row["suite"]]
-    return (f"{what}, {row['sequences']} sequences of {data}; MGM {row['steps']} steps, context {row['context']}, "
+    tuned = "".join(f", {k} {row[k]:g}" for k in TUNED if k in row)
+    return (f"{what}, {row['sequences']} sequences of {data}; MGM {row['steps']} steps{tuned}, context {row['context']}, "
             f"seed {row['seed']}, {row['precision']}")
 
 
@@ -302,21 +347,25 @@ def ink_summary(ink: list[float]) -> str:
     return f"{ink[0]:.0f} / {sum(ink[-5:]) / len(ink[-5:]):.0f} / {ink[-1]:.0f}"
 
 
-def group_table(rows: list[tuple[int, dict]]) -> list[str]:
+def group_table(rows: list[tuple[int, dict]], runs: list[dict]) -> list[str]:
+    """The rows of one setup; the column against the unguided base only for a setup where some row has it."""
     suite = rows[0][1]["suite"]
     if suite == "continuation":
-        return table(["run", "variant", "passes / window", "FLOPs vs base", "MSE/frame", "vs base"],
-                     [[n, r["variant"], r["passes_per_window"], f"{r['vs_base']['flops_vs_base']:.2f}", f"{r['vs_base']['mse_mean']:.1f}",
-                       delta(r["vs_base"])] for n, r in rows])
-    if suite == "infill":
-        return table(["run", "variant", "gap", "passes / window", "FLOPs vs base", "MSE/frame", "vs base"],
-                     [[n, r["variant"], gap, r[gap]["passes_per_window"], f"{c['flops_vs_base']:.2f}", f"{c['mse_mean']:.1f}", delta(c)]
-                      for n, r in rows for gap, c in r["vs_base"].items()])
-    real = rows[0][1]["real"]["ink"]
-    return table(["run", "variant", "passes / window", "FLOPs vs base", f"ink first / last 5 / last bin (real {ink_summary(real)})",
-                  "worst bin vs real", "crisp last bin"],
-                 [[n, r["variant"], r["passes_per_window"], f"{r['vs_base']['flops_vs_base']:.2f}", ink_summary(r["ink"]),
-                   f"{r['vs_base']['worst_ink_vs_real']:+.1%}", f"{r['crisp'][-1]:.2f}"] for n, r in rows])
+        header = ["run", "variant", "passes / window", "FLOPs vs base", "MSE/frame", "vs base"]
+        cells = [[n, r["variant"], r["passes_per_window"], f"{r['vs_base']['flops_vs_base']:.2f}", f"{r['vs_base']['mse_mean']:.1f}",
+                  delta(r["vs_base"]), against_unguided(r, runs)] for n, r in rows]
+    elif suite == "infill":
+        header = ["run", "variant", "gap", "passes / window", "FLOPs vs base", "MSE/frame", "vs base"]
+        cells = [[n, r["variant"], gap, r[gap]["passes_per_window"], f"{c['flops_vs_base']:.2f}", f"{c['mse_mean']:.1f}", delta(c),
+                  against_unguided(r, runs, gap)] for n, r in rows for gap, c in r["vs_base"].items()]
+    else:
+        header = ["run", "variant", "passes / window", "FLOPs vs base", f"ink first / last 5 / last bin (real {ink_summary(rows[0][1]['real']['ink'])})",
+                  "worst bin vs real", "crisp last bin"]
+        cells = [[n, r["variant"], r["passes_per_window"], f"{r['vs_base']['flops_vs_base']:.2f}", ink_summary(r["ink"]),
+                  f"{r['vs_base']['worst_ink_vs_real']:+.1%}", f"{r['crisp'][-1]:.2f}", against_unguided(r, runs)] for n, r in rows]
+    if all(row[-1] == "–" for row in cells):
+        return table(header, [row[:-1] for row in cells])
+    return table([*header, f"vs unguided, {UNGUIDED['steps']} steps, context {UNGUIDED['context']}"], cells)
 
 
 def render(r: dict) -> str:
@@ -332,5 +381,5 @@ def render(r: dict) -> str:
          "the same setup; the heading names the latest run, the rows name theirs:"), ""]
     out += [f"{n}. `{x['command']}`" for n, x in enumerate(runs, 1)] + [""]
     for title, rows in groups(runs).items():
-        out += [f"**{title[0].upper()}{title[1:]}**", ""] + group_table(rows)
+        out += [f"**{title[0].upper()}{title[1:]}**", ""] + group_table(rows, runs)
     return "\n".join(out)

@@ -74,6 +74,8 @@ def render_card(weights: Path = ROOT / "weights", folder: Path = RESULTS) -> str
                 "sampler_tuning.json": "Sampler settings on these weights, from `benchmarks/results/sampler_tuning.json` (the defaults were chosen from these):",
                 "sampler_tuning_8_steps.json": ("Sampler settings on these weights, from `benchmarks/results/sampler_tuning_8_steps.json` "
                                                 "(the defaults were chosen from these):"),
+                "sampler_tuning_guidance.json": ("Guidance on the context on these weights, from `benchmarks/results/sampler_tuning_guidance.json` "
+                                                 "(each w against the unguided base; `benchmarks/results/guidance.json` holds the schedules and both test sets):"),
                 "eval_h100.json": "The H100's own evaluation, from `benchmarks/results/eval_h100.json`, next to this machine's:"}
     for name, caption in captions.items():
         if name in shown:

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> dict:
     rows, first = [], None  # per-sequence MSE of per-frame feeding, for paired differences
     for name, feeding in FEEDINGS.items():
         fed = MaskFlowPipeline(pipe.tokenizer, FedModel(pipe.transformer, feeding), device=pipe.device, dtype=pipe.dtype)
-        mse, r, _ = sequence_mse(fed, clips, settings, SamplingOptions("mgm", args.steps, args.seed), args.batch)
+        mse, r, _ = sequence_mse(fed, clips, settings, SamplingOptions("mgm", args.steps, args.seed, guidance=0.0), args.batch)  # unguided: the feeding alone
         first = mse if first is None else first
         diff = summarize(mse - first)
         rows.append({"feeding": name, "mse": r["mse"]["mean"], "mse_ci95": r["mse"]["ci95"], "mse_vs_per_frame": diff["mean"],

@@ -1,6 +1,6 @@
 """Make the sample videos and PNG strips in examples/ with the installed (or given) weights.
 
-    python examples/make_samples.py [--weights DIR] [--frames 160] [--steps K] [--out examples/]
+    python examples/make_samples.py [--weights DIR] [--frames 160] [--steps K] [--guidance W] [--out examples/]
 
 Writes, all seeded so a rerun on the same machine gives the same files:
 - generate.mp4: a video made from nothing;
@@ -64,13 +64,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=160)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=SamplingOptions.steps, help="MGM steps per window (default: the library's)")
+    parser.add_argument("--guidance", type=float, default=SamplingOptions.guidance, help="guidance on the context (default: the library's)")
     parser.add_argument("--out", default=str(Path(__file__).parent))
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pipe = MaskFlowPipeline.from_weights(args.weights)
     settings = window_settings(pipe.window, "ar")
-    options = SamplingOptions(steps=args.steps, seed=args.seed)
+    options = SamplingOptions(steps=args.steps, seed=args.seed, guidance=args.guidance)
     real = held_out_sequences(None, args.frames, 1, pipe.frame_format, seed=7)[0]  # [T,Y,X,C]
 
     generated = torch.cat([c.frames for c in pipe.generate(args.frames, settings, options)])

@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
-from .defaults import DEFAULT_STEPS, DEFAULT_TEMPERATURE
+from .defaults import DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_TEMPERATURE
 from .errors import InvalidArgumentError
 from .planner import Plan, Window
 from .guidance import GuidedDenoiser, annealed_weights
@@ -53,7 +53,7 @@ class SamplingOptions:
     noise: float | None = None
     temperature: float = DEFAULT_TEMPERATURE
     anneal: bool = True
-    guidance: float = 0.0
+    guidance: float = DEFAULT_GUIDANCE
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -145,19 +145,22 @@ def _binned(stats: dict[str, Tensor]) -> dict[str, list[float]]:
     return {k: [round(float(v[:, i : i + BIN].mean()), 3) for i in range(0, v.shape[1], BIN)] for k, v in stats.items()}
 
 
-def horizon_suite(pipe: MaskFlowPipeline, real: Tensor, settings: WindowSettings, options: SamplingOptions, batch: int) -> dict:
-    """Drift over long videos: ``generate`` and ``extend`` (from the first GIVEN real frames) to the
-    length of the uint8 [N,L,...] real sequences, with the worlds' drift statistics
-    (``worlds.drift_stats``) per BIN-frame bin for both and for the real sequences."""
+def horizon_suite(pipe: MaskFlowPipeline, real: Tensor, settings: WindowSettings, options: SamplingOptions, batch: int,
+                  runs: Sequence[str] = ("generate", "extend")) -> dict:
+    """Drift over long videos: ``generate`` and ``extend`` (from the first GIVEN real frames; ``runs``
+    names which) to the length of the uint8 [N,L,...] real sequences, with the worlds' drift statistics
+    (``worlds.drift_stats``) per BIN-frame bin for each and for the real sequences."""
     options = options.resolved()  # seed None: one fresh seed, reported in the tags
     count, length = real.shape[:2]
     fmt = pipe.frame_format
     out = {"frames": length, "sequences": count, "bin": BIN, "real": _binned(drift_stats(real, real))}
-    runs = {
+    plans = {
         "generate": (plan_generate(length, settings), torch.empty((count, 0, fmt.height, fmt.width, fmt.channels), dtype=torch.uint8)),
         "extend": (plan_extend(GIVEN, length - GIVEN, settings), real[:, :GIVEN]),
     }
-    for name, (plan, given) in runs.items():
+    for name, (plan, given) in plans.items():
+        if name not in runs:
+            continue
         started = time.perf_counter()
         video, nfe = sample_videos(pipe, plan, options, given, batch)
         out[name] = {**_tags(settings, options, nfe, time.perf_counter() - started), **_binned(drift_stats(video, real))}

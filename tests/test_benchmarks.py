@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 # The tiniest run of each benchmark: {weights} is the tiny weights folder, {tmp} a scratch folder.
 SMOKE = {
     "eval": ["--weights", "{weights}", "--suites", "tokenizer", "--label", "tiny", "--", "--quick"],
-    "long_horizon": ["--weights", "{weights}", "--frames", "12", "--steps", "1"],
+    "long_horizon": ["--weights", "{weights}", "--frames", "12", "--steps", "1", "--guidance", "0.5", "--runs", "extend"],
     "window_speed": ["--weights", "{weights}", "--presets", "tiny", "--frames", "4", "--steps", "1", "--repeats", "1"],
     "train_throughput": ["--presets", "tiny", "--window", "2", "--batch", "1", "--steps", "1", "--warmup", "0", "--checkpointing", "off", "on",
                          "--memory-presets", "tiny"],
@@ -110,3 +110,28 @@ def test_guidance_runs_append_to_one_file_and_pair_with_the_stored_base(weights_
     first, second = runs[0]["rows"][1], runs[1]["rows"][0]
     assert second["mse"] == first["mse"] and second["vs_base"]["mse_vs_base"] == pytest.approx(first["vs_base"]["mse_vs_base"] - 1, abs=1e-3)
     assert [r["command"].endswith("--seed 1") for r in runs] == [False, False, True]
+
+
+def test_guidance_rows_of_another_setup_pair_with_the_unguided_base_too(weights_dir, tmp_path, monkeypatch):
+    from benchmarks import guidance
+
+    monkeypatch.setattr(common, "PEAK_SIZE", 64)
+    monkeypatch.setattr(guidance, "UNGUIDED", {"steps": 2, "context": 2})  # the tiny weights' window is too short for 6
+    _prepare("guidance", tmp_path, weights_dir, monkeypatch)
+    out = tmp_path / "guidance.json"
+    run = ["guidance", "--out", str(out), "--weights", str(weights_dir), "--data", str(tmp_path / "clips.safetensors"),
+           "--sequences", "2", "--batch", "1", "--steps", "2", "--variants", "0.5/dropped"]
+    main([*run, "--context", "2"])
+    main([*run, "--context", "3", "--temperature", "0.8"])
+    runs = json.loads(out.read_text())["runs"]
+    (base, _), (other_base, other) = runs[0]["rows"], runs[1]["rows"]
+    assert other["temperature"] == 0.8 and other["vs_base"]["mse_vs_base"] == pytest.approx(
+        sum(a - b for a, b in zip(other["mse"], other_base["mse"])) / 2, abs=1e-3)
+    against = guidance.vs_unguided(other, runs)
+    assert against["mse_vs_base"] == pytest.approx(sum(a - b for a, b in zip(other["mse"], base["mse"])) / 2, abs=1e-3)
+    assert guidance.vs_unguided(base, runs) is None
+    page = guidance.render({"runs": runs, "command": runs[-1]["command"], "machine": runs[-1]["machine"]})
+    assert "temperature 0.8, context 3" in page and "vs unguided, 2 steps, context 2" in page
+    main([*run, "--context", "3", "--temperature", "0.7", "--pair-unguided"])  # no base of its own: paired with the unguided one
+    (alone,) = json.loads(out.read_text())["runs"][2]["rows"]
+    assert alone["vs_base"]["mse_vs_base"] == pytest.approx(sum(a - b for a, b in zip(alone["mse"], base["mse"])) / 2, abs=1e-3)

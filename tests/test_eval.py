@@ -55,7 +55,7 @@ def test_batched_continuation_matches_the_pipeline(weights_dir):
     plan = plan_extend(5, 4, settings)
     alone, nfe = sample_videos(pipe, plan, options, given[None], batch=1)
     assert torch.equal(alone[0, 5:], single)  # the same plan, samples and seed stream as the pipeline
-    assert nfe == 3 * 2  # two windows of 3 steps
+    assert nfe == (3 + 2) * 2  # two windows of 3 steps, 2 of them guided (the default guidance)
     pair, _ = sample_videos(pipe, plan, options, torch.stack([given, given]), batch=2)
     assert pair.shape == (2, 9, 32, 32, 1)
 
@@ -68,7 +68,7 @@ def test_batched_infill_matches_the_pipeline(weights_dir):
     single = torch.cat([c.frames for c in pipe.infill(video, ["3:7"], settings, options)])
     plan = plan_infill(10, [(3, 7)], settings)
     alone, nfe = sample_videos(pipe, plan, options, video[None], batch=1)
-    assert torch.equal(alone[0], single) and nfe == 3 * len(plan.windows)  # the same plan, samples and seed stream
+    assert torch.equal(alone[0], single) and nfe == (3 + 2) * len(plan.windows)  # the same plan, samples and seed stream; 2 guided steps
     pair, _ = sample_videos(pipe, plan, options, torch.stack([video, video]), batch=2)
     assert pair.shape == (2, 10, 32, 32, 1)
     assert torch.equal(pair[1, :3], video[:3]) and torch.equal(pair[1, 7:], video[7:])

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from maskflow_cli import evaluation
+from maskflow_cli.defaults import DEFAULT_GUIDANCE
 from maskflow_cli.engine import SamplingOptions, roll_out
 from maskflow_cli.errors import InvalidArgumentError
 from maskflow_cli.guidance import GuidedDenoiser, annealed_weights
@@ -111,12 +112,11 @@ def test_zero_guidance_gives_exactly_the_unguided_tokens():
     model = lively()
     plan = plan_extend(3, 7, window_settings(6, "ar", 2))
     given = torch.randint(0, V, (2, 3, 8, 8), generator=torch.Generator().manual_seed(4))
-    options = SamplingOptions("mgm", 3, seed=0)
+    options = SamplingOptions("mgm", 3, seed=0, temperature=1.0, guidance=0.0)  # the sampling before guidance
     unguided = rolled(model, plan, options, ModelDenoiser(model), given)
-    assert torch.equal(rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=0.0), ModelDenoiser(model), given), unguided)
     for uncond in ("masked", "dropped"):  # through the wrapper with w = 0 at every step
         assert torch.equal(rolled(model, plan, options, GuidedDenoiser(ModelDenoiser(model), [0.0] * 3, uncond), given), unguided)
-    guided = rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=1.0), ModelDenoiser(model), given)
+    guided = rolled(model, plan, dataclasses.replace(options, guidance=1.0), ModelDenoiser(model), given)
     assert not torch.equal(guided, unguided)
 
 
@@ -129,7 +129,7 @@ def test_windows_without_context_make_no_extra_pass(uncond, guided_window):
     embed = model._embed
     model._embed = lambda t, s, p: inputs.append(tuple(t.shape[:2])) or embed(t, s, p)
     denoiser = GuidedDenoiser(ModelDenoiser(model), [0.5] * 3, uncond)
-    rolled(model, plan, SamplingOptions("mgm", 3, seed=0), denoiser)
+    rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=0.0), denoiser)
     assert inputs == [(2, 6)] * 3 + guided_window * 2  # the first window's calls carry the cond sequences only
     assert denoiser.calls == 3 + 2 * 3 * 2 and denoiser.uncond_passes == 2 * 3  # a guided step is two passes
 
@@ -142,7 +142,7 @@ def test_the_engine_anneals_the_guidance_to_zero_by_the_middle_step():
     rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=0.6), denoiser)
     assert denoiser.calls == 3 + 2 * (3 + 2)  # 2 of the 3 steps of each window with context are guided
     first_step = ModelDenoiser(model)
-    rolled(model, plan, SamplingOptions("mgm", 3, seed=0), GuidedDenoiser(first_step, [0.5], "dropped"))
+    rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=0.0), GuidedDenoiser(first_step, [0.5], "dropped"))
     assert first_step.calls == 3 + 2 * (3 + 1)  # guided on the first step of each window only
 
 
@@ -165,17 +165,18 @@ def test_guidance_is_validated_by_name(value):
 
 
 def test_guidance_reaches_the_sampler_from_the_command_line(weights_dir, tmp_path, cli):
-    """--guidance W: the summary's NFE counts the uncond passes; 0 is the unguided run, byte for byte."""
+    """--guidance W: the summary's NFE counts the uncond passes; no --guidance is the default W, byte for byte."""
     runs = {}
-    for w in ("0", "0.5"):
+    default = f"{DEFAULT_GUIDANCE:g}"
+    for w in ("0", default):
         out = tmp_path / f"g{w}.y4m"
         result = cli("generate", "-w", weights_dir, "-o", out, "--frames", "7", "--steps", "2", "--context", "2", "--seed", "3", "--guidance", w, "--json")
         assert result.code == 0, result.err
         runs[w] = (json.loads(result.out)["nfe"], out.read_bytes())
     plain = tmp_path / "plain.y4m"
     assert cli("generate", "-w", weights_dir, "-o", plain, "--frames", "7", "--steps", "2", "--context", "2", "--seed", "3").code == 0
-    assert runs["0"][1] == plain.read_bytes()
-    assert runs["0.5"][0] > runs["0"][0]  # the windows with context made uncond passes too
+    assert runs[default][1] == plain.read_bytes()
+    assert runs[default][0] > runs["0"][0]  # the windows with context made uncond passes too
     bad = cli("generate", "-w", weights_dir, "-o", tmp_path / "x.y4m", "--guidance", "-1")
     assert bad.code == 2 and "--guidance" in bad.err
 
@@ -189,6 +190,6 @@ def test_the_wrapper_names_a_wrong_argument(kwargs, name):
 
 def test_eval_tables_say_when_guidance_was_used(weights_dir, cli):
     guided = cli("eval", "--weights", weights_dir, "--quick", "--steps", "1", "--suite", "continuation", "--guidance", "0.5")
-    plain = cli("eval", "--weights", weights_dir, "--quick", "--steps", "1", "--suite", "continuation")
+    plain = cli("eval", "--weights", weights_dir, "--quick", "--steps", "1", "--suite", "continuation", "--guidance", "0")
     assert guided.code == 0 and plain.code == 0, guided.err + plain.err
     assert "1 steps, guidance 0.5," in guided.out and "guidance" not in plain.out

@@ -20,7 +20,7 @@ import typing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..defaults import DEFAULT_CONTEXT_CACHE, DEFAULT_STEPS, DEFAULT_TEMPERATURE
+from ..defaults import DEFAULT_CONTEXT_CACHE, DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_TEMPERATURE
 from ..planner import WindowSettings, window_settings
 from . import options as opt
 from .report import Reporter
@@ -55,7 +55,7 @@ class SamplingGroup:
     seed: opt.Seed = None
     noise: opt.Noise = None
     temperature: opt.Temperature = DEFAULT_TEMPERATURE
-    guidance: opt.Guidance = 0.0
+    guidance: opt.Guidance = DEFAULT_GUIDANCE
     device: opt.Device = "auto"
     precision: opt.Precision = "auto"
     context_cache: opt.ContextCache = DEFAULT_CONTEXT_CACHE
