@@ -411,20 +411,27 @@ def test_interrupted_extend_and_infill_leave_nothing(weights_dir, clip_mkv, tmp_
 # --------------------------------------------------------------------------- large and long inputs
 
 
+# Runs the CLI and writes the process's own peak RSS (VmHWM, kB) to the file named by argv[1] as it exits.
+# Not wait4's ru_maxrss: a child started from this test process inherits its parent's high-water
+# mark at exec, so after many tests in one pytest process ru_maxrss reads the parent's size.
+_MEASURED = """import runpy, sys
+peak_file, sys.argv = sys.argv[1], ["maskflow", *sys.argv[2:]]
+try:
+    runpy.run_module("maskflow_cli", run_name="__main__")
+finally:
+    status = open("/proc/self/status").read()
+    open(peak_file, "w").write(status.split("VmHWM:")[1].split()[0])
+"""
+
+
 def _run_measured(args: list[str]) -> tuple[int, int, bytes, bytes]:
-    """Run ``python -m maskflow_cli ARGS``: (exit code, the child's own peak RSS in bytes from
-    wait4's ru_maxrss, stdout, stderr). Output goes to files, so nothing can block the child."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen([sys.executable, "-m", "maskflow_cli", *map(str, args)], stdout=out, stderr=err)
-        try:
-            _, status, usage = os.wait4(process.pid, 0)
-        except BaseException:
-            process.kill()
-            raise
-        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
+    """Run ``python -m maskflow_cli ARGS``: (exit code, the child's own peak RSS in bytes (VmHWM),
+    stdout, stderr). Output goes to files, so nothing can block the child."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as peak:
+        done = subprocess.run([sys.executable, "-c", _MEASURED, peak.name, *map(str, args)], stdout=out, stderr=err)
         out.seek(0)
         err.seek(0)
-        return process.returncode, usage.ru_maxrss * 1024, out.read(), err.read()
+        return done.returncode, int(peak.read()) * 1024, out.read(), err.read()
 
 
 GIB = 1024**3
@@ -457,7 +464,7 @@ def _write_long(path: Path, frames: int, size: int) -> None:
 
 
 def test_4k_and_10000_frame_inputs_stream_with_bounded_memory(weights_dir, tmp_path):
-    """Peak RSS (wait4's ru_maxrss) of two real runs, side by side.
+    """Peak RSS (VmHWM) of two real runs, side by side.
 
     * `encode` of 8 frames of 3840x2160 H.264: frames are decoded and resized one at a time, so
       the peak stays near a bare process's (~250 MB here, ~450 MB with one 4K frame in flight);

@@ -70,7 +70,7 @@ def test_eval_takes_its_default_data_from_the_world():
     with pytest.raises(InvalidArgumentError, match="for world:"):
         held_out_sequences(None, 4, 2, fmt, seed=3, world="nowhere")
     tokenizer = FrameTokenizer(TokenizerConfig(height=32, width=32, channels=1, base_channels=8, channel_multipliers=(1, 2), levels=(4, 4)))
-    size = EvalSize(tokenizer_frames=8, continuation_sequences=1, horizon_sequences=1, horizon_windows=1, infill_sequences=1, batch=1)
+    size = EvalSize(tokenizer_frames=8, continuation_sequences=1, horizon_sequences=1, horizon_windows=1, infill_sequences=1, batch=1, fvd_clips=0)
     result = evaluate(None, tokenizer.eval(), torch.device("cpu"), data=None, size=size, suites=("tokenizer",), settings=None,
                       options=SamplingOptions(seed=0), data_seed=1)
     assert result["data"] == "moving-mnist test digits" and result["tokenizer"]["frames"] == 8
