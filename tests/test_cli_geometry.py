@@ -145,6 +145,17 @@ def test_no_audio_and_outputs_without_audio(cli, weights_dir, clip_with_sound, t
     assert result.code == 0 and "video only: y4m carries no audio" in result.err
 
 
+def test_another_frame_rate_leaves_the_audio_out(cli, weights_dir, clip_with_sound, tmp_path):
+    """--fps other than the input's retimes the video; its sound would no longer fit it."""
+    same, retimed = tmp_path / "same.mkv", tmp_path / "retimed.mkv"
+    rate = av.open(str(clip_with_sound)).streams.video[0].average_rate
+    assert cli("infill", clip_with_sound, "3:5", "-w", weights_dir, "-o", same, "--fps", str(rate), *FAST).code == 0
+    assert audio_facts(same) != []
+    result = cli("infill", clip_with_sound, "3:5", "-w", weights_dir, "-o", retimed, "--fps", str(rate * 2), *FAST)
+    assert result.code == 0 and "audio left out: --fps retimes the video" in result.err
+    assert audio_facts(retimed) == []
+
+
 def test_same_model_frames_in_training_data_and_inference(cli, weights_dir, clip_with_sound, tmp_path, monkeypatch):
     """A folder of videos cut into training clips, and the same video read for extend, give the
     model the same frames: one mapping."""

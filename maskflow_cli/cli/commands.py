@@ -226,7 +226,7 @@ def _run_on_input(job: Job, command: str, plan: Plan, timeline: Timeline, video:
     shape = video.source_shape
     geometry = OutputGeometry((shape[0], shape[1]), model, output_format(size, model, shape))
     media = Media(geometry, source, video.frames)
-    plan_audio(job.reporter, media, output, not wants.no_audio)
+    plan_audio(job.reporter, media, output, not wants.no_audio, retimed=video.fps is not None and fps != video.fps)
     domain = check_domain_of(job.reporter, job.pipe.tokenizer, job.pipe.device, job.weights, video, input)
     seen = video if timeline.stride == 1 else dataclasses.replace(video, frames=video.frames[list(timeline.inputs)])
     _execute(job, command, plan, timeline, seen, media, output, fps, [input], overwrite,

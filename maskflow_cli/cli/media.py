@@ -82,8 +82,10 @@ def geometry_notes(media: Media, generated: int) -> None:
         media.notes.append("the model's frames are gray")
 
 
-def plan_audio(reporter: Reporter, media: Media, output: str, wanted: bool) -> None:
-    """Decide whether the input's audio goes into ``output``; log a choice among several streams."""
+def plan_audio(reporter: Reporter, media: Media, output: str, wanted: bool, retimed: bool = False) -> None:
+    """Decide whether the input's audio goes into ``output``; log a choice among several streams.
+    ``retimed``: the output's frame rate is not the input's (--fps), so the video no longer lasts as
+    long as the audio and the audio is left out, with a note, rather than written out of step."""
     from ..video_io.audio import audio_streams, carries_audio
     from ..video_io.image_sequence import is_sequence_pattern
     from ..video_io.suffixes import encoding_for
@@ -92,6 +94,10 @@ def plan_audio(reporter: Reporter, media: Media, output: str, wanted: bool) -> N
     with media.source.open() as file:
         streams = audio_streams(media.source.name, file)
     if not streams or not wanted:
+        media.facts["audio"] = None
+        return
+    if retimed:
+        media.notes.append("audio left out: --fps retimes the video")
         media.facts["audio"] = None
         return
     if output == "-" or is_sequence_pattern(output) or not carries_audio(encoding_for(output).muxer):
