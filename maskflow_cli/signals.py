@@ -16,7 +16,6 @@ from typing import TypeVar
 
 T = TypeVar("T")
 _WAIT_SLICE = 0.1  # seconds between the main thread's chances to run a signal handler
-_workers: set[threading.Thread] = set()  # helper threads still running work that a signal abandoned
 
 # The signals that end a run cleanly (outputs removed, one line, exit 128 + number) and their words.
 # (SIGHUP and SIGQUIT do not exist on Windows.)
@@ -68,7 +67,7 @@ def interruptible(work: Callable[[], T]) -> T:
     signal's handler runs within a fraction of a second even when ``work`` is one long native call
     (Python runs handlers in the main thread only, between bytecodes). An exception of ``work`` is
     raised here; if the handler raises instead (the run stops), the helper is left to finish on its
-    own as a daemon thread, its result dropped: :func:`work_abandoned` tells the exit path.
+    own as a daemon thread, its result dropped (the program then ends with ``os._exit``, cli/main.py).
     Outside the main thread ``work`` simply runs. (Thread-local state such as torch's grad mode is
     the caller's to carry into ``work``.)"""
     if threading.current_thread() is not threading.main_thread():
@@ -80,20 +79,11 @@ def interruptible(work: Callable[[], T]) -> T:
             outcome["value"] = work()
         except BaseException as error:  # handed to the main thread below
             outcome["error"] = error
-        finally:
-            _workers.discard(worker)
 
     worker = threading.Thread(target=run, name="maskflow-work", daemon=True)
-    _workers.add(worker)
     worker.start()
     while worker.is_alive():
         worker.join(_WAIT_SLICE)
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]
-
-
-def work_abandoned() -> bool:
-    """Whether work that a signal interrupted is still running in a helper thread: the process
-    should then end at once (``os._exit``) rather than tear the interpreter down around it."""
-    return any(worker.is_alive() for worker in _workers)

@@ -154,20 +154,17 @@ def test_sigint_during_start_up_is_one_line(weights_dir, tmp_path):
 
 
 @pytest.mark.parametrize("signal_name, code, word", [("SIGHUP", 129, "hung up"), ("SIGQUIT", 131, "quit")])
-def test_sighup_and_sigquit_are_like_sigterm(cli, weights_dir, tmp_path, signal_name, code, word):
-    """In-process: the signal is sent to this process once the temporary output exists."""
-
-    def signal_when_writing() -> None:
-        deadline = time.monotonic() + 60
-        while not list(tmp_path.iterdir()) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        os.kill(os.getpid(), getattr(signal, signal_name))
-
-    sender = threading.Thread(target=signal_when_writing, daemon=True)
-    sender.start()
-    result = cli("generate", "-w", weights_dir, "-o", tmp_path / "long.mkv", "--frames", "100000", "--steps", "2", "--device", "cpu")
-    sender.join(timeout=60)
-    assert result.code == code and result.err.strip().splitlines() == [f"maskflow: error: {word}"]
+def test_sighup_and_sigquit_are_like_sigterm(weights_dir, tmp_path, signal_name, code, word):
+    """The signal is sent to a running generate once its temporary output exists. (A child process:
+    a stop signal sent to the test process itself would reach it whenever a run ends first.)"""
+    process = subprocess.Popen([sys.executable, "-m", "maskflow_cli", "generate", "-w", str(weights_dir), "-o", str(tmp_path / "long.mkv"),
+                                "--frames", "100000", "--steps", "2", "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.iterdir()) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(getattr(signal, signal_name))
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code and err.decode().strip().splitlines() == [f"maskflow: error: {word}"]
     assert list(tmp_path.iterdir()) == []
 
 
@@ -186,3 +183,4 @@ def test_a_killed_runs_temporary_file_is_removed_by_the_next_run(cli, weights_di
     result = cli("generate", "-w", weights_dir, "-o", tmp_path / "out.mkv", "--frames", "2", *FAST)
     assert result.code == 0, result.err
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name, "out.mkv"])
+

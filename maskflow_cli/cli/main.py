@@ -17,7 +17,7 @@ import signal
 import sys
 
 from ..errors import MaskflowError
-from ..signals import STOP_SIGNALS, work_abandoned
+from ..signals import STOP_SIGNALS
 from ..startup import set_allocator, set_thread_policy
 
 
@@ -72,10 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         return _run(argv, debug)
     except Stopped as stop:
         code = _fail(stop.reason, stop.code)
-        if argv is None or work_abandoned():  # the program itself (or a call still running): end now, outputs
-            _flush_streams()                  # already removed, without tearing the runtime down around its threads
+        if argv is None:  # the program itself: end now (outputs already removed), without tearing the
+            _flush_streams()  # runtime down around a network call a helper thread may still be running
             os._exit(code)
-        return code
+        return code  # called in-process (argv given): the caller's process lives on; an abandoned call
+        # finishes in its daemon thread and its result is dropped
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
