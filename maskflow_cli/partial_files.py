@@ -14,7 +14,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from abc import ABC, abstractmethod
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 import torch
 from safetensors import SafetensorError
@@ -24,6 +27,34 @@ from .errors import OutputError, first_line
 from .signals import signals_deferred
 
 _MARK = ".maskflow-"
+
+
+class PartialOutput(ABC):
+    """An output written to hidden temporaries and put in place by :meth:`close`; :meth:`abort`
+    discards it. As a context manager it closes when the block succeeds and aborts when it raises;
+    one dropped unfinished (``_done`` still False) is aborted. The video and image-sequence writers
+    share this."""
+
+    _done = True  # set False by a subclass once it holds something to put in place or discard
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def abort(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_done", True):
+            self.abort()
 _PID_DIGITS = 10  # room kept for any process number, so a target's temporary names share one prefix
 
 

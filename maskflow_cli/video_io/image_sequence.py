@@ -19,12 +19,12 @@ import re
 import secrets
 import shutil
 from fractions import Fraction
-from types import TracebackType
 
 import av
 import torch
 
 from maskflow_cli.errors import OutputError
+from maskflow_cli.partial_files import PartialOutput
 from maskflow_cli.signals import signals_deferred
 
 from .frames import FrameFormat
@@ -87,7 +87,7 @@ def check_sequence_target(pattern: str, overwrite: bool) -> SequencePattern:
     return target
 
 
-class ImageSequenceWriter:
+class ImageSequenceWriter(PartialOutput):
     """Writes PNGs as frames come; used like :class:`~.writing.VideoWriter` (``with``, ``write``,
     ``close``, ``abort``). Make one with :func:`open_image_sequence`."""
 
@@ -166,18 +166,6 @@ class ImageSequenceWriter:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None
 
-    def __enter__(self) -> ImageSequenceWriter:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    def __del__(self) -> None:
-        if not getattr(self, "_done", True):
-            self.abort()
 
 
 def open_image_sequence(pattern: str, fmt: FrameFormat, fps: Fraction, *, overwrite: bool = False) -> ImageSequenceWriter:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from fractions import Fraction
-from types import TracebackType
 from typing import BinaryIO
 
 import av
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 from maskflow_cli.errors import OutputError
-from maskflow_cli.partial_files import create_partial
+from maskflow_cli.partial_files import PartialOutput, create_partial
 from maskflow_cli.signals import signals_deferred
 
 from .audio import AudioCopy
@@ -31,7 +30,7 @@ from .suffixes import Y4M, Encoding, encoding_for
 from .targets import STDOUT_NAME, check_target, standard_output
 
 
-class VideoWriter:
+class VideoWriter(PartialOutput):
     """Encodes frames as they come. Make one with :func:`open_writer` and use it in ``with``.
 
     Leaving the ``with`` block normally finishes the file and renames it over the target;
@@ -164,23 +163,6 @@ class VideoWriter:
             _remove_quietly(self._temp_path)
             self._temp_path = None
 
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    def __del__(self) -> None:
-        if not getattr(self, "_done", True):
-            self.abort()
 
 
 def open_writer(
