@@ -70,7 +70,7 @@ def bf16_cpu_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> 
     so that at most SCORE_ELEMENTS scores exist at once. PyTorch's CPU flash-attention kernel in bf16
     runs no faster than in fp32 (14.9 against 14.2 ms for 4 heads of 1,024 tokens on a Zen 4 core);
     this runs in 8.2 ms, its bf16 matmuls at about 4x the fp32 rate."""
-    q = q * q.shape[-1] ** -0.5
+    q = (q * q.shape[-1] ** -0.5).contiguous()  # blocks of query rows that the matmul need not copy
     keys, v = k.transpose(-1, -2).contiguous(), v.contiguous()  # [B',K,d,Nk]: laid out once, not per block
     rows = max(1, SCORE_ELEMENTS // (q.shape[0] * q.shape[1] * k.shape[2]))
     out = []
@@ -80,6 +80,21 @@ def bf16_cpu_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> 
             scores = scores.masked_fill(~mask[..., i : i + rows, :], float("-inf"))
         out.append(scores.softmax(-1) @ v)
     return torch.cat(out, dim=2)
+
+
+class TanhGELU(nn.Module):
+    """GELU in its tanh approximation, the form the model is trained with.
+
+    In bf16 on a CPU the exact (erf) form is computed instead: PyTorch's CPU tanh is slow (the tanh
+    form costs 1.6 ms per million bf16 elements on a Zen 4 core, the erf form 0.4 ms: a tenth of a
+    network call), and the two forms differ by at most 4.7e-4 (near x = -2.7), less than bf16's own
+    rounding. Over every bf16 input in [-8, 8], the tanh form computed in bf16 lies within 0.0078 of
+    the exact tanh form and the erf form within 0.0082; 75 % of the outputs are the same bf16 number.
+    fp32 runs the tanh form, exactly as trained."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        fast = x.dtype == torch.bfloat16 and x.device.type == "cpu"
+        return F.gelu(x, approximate="none" if fast else "tanh")
 
 
 class Attention(nn.Module):
@@ -122,7 +137,7 @@ class Block(nn.Module):
         self.attn = Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim))
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), TanhGELU(), nn.Linear(hidden, dim))
         self.modulation = nn.Linear(dim, 6 * dim)
 
     def _attend(self, x: Tensor, frame_mask: Tensor | None, memory: KeysValues | None,
@@ -200,7 +215,7 @@ class MaskFlowTransformer(nn.Module):
         self.head = nn.Linear(d, config.vocab_size)
         if config.code_features:
             self.register_buffer("codes", torch.zeros(config.vocab_size, config.code_features))  # [V,F]
-            self.code_mlp = nn.Sequential(nn.Linear(config.code_features, d), nn.GELU(approximate="tanh"), nn.Linear(d, d))
+            self.code_mlp = nn.Sequential(nn.Linear(config.code_features, d), TanhGELU(), nn.Linear(d, d))
             self.code_query = nn.Linear(d, d)
         if config.code_digits:
             self.register_buffer("digit_rows", code_digit_rows(config.code_digits), persistent=False)  # [V,Q]

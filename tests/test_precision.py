@@ -124,3 +124,17 @@ def test_int8_is_a_cpu_inference_choice_with_int8_linear_layers(weights_dir, mon
 def test_generate_with_int8_says_nothing_but_its_summary(cli, weights_dir, tmp_path):
     out = cli("generate", "-w", weights_dir, "-o", tmp_path / "a.mkv", "--frames", 3, "--steps", 2, "--precision", "int8", "--seed", 0)
     assert out.code == 0 and out.err.startswith("wrote ") and len(out.err.strip().splitlines()) == 1, out.err  # no deprecation warning
+
+
+def test_the_mlp_gelu_is_the_tanh_form_in_fp32_and_the_erf_form_in_bf16_on_a_cpu():
+    """fp32 runs the GELU the model was trained with (tanh approximation), bit for bit; bf16 on a CPU
+    runs the erf form, which stays as close to the exact tanh form as bf16's own rounding allows."""
+    from maskflow_cli.transformer import TanhGELU
+
+    x = torch.linspace(-8, 8, 20001)
+    assert torch.equal(TanhGELU()(x), torch.nn.functional.gelu(x, approximate="tanh"))
+    low = TanhGELU()(x.bfloat16())
+    assert low.dtype == torch.bfloat16 and torch.equal(low, torch.nn.functional.gelu(x.bfloat16()))
+    exact = torch.nn.functional.gelu(x.bfloat16().double(), approximate="tanh")
+    assert (low.double() - exact).abs().max() < 0.0083
+    assert not torch.equal(low, torch.nn.functional.gelu(x.bfloat16(), approximate="tanh"))  # the cheaper form, not the same
