@@ -15,6 +15,9 @@ samplers are unchanged. ``uncond`` says how the context is left out:
   window positions, a shorter pass (T − Tc frames instead of T; ``ModelDenoiser.without_context``).
   For a bidirectional model the masked frames differ only by their position, so this drops inputs
   that carry almost nothing; it is not exactly "masked" (the other frames no longer attend to them).
+  At a window's first step the frames left are all mask tokens: that uncond input is the same for
+  every window and video, so its logits are computed once and kept (``ModelDenoiser.without_context``),
+  and the first step's guidance costs no pass after the first window.
 ``weights`` gives w per network call of a window (the k-th entry for the k-th call since
 ``start_window``; calls past its end are unguided), so guidance can be limited to the first steps.
 A call with w = 0, or in a window without context (generate's first window), makes no uncond pass.
@@ -25,8 +28,8 @@ short-term gain of guiding every step, kept the ink of 160-frame extends near th
 every-step guidance over-inked, and costs half the uncond passes; "dropped" measured as good as "masked".
 
 NFE: ``ModelDenoiser.calls`` counts network passes, and the uncond pass is one of its own, batched
-with the cond pass or not: a guided step counts 2 passes, an unguided one 1. ``uncond_passes`` counts
-the uncond passes alone.
+with the cond pass or not: a guided step counts 2 passes, an unguided one 1, a guided step whose
+uncond logits were kept 1. ``uncond_passes`` counts the uncond passes that ran.
 
 Axis legend: B sequences, T frames in the window, Tc context frames, H, W token grid, M wanted
 positions, V vocabulary.
@@ -79,8 +82,9 @@ class GuidedDenoiser:
         self._step += 1
         if w == 0 or not bool(context.any()):
             return self.inner(tokens, times, wanted, context)
+        before = self.inner.calls
         cond, uncond = self._cond_and_uncond(tokens, times, wanted, context)  # [M,V] each
-        self.uncond_passes += 1
+        self.uncond_passes += self.inner.calls - before - 1  # 0 where the blank uncond logits were kept
         return cond + w * (cond - uncond)
 
     def _cond_and_uncond(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:

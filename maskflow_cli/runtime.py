@@ -179,6 +179,7 @@ class ModelDenoiser:
             mode = "reduce-overhead" if self.device.type == "cuda" else None
             self.compiled = torch.compile(model, mode=mode, dynamic=False, backend=compile_backend)
         self._cache: ContextCache | None = None
+        self._blank: tuple[tuple[Tensor, Tensor], Tensor] | None = None  # without_context's kept blank logits
         self.calls = 0
 
     def start_window(self) -> None:
@@ -213,11 +214,36 @@ class ModelDenoiser:
     def without_context(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor) -> Tensor:
         """Like a call, but the network runs without the ``context`` frames (bool [T]): they are left
         out of the window, and the other frames keep their window positions (a shorter pass, never
-        compiled). -> logits [M,V] at the wanted positions, which must lie outside the context."""
-        self.calls += 1
+        compiled). -> logits [M,V] at the wanted positions, which must lie outside the context.
+
+        A *blank* window, whose other frames are all mask tokens at the same masking times in every
+        sequence (a window's first step), is the same input whatever the video: its logits are
+        computed once, for one sequence, kept, and reused by every later blank call with the same
+        frames and times (no network pass, not counted in ``calls``). Exact up to float rounding:
+        the kept logits are those of a one-sequence pass."""
         frames = context.nonzero()[:, 0]  # [Tc]
+        rest = (~context).nonzero()[:, 0]  # [Tr] the frames the pass keeps
+        if bool((tokens[:, rest] == self.mask_id).all()) and bool((times[:, rest] == times[:1, rest]).all()):
+            blank = self._blank_logits(tokens[:1], times[:1], rest, frames)  # [Tr,H,W,V]
+            return blank.expand(tokens.shape[0], *blank.shape)[wanted[:, rest]]  # [M,V]
+        self.calls += 1
         left_out = ContextCache(frames, tokens[:, frames].flatten(2), [None] * len(self.model.blocks))  # no keys or values
         return self._interruptible(lambda: self.model.logits_at(tokens, times, wanted, cache=left_out))
+
+    def _blank_logits(self, tokens: Tensor, times: Tensor, rest: Tensor, frames: Tensor) -> Tensor:
+        """The logits [Tr,H,W,V] at every position of the ``rest`` frames of one blank sequence
+        (tokens [1,T,H,W], times [1,T]) without its ``frames`` [Tc]: kept from an earlier call with
+        the same frames and times, or one network pass."""
+        key = (rest, times[0, rest])
+        if self._blank is not None and all(torch.equal(a, b) for a, b in zip(self._blank[0], key)):
+            return self._blank[1]
+        self.calls += 1
+        wanted = torch.zeros_like(tokens, dtype=torch.bool)
+        wanted[:, rest] = True
+        left_out = ContextCache(frames, tokens[:, frames].flatten(2), [None] * len(self.model.blocks))
+        logits = self._interruptible(lambda: self.model.logits_at(tokens, times, wanted, cache=left_out))  # [Tr*H*W,V]
+        self._blank = (key, logits.view(len(rest), *self.grid, -1))
+        return self._blank[1]
 
     def _interruptible(self, network: Callable[[], Tensor]) -> Tensor:
         """``network()`` -> fp32 logits, under the caller's grad modes, in a helper thread

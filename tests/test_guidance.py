@@ -16,7 +16,7 @@ from maskflow_cli.guidance import GuidedDenoiser, annealed_weights
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import plan_extend, plan_generate, window_settings
 from maskflow_cli.runtime import ModelDenoiser
-from maskflow_cli.transformer import MaskFlowTransformer
+from maskflow_cli.transformer import ContextCache, MaskFlowTransformer
 
 from conftest import TINY_TRANSFORMER, moving_square_frames
 
@@ -120,8 +120,14 @@ def test_zero_guidance_gives_exactly_the_unguided_tokens():
     assert not torch.equal(guided, unguided)
 
 
-@pytest.mark.parametrize("uncond, guided_window", [("masked", [(4, 6)] * 3), ("dropped", [(2, 6), (2, 4)] * 3)])
-def test_windows_without_context_make_no_extra_pass(uncond, guided_window):
+BLANK_KEPT = [(2, 6), (2, 6), (2, 4), (2, 6), (2, 4)]  # a later window: its first step's uncond logits were kept
+
+
+@pytest.mark.parametrize("uncond, guided_windows, passes", [
+    ("masked", [(4, 6)] * 6, 3 + 2 * 3 * 2),
+    ("dropped", [(2, 6), (1, 4), (2, 6), (2, 4), (2, 6), (2, 4)] + BLANK_KEPT, 3 + 2 * 3 * 2 - 1),
+])
+def test_windows_without_context_make_no_extra_pass(uncond, guided_windows, passes):
     model = lively()
     plan = plan_generate(14, window_settings(6, "ar", 2))  # a first window without context, then 2 with
     assert [len(w.context) for w in plan.windows] == [0, 2, 2]
@@ -130,8 +136,36 @@ def test_windows_without_context_make_no_extra_pass(uncond, guided_window):
     model._embed = lambda t, s, p: inputs.append(tuple(t.shape[:2])) or embed(t, s, p)
     denoiser = GuidedDenoiser(ModelDenoiser(model), [0.5] * 3, uncond)
     rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=0.0), denoiser)
-    assert inputs == [(2, 6)] * 3 + guided_window * 2  # the first window's calls carry the cond sequences only
-    assert denoiser.calls == 3 + 2 * 3 * 2 and denoiser.uncond_passes == 2 * 3  # a guided step is two passes
+    assert inputs == [(2, 6)] * 3 + guided_windows  # the first window's calls carry the cond sequences only
+    assert denoiser.calls == passes and denoiser.uncond_passes == passes - 3 * 3  # a guided step is two passes, or one where kept
+
+
+@torch.no_grad()
+def test_blank_uncond_logits_are_computed_once_for_one_sequence_and_kept():
+    """A window's first step leaves only mask tokens once the context is dropped: the same input for
+    every sequence and window. Its logits come from one one-sequence pass, equal the batched pass's,
+    and are reused; a window whose frames are not all masked runs its own pass."""
+    model = lively()
+    denoiser = ModelDenoiser(model)
+    context = torch.tensor([True, True, False, False, False, False])
+    tokens = torch.randint(0, V, (3, 6, 8, 8), generator=torch.Generator().manual_seed(2))
+    tokens[:, 2:] = V
+    times = torch.zeros(3, 6)
+    times[:, :2] = 1
+    wanted = torch.zeros(3, 6, 8, 8, dtype=torch.bool)
+    wanted[:, 2:] = torch.rand(3, 4, 8, 8, generator=torch.Generator().manual_seed(3)) < 0.5
+    direct = model.logits_at(tokens[:, 2:], times[:, 2:], wanted[:, 2:])  # the frames at positions 0..3: not what is asked
+    left_out = ContextCache(torch.tensor([0, 1]), tokens[:, :2].flatten(2), [None] * len(model.blocks))
+    batched = model.logits_at(tokens, times, wanted, cache=left_out)  # all 3 sequences, the frames at positions 2..5
+    kept = denoiser.without_context(tokens, times, wanted, context)
+    assert denoiser.calls == 1 and torch.allclose(kept, batched, atol=1e-5) and not torch.allclose(kept, direct, atol=1e-3)
+    other = tokens.clone()
+    other[:, :2] = (other[:, :2] + 1) % V  # another video's context: dropped anyway
+    assert torch.equal(denoiser.without_context(other, times, wanted, context), kept) and denoiser.calls == 1
+    unmasked = tokens.clone()
+    unmasked[0, 3, 0, 0] = 5  # one token drawn: no longer blank
+    denoiser.without_context(unmasked, times, wanted & (unmasked == V), context)
+    assert denoiser.calls == 2
 
 
 def test_the_engine_anneals_the_guidance_to_zero_by_the_middle_step():
@@ -140,10 +174,10 @@ def test_the_engine_anneals_the_guidance_to_zero_by_the_middle_step():
     plan = plan_generate(14, window_settings(6, "ar", 2))
     denoiser = ModelDenoiser(model)
     rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=0.6), denoiser)
-    assert denoiser.calls == 3 + 2 * (3 + 2)  # 2 of the 3 steps of each window with context are guided
+    assert denoiser.calls == 3 + 2 * (3 + 2) - 1  # 2 of the 3 steps of each window with context are guided; one blank uncond kept
     first_step = ModelDenoiser(model)
     rolled(model, plan, SamplingOptions("mgm", 3, seed=0, guidance=0.0), GuidedDenoiser(first_step, [0.5], "dropped"))
-    assert first_step.calls == 3 + 2 * (3 + 1)  # guided on the first step of each window only
+    assert first_step.calls == 3 + 2 * 3 + 1  # guided on the first step of each window only: one blank uncond pass, then kept
 
 
 def test_pipeline_and_eval_report_the_guided_passes(weights_dir):
@@ -152,10 +186,12 @@ def test_pipeline_and_eval_report_the_guided_passes(weights_dir):
     settings = window_settings(pipe.window, "ar", 2)
     options = SamplingOptions("mgm", 3, seed=1, guidance=0.5)
     chunks = list(pipe.extend(video, 8, settings, options))
-    assert sum(c.nfe for c in chunks) == (3 + 2) * len(plan_extend(4, 8, settings).windows)  # 2 of 3 steps guided
+    windows = len(plan_extend(4, 8, settings).windows)
+    assert sum(c.nfe for c in chunks) == (3 + 2) * windows - (windows - 1)  # 2 of 3 steps guided; the first step's uncond pass kept
     clips = torch.from_numpy(moving_square_frames(20))[None].repeat(2, 1, 1, 1, 1)
     result = evaluation.continuation_suite(pipe, clips, settings, options, batch=2)
-    assert result["guidance"] == 0.5 and result["nfe_per_sequence"] == (3 + 2) * len(plan_extend(10, 10, settings).windows)
+    assert len(plan_extend(10, 10, settings).windows) == 3  # the last one shorter: its blank frames are other ones
+    assert result["guidance"] == 0.5 and result["nfe_per_sequence"] == (3 + 2) * 3 - 1  # the second window reuses the first's blank uncond
 
 
 @pytest.mark.parametrize("value", [-0.1, float("nan"), float("inf")])
