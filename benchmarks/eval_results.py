@@ -82,7 +82,7 @@ def _scores(section: dict, names: tuple[str, ...]) -> list[str]:
 
 def tag(s: dict) -> str:
     """A suite's sampling settings, as its section reports them."""
-    guided = "".join(f", {k} {s[k]:g}" for k in ("temperature", "guidance") if k in s)
+    guided = "".join(f", {k} {s[k]:g}" for k in ("temperature", "guidance", "guidance_anchor") if k in s)
     return f"{s['sampler']}, {s['steps']} steps{guided}, {s['mode']} (context {s['context']}, stride {s['stride']}), seed {s['seed']}, NFE {s['nfe_per_sequence']} per sequence"
 
 

@@ -60,8 +60,8 @@ SHARED = {"weights": None, "sequences": 32, "batch": 16, "seed": 0, "precision":
 SUITES = ("continuation", "horizon", "infill")
 UNGUIDED = {"steps": 4, "context": 6}  # the library's sampling before guidance: rows of other setups are paired with its base too
 SETUP = ("suite", "steps", "context", "seed", "data_seed", "precision", "sequences", "data", "frames")  # what a row shares with its base
-TUNED = ("temperature", "noise")  # in a row's setup only where given
-UNTUNED = {"temperature": 1.0, "noise": 4.5}  # their values where not given: the sampling before guidance, whatever the library's defaults
+TUNED = ("temperature", "noise", "anchor")  # in a row's setup only where given
+UNTUNED = {"temperature": 1.0, "noise": 4.5, "anchor": 0.0}  # their values where not given: the sampling before guidance, whatever the library's defaults
 
 
 def variant(text: str) -> str:
@@ -99,6 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--context", type=int, default=6, help="context frames per window (default: %(default)s)")
     parser.add_argument("--temperature", type=float, default=None, help="MGM temperature (default: 1)")
     parser.add_argument("--noise", type=float, default=None, help="MGM Gumbel noise scale (default: 4.5)")
+    parser.add_argument("--anchor", type=float, default=None, help="gain of the guidance anchor (guidance.GuidanceAnchor; default: 0, none)")
     parser.add_argument("--pair-unguided", action="store_true",
                         help="pair with the stored unguided base (4 steps, context 6) instead of running this setup's own")
     parser.add_argument("--data", type=Path, default=None, metavar="PATH",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from maskflow_cli.defaults import DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_TEMPERATURE
+from maskflow_cli.defaults import DEFAULT_ANCHOR, DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_TEMPERATURE
 from maskflow_cli.engine import SamplingOptions
 from maskflow_cli.evaluation import held_out_sequences, horizon_suite
 from maskflow_cli.pipeline import MaskFlowPipeline
@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--context", type=int, default=None, help="ar context (default: the library's)")
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE, help="guidance w (default: %(default)s)")
     parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE, help="MGM temperature (default: %(default)s)")
+    parser.add_argument("--anchor", type=float, default=DEFAULT_ANCHOR, help="guidance anchor gain (default: %(default)s)")
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS), help="which rollouts to make (default: both)")
     parser.add_argument("--data-seed", type=int, default=1235, help="the held-out sequences, as the eval's horizon suite")
 
@@ -61,7 +62,7 @@ def spans(horizon: dict, parts: int = 10) -> list[dict]:
 def run(args: argparse.Namespace) -> dict:
     pipe = MaskFlowPipeline.from_weights(args.weights, precision=args.precision)
     settings = window_settings(pipe.window, context=args.context)
-    options = SamplingOptions(steps=args.steps, seed=args.seed, guidance=args.guidance, temperature=args.temperature)
+    options = SamplingOptions(steps=args.steps, seed=args.seed, guidance=args.guidance, temperature=args.temperature, anchor=args.anchor)
     real = held_out_sequences(None, args.frames, args.sequences, pipe.frame_format, args.data_seed)
     started = time.perf_counter()
     horizon = horizon_suite(pipe, real, settings, options, batch=args.sequences, runs=args.runs)

@@ -23,10 +23,10 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
-from .defaults import DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_TEMPERATURE
+from .defaults import DEFAULT_ANCHOR, DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_TEMPERATURE
 from .errors import InvalidArgumentError
 from .planner import Plan, Window
-from .guidance import GuidedDenoiser, annealed_weights
+from .guidance import GuidanceAnchor, GuidedDenoiser, annealed_weights
 from .runtime import ModelDenoiser
 from .sampling import SAMPLERS, Callback, SamplerState
 
@@ -45,7 +45,9 @@ class SamplingOptions:
     flattened (> 1) before tokens are drawn; 1 draws from them as they are. ``guidance``: w of the
     classifier-free guidance on the context (guidance.py), 0 for none: w at a window's first step,
     annealed to 0 by its middle step (``guidance.annealed_weights``); each guided step of a window
-    with context frames adds one network pass, a shorter one without those frames."""
+    with context frames adds one network pass, a shorter one without those frames. ``anchor``: the
+    gain of ``guidance.GuidanceAnchor``, which scales w per sequence and window to keep the share
+    of uncommon tokens near the frames the rollout starts from (0: w as it is)."""
 
     sampler: str = "mgm"  # "mgm" or "fm"
     steps: int = DEFAULT_STEPS  # K, network calls per window (at most)
@@ -54,6 +56,7 @@ class SamplingOptions:
     temperature: float = DEFAULT_TEMPERATURE
     anneal: bool = True
     guidance: float = DEFAULT_GUIDANCE
+    anchor: float = DEFAULT_ANCHOR
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -73,6 +76,8 @@ class SamplingOptions:
             raise InvalidArgumentError("temperature", self.temperature, "must be a finite number above 0")
         if not (math.isfinite(self.guidance) and self.guidance >= 0):
             raise InvalidArgumentError("guidance", self.guidance, "must be a finite number, 0 (no guidance) or more")
+        if not (math.isfinite(self.anchor) and self.anchor >= 0):
+            raise InvalidArgumentError("anchor", self.anchor, "must be a finite number, 0 (none) or more")
 
     def resolved(self) -> "SamplingOptions":
         """These options with a concrete seed: ``seed`` if given, else a fresh random one."""
@@ -92,7 +97,7 @@ ContextTokens = Callable[[list[int]], Tensor]  # frame indices -> their tokens, 
 
 
 def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed: int, context_tokens: ContextTokens,
-             *, batch: int = 1, callback: Callback = None) -> Iterator[tuple[Window, Tensor]]:
+             *, batch: int = 1, callback: Callback = None, token_values: Tensor | None = None) -> Iterator[tuple[Window, Tensor]]:
     """Execute ``plan`` for ``batch`` sequences at once; yield ``(window, kept)`` per window in order,
     ``kept`` the tokens of ``window.keep``, long [B,K,H,W] on the CPU.
 
@@ -101,12 +106,19 @@ def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed
     seeded with ``seed`` drives every window, so the same plan, options and seed give the same
     tokens. ``callback(state)`` is called after every sampler step with the window's
     :class:`~sampling.SamplerState` (its ``window`` the window's index in the plan); ``denoiser.calls``
-    counts the network passes (shared by the batch; a guided step's uncond pass counts as one more)."""
+    counts the network passes (shared by the batch; a guided step's uncond pass counts as one more).
+    ``token_values`` float [V+1]: each token's intensity (``MaskFlowPipeline.token_intensity``), on
+    which guided sampling's ``anchor`` works (``guidance.GuidanceAnchor``); without them w is not
+    anchored. The pipeline and the evaluation suites pass them."""
     sampler, extra = SAMPLERS[options.sampler], options.sampler_options()
     generator = torch.Generator(denoiser.device).manual_seed(seed)
     height, width = denoiser.grid
     if options.guidance > 0:
         denoiser = GuidedDenoiser(denoiser, annealed_weights(options.guidance, options.steps))
+    if isinstance(denoiser, GuidedDenoiser):
+        denoiser.scale = None  # no anchor's scale carried over from an earlier rollout
+    anchored = options.anchor > 0 and isinstance(denoiser, GuidedDenoiser) and token_values is not None
+    anchor: GuidanceAnchor | None = None
     tokens: dict[int, Tensor] = {}  # frame -> long [B,H,W], for frames usable as context
     for index, window in enumerate(plan.windows):
         missing = [i for i in window.context if i not in tokens]
@@ -123,6 +135,11 @@ def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed
                           scheduler=denoiser.scheduler, generator=generator, callback=_in_window(callback, index), **extra).cpu()  # [B,T,H,W]
         kept = out[:, [i - window.start for i in window.keep]]  # [B,K,H,W]
         tokens.update(zip(window.keep, kept.unbind(1)))
+        if anchored:  # the reference: the first window's context, else (generate) its new frames
+            if anchor is None:
+                reference = torch.stack([tokens[i] for i in window.context], 1) if window.context else kept  # [B,n,H,W]
+                anchor = GuidanceAnchor(reference, options.anchor, token_values)
+            denoiser.scale = anchor.scales(kept)
         yield window, kept
 
 

@@ -69,7 +69,8 @@ def _sample_batch(pipe: MaskFlowPipeline, plan: Plan, options: SamplingOptions, 
         known[:, given] = pipe.encode(video[:, given].flatten(0, 1)).view(batch, len(given), height, width)
     denoiser = pipe.denoiser()
     made = {}  # frame -> long [B,H,W]
-    for window, kept in roll_out(plan, denoiser, options, seed, lambda frames: known[:, frames], batch=batch):
+    values = pipe.token_intensity() if options.anchor else None  # guidance.GuidanceAnchor's, where it guides
+    for window, kept in roll_out(plan, denoiser, options, seed, lambda frames: known[:, frames], batch=batch, token_values=values):
         made.update(zip(window.keep, kept.unbind(1)))
     fmt = pipe.frame_format
     frames = torch.empty((batch, plan.length, *fmt.shape), dtype=torch.uint8)
@@ -116,6 +117,8 @@ def _tags(settings: WindowSettings, options: SamplingOptions, nfe: int | float, 
         extra["temperature"] = options.temperature
     if options.guidance:
         extra["guidance"] = options.guidance
+        if options.anchor:
+            extra["guidance_anchor"] = options.anchor
     return {"sampler": options.sampler, "steps": options.steps, **extra, "mode": settings.mode, "context": settings.context,
             "stride": settings.stride, "seed": options.seed, "nfe_per_sequence": nfe, "seconds": round(seconds, 2)}
 

@@ -47,11 +47,42 @@ from .errors import InvalidArgumentError
 from .runtime import ModelDenoiser
 
 UNCOND = ("masked", "dropped")
+ANCHOR_LIMIT = 2.0  # the largest multiple of w the anchor asks for
 
 
 def annealed_weights(w: float, steps: int) -> list[float]:
     """w per step of a window of ``steps`` steps: w·(1 − 2k/K), none from the middle step on."""
     return [w * max(0.0, 1 - 2 * k / steps) for k in range(steps)]
+
+
+class GuidanceAnchor:
+    """Keeps a rolled-out video's intensity near the frames it starts from by scaling w.
+
+    Without feedback a long rollout drifts: every window loses or gains a few per cent of its
+    intensity against its context, and the drift compounds (unguided, the shipped digits fade to
+    black; a guidance w that holds one video over-inks another). The anchor compares, per sequence,
+    the mean intensity of the latest window's new frames with the reference's (the frames the rollout
+    starts from), each frame's intensity read off its tokens: ``values`` [V+1] holds each token's
+    mean pixel value, decoded alone (``MaskFlowPipeline.token_intensity``). Guidance pushes away
+    from the model's context-free prediction, which favours empty frames, so w is scaled by the
+    relative shortfall: ``clamp(1 + gain·(ref − now) / ref, 0, ANCHOR_LIMIT)``. It is proportional
+    feedback on the level itself, which is what the windows accumulate: a video whose new frames
+    keep the reference's intensity runs at w, one that fades gets more, one that over-draws less.
+
+    ``reference``: long [B,N,H,W] tokens; ``gain`` > 0; ``values`` float [V+1]."""
+
+    def __init__(self, reference: Tensor, gain: float, values: Tensor) -> None:
+        self.values, self.gain = values.float().cpu(), gain
+        self.reference = self._level(reference)  # [B]
+
+    def _level(self, tokens: Tensor) -> Tensor:
+        """Mean token intensity of long [B,...] -> [B]."""
+        return self.values[tokens.flatten(1).cpu()].mean(1)
+
+    def scales(self, made: Tensor) -> Tensor:
+        """long [B,K,H,W] new tokens -> w's multiplier per sequence, float [B]."""
+        shortfall = (self.reference - self._level(made)) / self.reference.clamp_min(1e-3)
+        return (1 + self.gain * shortfall).clamp(0, ANCHOR_LIMIT)
 
 
 class GuidedDenoiser:
@@ -65,6 +96,7 @@ class GuidedDenoiser:
         self.inner, self.weights, self.uncond = inner, tuple(weights), uncond
         self.mask_id, self.scheduler, self.grid, self.device = inner.mask_id, inner.scheduler, inner.grid, inner.device
         self.uncond_passes = 0
+        self.scale: Tensor | None = None  # float [B]: w's multiplier per sequence (GuidanceAnchor), None: 1
         self._step = 0  # network calls asked for since start_window
 
     @property
@@ -85,7 +117,10 @@ class GuidedDenoiser:
         before = self.inner.calls
         cond, uncond = self._cond_and_uncond(tokens, times, wanted, context)  # [M,V] each
         self.uncond_passes += self.inner.calls - before - 1  # 0 where the blank uncond logits were kept
-        return cond + w * (cond - uncond)
+        if self.scale is None:
+            return cond + w * (cond - uncond)
+        per_row = w * self.scale.to(cond.device)[wanted.nonzero()[:, 0]]  # [M]: each wanted position's sequence
+        return cond + per_row[:, None] * (cond - uncond)
 
     def _cond_and_uncond(self, tokens: Tensor, times: Tensor, wanted: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
         """The logits [M,V] at the wanted positions with the context and without it."""

@@ -58,6 +58,7 @@ class MaskFlowPipeline:
         self.tokenizer, self.transformer = tokenizer, transformer
         self.device, self.dtype, self.fps, self.compile = device, dtype, fps, compile  # dtype: the transformer's weights' (None: fp32)
         self.context_cache = context_cache
+        self._token_intensity: Tensor | None = None  # token_intensity(), made on first use
 
     @classmethod
     def from_weights(cls, source: str | None = None, *, device: str = "auto", precision: str = "auto",
@@ -141,6 +142,16 @@ class MaskFlowPipeline:
         """long tokens [T,H,W] -> uint8 [T,Y,X,C]."""
         return decode_tokens(self.tokenizer, tokens, self.device)
 
+    def token_intensity(self) -> Tensor:
+        """Each token's intensity, float [V+1] in [0, 1]: the mean pixel value of the token decoded
+        alone (a 1×1 token grid), 0 for the mask token (id V). Made on first use (one decode of V
+        tokens) and kept; the guidance anchor reads frames' intensities off it."""
+        if self._token_intensity is None:
+            vocabulary = self.transformer.config.vocab_size
+            alone = decode_tokens(self.tokenizer, torch.arange(vocabulary)[:, None, None], self.device)  # uint8 [V,y,x,C]
+            self._token_intensity = torch.cat([alone.flatten(1).float().mean(1) / 255, torch.zeros(1)])
+        return self._token_intensity
+
 
 def _stored_fps(component: Component) -> Fraction:
     value = component.info.get("fps")
@@ -164,7 +175,8 @@ class Run:
         frame as soon as it and all frames before it are final."""
         pipe, plan = self.pipe, self.plan
         denoiser = pipe.denoiser()
-        windows = roll_out(plan, denoiser, self.options, self.seed, self._context_tokens, callback=self.callback)
+        values = pipe.token_intensity() if self.options.anchor and self.options.guidance else None
+        windows = roll_out(plan, denoiser, self.options, self.seed, self._context_tokens, callback=self.callback, token_values=values)
         ready: dict[int, Tensor] = {}  # generated frame -> uint8 [Y,X,C], final but not yet handed out
         given = {i for a, b in plan.given for i in range(a, b)}
         emitted = pending_nfe = 0

@@ -12,7 +12,7 @@ from maskflow_cli import evaluation
 from maskflow_cli.defaults import DEFAULT_GUIDANCE
 from maskflow_cli.engine import SamplingOptions, roll_out
 from maskflow_cli.errors import InvalidArgumentError
-from maskflow_cli.guidance import GuidedDenoiser, annealed_weights
+from maskflow_cli.guidance import ANCHOR_LIMIT, GuidanceAnchor, GuidedDenoiser, annealed_weights
 from maskflow_cli.pipeline import MaskFlowPipeline
 from maskflow_cli.planner import plan_extend, plan_generate, window_settings
 from maskflow_cli.runtime import ModelDenoiser
@@ -229,3 +229,70 @@ def test_eval_tables_say_when_guidance_was_used(weights_dir, cli):
     plain = cli("eval", "--weights", weights_dir, "--quick", "--steps", "1", "--suite", "continuation", "--guidance", "0")
     assert guided.code == 0 and plain.code == 0, guided.err + plain.err
     assert "1 steps, guidance 0.5," in guided.out and "guidance" not in plain.out
+
+
+def test_the_anchor_scales_w_by_the_relative_shortfall_of_intensity():
+    """Token 1 has intensity 0.5, token 2 1.0, the rest 0. w's multiplier is 1 where the new frames
+    keep the reference's mean intensity, above 1 where it fell (fading), below where it rose, within
+    [0, ANCHOR_LIMIT]."""
+    values = torch.zeros(V + 1)
+    values[1], values[2] = 0.5, 1.0
+    reference = torch.zeros(2, 1, 4, 4, dtype=torch.long)
+    reference[0, 0, 0] = 2  # mean 4/16 = 0.25
+    reference[1, 0, :2] = 1  # mean 8·0.5/16 = 0.25
+    anchor = GuidanceAnchor(reference, gain=2.0, values=values)
+    assert torch.allclose(anchor.reference, torch.tensor([0.25, 0.25]))
+    assert torch.allclose(anchor.scales(reference.clone()), torch.ones(2))
+    moved = torch.zeros(2, 1, 4, 4, dtype=torch.long)  # sequence 0: black: 1 + 2·1 = 3, held at the limit
+    moved[1, 0, 0, :2] = 2  # sequence 1: 2/16: half the reference: 1 + 2·0.5 = 2
+    assert torch.allclose(anchor.scales(moved), torch.tensor([ANCHOR_LIMIT, 2.0]))
+    moved[0, 0, :3] = 2  # 12/16 against 4/16: w off
+    moved[1, 0, 0, :3] = 2  # 3/16: 1 + 2·(0.25 − 0.1875)/0.25 = 1.5
+    assert torch.allclose(anchor.scales(moved), torch.tensor([0.0, 1.5]))
+    moved[1, 0, 1, :2] = 2  # 5/16: 1 + 2·(0.25 − 0.3125)/0.25 = 0.5
+    assert torch.allclose(anchor.scales(moved)[1], torch.tensor(0.5))
+
+
+@torch.no_grad()
+def test_a_scaled_guided_denoiser_applies_w_per_sequence():
+    model = lively()
+    tokens, times, wanted = window()
+    guided = GuidedDenoiser(ModelDenoiser(model), [0.7], "dropped")
+    guided.scale = torch.tensor([2.0, 0.0])
+    logits = guided(tokens, times, wanted, CONTEXT)
+    cond = ModelDenoiser(model)(tokens, times, wanted, CONTEXT)
+    without = dropped_reference(model, tokens, times, wanted)
+    first = int(wanted[0].sum())  # the first sequence's wanted positions come first
+    assert torch.allclose(logits[:first], (cond + 1.4 * (cond - without))[:first], atol=1e-4)
+    assert torch.allclose(logits[first:], cond[first:], atol=1e-6)
+
+
+def test_the_engine_anchors_guidance_after_each_window_and_zero_gain_changes_nothing():
+    model = lively()
+    plan = plan_extend(3, 7, window_settings(6, "ar", 2))
+    given = torch.randint(0, V, (2, 3, 8, 8), generator=torch.Generator().manual_seed(4))
+    options = SamplingOptions("mgm", 3, seed=0, guidance=0.6)
+    plain = rolled(model, plan, options, ModelDenoiser(model), given)
+    assert torch.equal(rolled(model, plan, dataclasses.replace(options, anchor=0.0), ModelDenoiser(model), given), plain)
+    scales = []
+    guided = GuidedDenoiser(ModelDenoiser(model), [0.6], "dropped")
+    start = guided.start_window
+    guided.start_window = lambda: scales.append(guided.scale) or start()
+    values = torch.rand(V + 1, generator=torch.Generator().manual_seed(5))
+    anchored = dataclasses.replace(options, guidance=0.0, anchor=3.0)
+    list(roll_out(plan, guided, anchored, 3, lambda frames: given[:, frames], batch=2, token_values=values))
+    assert scales[0] is None and all(s is not None and s.shape == (2,) for s in scales[1:])
+    scales.clear()  # without the tokens' intensities w is not anchored
+    list(roll_out(plan, guided, anchored, 3, lambda frames: given[:, frames], batch=2))
+    assert all(s is None for s in scales)
+    with pytest.raises(InvalidArgumentError, match="anchor"):
+        SamplingOptions(anchor=-1.0)
+
+
+def test_token_intensity_is_each_token_decoded_alone(weights_dir):
+    pipe = MaskFlowPipeline.from_weights(str(weights_dir), device="cpu", precision="fp32")
+    values = pipe.token_intensity()
+    vocabulary = pipe.transformer.config.vocab_size
+    assert values.shape == (vocabulary + 1,) and values[-1] == 0 and pipe.token_intensity() is values
+    alone = pipe.decode(torch.tensor([[[7]]]))
+    assert torch.isclose(values[7], alone.float().mean() / 255)

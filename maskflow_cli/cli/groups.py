@@ -20,7 +20,7 @@ import typing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..defaults import DEFAULT_CONTEXT_CACHE, DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_TEMPERATURE
+from ..defaults import DEFAULT_ANCHOR, DEFAULT_CONTEXT_CACHE, DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_TEMPERATURE
 from ..planner import WindowSettings, window_settings
 from . import options as opt
 from .report import Reporter
@@ -56,6 +56,7 @@ class SamplingGroup:
     noise: opt.Noise = None
     temperature: opt.Temperature = DEFAULT_TEMPERATURE
     guidance: opt.Guidance = DEFAULT_GUIDANCE
+    guidance_anchor: opt.Anchor = DEFAULT_ANCHOR
     device: opt.Device = "auto"
     precision: opt.Precision = "auto"
     context_cache: opt.ContextCache = DEFAULT_CONTEXT_CACHE
@@ -66,7 +67,7 @@ class SamplingGroup:
         from ..engine import SamplingOptions
 
         return SamplingOptions(sampler=self.sampler, steps=self.steps, seed=self.seed, noise=self.noise, temperature=self.temperature,
-                               guidance=self.guidance)
+                               guidance=self.guidance, anchor=self.guidance_anchor)
 
     def window_settings(self, window: int) -> WindowSettings:
         """The window plan's settings for a model of ``window`` frames (validated)."""

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..defaults import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, MGM_NOISE
+from ..defaults import DEFAULT_ANCHOR, DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, MGM_NOISE
 from ..model_configs import PAPER_PRESETS, REFERENCE_GRID, TRANSFORMER_PRESETS, preset_parameters
 from ..planner import DEFAULT_CONTEXT_TEXT
 from ..weight_sources import DEFAULT_NAME, installed_names
@@ -46,6 +46,7 @@ Stride = Annotated[Optional[int], typer.Option("--stride", rich_help_panel=SAMPL
 Seed = Annotated[Optional[int], typer.Option("--seed", rich_help_panel=SAMPLING, help="Random seed; the same seed on the same machine and device gives the same video. Default: a fresh one, reported with --json (eval: 0).")]
 Noise = Annotated[Optional[float], typer.Option("--noise", rich_help_panel=SAMPLING, help=f"mgm only: scale of the Gumbel noise added to the confidence scores, annealed to 0 over the steps. Default: {MGM_NOISE:g}.")]
 Guidance = Annotated[float, typer.Option("--guidance", rich_help_panel=SAMPLING, help=f"Classifier-free guidance on the context: a step's logits are pushed away from the model's prediction without the window's context frames, cond + w·(cond − uncond), with w this value at a window's first step, falling to 0 by its middle step (at 4 steps: W, W/2, 0, 0). 0: none. Default {DEFAULT_GUIDANCE:g} (with --temperature {DEFAULT_TEMPERATURE:g}); each guided step costs one more, shorter network pass.")]
+Anchor = Annotated[float, typer.Option("--guidance-anchor", metavar="GAIN", rich_help_panel=SAMPLING, help=f"Hold a long video's intensity at its first frames': after each window, scale --guidance per video by 1 + GAIN × the relative drop of the new frames' mean intensity below those frames' (more where it fades, less where it over-draws; between 0 and 2×). 0: w as it is. Default {DEFAULT_ANCHOR:g}. Costs one decode of the vocabulary per run.")]
 Temperature = Annotated[float, typer.Option("--temperature", rich_help_panel=SAMPLING, help="Divide the predicted logits by this before drawing tokens: below 1 sharper, above 1 more varied.")]
 Fps = Annotated[Optional[float], typer.Option("--fps", rich_help_panel=OUTPUT, help="Output frame rate. Default: the input's (extend, infill) or the model's (generate).")]
 OutputSize = Annotated[str, typer.Option("--size", metavar="input|model|WxH", rich_help_panel=OUTPUT, help="Output frame size: input (the input's size and colour; its frames pass through unchanged and the model's frames are mapped back onto the part of the frame the model sees, black around it), model (the model's frames as they are), or WxH such as 640x360. Default: input (extend, infill), model (generate).")]
