@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from maskflow_cli.defaults import DEFAULT_ANCHOR, DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_TEMPERATURE
+from maskflow_cli.defaults import DEFAULT_ANCHOR, DEFAULT_GUIDANCE, DEFAULT_STEPS
 from maskflow_cli.engine import SamplingOptions
 from maskflow_cli.evaluation import held_out_sequences, horizon_suite
 from maskflow_cli.pipeline import MaskFlowPipeline
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="MGM steps (default: %(default)s)")
     parser.add_argument("--context", type=int, default=None, help="ar context (default: the library's)")
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE, help="guidance w (default: %(default)s)")
-    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE, help="MGM temperature (default: %(default)s)")
+    parser.add_argument("--temperature", type=float, default=None, help="MGM temperature (default: the library's)")
     parser.add_argument("--anchor", type=float, default=DEFAULT_ANCHOR, help="guidance anchor gain (default: %(default)s)")
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS), help="which rollouts to make (default: both)")
     parser.add_argument("--data-seed", type=int, default=1235, help="the held-out sequences, as the eval's horizon suite")

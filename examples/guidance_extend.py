@@ -1,10 +1,10 @@
 """Extend one held-out sequence to 160 frames with and without guidance on the context, side by side.
 
-    python examples/guidance_extend.py [--weights DIR] [--frames 160] [--guidance W] [--seed 0] [--out examples/]
+    python examples/guidance_extend.py [--weights DIR] [--frames 160] [--guidance W] [--temperature T] [--anchor A] [--seed 0] [--out examples/]
 
 Both runs start from the same 10 real frames with the same seed: the unguided one samples as the
-library did before guidance (``guidance=0``, temperature 1), the guided one with ``guidance=W`` and
-``temperature=T`` (default: the library's defaults, 0.5 and 1).
+library did before guidance (``guidance=0``, temperature 1), the guided one with ``guidance=W``,
+``temperature=T`` and the guidance anchor's gain A (default: the library's defaults, 0.65, 0.85 and 10).
 Writes into ``--out``:
 - guidance_extend.png: every 16th frame of the real sequence (top), the unguided extend (middle)
   and the guided one (bottom);
@@ -52,7 +52,8 @@ def main() -> None:
     parser.add_argument("--weights", default=None)
     parser.add_argument("--frames", type=int, default=160)
     parser.add_argument("--guidance", type=float, default=SamplingOptions.guidance, help="w of the guided run (default: the library's, %(default)s)")
-    parser.add_argument("--temperature", type=float, default=SamplingOptions.temperature, help="of the guided run (default: the library's, %(default)s)")
+    parser.add_argument("--temperature", type=float, default=None, help="of the guided run (default: the library's)")
+    parser.add_argument("--anchor", type=float, default=SamplingOptions.anchor, help="the guidance anchor's gain in the guided run (default: the library's, %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sequence-seed", type=int, default=7, help="which held-out sequence (default: %(default)s, as make_samples.py)")
     parser.add_argument("--out", default=str(Path(__file__).parent))
@@ -61,11 +62,11 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     pipe = MaskFlowPipeline.from_weights(args.weights)
     settings = window_settings(pipe.window, "ar")
-    guided = SamplingOptions(seed=args.seed, guidance=args.guidance, temperature=args.temperature)
+    guided = SamplingOptions(seed=args.seed, guidance=args.guidance, temperature=args.temperature, anchor=args.anchor)
     real = held_out_sequences(None, args.frames, 1, pipe.frame_format, seed=args.sequence_seed)[0]  # [T,Y,X,C]
 
     videos = {"real": real}
-    for name, options in (("unguided", replace(guided, guidance=0.0, temperature=1.0)), (f"w {args.guidance:g}, T {args.temperature:g}", guided)):
+    for name, options in (("unguided", replace(guided, guidance=0.0, temperature=1.0)), (f"w {args.guidance:g}, T {guided.temperature_for(True):g}, A {args.anchor:g}", guided)):
         videos[name] = torch.cat([c.frames for c in pipe.extend(real[:GIVEN], args.frames - GIVEN, settings, options)])
 
     write_png(out / "guidance_extend.png", strip(list(videos.values()), every=BIN))
@@ -75,7 +76,7 @@ def main() -> None:
         writer.write(together)
     print(f"ink per {BIN}-frame bin (the horizon suite's statistic):")
     for name, video in videos.items():
-        print(f"  {name:14} " + " ".join(f"{v:6.1f}" for v in ink_per_bin(video, real)))
+        print(f"  {name:22} " + " ".join(f"{v:6.1f}" for v in ink_per_bin(video, real)))
     print(f"wrote guidance_extend.png and guidance_extend.mp4 into {out}")
 
 

@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
-from .defaults import DEFAULT_ANCHOR, DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_TEMPERATURE
+from .defaults import DEFAULT_ANCHOR, DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_TEMPERATURE, FREE_TEMPERATURE
 from .errors import InvalidArgumentError
 from .planner import Plan, Window
 from .guidance import GuidanceAnchor, GuidedDenoiser, annealed_weights
@@ -42,7 +42,9 @@ class SamplingOptions:
     ``seed`` None means a fresh random seed (``resolved()`` draws it; runs report the seed used).
     ``noise``: MGM's Gumbel noise scale on the confidence scores, annealed to zero over the steps
     unless ``anneal`` is False (None: the sampler's default, ``defaults.MGM_NOISE``). ``temperature``: the predicted distributions are sharpened (< 1) or
-    flattened (> 1) before tokens are drawn; 1 draws from them as they are. ``guidance``: w of the
+    flattened (> 1) before tokens are drawn; 1 draws from them as they are. None: DEFAULT_TEMPERATURE
+    (0.85) in windows with context frames, FREE_TEMPERATURE (1) in a window without (generate's
+    first), where 0.85 drew near-empty frames. ``guidance``: w of the
     classifier-free guidance on the context (guidance.py), 0 for none: w at a window's first step,
     annealed to 0 by its middle step (``guidance.annealed_weights``); each guided step of a window
     with context frames adds one network pass, a shorter one without those frames. ``anchor``: the
@@ -53,7 +55,7 @@ class SamplingOptions:
     steps: int = DEFAULT_STEPS  # K, network calls per window (at most)
     seed: int | None = None
     noise: float | None = None
-    temperature: float = DEFAULT_TEMPERATURE
+    temperature: float | None = None
     anneal: bool = True
     guidance: float = DEFAULT_GUIDANCE
     anchor: float = DEFAULT_ANCHOR
@@ -72,7 +74,7 @@ class SamplingOptions:
                 raise InvalidArgumentError("noise", self.noise, "must be a finite number, 0 or more")
         if not self.anneal and self.sampler not in NOISE_SAMPLERS:
             raise InvalidArgumentError("anneal", self.anneal, f"only the {', '.join(NOISE_SAMPLERS)} sampler takes it; drop it or use {{param:sampler}} mgm")
-        if not (math.isfinite(self.temperature) and self.temperature > 0):
+        if self.temperature is not None and not (math.isfinite(self.temperature) and self.temperature > 0):
             raise InvalidArgumentError("temperature", self.temperature, "must be a finite number above 0")
         if not (math.isfinite(self.guidance) and self.guidance >= 0):
             raise InvalidArgumentError("guidance", self.guidance, "must be a finite number, 0 (no guidance) or more")
@@ -83,9 +85,16 @@ class SamplingOptions:
         """These options with a concrete seed: ``seed`` if given, else a fresh random one."""
         return self if self.seed is not None else replace(self, seed=secrets.randbits(63))
 
-    def sampler_options(self) -> dict:
-        """The keyword arguments of the chosen sampler beyond the shared signature."""
-        extra: dict = {"temperature": self.temperature}
+    def temperature_for(self, context: bool) -> float:
+        """The temperature of a window with context frames (``context``) or without."""
+        if self.temperature is not None:
+            return self.temperature
+        return DEFAULT_TEMPERATURE if context else FREE_TEMPERATURE
+
+    def sampler_options(self, context: bool) -> dict:
+        """The keyword arguments of the chosen sampler beyond the shared signature, for a window with
+        context frames or without."""
+        extra: dict = {"temperature": self.temperature_for(context)}
         if self.noise is not None:
             extra["noise"] = self.noise
         if not self.anneal:
@@ -110,7 +119,7 @@ def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed
     ``token_values`` float [V+1]: each token's intensity (``MaskFlowPipeline.token_intensity``), on
     which guided sampling's ``anchor`` works (``guidance.GuidanceAnchor``); without them w is not
     anchored. The pipeline and the evaluation suites pass them."""
-    sampler, extra = SAMPLERS[options.sampler], options.sampler_options()
+    sampler = SAMPLERS[options.sampler]
     generator = torch.Generator(denoiser.device).manual_seed(seed)
     height, width = denoiser.grid
     if options.guidance > 0:
@@ -132,7 +141,8 @@ def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed
         denoiser.start_window()
         with torch.inference_mode():
             out = sampler(denoiser, x.to(denoiser.device), known.to(denoiser.device), steps=options.steps,
-                          scheduler=denoiser.scheduler, generator=generator, callback=_in_window(callback, index), **extra).cpu()  # [B,T,H,W]
+                          scheduler=denoiser.scheduler, generator=generator, callback=_in_window(callback, index),
+                          **options.sampler_options(bool(window.context))).cpu()  # [B,T,H,W]
         kept = out[:, [i - window.start for i in window.keep]]  # [B,K,H,W]
         tokens.update(zip(window.keep, kept.unbind(1)))
         if anchored:  # the reference: the first window's context, else (generate) its new frames

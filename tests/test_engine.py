@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from maskflow_cli import evaluation
-from maskflow_cli.defaults import DEFAULT_TEMPERATURE, MGM_NOISE
+from maskflow_cli.defaults import DEFAULT_TEMPERATURE, FREE_TEMPERATURE, MGM_NOISE
 from maskflow_cli.engine import SamplingOptions
 from maskflow_cli.errors import InvalidArgumentError
 from maskflow_cli.pipeline import MaskFlowPipeline
@@ -55,8 +55,9 @@ def test_sampler_options_reach_the_sampler(weights_dir):
     def tokens(**kw):
         return torch.cat([c.frames for c in pipe.generate(6, settings, SamplingOptions("mgm", 4, seed=1, **kw))])
 
-    default = tokens()
-    assert torch.equal(default, tokens(noise=MGM_NOISE, temperature=DEFAULT_TEMPERATURE, anneal=True))  # the defaults, spelled out
+    default = tokens()  # one window without context: the free temperature
+    assert torch.equal(default, tokens(noise=MGM_NOISE, temperature=FREE_TEMPERATURE, anneal=True))  # the defaults, spelled out
+    assert not torch.equal(default, tokens(temperature=DEFAULT_TEMPERATURE))  # the temperature of windows with context
     assert not torch.equal(default, tokens(noise=0.0)) or not torch.equal(default, tokens(temperature=3.0))
     assert not torch.equal(tokens(noise=8.0), tokens(noise=8.0, anneal=False))  # the noise stays at 8 instead of falling
 

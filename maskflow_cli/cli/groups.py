@@ -20,7 +20,7 @@ import typing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..defaults import DEFAULT_ANCHOR, DEFAULT_CONTEXT_CACHE, DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_TEMPERATURE
+from ..defaults import DEFAULT_ANCHOR, DEFAULT_CONTEXT_CACHE, DEFAULT_GUIDANCE, DEFAULT_STEPS
 from ..planner import WindowSettings, window_settings
 from . import options as opt
 from .report import Reporter
@@ -54,7 +54,7 @@ class SamplingGroup:
     stride: opt.Stride = None
     seed: opt.Seed = None
     noise: opt.Noise = None
-    temperature: opt.Temperature = DEFAULT_TEMPERATURE
+    temperature: opt.Temperature = None
     guidance: opt.Guidance = DEFAULT_GUIDANCE
     guidance_anchor: opt.Anchor = DEFAULT_ANCHOR
     device: opt.Device = "auto"
