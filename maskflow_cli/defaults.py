@@ -16,8 +16,8 @@ DEFAULT_STEPS = 4
 # 10 -> 10 continuations improved (paired -8.3 +- 5.8 MSE/frame, 64 sequences) and 160-frame extends stayed
 # within 10 % of the real ink in every 16-frame bin, on both test sets and two seeds each; without the anchor the
 # same w over-inked by 18-21 % and w = 0.55 faded by 21 %. Temperature 0.7 turned 1,600-frame extends black.
-DEFAULT_TEMPERATURE = 0.85  # in windows with context frames
-FREE_TEMPERATURE = 1.0  # in a window without (generate's first): 0.85 there drew frames of a fifth of the real ink
+DEFAULT_TEMPERATURE = 0.85  # continuing or completing given frames (extend, infill)
+FREE_TEMPERATURE = 1.0  # generating from nothing (generate): 0.85 there drew frames of a fifth to a half of the real ink
 DEFAULT_GUIDANCE = 0.65
 DEFAULT_ANCHOR = 10.0  # the guidance anchor's gain (guidance.GuidanceAnchor); 0: none
 MGM_NOISE = 4.5  # MGM's default Gumbel noise scale (chosen by benchmarks/sampler_tuning.py)

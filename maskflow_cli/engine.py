@@ -43,8 +43,8 @@ class SamplingOptions:
     ``noise``: MGM's Gumbel noise scale on the confidence scores, annealed to zero over the steps
     unless ``anneal`` is False (None: the sampler's default, ``defaults.MGM_NOISE``). ``temperature``: the predicted distributions are sharpened (< 1) or
     flattened (> 1) before tokens are drawn; 1 draws from them as they are. None: DEFAULT_TEMPERATURE
-    (0.85) in windows with context frames, FREE_TEMPERATURE (1) in a window without (generate's
-    first), where 0.85 drew near-empty frames. ``guidance``: w of the
+    (0.85) for a plan with given frames (extend, infill), FREE_TEMPERATURE (1) for one without
+    (generate), where 0.85 drew fainter frames. ``guidance``: w of the
     classifier-free guidance on the context (guidance.py), 0 for none: w at a window's first step,
     annealed to 0 by its middle step (``guidance.annealed_weights``); each guided step of a window
     with context frames adds one network pass, a shorter one without those frames. ``anchor``: the
@@ -85,16 +85,16 @@ class SamplingOptions:
         """These options with a concrete seed: ``seed`` if given, else a fresh random one."""
         return self if self.seed is not None else replace(self, seed=secrets.randbits(63))
 
-    def temperature_for(self, context: bool) -> float:
-        """The temperature of a window with context frames (``context``) or without."""
+    def temperature_for(self, given: bool) -> float:
+        """The temperature of a plan with ``given`` frames (extend, infill) or without (generate)."""
         if self.temperature is not None:
             return self.temperature
-        return DEFAULT_TEMPERATURE if context else FREE_TEMPERATURE
+        return DEFAULT_TEMPERATURE if given else FREE_TEMPERATURE
 
-    def sampler_options(self, context: bool) -> dict:
-        """The keyword arguments of the chosen sampler beyond the shared signature, for a window with
-        context frames or without."""
-        extra: dict = {"temperature": self.temperature_for(context)}
+    def sampler_options(self, given: bool) -> dict:
+        """The keyword arguments of the chosen sampler beyond the shared signature, for a plan with
+        given frames or without."""
+        extra: dict = {"temperature": self.temperature_for(given)}
         if self.noise is not None:
             extra["noise"] = self.noise
         if not self.anneal:
@@ -119,7 +119,7 @@ def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed
     ``token_values`` float [V+1]: each token's intensity (``MaskFlowPipeline.token_intensity``), on
     which guided sampling's ``anchor`` works (``guidance.GuidanceAnchor``); without them w is not
     anchored. The pipeline and the evaluation suites pass them."""
-    sampler = SAMPLERS[options.sampler]
+    sampler, extra = SAMPLERS[options.sampler], options.sampler_options(bool(plan.given))
     generator = torch.Generator(denoiser.device).manual_seed(seed)
     height, width = denoiser.grid
     if options.guidance > 0:
@@ -142,7 +142,7 @@ def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed
         with torch.inference_mode():
             out = sampler(denoiser, x.to(denoiser.device), known.to(denoiser.device), steps=options.steps,
                           scheduler=denoiser.scheduler, generator=generator, callback=_in_window(callback, index),
-                          **options.sampler_options(bool(window.context))).cpu()  # [B,T,H,W]
+                          **extra).cpu()  # [B,T,H,W]
         kept = out[:, [i - window.start for i in window.keep]]  # [B,K,H,W]
         tokens.update(zip(window.keep, kept.unbind(1)))
         if anchored:  # the reference: the first window's context, else (generate) its new frames

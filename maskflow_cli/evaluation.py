@@ -114,7 +114,7 @@ def _tags(settings: WindowSettings, options: SamplingOptions, nfe: int | float, 
     """How a section sampled; the sampler-specific options only where they differ from the defaults."""
     extra = {} if options.noise is None else {"noise": options.noise}
     if options.temperature_for(True) != 1.0:
-        extra["temperature"] = options.temperature_for(True)  # windows with context (the first of generate's: temperature_for(False))
+        extra["temperature"] = options.temperature_for(True)  # given frames (generate's: temperature_for(False))
     if options.guidance:
         extra["guidance"] = options.guidance
         if options.anchor:

@@ -55,9 +55,12 @@ def test_sampler_options_reach_the_sampler(weights_dir):
     def tokens(**kw):
         return torch.cat([c.frames for c in pipe.generate(6, settings, SamplingOptions("mgm", 4, seed=1, **kw))])
 
-    default = tokens()  # one window without context: the free temperature
+    default = tokens()  # generate: the free temperature
     assert torch.equal(default, tokens(noise=MGM_NOISE, temperature=FREE_TEMPERATURE, anneal=True))  # the defaults, spelled out
-    assert not torch.equal(default, tokens(temperature=DEFAULT_TEMPERATURE))  # the temperature of windows with context
+    assert not torch.equal(default, tokens(temperature=DEFAULT_TEMPERATURE))  # the temperature of extend and infill
+    video = torch.from_numpy(moving_square_frames(4))
+    extended = torch.cat([c.frames for c in pipe.extend(video, 4, settings, SamplingOptions("mgm", 4, seed=1))])
+    assert torch.equal(extended, torch.cat([c.frames for c in pipe.extend(video, 4, settings, SamplingOptions("mgm", 4, seed=1, temperature=DEFAULT_TEMPERATURE))]))
     assert not torch.equal(default, tokens(noise=0.0)) or not torch.equal(default, tokens(temperature=3.0))
     assert not torch.equal(tokens(noise=8.0), tokens(noise=8.0, anneal=False))  # the noise stays at 8 instead of falling
 
