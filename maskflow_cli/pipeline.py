@@ -175,7 +175,8 @@ class Run:
         frame as soon as it and all frames before it are final."""
         pipe, plan = self.pipe, self.plan
         denoiser = pipe.denoiser()
-        values = pipe.token_intensity() if self.options.anchor and self.options.guidance else None
+        anchored = self.options.anchor and self.options.guidance and len(plan.windows) > 1  # the anchor acts from the second window on
+        values = pipe.token_intensity() if anchored else None
         windows = roll_out(plan, denoiser, self.options, self.seed, self._context_tokens, callback=self.callback, token_values=values)
         ready: dict[int, Tensor] = {}  # generated frame -> uint8 [Y,X,C], final but not yet handed out
         given = {i for a, b in plan.given for i in range(a, b)}
