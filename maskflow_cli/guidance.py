@@ -26,6 +26,10 @@ the first step, falling linearly to 0 by the middle of the window's steps (4 ste
 the way MGM's noise anneals. On the shipped weights (``python -m benchmarks guidance``) this kept the
 short-term gain of guiding every step, kept the ink of 160-frame extends near the real one where
 every-step guidance over-inked, and costs half the uncond passes; "dropped" measured as good as "masked".
+No fixed w held every long video, though: the drift compounds from window to window, and which way
+a video goes differs between seeds. ``GuidanceAnchor`` closes the loop: the engine scales w per
+sequence after each window (``GuidedDenoiser.scale``) by how far the new frames' intensity has
+drifted from the frames the rollout starts from (``SamplingOptions.anchor``, the gain).
 
 NFE: ``ModelDenoiser.calls`` counts network passes, and the uncond pass is one of its own, batched
 with the cond pass or not: a guided step counts 2 passes, an unguided one 1, a guided step whose

@@ -56,7 +56,7 @@ class SamplingGroup:
     noise: opt.Noise = None
     temperature: opt.Temperature = None
     guidance: opt.Guidance = DEFAULT_GUIDANCE
-    guidance_anchor: opt.Anchor = DEFAULT_ANCHOR
+    anchor: opt.Anchor = DEFAULT_ANCHOR
     device: opt.Device = "auto"
     precision: opt.Precision = "auto"
     context_cache: opt.ContextCache = DEFAULT_CONTEXT_CACHE
@@ -67,7 +67,7 @@ class SamplingGroup:
         from ..engine import SamplingOptions
 
         return SamplingOptions(sampler=self.sampler, steps=self.steps, seed=self.seed, noise=self.noise, temperature=self.temperature,
-                               guidance=self.guidance, anchor=self.guidance_anchor)
+                               guidance=self.guidance, anchor=self.anchor)
 
     def window_settings(self, window: int) -> WindowSettings:
         """The window plan's settings for a model of ``window`` frames (validated)."""
