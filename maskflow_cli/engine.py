@@ -106,7 +106,8 @@ ContextTokens = Callable[[list[int]], Tensor]  # frame indices -> their tokens, 
 
 
 def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed: int, context_tokens: ContextTokens,
-             *, batch: int = 1, callback: Callback = None, token_values: Tensor | None = None) -> Iterator[tuple[Window, Tensor]]:
+             *, batch: int = 1, callback: Callback = None,
+             token_intensity: Callable[[Tensor], Tensor] | None = None) -> Iterator[tuple[Window, Tensor]]:
     """Execute ``plan`` for ``batch`` sequences at once; yield ``(window, kept)`` per window in order,
     ``kept`` the tokens of ``window.keep``, long [B,K,H,W] on the CPU.
 
@@ -116,9 +117,10 @@ def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed
     tokens. ``callback(state)`` is called after every sampler step with the window's
     :class:`~sampling.SamplerState` (its ``window`` the window's index in the plan); ``denoiser.calls``
     counts the network passes (shared by the batch; a guided step's uncond pass counts as one more).
-    ``token_values`` float [V+1]: each token's intensity (``MaskFlowPipeline.token_intensity``), on
-    which guided sampling's ``anchor`` works (``guidance.GuidanceAnchor``); without them w is not
-    anchored. The pipeline and the evaluation suites pass them."""
+    ``token_intensity``: long tokens -> their intensities, float of the same shape
+    (``MaskFlowPipeline.token_intensity``), on which guided sampling's ``anchor`` works
+    (``guidance.GuidanceAnchor``); without it w is not anchored. The pipeline and the evaluation
+    suites pass it."""
     sampler, extra = SAMPLERS[options.sampler], options.sampler_options(bool(plan.given))
     generator = torch.Generator(denoiser.device).manual_seed(seed)
     height, width = denoiser.grid
@@ -126,7 +128,7 @@ def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed
         denoiser = GuidedDenoiser(denoiser, annealed_weights(options.guidance, options.steps))
     if isinstance(denoiser, GuidedDenoiser):
         denoiser.scale = None  # no anchor's scale carried over from an earlier rollout
-    anchored = options.anchor > 0 and isinstance(denoiser, GuidedDenoiser) and token_values is not None
+    anchored = options.anchor > 0 and isinstance(denoiser, GuidedDenoiser) and token_intensity is not None
     anchor: GuidanceAnchor | None = None
     tokens: dict[int, Tensor] = {}  # frame -> long [B,H,W], for frames usable as context
     for index, window in enumerate(plan.windows):
@@ -148,7 +150,7 @@ def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed
         if anchored:  # the reference: the first window's context, else (generate) its new frames
             if anchor is None:
                 reference = torch.stack([tokens[i] for i in window.context], 1) if window.context else kept  # [B,n,H,W]
-                anchor = GuidanceAnchor(reference, options.anchor, token_values)
+                anchor = GuidanceAnchor(reference, options.anchor, token_intensity)
             denoiser.scale = anchor.scales(kept)
         yield window, kept
 

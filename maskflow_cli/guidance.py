@@ -42,7 +42,7 @@ positions, V vocabulary.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -66,22 +66,23 @@ class GuidanceAnchor:
     intensity against its context, and the drift compounds (unguided, the shipped digits fade to
     black; a guidance w that holds one video over-inks another). The anchor compares, per sequence,
     the mean intensity of the latest window's new frames with the reference's (the frames the rollout
-    starts from), each frame's intensity read off its tokens: ``values`` [V+1] holds each token's
+    starts from), each frame's intensity read off its tokens: ``intensity`` gives each token's
     mean pixel value, decoded alone (``MaskFlowPipeline.token_intensity``). Guidance pushes away
     from the model's context-free prediction, which favours empty frames, so w is scaled by the
     relative shortfall: ``clamp(1 + gain·(ref − now) / ref, 0, ANCHOR_LIMIT)``. It is proportional
     feedback on the level itself, which is what the windows accumulate: a video whose new frames
     keep the reference's intensity runs at w, one that fades gets more, one that over-draws less.
 
-    ``reference``: long [B,N,H,W] tokens; ``gain`` > 0; ``values`` float [V+1]."""
+    ``reference``: long [B,N,H,W] tokens; ``gain`` > 0; ``intensity``: long tokens -> float
+    intensities of the same shape."""
 
-    def __init__(self, reference: Tensor, gain: float, values: Tensor) -> None:
-        self.values, self.gain = values.float().cpu(), gain
+    def __init__(self, reference: Tensor, gain: float, intensity: Callable[[Tensor], Tensor]) -> None:
+        self.intensity, self.gain = intensity, gain
         self.reference = self._level(reference)  # [B]
 
     def _level(self, tokens: Tensor) -> Tensor:
         """Mean token intensity of long [B,...] -> [B]."""
-        return self.values[tokens.flatten(1).cpu()].mean(1)
+        return self.intensity(tokens.flatten(1)).float().cpu().mean(1)
 
     def scales(self, made: Tensor) -> Tensor:
         """long [B,K,H,W] new tokens -> w's multiplier per sequence, float [B]."""

@@ -58,7 +58,7 @@ class MaskFlowPipeline:
         self.tokenizer, self.transformer = tokenizer, transformer
         self.device, self.dtype, self.fps, self.compile = device, dtype, fps, compile  # dtype: the transformer's weights' (None: fp32)
         self.context_cache = context_cache
-        self._token_intensity: Tensor | None = None  # token_intensity(), made on first use
+        self._intensity: Tensor | None = None  # float [V+1], token_intensity()'s, NaN where not yet decoded
 
     @classmethod
     def from_weights(cls, source: str | None = None, *, device: str = "auto", precision: str = "auto",
@@ -142,15 +142,23 @@ class MaskFlowPipeline:
         """long tokens [T,H,W] -> uint8 [T,Y,X,C]."""
         return decode_tokens(self.tokenizer, tokens, self.device)
 
-    def token_intensity(self) -> Tensor:
-        """Each token's intensity, float [V+1] in [0, 1]: the mean pixel value of the token decoded
-        alone (a 1×1 token grid), 0 for the mask token (id V). Made on first use (one decode of V
-        tokens) and kept; the guidance anchor reads frames' intensities off it."""
-        if self._token_intensity is None:
+    def token_intensity(self, tokens: Tensor) -> Tensor:
+        """Long tokens of any shape -> float intensities of the same shape, in [0, 1]: a token's
+        mean pixel value decoded alone (a 1×1 token grid), 0 for the mask token (id V). Each token
+        is decoded the first time it is asked for and kept, so a run decodes only the tokens it
+        meets (not the whole vocabulary: 64,000 ids for some tokenizers). The guidance anchor reads
+        frames' intensities off it."""
+        if self._intensity is None:
             vocabulary = self.transformer.config.vocab_size
-            alone = decode_tokens(self.tokenizer, torch.arange(vocabulary)[:, None, None], self.device)  # uint8 [V,y,x,C]
-            self._token_intensity = torch.cat([alone.flatten(1).float().mean(1) / 255, torch.zeros(1)])
-        return self._token_intensity
+            self._intensity = torch.full((vocabulary + 1,), float("nan"))
+            self._intensity[vocabulary] = 0.0
+        tokens = tokens.cpu()
+        new = tokens.unique()
+        new = new[self._intensity[new].isnan()]  # [n] ids not decoded yet
+        if len(new):
+            alone = decode_tokens(self.tokenizer, new[:, None, None], self.device)  # uint8 [n,y,x,C]
+            self._intensity[new] = alone.flatten(1).float().mean(1) / 255
+        return self._intensity[tokens]
 
 
 def _stored_fps(component: Component) -> Fraction:
@@ -176,8 +184,8 @@ class Run:
         pipe, plan = self.pipe, self.plan
         denoiser = pipe.denoiser()
         anchored = self.options.anchor and self.options.guidance and len(plan.windows) > 1  # the anchor acts from the second window on
-        values = pipe.token_intensity() if anchored else None
-        windows = roll_out(plan, denoiser, self.options, self.seed, self._context_tokens, callback=self.callback, token_values=values)
+        windows = roll_out(plan, denoiser, self.options, self.seed, self._context_tokens, callback=self.callback,
+                           token_intensity=pipe.token_intensity if anchored else None)
         ready: dict[int, Tensor] = {}  # generated frame -> uint8 [Y,X,C], final but not yet handed out
         given = {i for a, b in plan.given for i in range(a, b)}
         emitted = pending_nfe = 0

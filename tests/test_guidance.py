@@ -240,7 +240,7 @@ def test_the_anchor_scales_w_by_the_relative_shortfall_of_intensity():
     reference = torch.zeros(2, 1, 4, 4, dtype=torch.long)
     reference[0, 0, 0] = 2  # mean 4/16 = 0.25
     reference[1, 0, :2] = 1  # mean 8·0.5/16 = 0.25
-    anchor = GuidanceAnchor(reference, gain=2.0, values=values)
+    anchor = GuidanceAnchor(reference, gain=2.0, intensity=lambda tokens: values[tokens])
     assert torch.allclose(anchor.reference, torch.tensor([0.25, 0.25]))
     assert torch.allclose(anchor.scales(reference.clone()), torch.ones(2))
     moved = torch.zeros(2, 1, 4, 4, dtype=torch.long)  # sequence 0: black: 1 + 2·1 = 3, held at the limit
@@ -280,7 +280,7 @@ def test_the_engine_anchors_guidance_after_each_window_and_zero_gain_changes_not
     guided.start_window = lambda: scales.append(guided.scale) or start()
     values = torch.rand(V + 1, generator=torch.Generator().manual_seed(5))
     anchored = dataclasses.replace(options, guidance=0.0, anchor=3.0)
-    list(roll_out(plan, guided, anchored, 3, lambda frames: given[:, frames], batch=2, token_values=values))
+    list(roll_out(plan, guided, anchored, 3, lambda frames: given[:, frames], batch=2, token_intensity=lambda tokens: values[tokens]))
     assert scales[0] is None and all(s is not None and s.shape == (2,) for s in scales[1:])
     scales.clear()  # without the tokens' intensities w is not anchored
     list(roll_out(plan, guided, anchored, 3, lambda frames: given[:, frames], batch=2))
@@ -289,10 +289,19 @@ def test_the_engine_anchors_guidance_after_each_window_and_zero_gain_changes_not
         SamplingOptions(anchor=-1.0)
 
 
-def test_token_intensity_is_each_token_decoded_alone(weights_dir):
+def test_token_intensity_is_each_token_decoded_alone_once(weights_dir, monkeypatch):
+    from maskflow_cli import pipeline as pipeline_module
+
     pipe = MaskFlowPipeline.from_weights(str(weights_dir), device="cpu", precision="fp32")
-    values = pipe.token_intensity()
     vocabulary = pipe.transformer.config.vocab_size
-    assert values.shape == (vocabulary + 1,) and values[-1] == 0 and pipe.token_intensity() is values
-    alone = pipe.decode(torch.tensor([[[7]]]))
-    assert torch.isclose(values[7], alone.float().mean() / 255)
+    seven = pipe.decode(torch.tensor([[[7]]])).float().mean() / 255  # before decodes are counted
+    decoded = []
+    decode = pipeline_module.decode_tokens
+    monkeypatch.setattr(pipeline_module, "decode_tokens", lambda tok, tokens, device: decoded.append(tokens.flatten().tolist()) or decode(tok, tokens, device))
+    tokens = torch.tensor([[7, 3, vocabulary], [7, 7, 3]])
+    values = pipe.token_intensity(tokens)
+    assert values.shape == tokens.shape and values[0, 2] == 0 and values[0, 0] == values[1, 1] == values[1, 0]
+    assert torch.isclose(values[0, 0], seven)
+    assert decoded == [[3, 7]]  # the distinct ids met, the mask token never
+    pipe.token_intensity(torch.tensor([3, 9]))
+    assert decoded == [[3, 7], [9]]  # only the new one
