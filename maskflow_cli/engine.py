@@ -48,8 +48,8 @@ class SamplingOptions:
     classifier-free guidance on the context (guidance.py), 0 for none: w at a window's first step,
     annealed to 0 by its middle step (``guidance.annealed_weights``); each guided step of a window
     with context frames adds one network pass, a shorter one without those frames. ``anchor``: the
-    gain of ``guidance.GuidanceAnchor``, which scales w per sequence and window to keep the share
-    of uncommon tokens near the frames the rollout starts from (0: w as it is)."""
+    gain of ``guidance.GuidanceAnchor``, which scales w per sequence and window to keep the new
+    frames' mean intensity near that of the frames the rollout starts from (0: w as it is)."""
 
     sampler: str = "mgm"  # "mgm" or "fm"
     steps: int = DEFAULT_STEPS  # K, network calls per window (at most)
