@@ -103,6 +103,8 @@ def test_cli_spells_parameters_as_flags(cli, weights_dir):
     assert r.code == 2 and "invalid value for --temperature" in r.err and len(r.err.strip().splitlines()) == 1
     r = cli("extend", "in.mkv", "-w", weights_dir, "-o", "x.y4m", "--guidance-anchor", "-1", "--dry-run")
     assert r.code == 2 and "invalid value for --guidance-anchor: -1.0" in r.err and len(r.err.strip().splitlines()) == 1
+    r = cli("generate", "-w", weights_dir, "-o", "-", "--json")
+    assert r.code == 2 and "invalid value for --json" in r.err and "drop --json" in r.err
 
 
 @pytest.mark.parametrize("kwargs, name", [({"window": 0}, "window"), ({"attention": "sparse"}, "attention"),

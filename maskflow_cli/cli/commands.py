@@ -48,17 +48,15 @@ class Job:
 
 
 def _execute(job: Job, command: str, plan: Plan, timeline: Timeline, video: Video | None, media: Media, output: str, fps: Fraction,
-             inputs: list[str], overwrite: bool, extra: dict | None = None) -> None:
+             overwrite: bool, extra: dict | None = None) -> None:
     """Sample the plan and stream the output's frames (timeline and media: which are the input's,
-    at what size, with what audio) into the output file. Timings: "sample" is the time spent making
+    at what size, with what audio) into the output file, which ``steps.check_video_output`` has
+    checked before any work. Timings: "sample" is the time spent making
     and placing frames (network, tokenizer, reading the input again), "write" the rest of the
     writing block (encoding, muxing, the final rename); ``extra`` goes into the JSON summary."""
     from ..assembly import Assembly
-    from ..video_io import check_not_input, open_writer
+    from ..video_io import open_writer
 
-    if output == "-" and job.reporter.json_output:
-        raise InvalidArgumentError("json", True, "with -o - stdout carries the video; write to a file or drop --json")
-    check_not_input(output, inputs)
     fmt = media.geometry.output
     windows = sum(len(w.keep) for w in plan.windows)
     geometry_notes(media, timeline.generated)
@@ -132,7 +130,7 @@ def generate(
 
     model = job.pipe.frame_format
     geometry = OutputGeometry((model.height, model.width), model, output_format(size, model, None))
-    _execute(job, "generate", plan, generate_timeline(frames), None, Media(geometry), output, _weights_fps(rate, job), [], overwrite)
+    _execute(job, "generate", plan, generate_timeline(frames), None, Media(geometry), output, _weights_fps(rate, job), overwrite)
 
 
 @command
@@ -229,7 +227,7 @@ def _run_on_input(job: Job, command: str, plan: Plan, timeline: Timeline, video:
     plan_audio(job.reporter, media, output, not wants.no_audio, retimed=video.fps is not None and fps != video.fps)
     domain = check_domain_of(job.reporter, job.pipe.tokenizer, job.pipe.device, job.weights, video, input)
     seen = video if timeline.stride == 1 else dataclasses.replace(video, frames=video.frames[list(timeline.inputs)])
-    _execute(job, command, plan, timeline, seen, media, output, fps, [input], overwrite,
+    _execute(job, command, plan, timeline, seen, media, output, fps, overwrite,
              {"domain": domain})
 
 

@@ -66,7 +66,7 @@ def check_video_output(output: str, overwrite: bool, json_: bool, inputs: list[s
     from ..video_io import check_not_input, check_output
 
     if output == "-" and json_:
-        raise InvalidArgumentError("json", True, "with -o - stdout carries the video; write to a file or drop --json")
+        raise InvalidArgumentError("json_", True, "with -o - stdout carries the video; write to a file or drop {param:json_}")
     check_not_input(output, inputs)
     check_output(output, overwrite)
 
