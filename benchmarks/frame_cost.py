@@ -44,7 +44,7 @@ SPEED_DESIGN = {"dim": 192, "depth": 6, "heads": 3, "attention": "factorized"}
 
 def make_frames(tokenizer, denoiser: ModelDenoiser, plan, steps: int, context: torch.Tensor | None = None) -> None:
     """Run a plan through the engine and decode every kept frame, as the pipeline does."""
-    options = SamplingOptions("mgm", steps, seed=0, anchor=0.0)  # the guidance anchor scales w, not the cost
+    options = SamplingOptions("mgm", steps, seed=0)
     for _, kept in roll_out(plan, denoiser, options, 0, lambda frames: context[:, frames]):
         decode_tokens(tokenizer, kept[0], denoiser.device)
 

@@ -63,7 +63,7 @@ def time_window(name: str, model: MaskFlowTransformer, precision: str, steps: in
     seconds = []
     for i in range(repeats + 1):  # the first run warms up
         start = time.perf_counter()
-        list(roll_out(plan, denoiser, SamplingOptions("mgm", steps, anchor=0.0), i, lambda frames: context[:, frames]))
+        list(roll_out(plan, denoiser, SamplingOptions("mgm", steps), i, lambda frames: context[:, frames]))
         seconds.append(time.perf_counter() - start)
     best = min(seconds[1:])
     flops = flops_per_call(model)

@@ -147,7 +147,7 @@ def roll_out(plan: Plan, denoiser: ModelDenoiser, options: SamplingOptions, seed
                           **extra).cpu()  # [B,T,H,W]
         kept = out[:, [i - window.start for i in window.keep]]  # [B,K,H,W]
         tokens.update(zip(window.keep, kept.unbind(1)))
-        if anchored:  # the reference: the first window's context, else (generate) its new frames
+        if anchored and index < len(plan.windows) - 1:  # for the next window; reference: the first window's context, else (generate) its new frames
             if anchor is None:
                 reference = torch.stack([tokens[i] for i in window.context], 1) if window.context else kept  # [B,n,H,W]
                 anchor = GuidanceAnchor(reference, options.anchor, token_intensity)

@@ -69,8 +69,7 @@ def _sample_batch(pipe: MaskFlowPipeline, plan: Plan, options: SamplingOptions, 
         known[:, given] = pipe.encode(video[:, given].flatten(0, 1)).view(batch, len(given), height, width)
     denoiser = pipe.denoiser()
     made = {}  # frame -> long [B,H,W]
-    intensity = pipe.token_intensity if options.anchor and len(plan.windows) > 1 else None  # guidance.GuidanceAnchor's, from the second window on
-    for window, kept in roll_out(plan, denoiser, options, seed, lambda frames: known[:, frames], batch=batch, token_intensity=intensity):
+    for window, kept in roll_out(plan, denoiser, options, seed, lambda frames: known[:, frames], batch=batch, token_intensity=pipe.token_intensity):
         made.update(zip(window.keep, kept.unbind(1)))
     fmt = pipe.frame_format
     frames = torch.empty((batch, plan.length, *fmt.shape), dtype=torch.uint8)

@@ -183,9 +183,8 @@ class Run:
         frame as soon as it and all frames before it are final."""
         pipe, plan = self.pipe, self.plan
         denoiser = pipe.denoiser()
-        anchored = self.options.anchor and self.options.guidance and len(plan.windows) > 1  # the anchor acts from the second window on
         windows = roll_out(plan, denoiser, self.options, self.seed, self._context_tokens, callback=self.callback,
-                           token_intensity=pipe.token_intensity if anchored else None)
+                           token_intensity=pipe.token_intensity)
         ready: dict[int, Tensor] = {}  # generated frame -> uint8 [Y,X,C], final but not yet handed out
         given = {i for a, b in plan.given for i in range(a, b)}
         emitted = pending_nfe = 0
