@@ -63,13 +63,15 @@ SCORE_ELEMENTS = 1 << 20  # attention scores computed at once by bf16_cpu_attent
 
 
 def bf16_cpu_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
-    """``F.scaled_dot_product_attention`` for bf16 on a CPU: q [B',K,Nq,d], k, v [B',K,Nk,d], bool
-    ``mask`` broadcastable to [B',K,Nq,Nk] (True: attend) -> [B',K,Nq,d].
+    """``F.scaled_dot_product_attention`` for bf16 on a CPU without AMX: q [B',K,Nq,d], k, v
+    [B',K,Nk,d], bool ``mask`` broadcastable to [B',K,Nq,Nk] (True: attend) -> [B',K,Nq,d].
 
     Two bf16 matmuls around a softmax (whose sums PyTorch takes in fp32), over blocks of query rows
-    so that at most SCORE_ELEMENTS scores exist at once. PyTorch's CPU flash-attention kernel in bf16
-    runs no faster than in fp32 (14.9 against 14.2 ms for 4 heads of 1,024 tokens on a Zen 4 core);
-    this runs in 8.2 ms, its bf16 matmuls at about 4x the fp32 rate."""
+    so that at most SCORE_ELEMENTS scores exist at once. Where the CPU has AVX512-BF16 but no AMX,
+    PyTorch's CPU flash-attention kernel in bf16 runs no faster than in fp32 (14.9 against 14.2 ms for
+    4 heads of 1,024 tokens on a Zen 4 core); this runs in 8.2 ms, its bf16 matmuls at about 4x the
+    fp32 rate. With AMX the flash kernel is the faster one (2.9 against 6.6 ms on a Xeon core with
+    AMX): ``Attention.blocked_bf16`` chooses (``runtime.cast_for_inference`` sets it)."""
     q = (q * q.shape[-1] ** -0.5).contiguous()  # blocks of query rows that the matmul need not copy
     keys, v = k.transpose(-1, -2).contiguous(), v.contiguous()  # [B',K,d,Nk]: laid out once, not per block
     rows = max(1, SCORE_ELEMENTS // (q.shape[0] * q.shape[1] * k.shape[2]))
@@ -100,6 +102,9 @@ class TanhGELU(nn.Module):
 class Attention(nn.Module):
     """Multi-head self-attention over the token axis of [B', N', D] (SDPA).
 
+    ``blocked_bf16``: in bf16 on a CPU, run ``bf16_cpu_attention`` instead of SDPA (faster on CPUs with
+    AVX512-BF16 but no AMX; ``MaskFlowTransformer.use_blocked_bf16_attention`` sets every block's).
+
     ``memory``: keys and values of further tokens (a context cache) that every query also attends to;
     ``queries``: the positions along N' whose outputs are wanted (default all). Returns the output
     [B', N'q, D] and this call's own keys and values."""
@@ -109,6 +114,7 @@ class Attention(nn.Module):
         self.heads = heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
+        self.blocked_bf16 = False
 
     def forward(self, x: Tensor, mask: Tensor | None = None, memory: KeysValues | None = None,
                 queries: Tensor | None = None) -> tuple[Tensor, KeysValues]:
@@ -116,7 +122,7 @@ class Attention(nn.Module):
         if queries is not None:
             q = q[:, :, queries]  # [B',K,N'q,D/K]
         keys, values = (k, v) if memory is None else (torch.cat([memory[0], k], dim=2), torch.cat([memory[1], v], dim=2))
-        if q.dtype == torch.bfloat16 and q.device.type == "cpu":
+        if self.blocked_bf16 and q.dtype == torch.bfloat16 and q.device.type == "cpu":
             y = bf16_cpu_attention(q, keys, values, mask)
         else:
             y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)  # [B',K,N'q,D/K]
@@ -241,6 +247,14 @@ class MaskFlowTransformer(nn.Module):
             nn.init.zeros_(block.modulation.bias)
         nn.init.zeros_(self.final_modulation.weight)
         nn.init.zeros_(self.final_modulation.bias)
+
+    def use_blocked_bf16_attention(self, blocked: bool) -> None:
+        """Whether attention in bf16 on a CPU runs in blocks of query rows (``bf16_cpu_attention``)
+        rather than through PyTorch's flash kernel: an inference-time choice of kernel, the same
+        attention either way (not part of the config)."""
+        for module in self.modules():
+            if isinstance(module, Attention):
+                module.blocked_bf16 = blocked
 
     def set_code_features(self, features: Tensor) -> None:
         """Store per-code features [V,F] (before training; they are saved with the weights)."""

@@ -1,6 +1,7 @@
 """--precision auto: fp32 with TF32 matmuls for small models on CUDA, bf16 autocast for large ones;
 on a CPU bf16 only where it runs fast. Checked with the device facts patched (no GPU needed)."""
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ import torch
 from maskflow_cli import runtime
 from maskflow_cli.errors import InvalidArgumentError
 from maskflow_cli.runtime import SMALL_MODEL_PARAMETERS, precision_dtype, parameter_count
+
+from conftest import tiny_models
 
 CUDA = torch.device("cuda")
 
@@ -66,6 +69,32 @@ def test_bf16_attention_on_a_cpu_is_attention_in_blocks_of_rows(monkeypatch):
         out = transformer.bf16_cpu_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), mask)
         assert out.dtype == torch.bfloat16 and out.shape == reference.shape
         assert torch.allclose(out.float(), reference, atol=0.05)
+
+
+def test_bf16_attention_kernel_follows_amx(monkeypatch):
+    """cast_for_inference picks the bf16 CPU attention kernel: PyTorch's flash kernel (SDPA) where the
+    CPU has AMX, blocks of matmuls elsewhere; both give the same attention, near fp32's."""
+    from maskflow_cli.transformer import Attention
+
+    def attentions(model):
+        return [m for m in model.modules() if isinstance(m, Attention)]
+
+    fp32 = tiny_models()[1]
+    for p in fp32.parameters():  # adaLN-Zero starts every block as the identity: give the blocks something to do
+        p.data.normal_(0, 0.05)
+    tokens = torch.randint(0, fp32.config.vocab_size, (2, 4, fp32.config.grid_height, fp32.config.grid_width))
+    times = torch.rand(2, 4)
+    with torch.inference_mode():
+        reference = fp32(tokens, times)
+        outputs = {}
+        for amx in (True, False):
+            monkeypatch.setattr(runtime, "cpu_has_amx", lambda: amx)
+            model = runtime.cast_for_inference(copy.deepcopy(fp32), torch.bfloat16)
+            assert {a.blocked_bf16 for a in attentions(model)} == {not amx}
+            outputs[amx] = model(tokens, times).float()
+            assert torch.allclose(outputs[amx], reference, atol=0.1)
+    assert not torch.equal(outputs[True], outputs[False])  # two kernels, really run
+    assert {a.blocked_bf16 for a in attentions(runtime.cast_for_inference(copy.deepcopy(fp32), None))} == {False}
 
 
 def test_bf16_weights_are_cast_once_and_logits_come_back_in_fp32(weights_dir):
