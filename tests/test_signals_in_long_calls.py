@@ -56,3 +56,20 @@ def test_a_signal_inside_a_long_network_call_stops_the_run_within_seconds(slow_w
     assert len(lines) == 1 and lines[0].startswith("maskflow: error: "), lines
     assert waited < SECONDS_TO_STOP, f"stopped {waited:.1f} s after the signal"
     assert list(tmp_path.iterdir()) == []  # the temporary output removed
+
+
+def test_interruptible_work_runs_in_one_kept_helper_thread():
+    """Every call's work runs in the same helper thread (OpenMP's team and the heap arena are kept
+    from call to call); its value and its exceptions come back to the caller."""
+    import threading
+
+    from maskflow_cli.signals import interruptible
+
+    def fail() -> None:
+        raise ValueError("inside the work")
+
+    threads = [interruptible(threading.current_thread) for _ in range(3)]
+    assert len(set(threads)) == 1 and threads[0] is not threading.main_thread()
+    with pytest.raises(ValueError, match="inside the work"):
+        interruptible(fail)
+    assert interruptible(lambda: 7) == 7 and interruptible(threading.current_thread) is threads[0]
