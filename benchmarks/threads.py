@@ -1,13 +1,16 @@
 """Threads: CPU time and wall time of `maskflow generate` at 1 and 2 threads, spinning or sleeping, alone and beside a busy process.
 
 Each variant is a thread count (OMP_NUM_THREADS) and a wait policy of the OpenMP threads:
-"passive" (what the command line sets unless told otherwise: OMP_WAIT_POLICY=PASSIVE, idle threads
-sleep) or "spin" (GOMP_SPINCOUNT=300000, GNU OpenMP's own default: an idle thread spins for a while
-before it sleeps, as every run did before the command line chose). Every variant runs once per round
-in its own process (start-up included), in a rotating order, alone and then beside ``--burners``
-processes that spin on the CPU the whole time (``python -c "while True: pass"``), so that the table
-shows what a run costs on a quiet machine and on a busy one. CPU time is the child's user + system
-time. The runner's own OMP_* and GOMP_* settings are not passed on. Prints a table:
+"default" (no setting: the command line chooses, ``startup.set_thread_policy``: a short spin where
+the other processes runnable at start leave a core per thread, else sleep), "passive"
+(OMP_WAIT_POLICY=PASSIVE: idle threads sleep), "short" (GOMP_SPINCOUNT=10000, what the command line
+sets on a quiet machine) or "spin" (GOMP_SPINCOUNT=300000, GNU OpenMP's own default: an idle thread
+spins for a while before it sleeps, as every run did before the command line chose). Every variant
+runs once per round in its own process (start-up included), in a rotating order, alone and then
+beside ``--burners`` processes that spin on the CPU the whole time (``python -c "while True: pass"``),
+so that the table shows what a run costs on a quiet machine and on a busy one. CPU time is the
+child's user + system time. The runner's own OMP_* and GOMP_* settings are not passed on. Prints a
+table:
 
     python -m benchmarks threads --frames 48 --rounds 3
 """
@@ -26,7 +29,7 @@ from .markdown import heading, machine, table
 
 NAME = "threads"
 SHARED = {"weights": None}
-POLICIES = {"passive": {}, "spin": {"GOMP_SPINCOUNT": "300000"}}
+POLICIES = {"default": {}, "passive": {"OMP_WAIT_POLICY": "PASSIVE"}, "short": {"GOMP_SPINCOUNT": "10000"}, "spin": {"GOMP_SPINCOUNT": "300000"}}
 CLEARED = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "MKL_NUM_THREADS")
 
 
@@ -76,11 +79,19 @@ def run(args: argparse.Namespace) -> dict:
     return {"frames": args.frames, "rounds": args.rounds, "burners": args.burners, "load_average": loads, "rows": rows}
 
 
+def _policies(r: dict) -> str:
+    """What the result's policies mean (older results have no "default" or "short")."""
+    words = {"default": "default: the command line's own choice (no setting)", "passive": "passive: OMP_WAIT_POLICY=PASSIVE",
+             "short": "short: GOMP_SPINCOUNT=10000", "spin": "spin: GOMP_SPINCOUNT=300000 (GNU OpenMP's own default)"}
+    used = dict.fromkeys(row["policy"] for row in r["rows"])
+    return "; ".join(words[p] for p in used) + ". "
+
+
 def render(r: dict) -> str:
     out = heading(f"Threads and their wait policy: `maskflow generate --frames {r['frames']}`", r) + [
         f"Machine: {machine(r['machine'])}. Each variant in its own process (start-up included), interleaved, {r['rounds']} rounds, "
         f"without and beside {r['burners']} busy process(es) of ours (burners; other work shared the machine too: see the load); medians, and per-round ratios to the first variant of the same scenario. "
-        "passive: OMP_WAIT_POLICY=PASSIVE (the command line's default); spin: GOMP_SPINCOUNT=300000 (GNU OpenMP's own default). "
+        + _policies(r) +
         "Load average after each scenario: " + "; ".join(f"{s} {', '.join(f'{x:.1f}' for x in v)}" for s, v in r["load_average"].items()) + ".", ""]
     scenarios = {"alone": "no burner", "busy": f"beside {r['burners']} burner{'s' if r['burners'] > 1 else ''}"}
     rows = [[scenarios[x["scenario"]], x["variant"], f"{x['median_wall_s']:.1f}", f"{x['median_cpu_s']:.1f}", f"{x['wall_ratio']:.2f}", f"{x['cpu_ratio']:.2f}"]

@@ -12,6 +12,13 @@ Frames are uint8 [T,Y,X,C] at the model's frame format (``pipe.frame_format``); 
 caller are passed through unchanged, generated frames are decoded tokens. The windows are sampled by
 the rollout engine (engine.py); device, precision and the tokenizer's batching live in runtime.py.
 
+Loading the weights and each window's work (its sampling, network calls and decoding) run in the
+one kept helper thread of ``signals.interruptible``: the calling thread stays free to answer a stop
+signal, and all of a run's parallel torch work starts from one thread, so that OpenMP keeps a single
+team of threads (GNU OpenMP cuts its threads' spinning to almost nothing once there are more of them
+than CPUs, which a second team makes on a 2-core machine: each parallel kernel then waits for
+sleeping threads to wake).
+
 Axis legend: T frames, Y, X pixels, C channels, H, W token grid.
 """
 
@@ -27,10 +34,11 @@ from .defaults import DEFAULT_CONTEXT_CACHE, DEFAULT_FPS
 from .engine import SamplingOptions, roll_out
 from .errors import InvalidArgumentError, WeightsError
 from .frame_ranges import parse_ranges
-from .planner import Plan, WindowSettings, plan_extend, plan_generate, plan_infill
+from .planner import Plan, Window, WindowSettings, plan_extend, plan_generate, plan_infill
 from .runtime import (INFERENCE_PRECISIONS, ModelDenoiser, cast_for_inference, check_context_cache, decode_tokens, encode_frames,
                       parameter_count, precision_dtype, quantize_linears, resolve_device)
 from .sampling import Callback
+from .signals import interruptible
 from .tokenizer import FrameTokenizer
 from .transformer import MaskFlowTransformer
 from .video_io import FrameFormat
@@ -71,6 +79,10 @@ class MaskFlowPipeline:
         computed once and reused (see ``runtime.ModelDenoiser``). ``precision``: "auto", "bf16" or "fp32"
         (``runtime.precision_dtype``: the transformer's and the tokenizer decoder's weights cast once),
         or "int8" on a CPU (``runtime.quantize_linears``; ``auto`` never picks it)."""
+        return interruptible(lambda: cls._load(source, device, precision, compile, context_cache))
+
+    @classmethod
+    def _load(cls, source: str | None, device: str, precision: str, compile: bool, context_cache: str) -> "MaskFlowPipeline":
         dev = resolve_device(device)
         check_context_cache(context_cache)  # before the weights load
         if precision not in INFERENCE_PRECISIONS:
@@ -193,13 +205,21 @@ class Run:
                 yield chunk._replace(nfe=pending_nfe)
                 pending_nfe, emitted = 0, chunk.start + len(chunk.frames)
             calls_before = denoiser.calls
-            step = next(windows, None)
+            step = interruptible(lambda: self._next_window(windows))  # in the helper thread (module docstring)
             if step is None:
                 break
-            window, kept = step  # long [1,K,H,W]
-            ready.update(zip(window.keep, pipe.decode(kept[0])))
+            window, frames = step
+            ready.update(zip(window.keep, frames))
             pending_nfe += denoiser.calls - calls_before
         assert emitted == plan.length and not ready, "the plan left frames unmade"
+
+    def _next_window(self, windows: Iterator[tuple[Window, Tensor]]) -> tuple[Window, Tensor] | None:
+        """The next window of the rollout and its kept frames decoded, uint8 [K,Y,X,C]; None after the last."""
+        step = next(windows, None)
+        if step is None:
+            return None
+        window, kept = step  # long [1,K,H,W]
+        return window, self.pipe.decode(kept[0])
 
     def _context_tokens(self, frames: list[int]) -> Tensor:
         """Tokens of input frames, long [1,n,H,W], encoded when a window first needs them."""

@@ -12,8 +12,9 @@ first attribute anyone reads from it (``einops.layers.torch`` does) imports the 
 ``set_allocator`` tunes glibc's malloc for the network's large activations (the CLI calls it; a
 library user may).
 
-``set_thread_policy`` chooses how the OpenMP threads of PyTorch's CPU kernels wait (the CLI calls it
-before torch is imported, when its OpenMP runtime reads the environment).
+``set_thread_policy`` chooses how the OpenMP threads of PyTorch's CPU kernels wait: a short spin on a
+quiet machine, sleep on a busy one (the CLI calls it before torch is imported, when its OpenMP
+runtime reads the environment).
 """
 
 from __future__ import annotations
@@ -68,18 +69,48 @@ def set_allocator(tuned: bool = True) -> bool:
 # The OpenMP settings that say how idle threads wait (GNU libgomp, which PyTorch's CPU wheels use, and
 # LLVM/Intel runtimes); the user's own setting of any of them wins.
 WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+# On a quiet machine: a thread done with its share of a parallel region spins this many rounds (tens
+# of microseconds) for the next one before it sleeps; KMP_BLOCKTIME (milliseconds) is the LLVM/Intel
+# runtimes' counterpart (not measured here: PyTorch's wheels bring GNU's).
+QUIET_WAIT = {"GOMP_SPINCOUNT": "10000", "KMP_BLOCKTIME": "1"}
+BUSY_WAIT = {"OMP_WAIT_POLICY": "PASSIVE"}  # elsewhere idle threads sleep at once
 
 
-def set_thread_policy(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
-    """Idle OpenMP threads sleep instead of spinning: OMP_WAIT_POLICY=PASSIVE, unless ``environ``
-    already holds one of WAIT_SETTINGS. Returns what it set.
+def set_thread_policy(environ: MutableMapping[str, str] = os.environ, busy: float | None = None) -> dict[str, str]:
+    """Choose how idle OpenMP threads wait, unless ``environ`` already holds one of WAIT_SETTINGS;
+    returns what it set. Takes effect only before torch is first imported.
 
-    By default libgomp keeps a thread that has finished its share of a parallel region spinning for
-    a while in case more work comes. Between a network call's many small kernels that spinning costs
-    CPU time with nothing done, and on a machine whose cores are busy with other work it competes
-    with that work (benchmarks/threads.py measures it). The thread count stays PyTorch's choice (or
-    OMP_NUM_THREADS). Takes effect only before torch is first imported."""
+    A network call is hundreds of small parallel kernels. Between two of them a thread that sleeps
+    (OMP_WAIT_POLICY=PASSIVE) must be woken, and on a 2-core Xeon that made two threads no faster
+    than one; spinning for a short while (QUIET_WAIT) catches the next kernel, and two threads then
+    took 0.75x the wall time of one. But a thread that spins while another process holds the other
+    core takes time from its own partner: beside one busy process, spinning made the run 1.8x slower
+    (GNU's default spin, 300,000 rounds, 8x), sleeping 1.07x (benchmarks/threads.py). So the threads
+    spin briefly where the cores that other work keeps ``busy`` (default: ``busy_cores()``) leave a
+    core for each of them, and sleep elsewhere. The thread count stays PyTorch's (one per physical
+    core) or OMP_NUM_THREADS."""
     if any(name in environ for name in WAIT_SETTINGS):
         return {}
-    environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    return {"OMP_WAIT_POLICY": "PASSIVE"}
+    try:
+        cpus = len(os.sched_getaffinity(0))
+        busy = busy_cores() if busy is None else busy
+    except (AttributeError, OSError):  # no affinity or load to read: the safe choice
+        cpus, busy = 1, float("inf")
+    try:
+        threads = int(environ.get("OMP_NUM_THREADS", "").split(",")[0])
+    except ValueError:
+        threads = cpus
+    chosen = QUIET_WAIT if threads <= 1 or busy + threads <= cpus + 0.5 else BUSY_WAIT
+    environ.update(chosen)
+    return dict(chosen)
+
+
+def busy_cores() -> float:
+    """The processes runnable right now besides this one (Linux's /proc/loadavg), where that can be
+    read; else the 1-minute load average. The count of the moment, not the average, so that a busy
+    process started a few seconds ago counts and this tool's own runs that just ended do not."""
+    try:
+        with open("/proc/loadavg") as f:
+            return float(int(f.read().split()[3].partition("/")[0]) - 1)
+    except (OSError, ValueError, IndexError):
+        return os.getloadavg()[0]

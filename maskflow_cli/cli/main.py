@@ -86,7 +86,7 @@ def _run(argv: list[str] | None, debug: bool) -> int:
     """Import the app (heavy: Typer, torch, FFmpeg), run it, map its failures to exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
     set_allocator()  # this process is ours: fewer page faults per network call (startup.py)
-    set_thread_policy()  # before torch loads its OpenMP runtime: idle threads sleep (startup.py)
+    set_thread_policy()  # before torch loads its OpenMP runtime: idle threads spin briefly on a quiet machine, else sleep (startup.py)
     try:
         from typer.exceptions import TyperException
 
