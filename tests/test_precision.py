@@ -94,7 +94,38 @@ def test_bf16_attention_kernel_follows_amx(monkeypatch):
             outputs[amx] = model(tokens, times).float()
             assert torch.allclose(outputs[amx], reference, atol=0.1)
     assert not torch.equal(outputs[True], outputs[False])  # two kernels, really run
+    packed = runtime.packed_linears_available()
+    with_amx = [type(m) for m in (monkeypatch.setattr(runtime, "cpu_has_amx", lambda: True) or
+                                   runtime.cast_for_inference(copy.deepcopy(fp32), torch.bfloat16)).modules()]
+    assert (runtime.PackedLinear in with_amx) == packed and (torch.nn.Linear not in with_amx) == packed
     assert {a.blocked_bf16 for a in attentions(runtime.cast_for_inference(copy.deepcopy(fp32), None))} == {False}
+
+
+@pytest.mark.skipif(not runtime.packed_linears_available(), reason="no oneDNN linear kernels in this PyTorch")
+def test_packed_linears_give_the_plain_layers_numbers():
+    """PackedLinear (oneDNN's weight layout, laid out once) against nn.Linear in bf16, for 2-D to 4-D
+    and non-contiguous inputs, with and without a bias, and the whole transformer's logits: the same
+    up to bf16's rounding (layers this small may take another kernel in the plain path; the shipped
+    model's layers gave equal logits on a Xeon with AMX)."""
+    g = torch.Generator().manual_seed(0)
+    for bias in (True, False):
+        linear = torch.nn.Linear(24, 40, bias=bias).bfloat16()
+        packed = runtime.PackedLinear(linear)
+        for x in (torch.randn(7, 24, generator=g), torch.randn(2, 3, 5, 24, generator=g), torch.randn(2, 24, 6, generator=g).transpose(1, 2)):
+            with torch.inference_mode():
+                ours, theirs = packed(x.bfloat16()), linear(x.bfloat16())
+            assert ours.shape == theirs.shape and ours.dtype == torch.bfloat16
+            assert torch.allclose(ours.float(), theirs.float(), rtol=2**-7, atol=2**-7)
+    plain = tiny_models()[1]
+    for p in plain.parameters():  # adaLN-Zero starts every block as the identity: give the blocks something to do
+        p.data.normal_(0, 0.05, generator=g)
+    plain = plain.bfloat16()
+    model = runtime.pack_linears(copy.deepcopy(plain))
+    assert not any(type(m) is torch.nn.Linear for m in model.modules())
+    tokens = torch.randint(0, plain.config.vocab_size, (2, 4, plain.config.grid_height, plain.config.grid_width), generator=g)
+    times = torch.rand(2, 4, generator=g)
+    with torch.inference_mode():
+        assert torch.allclose(model(tokens, times).float(), plain(tokens, times).float(), atol=0.03)
 
 
 def test_bf16_weights_are_cast_once_and_logits_come_back_in_fp32(weights_dir):
