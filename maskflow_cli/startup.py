@@ -81,11 +81,11 @@ def set_thread_policy(environ: MutableMapping[str, str] = os.environ, busy: floa
     returns what it set. Takes effect only before torch is first imported.
 
     A network call is hundreds of small parallel kernels. Between two of them a thread that sleeps
-    (OMP_WAIT_POLICY=PASSIVE) must be woken, and on a 2-core Xeon that made two threads no faster
-    than one; spinning for a short while (QUIET_WAIT) catches the next kernel, and two threads then
-    took 0.75x the wall time of one. But a thread that spins while another process holds the other
-    core takes time from its own partner: beside one busy process, spinning made the run 1.8x slower
-    (GNU's default spin, 300,000 rounds, 8x), sleeping 1.07x (benchmarks/threads.py). So the threads
+    (OMP_WAIT_POLICY=PASSIVE) must be woken, and on a 2-core Xeon that made two threads hardly
+    faster than one (0.94x the wall time); spinning for a short while (QUIET_WAIT) catches the next
+    kernel, and two threads then took 0.71x. But a thread that spins while another process holds the
+    other core takes time from its own partner: beside one busy process two briefly spinning threads
+    took 1.70x the time of one thread, two sleeping ones 1.09x (benchmarks/threads.py). So the threads
     spin briefly where the cores that other work keeps ``busy`` (default: ``busy_cores()``) leave a
     core for each of them, and sleep elsewhere. The thread count stays PyTorch's (one per physical
     core) or OMP_NUM_THREADS."""
