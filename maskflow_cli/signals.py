@@ -115,4 +115,5 @@ def _serve(jobs: "queue.SimpleQueue[Job]") -> None:
             del work, outcome, done  # nothing of a finished job is kept alive while the next is awaited
 
 
-os.register_at_fork(after_in_child=_work_queue.cache_clear)
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
+    os.register_at_fork(after_in_child=_work_queue.cache_clear)

@@ -9,6 +9,7 @@ the default work limits.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -73,3 +74,25 @@ def test_interruptible_work_runs_in_one_kept_helper_thread():
     with pytest.raises(ValueError, match="inside the work"):
         interruptible(fail)
     assert interruptible(lambda: 7) == 7 and interruptible(threading.current_thread) is threads[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_child_gets_its_own_helper_thread():
+    """A child forked after the helper started inherits the queue but not the thread: it starts its own."""
+    from maskflow_cli.signals import interruptible
+
+    assert interruptible(lambda: 1) == 1  # the parent's helper is running
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, then leave without running pytest's teardown
+        try:
+            os.write(write, str(interruptible(lambda: 42)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 30)
+    answer = os.read(read, 16) if ready else b""
+    if not answer:  # no answer in time: the child waits for a helper it does not have
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert answer == b"42"
