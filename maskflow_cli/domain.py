@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from .metrics import reconstruction_psnr
+from .signals import interruptible
 from .tokenizer import FrameTokenizer
 
 DOMAIN_FRAMES = 4
@@ -60,6 +61,6 @@ def check_domain(tokenizer: FrameTokenizer, info: dict, frames: Tensor, device: 
     reference = float(reference) if isinstance(reference, (int, float)) and not isinstance(reference, bool) else None
     threshold = reference - MARGIN_DB if reference is not None else FLOOR_DB
     sample = frames[:DOMAIN_FRAMES]
-    psnr = reconstruction_psnr(tokenizer, sample, device)
+    psnr = interruptible(lambda: reconstruction_psnr(tokenizer, sample, device))  # in the helper thread with the run's other torch work (pipeline.py)
     trained_on = info.get("dataset")
     return DomainCheck(psnr, len(sample), reference, threshold, str(trained_on) if trained_on else None)
