@@ -55,7 +55,8 @@ def flops_per_call(model: MaskFlowTransformer) -> int:
 def time_window(name: str, model: MaskFlowTransformer, precision: str, steps: int, repeats: int, peaks: dict) -> dict:
     cfg = model.config
     dtype = precision_dtype(torch.device("cpu"), precision)
-    model = cast_for_inference(copy.deepcopy(model), dtype)
+    parameters, flops = sum(p.numel() for p in model.parameters()), flops_per_call(model)  # of the plain model: a packed
+    model = cast_for_inference(copy.deepcopy(model), dtype)  # layer (runtime.PackedLinear) holds no parameters and counts no FLOPs
     denoiser = ModelDenoiser(model)
     given = cfg.frames // 2  # extend-like: half the window is context
     plan = plan_extend(given, cfg.frames - given, window_settings(cfg.frames, "full"))  # one window
@@ -66,10 +67,9 @@ def time_window(name: str, model: MaskFlowTransformer, precision: str, steps: in
         list(roll_out(plan, denoiser, SamplingOptions("mgm", steps), i, lambda frames: context[:, frames]))
         seconds.append(time.perf_counter() - start)
     best = min(seconds[1:])
-    flops = flops_per_call(model)
     rate = flops * steps / best / 1e9
     autocast = dtype_name(dtype)
-    return {"model": name, "parameters": sum(p.numel() for p in model.parameters()), "precision": precision, "autocast": autocast,
+    return {"model": name, "parameters": parameters, "precision": precision, "autocast": autocast,
             "frames": cfg.frames, "steps": steps, "seconds_per_window": round(best, 3), "ms_per_call": round(1000 * best / steps, 1),
             "gflop_per_call": round(flops / 1e9, 2), "gflop_per_new_frame": round(flops * steps / (cfg.frames - given) / 1e9, 2),
             "achieved_gflops": round(rate, 1), "peak_gflops": round(peaks[autocast], 1), "share_of_peak": round(rate / peaks[autocast], 3)}

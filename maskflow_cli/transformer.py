@@ -102,8 +102,9 @@ class TanhGELU(nn.Module):
 class Attention(nn.Module):
     """Multi-head self-attention over the token axis of [B', N', D] (SDPA).
 
-    ``blocked_bf16``: in bf16 on a CPU, run ``bf16_cpu_attention`` instead of SDPA (faster on CPUs with
-    AVX512-BF16 but no AMX; ``MaskFlowTransformer.use_blocked_bf16_attention`` sets every block's).
+    ``blocked_bf16``: in bf16 on a CPU, run ``bf16_cpu_attention`` instead of SDPA (the default: faster
+    on CPUs with AVX512-BF16 but no AMX; ``MaskFlowTransformer.use_blocked_bf16_attention`` sets every
+    block's, ``runtime.cast_for_inference`` for the CPU it runs on).
 
     ``memory``: keys and values of further tokens (a context cache) that every query also attends to;
     ``queries``: the positions along N' whose outputs are wanted (default all). Returns the output
@@ -114,7 +115,7 @@ class Attention(nn.Module):
         self.heads = heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
-        self.blocked_bf16 = False
+        self.blocked_bf16 = True
 
     def forward(self, x: Tensor, mask: Tensor | None = None, memory: KeysValues | None = None,
                 queries: Tensor | None = None) -> tuple[Tensor, KeysValues]:
