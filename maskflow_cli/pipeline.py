@@ -95,7 +95,7 @@ class MaskFlowPipeline:
             return cls(tokenizer, quantize_linears(transformer), device=dev, fps=fps, compile=compile, context_cache=context_cache)
         dtype = precision_dtype(dev, precision, parameter_count(transformer))
         cast_for_inference(tokenizer.decoder, dtype)  # the encoder stays fp32: tokens of given frames as trained
-        return cls(tokenizer.to(dev), cast_for_inference(transformer.to(dev), dtype), device=dev, dtype=dtype, fps=fps, compile=compile,
+        return cls(tokenizer.to(dev), cast_for_inference(transformer.to(dev), dtype, compile), device=dev, dtype=dtype, fps=fps, compile=compile,
                    context_cache=context_cache)
 
     # ---- facts -----------------------------------------------------------------------------------

@@ -113,13 +113,16 @@ def cpu_has_amx() -> bool:
     return AMX_FLAG in (cpu_flags() or [])
 
 
-def cast_for_inference(model: nn.Module, dtype: torch.dtype | None) -> nn.Module:
+def cast_for_inference(model: nn.Module, dtype: torch.dtype | None, compile: bool = False) -> nn.Module:
     """``model`` with its weights cast to ``dtype`` once, for inference (None: unchanged, fp32).
 
-    A transformer in bf16 on a CPU also gets the attention kernel that is fast there: PyTorch's
-    flash kernel where the CPU has AMX, blocks of bf16 matmuls around a softmax elsewhere
+    A transformer in bf16 on a CPU also gets the kernels that are fast there: PyTorch's flash
+    attention where the CPU has AMX, blocks of bf16 matmuls around a softmax elsewhere
     (``transformer.bf16_cpu_attention``; on a Zen 4 core with AVX512-BF16 the flash kernel in bf16 is
-    no faster than in fp32, on a Xeon core with AMX it is 2.2x faster than the blocks)."""
+    no faster than in fp32, on a Xeon core with AMX it is 2.2x faster than the blocks); and with AMX
+    linear layers packed once (``PackedLinear``), unless the model is to be run through
+    ``torch.compile`` (``compile``): its CPU backend packs the weights it freezes itself and cannot
+    lower layers whose packed weights come in as inputs."""
     if dtype is None:
         return model
     model = model.to(dtype)
@@ -127,7 +130,7 @@ def cast_for_inference(model: nn.Module, dtype: torch.dtype | None) -> nn.Module
     if isinstance(model, MaskFlowTransformer) and dtype == torch.bfloat16 and device.type == "cpu":
         amx = cpu_has_amx()
         model.use_blocked_bf16_attention(not amx)
-        if amx and packed_linears_available():
+        if amx and not compile and packed_linears_available():
             pack_linears(model)
     return model
 

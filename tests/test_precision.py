@@ -98,6 +98,8 @@ def test_bf16_attention_kernel_follows_amx(monkeypatch):
     with_amx = [type(m) for m in (monkeypatch.setattr(runtime, "cpu_has_amx", lambda: True) or
                                    runtime.cast_for_inference(copy.deepcopy(fp32), torch.bfloat16)).modules()]
     assert (runtime.PackedLinear in with_amx) == packed and (torch.nn.Linear not in with_amx) == packed
+    compiled = runtime.cast_for_inference(copy.deepcopy(fp32), torch.bfloat16, compile=True)  # torch.compile packs on its own
+    assert not any(isinstance(m, runtime.PackedLinear) for m in compiled.modules())
     assert {a.blocked_bf16 for a in attentions(runtime.cast_for_inference(copy.deepcopy(fp32), None))} == {True}  # the model's own default
 
 
