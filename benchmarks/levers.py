@@ -6,7 +6,12 @@ logits) against ``logits_at`` (the last block and the head on the masked frames 
 allocator settings against a high mmap/trim threshold (no page faults from freeing and re-mapping large
 activations); tanh-approximated against exact (erf) GELU, with how much the logits move; the tokenizer
 decoder in the default against the channels-last memory format, with whether the pixels stay
-identical; the Gumbel draws of one MGM step against one network call; with --compile also
+identical; the Gumbel draws of one MGM step against one network call; in bf16 (the model cast as
+``--precision bf16`` casts it): PyTorch's flash attention against the blocked matmuls
+(``transformer.bf16_cpu_attention``; ``runtime.cast_for_inference`` picks flash where the CPU has
+AMX), linear layers packed once in oneDNN's layout (``runtime.PackedLinear``, where PyTorch has its
+kernels) against plain ones, with whether the logits stay equal, and network calls in the one kept
+helper thread (``signals.interruptible``) against a new thread per call; with --compile also
 ``torch.compile`` of ``logits_at`` (minutes of compiling on a CPU). Ratios are CPU time (median of
 per-round ratios). Prints a table:
 
@@ -16,13 +21,18 @@ per-round ratios). Prints a table:
 from __future__ import annotations
 
 import argparse
+import copy
+import threading
 import time
 from typing import Callable
 
 import torch
 
+from maskflow_cli.runtime import cpu_has_amx, pack_linears, packed_linears_available
 from maskflow_cli.sampling import gumbel
+from maskflow_cli.signals import interruptible
 from maskflow_cli.startup import set_allocator
+from maskflow_cli.transformer import TanhGELU
 from maskflow_cli.weights import load_models
 
 from .common import interleaved
@@ -55,8 +65,15 @@ def lever(name: str, baseline: Callable[[], object], variant: Callable[[], objec
 
 
 def set_gelu(model, approximate: str) -> None:
+    """Every block's GELU in one form ("tanh" or "none": erf) whatever the dtype (the model's own
+    ``TanhGELU`` picks the form by dtype); ``restore_gelu`` puts the model's back."""
     for block in model.blocks:
-        block.mlp[1].approximate = approximate
+        block.mlp[1] = torch.nn.GELU(approximate=approximate)
+
+
+def restore_gelu(model) -> None:
+    for block in model.blocks:
+        block.mlp[1] = TanhGELU()
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -93,7 +110,7 @@ def run(args: argparse.Namespace) -> dict:
     kl = float((tanh_logits.exp() * (tanh_logits - erf_logits)).sum(-1).mean())
     rows.append(lever("GELU: erf instead of tanh", gelu("tanh"), gelu("none"), args.rounds,
                       f"changes the numerics: mean KL {kl:.1e}, argmax differs at {float((tanh_logits.argmax(-1) != erf_logits.argmax(-1)).float().mean()):.2%}"))
-    set_gelu(model, "tanh")
+    restore_gelu(model)
 
     codes = torch.randint(0, model.config.vocab_size, (64, model.config.grid_height, model.config.grid_width), generator=torch.Generator().manual_seed(1))
     channels_last = load_models(args.weights)[0].to(memory_format=torch.channels_last)
@@ -109,6 +126,7 @@ def run(args: argparse.Namespace) -> dict:
     draws = calls(lambda: (gumbel(torch.Size([m, model.config.vocab_size]), generator, x.device), gumbel(torch.Size([m]), generator, x.device)))
     rows.append(lever("one MGM step's Gumbel draws, against a network call", masked_only, draws, args.rounds))
 
+    rows += bf16_levers(model, x, times, masked, calls, args.rounds)
     if args.compile:
         compiled = torch.compile(model.logits_at, dynamic=False)
         start = time.perf_counter()
@@ -119,6 +137,40 @@ def run(args: argparse.Namespace) -> dict:
     for r in rows:
         print(f"{r['lever']:55} {r['baseline_cpu_s']:7.3f} s -> {r['variant_cpu_s']:7.3f} s  ratio {r['ratio']:.3f}  {r['note']}")
     return {"weights": args.weights or "(installed)", "calls": args.calls, "rounds": args.rounds, "rows": rows}
+
+
+def bf16_levers(model, x: torch.Tensor, times: torch.Tensor, masked: torch.Tensor, calls, rounds: int) -> list[dict]:
+    """The bf16 levers: the attention kernel, packed linear layers, the kept helper thread; with the
+    allocator tuned, as the command line runs."""
+    set_allocator(True)
+    plain = copy.deepcopy(model).to(torch.bfloat16)  # bf16 without this CPU's kernel choices
+    amx = cpu_has_amx()
+
+    def attention(blocked: bool) -> Callable[[], None]:
+        def run() -> None:
+            plain.use_blocked_bf16_attention(blocked)
+            with torch.inference_mode():
+                for _ in range(3):
+                    plain.logits_at(x, times, masked)
+        return run
+    rows = [lever("bf16 attention: flash kernel instead of blocked matmuls", attention(True), attention(False), rounds,
+                  f"this CPU {'has' if amx else 'has no'} AMX: cast_for_inference runs {'flash' if amx else 'the blocks'}")]
+    plain.use_blocked_bf16_attention(not amx)
+    one_call = calls(lambda: plain.logits_at(x, times, masked))
+    if packed_linears_available():
+        packed = pack_linears(copy.deepcopy(plain))
+        with torch.inference_mode():
+            equal = torch.equal(plain.logits_at(x, times, masked), packed.logits_at(x, times, masked))
+        rows.append(lever("bf16 linear layers packed once (oneDNN layout)", one_call, calls(lambda: packed.logits_at(x, times, masked)), rounds,
+                          f"logits {'equal' if equal else 'not equal'} to the plain layers'"))
+
+    def new_thread() -> None:
+        worker = threading.Thread(target=one_call)
+        worker.start()
+        worker.join()
+    rows.append(lever("bf16 calls in the kept helper thread, not a thread per call", new_thread, lambda: interruptible(one_call), rounds))
+    set_allocator(False)
+    return rows
 
 
 def render(r: dict) -> str:

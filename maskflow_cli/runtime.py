@@ -119,7 +119,8 @@ def cast_for_inference(model: nn.Module, dtype: torch.dtype | None, compile: boo
     A transformer in bf16 on a CPU also gets the kernels that are fast there: PyTorch's flash
     attention where the CPU has AMX, blocks of bf16 matmuls around a softmax elsewhere
     (``transformer.bf16_cpu_attention``; on a Zen 4 core with AVX512-BF16 the flash kernel in bf16 is
-    no faster than in fp32, on a Xeon core with AMX it is 2.2x faster than the blocks); and with AMX
+    no faster than in fp32, on a Xeon core with AMX it made a network call 0.66x the CPU time of the
+    blocks'); and with AMX
     linear layers packed once (``PackedLinear``), unless the model is to be run through
     ``torch.compile`` (``compile``): its CPU backend packs the weights it freezes itself and cannot
     lower layers whose packed weights come in as inputs."""
@@ -140,8 +141,8 @@ class PackedLinear(nn.Module):
     blocked format, the bias added inside the matmul (the ``torch.ops.mkldnn`` kernels that
     torch.compile's CPU backend uses). The same oneDNN matmul as the plain layer, which lays the
     weight out again at every call and first copies the bias into the output: on a Xeon core with
-    AMX the shipped transformer's layers took 0.6-0.9x the time (a 16-frame call about 0.93x) and its
-    logits were equal. (Layers much smaller than the shipped model's may take another kernel in the
+    AMX a network call of the shipped transformer took 0.93x the CPU time, with equal logits
+    (``python -m benchmarks levers``). (Layers much smaller than the shipped model's may take another kernel in the
     plain path and differ by bf16's rounding; a test compares.)"""
 
     def __init__(self, linear: nn.Linear) -> None:

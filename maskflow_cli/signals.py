@@ -74,10 +74,8 @@ def interruptible(work: Callable[[], T]) -> T:
     the caller's to carry into ``work``.)
 
     The helper is one long-lived daemon thread (``_work_queue``), not a thread per call: OpenMP
-    keeps its worker threads per calling thread, and glibc hands a new thread its own heap arena,
-    so a fresh thread for every network call would start a new team and touch fresh pages each time
-    (on a Xeon core a 16-frame call took 60 ms that way against 56 ms in a kept thread; with two
-    OpenMP threads 62 against 50 ms wall)."""
+    keeps its worker threads per calling thread, so a fresh thread for every call would start a new
+    team each time, and a run's torch work could not keep to one team (pipeline.py)."""
     if threading.current_thread() is not threading.main_thread():
         return work()
     outcome: dict[str, object] = {}
