@@ -146,17 +146,16 @@ def bf16_levers(model, x: torch.Tensor, times: torch.Tensor, masked: torch.Tenso
     plain = copy.deepcopy(model).to(torch.bfloat16)  # bf16 without this CPU's kernel choices
     amx = cpu_has_amx()
 
+    one_call = calls(lambda: plain.logits_at(x, times, masked))
+
     def attention(blocked: bool) -> Callable[[], None]:
         def run() -> None:
             plain.use_blocked_bf16_attention(blocked)
-            with torch.inference_mode():
-                for _ in range(3):
-                    plain.logits_at(x, times, masked)
+            one_call()
         return run
     rows = [lever("bf16 attention: flash kernel instead of blocked matmuls", attention(True), attention(False), rounds,
                   f"this CPU {'has' if amx else 'has no'} AMX: cast_for_inference runs {'flash' if amx else 'the blocks'}")]
     plain.use_blocked_bf16_attention(not amx)
-    one_call = calls(lambda: plain.logits_at(x, times, masked))
     if packed_linears_available():
         packed = pack_linears(copy.deepcopy(plain))
         with torch.inference_mode():

@@ -24,12 +24,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from maskflow_cli.startup import BUSY_WAIT, QUIET_WAIT
+
 from .common import ROOT, run_process, summarize_rounds
 from .markdown import heading, machine, table
 
 NAME = "threads"
 SHARED = {"weights": None}
-POLICIES = {"default": {}, "passive": {"OMP_WAIT_POLICY": "PASSIVE"}, "short": {"GOMP_SPINCOUNT": "10000"}, "spin": {"GOMP_SPINCOUNT": "300000"}}
+POLICIES = {"default": {}, "passive": BUSY_WAIT, "short": {"GOMP_SPINCOUNT": QUIET_WAIT["GOMP_SPINCOUNT"]}, "spin": {"GOMP_SPINCOUNT": "300000"}}
 CLEARED = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "MKL_NUM_THREADS")
 
 
@@ -81,10 +83,9 @@ def run(args: argparse.Namespace) -> dict:
 
 def _policies(r: dict) -> str:
     """What the result's policies mean (older results have no "default" or "short")."""
-    words = {"default": "default: the command line's own choice (no setting)", "passive": "passive: OMP_WAIT_POLICY=PASSIVE",
-             "short": "short: GOMP_SPINCOUNT=10000", "spin": "spin: GOMP_SPINCOUNT=300000 (GNU OpenMP's own default)"}
+    notes = {"default": "the command line's own choice (no setting)", "spin": "(GNU OpenMP's own default)"}
     used = dict.fromkeys(row["policy"] for row in r["rows"])
-    return "; ".join(words[p] for p in used) + ". "
+    return "; ".join(" ".join([f"{p}:", *(f"{k}={v}" for k, v in POLICIES[p].items()), notes.get(p, "")]).strip() for p in used) + ". "
 
 
 def render(r: dict) -> str:

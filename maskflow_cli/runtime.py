@@ -119,7 +119,7 @@ def cast_for_inference(model: nn.Module, dtype: torch.dtype | None, compile: boo
     A transformer in bf16 on a CPU also gets the kernels that are fast there: PyTorch's flash
     attention where the CPU has AMX, blocks of bf16 matmuls around a softmax elsewhere
     (``transformer.bf16_cpu_attention``; on a Zen 4 core with AVX512-BF16 the flash kernel in bf16 is
-    no faster than in fp32, on a Xeon core with AMX it made a network call 0.66x the CPU time of the
+    no faster than in fp32, on a Xeon core with AMX it made a network call 0.65x the CPU time of the
     blocks'); and with AMX
     linear layers packed once (``PackedLinear``), unless the model is to be run through
     ``torch.compile`` (``compile``): its CPU backend packs the weights it freezes itself and cannot

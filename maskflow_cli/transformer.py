@@ -70,7 +70,7 @@ def bf16_cpu_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> 
     so that at most SCORE_ELEMENTS scores exist at once. Where the CPU has AVX512-BF16 but no AMX,
     PyTorch's CPU flash-attention kernel in bf16 runs no faster than in fp32 (14.9 against 14.2 ms for
     4 heads of 1,024 tokens on a Zen 4 core); this runs in 8.2 ms, its bf16 matmuls at about 4x the
-    fp32 rate. With AMX the flash kernel is the faster one (a network call 0.66x the CPU time on a
+    fp32 rate. With AMX the flash kernel is the faster one (a network call 0.65x the CPU time on a
     Xeon core with AMX, ``python -m benchmarks levers``): ``Attention.blocked_bf16`` chooses
     (``runtime.cast_for_inference`` sets it)."""
     q = (q * q.shape[-1] ** -0.5).contiguous()  # blocks of query rows that the matmul need not copy
